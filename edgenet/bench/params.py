@@ -1,0 +1,81 @@
+"""Benchmark parameters: one frozen object, defaults in one place (as the TFLite benchmark tool)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import EdgenetError
+
+__all__ = ["BenchParams", "BenchParamsError", "DELEGATES"]
+
+DELEGATES = ("cpu", "edgetpu")
+#: Slack on top of warm-up + max time before a child is declared hung: interpreter creation,
+#: process start-up and, on a Pi, reading a large model from an SD card.
+TIMEOUT_SLACK_S = 60.0
+
+
+class BenchParamsError(EdgenetError, ValueError):
+    """A benchmark option out of range."""
+
+
+@dataclass(frozen=True)
+class BenchParams:
+    """How to measure one (model, threads) setting.
+
+    Warm-up is by time, not by count: caches, the CPU governor and XNNPACK's weight packing settle
+    after a wall-clock interval whatever the model size. The measured phase runs until at least
+    ``min_runs`` invocations AND at least ``min_s`` seconds, capped by ``max_s`` (so a slow model on
+    a Pi still finishes); ``timeout_s`` kills a hung child (default: warm-up + max + 60 s).
+    """
+
+    threads: int = 1
+    xnnpack: bool = True
+    delegate: str = "cpu"
+    warmup_s: float = 1.0
+    min_runs: int = 50
+    min_s: float = 2.0
+    max_s: float = 30.0
+    timeout_s: float | None = None
+    seed: int = 0
+    edgetpu_lib: str = "libedgetpu.so.1"
+
+    def __post_init__(self):
+        if not isinstance(self.threads, int) or self.threads < 1:
+            raise BenchParamsError(f"threads must be a positive integer, got {self.threads!r}")
+        if self.delegate not in DELEGATES:
+            raise BenchParamsError(f"unknown delegate {self.delegate!r}; choose from {', '.join(DELEGATES)}")
+        for name in ("warmup_s", "min_s", "max_s"):
+            if getattr(self, name) < 0:
+                raise BenchParamsError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.min_runs < 1:
+            raise BenchParamsError(f"min_runs must be >= 1, got {self.min_runs}")
+        if self.max_s < self.min_s:
+            raise BenchParamsError(f"max_s ({self.max_s}) must be >= min_s ({self.min_s})")
+        if self.timeout_s is not None and self.timeout_s <= 0:
+            raise BenchParamsError(f"timeout_s must be > 0, got {self.timeout_s}")
+
+    @property
+    def effective_timeout_s(self) -> float:
+        if self.timeout_s is not None:
+            return float(self.timeout_s)
+        return self.warmup_s + self.max_s + TIMEOUT_SLACK_S
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BenchParams:
+        return cls(**data)
+
+    def settings(self) -> dict:
+        """The ``settings`` object of a result record."""
+        return {
+            "threads": self.threads,
+            "xnnpack": self.xnnpack,
+            "delegate": self.delegate,
+            "warmup_s": self.warmup_s,
+            "min_runs": self.min_runs,
+            "min_s": self.min_s,
+            "max_s": self.max_s,
+            "timeout_s": self.effective_timeout_s,
+        }

@@ -1,0 +1,244 @@
+"""The measurement loop and the per-model child processes.
+
+Split as the TFLite benchmark tool: a backend only knows ``init`` and ``run_once``; the runner owns
+the protocol (time-based warm-up, then at least ``min_runs`` AND ``min_s``, capped by ``max_s``);
+listeners present results. Each setting is measured in a fresh child process
+(``python -m edgenet.bench.child``) so that a malformed model that crashes the interpreter, or one
+that hangs, costs one line of output and not the whole sweep, and so that peak RSS and the
+thread pool belong to that model alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .. import envinfo
+from ..errors import EdgenetError, InputFileError
+from .listeners import BenchListener
+from .params import BenchParams
+from .result import BenchResult
+
+__all__ = ["TFLiteBackend", "measure", "run_in_process", "run_in_child", "run_sweep", "peak_rss_mb"]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (Linux ru_maxrss is KiB) in MB (KiB / 1024)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+class TFLiteBackend:
+    """Creates the interpreter and invokes it; nothing else."""
+
+    def __init__(self, model_bytes: bytes, params: BenchParams, source: str):
+        self.model_bytes, self.params, self.source = model_bytes, params, source
+        self.interpreter = None
+        self.runtime = None
+
+    def init(self) -> None:
+        """Interpreter creation + allocate_tensors, and a fixed seeded input of the model's dtype."""
+        from ..runtime import load_runtime, make_interpreter
+
+        self.runtime = load_runtime()
+        p = self.params
+        self.interpreter = make_interpreter(
+            self.model_bytes, p.threads, p.xnnpack, p.delegate, p.edgetpu_lib, source=self.source, runtime=self.runtime
+        )
+        rng = np.random.default_rng(p.seed)
+        for detail in self.interpreter.get_input_details():
+            dtype = np.dtype(detail["dtype"])
+            shape = tuple(int(d) for d in detail["shape"])
+            if np.issubdtype(dtype, np.integer):
+                info = np.iinfo(dtype)
+                data = rng.integers(info.min, info.max, size=shape, endpoint=True, dtype=dtype)
+            else:
+                # Pixel-like values: edgenet models take RGB floats in [0, 255].
+                data = rng.uniform(0.0, 255.0, size=shape).astype(dtype)
+            self.interpreter.set_tensor(detail["index"], data)
+
+    def run_once(self) -> None:
+        self.interpreter.invoke()
+
+
+def measure(backend, params: BenchParams) -> dict:
+    """Run the protocol on an initialised-on-demand backend; returns raw timings.
+
+    Only ``run_once`` sits between the two ``perf_counter_ns`` reads. A failed invocation is
+    counted and the loop goes on to the normal stopping rule; any failure sets ``error``.
+    """
+    clock = time.perf_counter_ns
+    t0 = clock()
+    backend.init()
+    init_ms = (clock() - t0) / 1e6
+
+    failed = 0
+    first_error: str | None = None
+
+    def invoke() -> float | None:
+        nonlocal failed, first_error
+        start = clock()
+        try:
+            backend.run_once()
+        except Exception as exc:  # noqa: BLE001 - any interpreter failure invalidates the result
+            failed += 1
+            if first_error is None:
+                first_error = " ".join(str(exc).split()) or type(exc).__name__
+            return None
+        return (clock() - start) / 1e6
+
+    first_ms = invoke()
+    warmup_end = clock() + int(params.warmup_s * 1e9)
+    while clock() < warmup_end:
+        invoke()
+
+    samples: list[float] = []
+    start = clock()
+    min_ns, max_ns = int(params.min_s * 1e9), int(params.max_s * 1e9)
+    attempts = 0
+    while True:
+        elapsed_ms = invoke()
+        attempts += 1
+        if elapsed_ms is not None:
+            samples.append(elapsed_ms)
+        spent = clock() - start
+        if (attempts >= params.min_runs and spent >= min_ns) or spent >= max_ns:
+            break
+    error = None
+    if failed:
+        error = f"{failed} invocation(s) failed: {first_error}"
+    return {"init_ms": init_ms, "first_ms": first_ms, "samples_ms": samples, "failed_runs": failed, "error": error}
+
+
+def _read_model(path: Path) -> bytes:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise InputFileError(path, "empty file, not a .tflite model")
+    return data
+
+
+def run_in_process(model_path: str | os.PathLike, params: BenchParams) -> BenchResult:
+    """Measure one setting in this process (the child calls this). User errors become ``error``."""
+    path = Path(model_path)
+    model = None
+    runtime = None
+    try:
+        data = _read_model(path)
+        model = envinfo.model_info(path, data)
+        backend = TFLiteBackend(data, params, str(path))
+        try:
+            raw = measure(backend, params)
+        finally:
+            runtime = backend.runtime.info.to_dict() if backend.runtime else None
+    except EdgenetError as exc:
+        return BenchResult(str(path), params, model=model, runtime=runtime, error=str(exc), peak_rss_mb=peak_rss_mb())
+    delegate = None
+    if params.delegate == "edgetpu" and raw["error"] is None:
+        delegate = {"name": "edgetpu", "version": _edgetpu_version(params.edgetpu_lib)}
+    return BenchResult(
+        str(path), params, model=model, runtime=runtime, delegate=delegate, peak_rss_mb=peak_rss_mb(), **raw
+    )
+
+
+def _edgetpu_version(library: str) -> str | None:
+    """The Edge TPU runtime names itself in the library file name (libedgetpu.so.1.0); best effort."""
+    try:
+        return os.path.basename(os.path.realpath(library)) if os.path.exists(library) else library
+    except OSError:
+        return None
+
+
+def _last_line(text: str, limit: int | None = 300) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1][:limit] if limit else lines[-1]) if lines else ""
+
+
+def run_in_child(
+    model_path: str | os.PathLike, params: BenchParams, python: str = sys.executable, env: dict | None = None
+) -> BenchResult:
+    """Measure one setting in a fresh ``python -m edgenet.bench.child``; never raises for model faults.
+
+    The request goes as JSON on stdin and the result comes back as one JSON line on stdout. A
+    child that outlives ``params.effective_timeout_s`` is killed; a crash (e.g. SIGSEGV inside the
+    interpreter) or garbage output becomes ``error`` with one line.
+    """
+    path = str(model_path)
+    request = json.dumps({"model_path": path, "params": params.to_dict()})
+    timeout_s = params.effective_timeout_s
+    try:
+        proc = subprocess.run(
+            [python, "-m", "edgenet.bench.child"],
+            input=request,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return BenchResult(path, params, error=f"{path}: timed out after {timeout_s:g} s; benchmark child killed")
+    except OSError as exc:
+        return BenchResult(path, params, error=f"{path}: cannot start benchmark child: {exc.strerror or exc}")
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        return BenchResult(path, params, error=f"{path}: benchmark child crashed ({name}), the model is likely malformed")
+    line = _last_line(proc.stdout, limit=None)
+    try:
+        payload = json.loads(line)
+        return BenchResult.from_dict(payload["result"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        detail = _last_line(proc.stderr) or f"exit code {proc.returncode}"
+        return BenchResult(path, params, error=f"{path}: benchmark child failed: {detail}")
+
+
+def run_sweep(
+    model_paths: Sequence[str | os.PathLike],
+    params_list: Sequence[BenchParams],
+    listeners: Iterable[BenchListener] = (),
+    label: str | None = None,
+    in_child: bool = True,
+) -> list[BenchResult]:
+    """Measure every (model, params) pair in order; failures are results with ``error`` set.
+
+    The device fingerprint is taken once; the Raspberry Pi throttling flags are read before and
+    after each setting so a throttled run can be spotted in the results.
+    """
+    listeners = list(listeners)
+    settings = [(Path(m), p) for m in model_paths for p in params_list]
+    for listener in listeners:
+        listener.on_start(len(settings))
+    out = []
+    for path, params in settings:
+        for listener in listeners:
+            listener.on_setting(path, params)
+        before = envinfo.throttled()
+        result = run_in_child(path, params) if in_child else run_in_process(path, params)
+        device = envinfo.device_info(
+            label=label,
+            runtime=result.runtime,
+            delegate=result.delegate,
+            throttled_before=before,
+            throttled_after=envinfo.throttled(),
+        )
+        result = result.with_device(device)
+        out.append(result)
+        for listener in listeners:
+            listener.on_result(result)
+    for listener in listeners:
+        listener.on_end(out)
+    return out

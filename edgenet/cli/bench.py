@@ -1,0 +1,140 @@
+"""``edgenet bench``: latency of .tflite models, one row per (model, threads) setting."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..bench.params import DELEGATES, BenchParams
+from .common import info, table, user_errors
+
+__all__ = ["bench", "ThreadList"]
+
+
+class ThreadList(click.ParamType):
+    """Comma-separated positive thread counts, e.g. ``1,2,4``."""
+
+    name = "threads"
+
+    def convert(self, value, param, ctx) -> tuple[int, ...]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            counts = tuple(int(part) for part in str(value).split(",") if part.strip())
+        except ValueError:
+            self.fail(f"{value!r} is not a comma-separated list of integers", param, ctx)
+        if not counts or any(c < 1 for c in counts):
+            self.fail(f"{value!r}: thread counts must be positive integers", param, ctx)
+        return counts
+
+
+@click.command("bench")
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--threads", type=ThreadList(), default="1", show_default=True, help="Thread counts to sweep, e.g. 1,2,4.")
+@click.option("--delegate", type=click.Choice(DELEGATES), default="cpu", show_default=True)
+@click.option("--edgetpu-lib", default="libedgetpu.so.1", show_default=True, help="Edge TPU delegate library.")
+@click.option("--no-xnnpack", is_flag=True, help="Builtin kernels without the default XNNPACK delegate.")
+@click.option("--warmup-s", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Warm-up time.")
+@click.option("--min-runs", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--min-s", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Minimum measured time.")
+@click.option("--max-s", type=click.FloatRange(min=0), default=30.0, show_default=True, help="Cap on measured time.")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Kill a model's process after this long  [default: warm-up + max + 60].")
+@click.option("--json", "json_path", default=None, metavar="FILE",
+              help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
+@click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")
+@click.option("--label", default=None, help="Device label stored in the records  [default: hostname].")
+@click.option("--remote", default=None, metavar="USER@HOST", help="Run on another machine over ssh.")
+@click.option("--remote-command", default="edgenet bench", show_default=True,
+              help="How to start the bench command on the remote host.")
+@click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
+@user_errors
+def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs, min_s, max_s, timeout_s,
+          json_path, csv_path, label, remote, remote_command, ssh_options):
+    """Measure inference latency of MODELS (.tflite), each in its own process.
+
+    Protocol (as the TFLite benchmark tool): warm up for --warmup-s, then time invoke() until at
+    least --min-runs runs AND --min-s seconds, capped at --max-s. Init (interpreter creation +
+    allocation) and first inference are reported apart. A model that fails or hangs prints one
+    line; the others still run, and the exit code is 1 at the end.
+
+    \b
+    Example:
+      edgenet bench b0_int8.tflite lite0_int8.tflite --threads 1,2,4 --json results.jsonl
+      edgenet bench b0_edgetpu.tflite --delegate edgetpu
+      edgenet bench b0_int8.tflite --remote pi@raspberrypi.local --json pi.jsonl
+    """
+    from .. import results
+    from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_sweep
+    from ..bench.listeners import TABLE_HEADERS
+
+    base = BenchParams(
+        threads=threads[0], xnnpack=not no_xnnpack, delegate=delegate, warmup_s=warmup_s, min_runs=min_runs,
+        min_s=min_s, max_s=max_s, timeout_s=timeout_s, edgetpu_lib=edgetpu_lib,
+    )
+    to_stdout = json_path == "-"
+    table_stream = sys.stderr if to_stdout else None  # keep stdout parseable JSON lines
+    if remote:
+        from ..bench.remote import run_remote
+
+        info(f"running {len(models)} model(s) x {len(threads)} thread setting(s) on {remote}")
+        records = run_remote(remote, models, threads, base, label=label, remote_command=remote_command,
+                             ssh_options=ssh_options)
+        rows = [_record_row(r) for r in records]
+        click.echo(table(rows, TABLE_HEADERS), file=table_stream)
+        for record in records:
+            if record.get("error"):
+                info(f"error: {record['error']}")
+        if to_stdout:
+            results.write_records(sys.stdout, records)
+        elif json_path:
+            results.append_records(json_path, records)
+        if csv_path:
+            results.write_csv(csv_path, records)
+        failed = sum(1 for r in records if r.get("error"))
+    else:
+        from dataclasses import replace
+
+        listeners = [ProgressListener()]
+        if json_path:
+            listeners.append(JsonLinesListener(json_path))
+        if csv_path:
+            listeners.append(CsvListener(csv_path))
+        listeners.append(ConsoleTableListener(stream=table_stream))
+        params_list = [replace(base, threads=t) for t in threads]
+        out = run_sweep(models, params_list, listeners, label=label)
+        failed = sum(1 for r in out if not r.ok)
+        records = out
+    if failed:
+        raise click.ClickException(f"{failed} of {len(records)} setting(s) failed (see the lines above)")
+
+
+def _record_row(record: dict) -> dict:
+    lat = record.get("latency_ms") or {}
+    settings = record.get("settings") or {}
+    ok = record.get("error") is None
+
+    def r(v, d=3):
+        return None if v is None else round(v, d)
+
+    return {
+        "model": (record.get("model") or {}).get("name"),
+        "threads": settings.get("threads"),
+        "delegate": ((record.get("device") or {}).get("delegate") or {}).get("name") or settings.get("delegate"),
+        "runs": record.get("runs"),
+        "init_ms": r(lat.get("init")),
+        "first_ms": r(lat.get("first")),
+        "mean_ms": r(lat.get("mean")) if ok else None,
+        "p50_ms": r(lat.get("p50")) if ok else None,
+        "p90_ms": r(lat.get("p90")) if ok else None,
+        "p99_ms": r(lat.get("p99")) if ok else None,
+        "std_ms": r(lat.get("std")) if ok else None,
+        "peak_rss_mb": r(record.get("peak_rss_mb"), 1),
+        "status": "ok" if ok else "FAILED",
+    }
+
+
+if __name__ == "__main__":  # python -m edgenet.cli.bench (used by --remote-command before registration)
+    bench()

@@ -1,0 +1,258 @@
+"""The benchmark harness with real interpreters, real tiny models and real child processes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fixtures_tflite import tiny_tflite_models, with_unused_edgetpu_op_code
+
+from edgenet import results
+from edgenet.bench import BenchParams, BenchParamsError, BenchResult, LatencyStats, measure, run_in_child, run_sweep
+from edgenet.bench.child import SLEEP_ENV
+from edgenet.cli.bench import bench
+
+# short but real: a fraction of a second per setting
+FAST = {"warmup_s": 0.05, "min_runs": 20, "min_s": 0.05, "max_s": 0.3}
+FAST_ARGS = ["--warmup-s", "0.05", "--min-runs", "20", "--min-s", "0.05", "--max-s", "0.3"]
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    return tiny_tflite_models()
+
+
+@pytest.fixture()
+def bad_models(tmp_path, tiny):
+    garbage = tmp_path / "garbage.tflite"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    truncated = tmp_path / "truncated.tflite"
+    truncated.write_bytes(tiny.int8.read_bytes()[:1500])
+    return garbage, truncated
+
+
+def _check_ordering(result: BenchResult, params: BenchParams) -> None:
+    lat = result.latency
+    assert result.ok, result.error
+    assert lat.min <= lat.p50 <= lat.p90 <= lat.p95 <= lat.p99 <= lat.max
+    assert lat.min <= lat.mean <= lat.max and lat.std >= 0
+    assert result.runs >= params.min_runs and result.failed_runs == 0
+    assert result.init_ms > 0 and result.first_ms > 0
+    assert result.peak_rss_mb > 1
+
+
+def test_bench_in_child_gives_sane_statistics(tiny):
+    params = BenchParams(threads=2, **FAST)
+    result = run_in_child(tiny.int8, params)
+    _check_ordering(result, params)
+    assert result.params.threads == 2
+    assert result.runtime["name"] == "ai_edge_litert" and result.delegate is None
+    assert result.size_bytes == tiny.int8.stat().st_size
+    record = result.to_record()
+    assert record["settings"]["threads"] == 2 and record["runs"] == len(record["samples_ms"])
+    assert record["latency_ms"]["p50"] == float(np.percentile(record["samples_ms"], 50, method="linear"))
+
+
+def test_latency_stats_match_numpy():
+    samples = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
+    stats = LatencyStats.from_samples(samples)
+    assert stats.p50 == 3.5 and stats.min == 1.0 and stats.max == 10.0
+    assert stats.p90 == pytest.approx(float(np.percentile(samples, 90)))
+    assert stats.std == pytest.approx(float(np.std(samples, ddof=1)))
+    assert LatencyStats.from_samples([]) is None
+
+
+class _FlakyBackend:
+    """A backend (the runner's only interface) whose every third invocation fails."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def init(self):
+        pass
+
+    def run_once(self):
+        self.calls += 1
+        if self.calls % 3 == 0:
+            raise RuntimeError("tensor data corrupted")
+
+
+def test_failed_invocations_are_counted_and_invalidate():
+    raw = measure(_FlakyBackend(), BenchParams(warmup_s=0.0, min_runs=9, min_s=0.0, max_s=5.0))
+    assert raw["failed_runs"] >= 3
+    assert "tensor data corrupted" in raw["error"]
+
+
+def test_params_validation_is_one_line():
+    with pytest.raises(BenchParamsError, match="threads"):
+        BenchParams(threads=0)
+    with pytest.raises(BenchParamsError, match="max_s"):
+        BenchParams(min_s=5, max_s=1)
+    with pytest.raises(BenchParamsError, match="delegate"):
+        BenchParams(delegate="gpu")
+    assert BenchParams(warmup_s=1, max_s=30).effective_timeout_s == 91
+
+
+def test_corrupt_and_truncated_models_fail_in_one_line_and_sweep_continues(tiny, bad_models):
+    garbage, truncated = bad_models
+    out = run_sweep([garbage, truncated, tiny.fp32], [BenchParams(**FAST)], label="test")
+    assert [r.ok for r in out] == [False, False, True]
+    for result, path in zip(out[:2], bad_models, strict=True):
+        assert str(path) in result.error and "\n" not in result.error
+        assert result.latency is None
+    assert out[2].device["label"] == "test"
+
+
+def test_hanging_child_is_killed(tiny, monkeypatch):
+    monkeypatch.setenv(SLEEP_ENV, "120")
+    params = BenchParams(timeout_s=2.0, **FAST)
+    out = run_sweep([tiny.int8, tiny.fp32], [params])
+    assert all("timed out after 2 s" in r.error for r in out)
+    monkeypatch.delenv(SLEEP_ENV)
+    assert run_in_child(tiny.int8, params).ok  # the hook lives in the child only
+
+
+def _invoke(args):
+    return CliRunner().invoke(bench, args, catch_exceptions=False)
+
+
+def test_cli_json_and_csv_outputs_agree(tiny, tmp_path):
+    jpath, cpath = tmp_path / "r.jsonl", tmp_path / "r.csv"
+    jpath.write_text(json.dumps(results.make_record("eval")) + "\n")  # an earlier record must survive
+    res = _invoke([str(tiny.int8), str(tiny.fp32), "--threads", "1,2", *FAST_ARGS, "--json", str(jpath),
+                   "--csv", str(cpath), "--label", "ci"])
+    assert res.exit_code == 0, res.output
+    assert "tiny_int8.tflite" in res.stdout and "p50 ms" in res.stdout
+    records = results.read_records(jpath)
+    assert [r["kind"] for r in records] == ["eval"] + ["bench"] * 4
+    bench_records = records[1:]
+    assert [(r["model"]["name"], r["settings"]["threads"]) for r in bench_records] == [
+        ("tiny_int8", 1), ("tiny_int8", 2), ("tiny_fp32", 1), ("tiny_fp32", 2)]
+    rows = list(csv.DictReader(io.StringIO(cpath.read_text())))
+    assert len(rows) == 4
+    for row, record in zip(rows, bench_records, strict=True):
+        assert record["device"]["label"] == "ci" and record["error"] is None
+        assert row["model.sha256"] == record["model"]["sha256"]
+        assert float(row["latency_ms.p50"]) == record["latency_ms"]["p50"]
+        assert int(row["runs"]) == record["runs"] >= 20
+        assert int(row["settings.threads"]) == record["settings"]["threads"]
+
+
+def test_cli_json_to_stdout_is_pure_json_lines(tiny):
+    res = _invoke([str(tiny.int8), *FAST_ARGS, "--json", "-"])
+    assert res.exit_code == 0, res.output
+    records = results.parse_records(res.stdout)
+    assert len(records) == 1 and records[0]["latency_ms"]["p50"] > 0
+
+
+def test_cli_failed_model_one_line_continue_nonzero_exit(tiny, bad_models, tmp_path):
+    garbage, _ = bad_models
+    jpath = tmp_path / "r.jsonl"
+    res = _invoke([str(garbage), str(tiny.int8), *FAST_ARGS, "--json", str(jpath)])
+    assert res.exit_code == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "garbage.tflite" in errors[0]
+    assert "Traceback" not in res.output
+    assert "1 of 2 setting(s) failed" in res.stderr
+    records = results.read_records(jpath)
+    assert [r["error"] is None for r in records] == [False, True]
+
+
+def test_cli_edgetpu_with_missing_library_never_labels_edgetpu(tiny, tmp_path):
+    marked = tmp_path / "marked_edgetpu.tflite"
+    marked.write_bytes(with_unused_edgetpu_op_code(tiny.int8.read_bytes()))
+    jpath = tmp_path / "r.jsonl"
+    res = _invoke([str(marked), "--delegate", "edgetpu", "--edgetpu-lib", "/nonexistent/libedgetpu.so.1",
+                   *FAST_ARGS, "--json", str(jpath)])
+    assert res.exit_code == 1
+    errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "/nonexistent/libedgetpu.so.1" in errors[0]
+    (record,) = results.read_records(jpath)
+    assert record["error"] and record["device"]["delegate"] is None
+    assert record["latency_ms"]["p50"] is None and record["runs"] == 0
+    # an uncompiled model is refused before any delegate is loaded
+    res = _invoke([str(tiny.int8), "--delegate", "edgetpu", *FAST_ARGS])
+    assert res.exit_code == 1 and "not compiled for the Edge TPU" in res.stderr
+
+
+def test_cli_rejects_bad_thread_list(tiny):
+    res = CliRunner().invoke(bench, [str(tiny.int8), "--threads", "1,x"])
+    assert res.exit_code == 2 and "comma-separated" in res.output
+
+
+# --- --remote against a real sshd on localhost (Debian openssh-server: /usr/sbin/sshd) -------------
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def local_sshd(tmp_path):
+    """A throw-away sshd on 127.0.0.1 that accepts one generated key; yields (host, ssh options)."""
+    import getpass
+    import os
+    import socket
+    import subprocess
+    import time
+
+    for name in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True)
+    (tmp_path / "authorized_keys").write_text((tmp_path / "client_key.pub").read_text())
+    os.chmod(tmp_path / "authorized_keys", 0o600)
+    port = _free_port()
+    config = tmp_path / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path / 'host_key'}\n"
+        f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}\nPidFile {tmp_path / 'sshd.pid'}\n"
+        "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+        "PermitRootLogin prohibit-password\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+    )
+    os.makedirs("/run/sshd", exist_ok=True)  # privilege-separation directory sshd insists on
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        options = [f"Port={port}", f"IdentityFile={tmp_path / 'client_key'}", "StrictHostKeyChecking=no",
+                   "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
+        yield f"{getpass.getuser()}@127.0.0.1", options
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_cli_remote_over_ssh_merges_records(tiny, local_sshd, tmp_path):
+    import sys
+
+    host, options = local_sshd
+    jpath = tmp_path / "remote.jsonl"
+    ssh_args = [arg for option in options for arg in ("--ssh-option", option)]
+    res = _invoke([str(tiny.int8), str(tiny.fp32), "--threads", "1,2", *FAST_ARGS, "--remote", host, *ssh_args,
+                   "--remote-command", f"{sys.executable} -m edgenet.cli.bench", "--json", str(jpath),
+                   "--label", "loopback"])
+    assert res.exit_code == 0, res.output
+    records = results.read_records(jpath)
+    assert [(r["model"]["path"], r["settings"]["threads"]) for r in records] == [
+        (str(tiny.int8), 1), (str(tiny.int8), 2), (str(tiny.fp32), 1), (str(tiny.fp32), 2)]
+    assert all(r["error"] is None and r["device"]["label"] == "loopback" for r in records)
+    assert records[0]["model"]["size_bytes"] == tiny.int8.stat().st_size
+    assert "tiny_int8" in res.stdout
+
+
+def test_cli_remote_unreachable_is_one_line(tiny):
+    res = CliRunner().invoke(bench, [str(tiny.int8), "--remote", "nobody@127.0.0.1", "--ssh-option",
+                                     f"Port={_free_port()}", "--ssh-option", "ConnectTimeout=3"])
+    assert res.exit_code == 1
+    assert "127.0.0.1: unreachable" in res.output and "Traceback" not in res.output
