@@ -8,7 +8,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from . import bench, models, predict
+from . import bench, edgetpu, models, predict
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,3 +29,4 @@ main.add_command(models.layout)
 main.add_command(predict.predict)
 main.add_command(predict.import_weights)
 main.add_command(bench.bench)
+main.add_command(edgetpu.edgetpu)
