@@ -168,7 +168,7 @@ def model_info(model_path: str | os.PathLike, data: bytes | None = None) -> dict
     m = manifest if isinstance(manifest, dict) else {}
     variant = m.get("variant")
     if isinstance(variant, dict):
-        variant = variant.get("name") or variant.get("spec")
+        variant = variant.get("spec") or variant.get("name")  # the spec re-parses, a custom name does not
     return {
         "path": str(path),
         "name": path.stem,

@@ -1,6 +1,7 @@
 """The ``edgenet`` command line: a thin layer over the Python API.
 
-Each topic lives in its own module; this group only lists them explicitly.
+Each topic lives in its own module; this group lists them explicitly. No module imported
+here loads TensorFlow: commands that build or convert models import it when they run.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from . import bench, edgetpu, models, predict
+from . import bench, convert, edgetpu, evaluate, models, predict, select, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -17,16 +18,30 @@ def main() -> None:
     """EfficientNet for the edge: build, quantize, benchmark, and pick a variant.
 
     \b
-    Example:
-      edgenet variants
-      edgenet layout b0
+    The main job (convert B0-B7 to int8, benchmark, pick the largest within 25 ms):
+      edgenet sweep --budget-ms 25
+    \b
+    Step by step:
+      edgenet variants                              # the family, with counts
+      edgenet convert b0 lite0 --quant int8 -o out  # quantized .tflite + manifests
+      edgenet bench out/*.tflite --threads 1,2 --json results.jsonl
+      edgenet select results.jsonl --budget-ms 25
     """
 
 
-main.add_command(models.variants)
-main.add_command(models.scale)
-main.add_command(models.layout)
-main.add_command(predict.predict)
-main.add_command(predict.import_weights)
-main.add_command(bench.bench)
-main.add_command(edgetpu.edgetpu)
+for command in (
+    models.variants,
+    models.scale,
+    models.layout,
+    predict.import_weights,
+    predict.predict,
+    convert.convert,
+    bench.bench,
+    evaluate.evaluate,
+    select.select,
+    select.predict_latency,
+    select.report,
+    sweep.sweep,
+    edgetpu.edgetpu,
+):
+    main.add_command(command)

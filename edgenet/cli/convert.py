@@ -1,0 +1,91 @@
+"""``edgenet convert``: variants -> (quantized) TFLite models with manifests.
+
+TensorFlow is only loaded by the conversion child processes, never by this module.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from .common import VARIANT_LIST, emit_json, info, table, user_errors
+
+QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.QUANT_MODES
+IO_CHOICES = ("float", "int8", "uint8")
+
+
+def _batch(ctx, param, value):
+    if value is None or str(value).lower() == "none":
+        return None
+    if str(value) == "1":
+        return 1
+    raise click.BadParameter("must be 1 (static, for edge runtimes and the Edge TPU) or none (dynamic)")
+
+
+@click.command()
+@click.argument("variants", nargs=-1, required=True, type=VARIANT_LIST)
+@click.option("--quant", "-q", type=click.Choice(QUANT_CHOICES), default="int8", show_default=True,
+              help="Quantization mode. int8 is full-integer (int8 builtin ops only: fails if an op cannot be "
+                   "quantized).")
+@click.option("--io", type=click.Choice(IO_CHOICES), default=None,
+              help="Input/output type of an int8 model (default int8; float keeps float io).")
+@click.option("--weights", "-w", type=click.Path(path_type=Path), default=None,
+              help="Weights file (.weights.h5, .h5, .pth, .safetensors...). Without it: random weights.")
+@click.option("--calib", default="default", show_default=True,
+              help="Calibration images: a folder (searched recursively) or 'default' (embedded photos).")
+@click.option("--samples", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="Calibration samples (more are made by seeded crops/flips if the folder has fewer).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling and augmentation.")
+@click.option("--holdout", type=click.Path(path_type=Path), default=None,
+              help="Images for the fidelity check (default: held-out images of the calibration source).")
+@click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
+              help="1 (static batch) or none (dynamic).")
+@click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Output folder: OUTDIR/<variant>-<quant>[-<io>].tflite plus a .json manifest beside it.")
+@click.option("--force", is_flag=True, help="Rebuild even if an up-to-date output exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@user_errors
+def convert(variants, quant, io, weights, calib, samples, seed, holdout, batch_size, out_dir, force, as_json,
+            quiet) -> None:
+    """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
+
+    Each conversion runs in its own process: a converter crash fails that variant with one
+    line and the run goes on. Rerunning with identical inputs skips finished variants.
+
+    \b
+    Example:
+      edgenet convert lite0 --weights efficientnet-lite0.pth -o models/
+      edgenet convert b0-b3 --quant int8 --io uint8 --calib photos/ --samples 200 -o models/
+    """
+    from ..convert import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
+
+    if io not in (None, "float") and quant != "int8":
+        raise click.UsageError(f"--io {io} needs --quant int8 (a {quant} model has float input and output)")
+    flat = [v for group in variants for v in group]
+    options = ConvertOptions(quant=quant, io=io, weights=weights, calib=calib, samples=samples, seed=seed,
+                             batch_size=batch_size, holdout=holdout, out_dir=out_dir, force=force,
+                             progress=not quiet)
+
+    def report(result) -> None:
+        if result.status == "failed":
+            info(f"error: {result.error}")
+        elif result.status == "up to date":
+            info(f"{result.variant}: up to date ({result.model_path})")
+        else:
+            info(f"{result.variant}: wrote {result.model_path}")
+
+    results = convert_variants(flat, options, on_result=report)
+    if weights is None:
+        info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
+             "numbers are meaningless for deployment")
+    if as_json:
+        emit_json([r.to_dict() for r in results])
+    else:
+        click.echo(table(summary_rows(results), SUMMARY_HEADERS))
+    failed = [r for r in results if not r.ok]
+    if failed:
+        info(f"{len(failed)} of {len(results)} conversion(s) failed")
+        sys.exit(1)

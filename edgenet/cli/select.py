@@ -1,0 +1,245 @@
+"""``edgenet select``, ``edgenet predict-latency`` and ``edgenet report``: the decision layer."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import InputFileError
+from .common import VARIANT, emit_json, info, table, user_errors
+
+STAT_CHOICE = click.Choice(["p50", "p90", "p95", "p99", "mean", "min", "max"])
+
+
+def _read_all(paths) -> list[dict]:
+    from ..results import read_records
+
+    records: list[dict] = []
+    for path in paths:
+        records.extend(read_records(path))
+    return records
+
+
+def _fmt(value, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def _candidate_rows(selection) -> list[dict]:
+    return [
+        {
+            "variant": c.variant,
+            "quant": c.quant or "?",
+            "macs_m": _fmt(c.macs / 1e6 if c.macs else None, ".1f"),
+            "latency": f"{c.latency_ms:.2f}",
+            "margin": f"{c.margin_ms:+.2f} ({c.margin_pct:+.1f}%)",
+            "top1": _fmt(c.top1, ".1f"),
+            "fits": "yes" if c.fits else "no",
+            "reason": c.reason + ("".join(f" [{f}]" for f in c.flags)),
+        }
+        for c in selection.candidates
+    ]
+
+
+def _suggestion(records, selection, device, threads):
+    """A custom phi between the pick and the next larger measured B variant, if the model allows."""
+    from ..latency_model import LatencyModel, suggest_custom_phi
+
+    pick = selection.pick
+    larger = [
+        c
+        for c in selection.candidates
+        if c.macs
+        and pick.macs
+        and c.macs > pick.macs
+        and not c.fits
+        and c.variant.startswith("b")
+        and c.variant[1:].isdigit()
+    ]
+    if not (pick.variant.startswith("b") and pick.variant[1:].isdigit()) or not larger:
+        return None, "no larger published B variant was measured over budget: no custom phi to suggest"
+    nxt = min(larger, key=lambda c: c.macs)
+    model = LatencyModel.fit(records, stat=selection.stat, device=device, threads=threads)
+    return suggest_custom_phi(model, selection.budget_ms, pick.variant, nxt.variant), None
+
+
+@click.command("select")
+@click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--budget-ms", type=float, required=True, help="Latency budget in milliseconds.")
+@click.option(
+    "--stat", type=STAT_CHOICE, default="p50", show_default=True, help="Latency statistic to hold to the budget."
+)
+@click.option("--min-top1", type=float, default=None, help="Accuracy floor (top-1 %%) where accuracy is known.")
+@click.option("--device", default=None, help="Only results from this device label or hostname.")
+@click.option("--threads", type=int, default=None, help="Only results measured with this many threads.")
+@click.option(
+    "--suggest-phi",
+    is_flag=True,
+    help="Also predict a custom phi between the pick and the next size that fits the budget more tightly.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
+@user_errors
+def select(results, budget_ms, stat, min_top1, device, threads, suggest_phi, as_json):
+    """Pick the largest variant (by multiply-adds) whose measured latency fits the budget.
+
+    \b
+    Example:
+      edgenet select runs/pi4/results.jsonl --budget-ms 50 --stat p90
+    Exits 1 when no variant fits (naming the closest).
+    """
+    from ..select import select as do_select
+
+    records = _read_all(results)
+    selection = do_select(records, budget_ms, stat=stat, min_top1=min_top1, device=device, threads=threads)
+    suggestion, why_not = (None, None)
+    if suggest_phi and selection.pick is not None:
+        suggestion, why_not = _suggestion(records, selection, device, threads)
+    if as_json:
+        payload = selection.to_dict()
+        if suggest_phi:
+            payload["suggested_phi"] = suggestion.to_dict() if suggestion else None
+        emit_json(payload)
+    else:
+        info(
+            f"{selection.setting.describe()}: budget {budget_ms:g} ms at {stat}"
+            + (f", top-1 floor {min_top1:g}%" if min_top1 is not None else "")
+        )
+        click.echo(
+            table(
+                _candidate_rows(selection),
+                {
+                    "variant": "variant",
+                    "quant": "quant",
+                    "macs_m": "MACs (M)",
+                    "latency": f"{stat} ms",
+                    "margin": "margin ms (%)",
+                    "top1": "top-1 %",
+                    "fits": "fits",
+                    "reason": "reason",
+                },
+            )
+        )
+        for note in selection.notes:
+            info(f"note: {note}")
+        if suggest_phi:
+            if suggestion:
+                info(
+                    f"suggestion: {suggestion.spec} predicted {suggestion.predicted_ms:.2f} ms "
+                    f"(±{suggestion.rel_uncertainty:.0%}) between {suggestion.lo_variant} and "
+                    f"{suggestion.hi_variant}; convert and measure it to confirm"
+                )
+            else:
+                info(f"suggestion: {why_not or 'even the smaller variant is predicted over budget'}")
+    info(selection.message)
+    if selection.pick is None:
+        sys.exit(1)
+
+
+@click.command("predict-latency")
+@click.option(
+    "--results",
+    "results_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="JSON-lines results with >= 3 measured variants on one device and thread setting.",
+)
+@click.option(
+    "--variant",
+    "variants",
+    type=VARIANT,
+    required=True,
+    multiple=True,
+    help="Variant name or custom spec (phi=2.5); repeatable.",
+)
+@click.option("--stat", type=STAT_CHOICE, default="p50", show_default=True)
+@click.option("--device", default=None, help="Only results from this device label or hostname.")
+@click.option("--threads", type=int, default=None, help="Only results measured with this many threads.")
+@click.option("--json", "as_json", is_flag=True, help="Print the prediction and the fitted model as JSON.")
+@user_errors
+def predict_latency(results_path, variants, stat, device, threads, as_json):
+    """Predict a variant's latency from the variants already measured on a device.
+
+    \b
+    Example:
+      edgenet predict-latency --results runs/pi4/results.jsonl --variant b4 --variant phi=3.5
+    """
+    from ..latency_model import LatencyModel
+
+    model = LatencyModel.fit(_read_all([results_path]), stat=stat, device=device, threads=threads)
+    predictions = [model.predict_detail(v) for v in variants]
+    if as_json:
+        emit_json({"predictions": [p.to_dict() for p in predictions], "model": model.to_dict()})
+        return
+    info(
+        f"{model.setting}: model '{model.form}' fitted on {', '.join(model.measured_ms)}; "
+        f"leave-one-out error rms {model.loo_rms_rel_error:.1%}, worst {model.loo_max_abs_rel_error:.1%}"
+    )
+    for note in model.notes:
+        info(f"note: {note}")
+    click.echo(
+        table(
+            [
+                {
+                    "variant": p.variant,
+                    "predicted": f"{p.latency_ms:.2f}",
+                    "range": f"{p.low_ms:.2f}-{p.high_ms:.2f}",
+                    "measured": _fmt(p.measured_ms, ".2f"),
+                    "note": "extrapolated" if p.extrapolated else "",
+                }
+                for p in predictions
+            ],
+            {
+                "variant": "variant",
+                "predicted": f"predicted {stat} ms",
+                "range": "range ms",
+                "measured": "measured ms",
+                "note": "note",
+            },
+        )
+    )
+
+
+@click.command("report")
+@click.argument("rundir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--budget-ms",
+    type=float,
+    default=None,
+    help="Budget to select against (default: the one in RUNDIR/selection.json, if any).",
+)
+@click.option("--stat", type=STAT_CHOICE, default=None, help="Latency statistic (default: the selection's, or p50).")
+@click.option("--baselines", is_flag=True, help="Add MobileNetV2 and ResNet-50 reference rows.")
+@user_errors
+def report(rundir, budget_ms, stat, baselines):
+    """Write REPORT.md, results.json and PNG charts for a run folder.
+
+    \b
+    Reads RUNDIR/results.jsonl (and RUNDIR/selection.json when present).
+    Example:
+      edgenet report runs/pi4 --budget-ms 50 --baselines
+    """
+    from ..errors import EdgenetError
+    from ..report import write_report
+    from ..select import Selection
+    from ..select import select as do_select
+
+    records = _read_all([rundir / "results.jsonl"])
+    selection = None
+    sel_path = rundir / "selection.json"
+    if budget_ms is None and sel_path.exists():
+        try:
+            selection = Selection.from_dict(json.loads(sel_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputFileError(sel_path, f"not a selection written by edgenet: {exc}") from None
+    elif budget_ms is not None:
+        try:
+            selection = do_select(records, budget_ms, stat=stat or "p50")
+        except EdgenetError as exc:
+            info(f"no selection in the report: {exc}")
+    path = write_report(rundir, records, selection, budget_ms, baselines=baselines, stat=stat)
+    info(f"wrote {path}")
+    if selection is not None:
+        info(selection.message)
+    click.echo(str(path))

@@ -1,0 +1,80 @@
+"""``edgenet sweep``: convert, benchmark and pick the largest variant that meets a budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from .common import VARIANT_LIST, emit_json, info, table, user_errors
+
+
+@click.command()
+@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), required=True,
+              help="Latency budget in milliseconds.")
+@click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
+              help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
+@click.option("--quant", type=click.Choice(["fp32", "fp16", "dynamic", "int8", "int16x8"]), default="int8",
+              show_default=True)
+@click.option("--stat", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p50", show_default=True,
+              help="Latency statistic the budget applies to.")
+@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
+@click.option("--calib", default="default", show_default=True,
+              help="Calibration images: a folder, or 'default' for the embedded set.")
+@click.option("--samples", type=click.IntRange(1, 10000), default=100, show_default=True,
+              help="Calibration samples per variant.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--weights-dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
+                   "latency is unaffected, accuracy is meaningless).")
+@click.option("--min-top1", type=click.FloatRange(0, 100), default=None, help="Accuracy floor (percent).")
+@click.option("--remote", default=None, help="user@host: benchmark on that device over SSH.")
+@click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
+              help="Skip converting a variant predicted above this multiple of the budget.")
+@click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
+@click.option("--min-runs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--min-s", type=click.FloatRange(0), default=1.5, show_default=True)
+@click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
+              help="Run folder (resumable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@user_errors
+def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, min_top1, remote,
+          far_factor, refine, min_runs, min_s, rundir, as_json) -> None:
+    """Convert, benchmark and select in one resumable run.
+
+    Works in increasing size; stops converting once a measured variant is over budget or
+    the predicted latency of the next one is far above it, and says what it skipped and
+    why. Interrupted and rerun, it continues from what is done. Ends with REPORT.md.
+
+    \b
+    Example:
+      edgenet sweep --budget-ms 25                       # B0-B7, int8, 1 thread, embedded calibration
+      edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
+    """
+    from ..bench import BenchParams
+    from ..sweep import SweepParams, describe, run_sweep
+    from ..variants import parse_variant_list
+
+    variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
+    params = SweepParams(
+        budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
+        samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, remote=remote,
+        min_top1=min_top1, far_factor=far_factor, refine=refine,
+        bench=BenchParams(threads=threads, warmup_s=0.5, min_runs=min_runs, min_s=min_s, max_s=max(20.0, min_s)),
+    )
+    outcome = run_sweep(params, rundir, log=lambda m: info(m))
+    if as_json:
+        emit_json(outcome.to_dict())
+    else:
+        click.echo(table(describe(outcome.steps)))
+        if outcome.selection is not None:
+            click.echo(outcome.selection.message)
+        if outcome.suggestion:
+            s = outcome.suggestion
+            verdict = "fits" if s.get("fits") else "does not fit"
+            click.echo(f"refine: {s['spec']} predicted {s['predicted_ms']:.2f} ms, measured "
+                       f"{s['measured_ms'] if s['measured_ms'] is None else round(s['measured_ms'], 2)} ms: {verdict}")
+        if outcome.report:
+            info(f"report: {outcome.report}")
+    if outcome.selection is None or outcome.selection.pick is None:
+        raise SystemExit(1)

@@ -1,0 +1,263 @@
+"""Child-process entry for one conversion: ``python -m edgenet.convert_worker REQUEST.json``.
+
+Why a child process: TensorFlow's converter and calibrator are C++ that can take the whole
+process down (TF 2.21 segfaults on NaN/Inf calibration data instead of raising), and a
+large variant's conversion holds gigabytes that are only reliably returned to the system
+when the process ends. :mod:`edgenet.convert` runs one child per variant, so a crash is
+one error line for that variant and the run goes on; ``ru_maxrss`` of the child is the
+conversion's own peak memory.
+
+The Keras 3 -> TFLite path (pinned, tensorflow-cpu 2.21 / keras 3.15)
+---------------------------------------------------------------------
+``tf.function(lambda x: model(x, training=False))`` with a fixed input signature
+``(1, res, res, 3) float32`` (batch 1 static by default: edge runtimes and the Edge TPU
+want static shapes), then ``TFLiteConverter.from_concrete_functions([fn], trackable)``
+where ``trackable`` is a ``tf.Module`` that owns the tf.function. Measured alternatives
+(tiny variant / B0, 20 calibration samples, int8):
+
+* ``model.export()`` + ``from_saved_model``: ~6x slower on the tiny variant (17 s vs 3 s),
+  and the exported serving signature keeps a dynamic batch, which leaves
+  ``SHAPE/STRIDED_SLICE/PACK/RESHAPE`` chains around every squeeze-excitation block (7 extra
+  op groups in the tiny model): poison for the Edge TPU compiler.
+* ``from_keras_model``: works, but goes through the same saved-model export (~9 s tiny).
+* ``from_concrete_functions([fn], keras_model)``: the calibrator fails with
+  ``READ_VARIABLE ... variable != nullptr`` (Keras 3 variables are not frozen on this path).
+* ``from_concrete_functions([fn])`` without a trackable: works but TF warns it is the
+  deprecated path.
+
+The chosen path gives the same bytes as the deprecated one (6 061 872 bytes for B0 int8),
+exactly the ops of the Keras graph, and no saved-model round trip on disk.
+
+Test hook: the environment variable ``EDGENET_TEST_CRASH_AFTER_CALIBRATION`` set to ``1``
+(or to one variant's name, to crash only that one) makes this process send itself SIGSEGV
+right after the converter has consumed the last calibration sample, i.e. in the middle of
+a conversion, as a real converter crash would. Only the test-suite sets it; it exists to
+prove that a crash leaves no partial output and that the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+CRASH_ENV = "EDGENET_TEST_CRASH_AFTER_CALIBRATION"
+
+#: Quantization mode -> the dtype the model's input/output must have for each ``--io``.
+IO_DTYPES = {"float": "float32", "int8": "int8", "uint8": "uint8"}
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """The informative line of a (possibly huge, multi-line) converter error."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    for line in lines:
+        low = line.lower()
+        if "error:" in low and "converter" not in low[:20]:
+            return " ".join(line.split())[:limit]
+    return " ".join(lines[-1].split())[:limit]
+
+
+def _configure(converter, tf, quant: str, io: str, representative) -> None:
+    """Converter settings per quantization mode (see edgenet.convert.QUANT_MODES)."""
+    if quant == "fp32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quant == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quant == "dynamic":
+        pass  # int8 weights, float activations: no calibration
+    elif quant == "int8":
+        converter.representative_dataset = representative
+        # Only int8 builtins: an op the quantizer cannot handle fails the conversion
+        # loudly instead of silently staying float (which an Edge TPU would then run on
+        # the CPU, or refuse).
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = {"float": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[io]
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    elif quant == "int16x8":
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+    else:  # pragma: no cover - validated by the parent
+        raise ValueError(f"unknown quantization mode {quant!r}")
+
+
+def _tensor_info(details: dict) -> dict:
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    return {
+        "name": details.get("name"),
+        "dtype": np.dtype(details["dtype"]).name,
+        "shape": [int(d) for d in details["shape"]],
+        "scale": float(scale) if scale else None,
+        "zero_point": int(zero_point) if scale else None,
+    }
+
+
+def _expected_dtype(quant: str, io: str) -> str:
+    return IO_DTYPES[io] if quant == "int8" else "float32"
+
+
+def run(request: dict, progress_file) -> dict:
+    """Do one conversion described by ``request``; return the result (raises on failure)."""
+    from tqdm import tqdm
+
+    from ._version import __version__
+    from .calibration import check_calibration_array
+    from .errors import EdgenetError
+    from .runtime import TFLiteModel
+    from .variants import parse_variant
+
+    variant = parse_variant(request["variant_spec"])
+    quant, io = request["quant"], request["io"]
+    calib = np.load(request["calib_npy"], mmap_mode="r") if request.get("calib_npy") else None
+    if calib is not None:
+        # The parent checked too; checked again here because a NaN reaching the
+        # converter kills the process instead of raising.
+        check_calibration_array(np.asarray(calib), [f"calibration sample {i + 1}" for i in range(len(calib))],
+                                variant.contract)
+
+    from ._tf import keras, tf
+    from .architecture import architecture
+    from .model import build_model
+    from .weights import load_weights
+
+    started = time.perf_counter()
+    batch = request.get("batch_size")
+    model = build_model(variant, batch_size=batch)
+    weights_info = None
+    if request.get("weights"):
+        weights_info = load_weights(model, variant, request["weights"])
+
+    res = variant.resolution
+    spec = tf.TensorSpec((batch, res, res, 3), tf.float32, name="input")
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    concrete = serve.get_concrete_function()
+    holder = tf.Module()  # owns the tf.function: keeps the non-deprecated converter path
+    holder.serve = serve
+
+    crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
+
+    def representative():
+        bar = tqdm(total=len(calib), desc=f"calibrating {variant.name}", unit="img", file=progress_file,
+                   leave=False, position=1, disable=request.get("quiet", False))
+        with bar:
+            for i in range(len(calib)):
+                yield [np.ascontiguousarray(calib[i : i + 1], dtype=np.float32)]
+                bar.update(1)
+        if crash:
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    _configure(converter, tf, quant, io, representative)
+    t0 = time.perf_counter()
+    try:
+        data = converter.convert()
+    except Exception as exc:  # ConverterError and friends: long multi-line messages
+        raise EdgenetError(f"{variant.name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
+    conversion_time_s = time.perf_counter() - t0
+
+    # Read back with the runtime the model will meet on the device and check what was asked.
+    tfl = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
+    inputs = [_tensor_info(d) for d in tfl.input_details]
+    outputs = [_tensor_info(d) for d in tfl.output_details]
+    want = _expected_dtype(quant, io)
+    for kind, infos in (("input", inputs), ("output", outputs)):
+        for info in infos:
+            if info["dtype"] != want:
+                raise EdgenetError(
+                    f"{variant.name}: converted {quant} model has {kind} dtype {info['dtype']}, "
+                    f"expected {want} (--io {io})"
+                )
+
+    fidelity = None
+    if request.get("holdout_npy") and quant in ("int8", "int16x8"):
+        from .fidelity import HoldoutSet, measure_fidelity
+
+        arr = np.load(request["holdout_npy"])
+        hold = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "")
+
+        def reference(x):
+            return model(x, training=False).numpy()
+
+        fidelity = measure_fidelity(reference, tfl.run, hold).to_dict()
+
+    try:
+        macs = int(architecture(variant).macs)
+    except Exception:  # baselines come from Keras applications, not our plans
+        macs = None
+
+    out = Path(request["model_out"])
+    with open(out, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    return {
+        "ok": True,
+        "params": int(model.count_params()),
+        "macs": macs,
+        "input": inputs[0],
+        "output": outputs[0],
+        "inputs": inputs,
+        "outputs": outputs,
+        "fidelity": fidelity,
+        "weights_info": weights_info,
+        "conversion_time_s": round(conversion_time_s, 3),
+        "worker_time_s": round(time.perf_counter() - started, 3),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "versions": {
+            "edgenet": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "runtime": {"name": tfl.runtime.info.name, "version": tfl.runtime.info.version},
+        },
+        "converter_path": "tf.function(batch static) -> TFLiteConverter.from_concrete_functions(tf.Module)",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    result_path = Path(request["result_out"])
+    # No core files: a crashed conversion of a large variant would dump gigabytes.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # TensorFlow's C++ chatter (and absl warnings) go to a log file; progress bars go to the
+    # real stderr, kept on a duplicate descriptor.
+    progress_file = os.fdopen(os.dup(2), "w", buffering=1)
+    log_path = request.get("log_path")
+    if log_path:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from .errors import EdgenetError
+
+    try:
+        result = run(request, progress_file)
+        code = 0
+    except EdgenetError as exc:
+        result, code = {"ok": False, "error": str(exc)}, 1
+    except MemoryError:
+        result, code = {"ok": False, "error": "out of memory during conversion"}, 1
+    except Exception as exc:  # unexpected: one line for the user, the traceback in the log
+        traceback.print_exc()
+        result, code = {"ok": False, "error": f"{type(exc).__name__}: {_one_line(str(exc))}"}, 1
+    result_path.write_text(json.dumps(result), encoding="utf-8")
+    progress_file.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,313 @@
+"""Real conversions of tiny variants: every mode, dtypes, manifests, resume, crashes, bad input, CLI."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import TINY_SPEC
+from PIL import Image
+
+from edgenet.cli.convert import convert
+from edgenet.convert import QUANT_MODES, ConvertOptions, convert_variants, output_stem
+from edgenet.convert_worker import CRASH_ENV
+from edgenet.errors import EdgenetError
+from edgenet.fsutil import sha256_file
+from edgenet.manifest import SCHEMA, read_manifest
+from edgenet.preprocess import preprocess
+from edgenet.runtime import TFLiteModel
+
+pytestmark = pytest.mark.slow
+
+SAMPLES = 8  # few calibration samples: these tests check plumbing, not accuracy
+EXPECTED_DTYPE = {"fp32": "float32", "fp16": "float32", "dynamic": "float32", "int8": "int8", "int16x8": "float32"}
+
+
+def _options(out_dir, **kw) -> ConvertOptions:
+    base = dict(quant="int8", samples=SAMPLES, seed=0, out_dir=Path(out_dir), progress=False)
+    base.update(kw)
+    return ConvertOptions(**base)
+
+
+def _one(variant, out_dir, **kw):
+    (result,) = convert_variants([variant], _options(out_dir, **kw))
+    return result
+
+
+def _sample_input(variant) -> np.ndarray:
+    from edgenet.calibration import holdout_images
+
+    return preprocess(holdout_images()[0], variant.contract)[None]
+
+
+@pytest.fixture(scope="module")
+def all_modes(tmp_path_factory, tiny_variant):
+    """One conversion per quantization mode into one folder."""
+    out = tmp_path_factory.mktemp("modes")
+    return out, {quant: _one(tiny_variant, out, quant=quant) for quant in QUANT_MODES}
+
+
+@pytest.mark.parametrize("quant", QUANT_MODES)
+def test_every_mode_converts_and_runs_in_the_interpreter(all_modes, tiny_variant, quant):
+    out, results = all_modes
+    result = results[quant]
+    assert result.status == "converted", result.error
+    path = Path(result.model_path)
+    assert path.name == f"{tiny_variant.name}-{quant}.tflite"
+    model = TFLiteModel.from_path(path)
+    assert np.dtype(model.input_details[0]["dtype"]).name == EXPECTED_DTYPE[quant]
+    assert np.dtype(model.output_details[0]["dtype"]).name == EXPECTED_DTYPE[quant]
+    assert model.input_shape == (1, 64, 64, 3)  # static batch 1 by default
+    logits = model.run(_sample_input(tiny_variant))
+    assert logits.shape == (1, 1000) and np.all(np.isfinite(logits))
+
+
+def test_sizes_follow_the_quantization(all_modes):
+    _, results = all_modes
+    size = {q: r.size_bytes for q, r in results.items()}
+    assert size["int8"] < size["fp16"] < size["fp32"]
+    assert size["dynamic"] < size["fp16"]
+
+
+def test_int8_manifest_contents(all_modes, tiny_variant):
+    out, results = all_modes
+    result = results["int8"]
+    manifest = read_manifest(result.manifest_path)
+    assert manifest["schema"] == SCHEMA
+    assert Path(result.manifest_path) == out / f"{tiny_variant.name}-int8.json"
+    assert manifest["model"]["sha256"] == sha256_file(result.model_path)
+    assert manifest["model"]["size_bytes"] == Path(result.model_path).stat().st_size
+    assert manifest["variant"]["name"] == tiny_variant.name
+    assert manifest["variant"]["spec"] == TINY_SPEC
+    assert manifest["coefficients"] == {"width": 0.25, "depth": 0.25, "resolution": 64, "dropout": 0.2, "phi": 0.0}
+    assert manifest["quant"] == "int8" and manifest["io"] == "int8"
+    assert manifest["normalization"] == "in_graph"
+    assert manifest["preprocessing"] == json.loads(json.dumps(tiny_variant.contract.to_dict()))
+    # In-graph normalisation: the int8 input quantizes raw pixels 0..255.
+    assert manifest["input"]["dtype"] == "int8"
+    assert manifest["input"]["scale"] == pytest.approx(1.0, abs=1e-3)
+    assert manifest["input"]["zero_point"] == -128
+    assert manifest["output"]["dtype"] == "int8" and manifest["output"]["scale"] > 0
+    calib = manifest["calibration"]
+    assert calib["samples"] == SAMPLES and calib["seed"] == 0 and calib["source"] == "default"
+    assert len(calib["file_list_sha256"]) == 64 and calib["skipped"] == 0
+    assert manifest["weights"] is None and manifest["random_weights"] is True
+    assert any("random" in note for note in manifest["notes"])
+    assert manifest["params"] > 0 and manifest["macs"] > 0
+    assert manifest["versions"]["tensorflow"].startswith("2.21")
+    assert manifest["conversion_time_s"] > 0 and manifest["peak_memory_mb"] > 0
+    fid = manifest["fidelity"]
+    assert fid["images"] == 3 and fid["samples"] == 24 and 0.0 <= fid["top1_agreement"] <= 1.0
+    assert len(manifest["inputs_fingerprint"]) == 64
+    # No staging files were left beside the outputs.
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_float_modes_have_no_calibration_or_fidelity(all_modes):
+    _, results = all_modes
+    manifest = read_manifest(results["fp32"].manifest_path)
+    assert manifest["calibration"] is None and manifest["fidelity"] is None
+    assert manifest["input"]["scale"] is None
+    int16 = read_manifest(results["int16x8"].manifest_path)
+    assert int16["fidelity"]["sqnr_db"] is None or int16["fidelity"]["sqnr_db"] > 0
+
+
+@pytest.mark.parametrize("io, dtype, zero_point", [("float", "float32", None), ("uint8", "uint8", 0)])
+def test_int8_io_types(tmp_path, tiny_variant, io, dtype, zero_point):
+    result = _one(tiny_variant, tmp_path, io=io)
+    assert result.status == "converted", result.error
+    assert Path(result.model_path).name == f"{output_stem(tiny_variant, 'int8', io)}.tflite"
+    assert Path(result.model_path).name.endswith(f"-int8-{io}.tflite")
+    model = TFLiteModel.from_path(result.model_path)
+    assert np.dtype(model.input_details[0]["dtype"]).name == dtype
+    assert np.dtype(model.output_details[0]["dtype"]).name == dtype
+    manifest = read_manifest(result.manifest_path)
+    assert manifest["input"]["zero_point"] == zero_point
+    if io == "uint8":
+        assert manifest["input"]["scale"] == pytest.approx(1.0, abs=1e-3)
+    assert np.all(np.isfinite(model.run(_sample_input(tiny_variant))))
+
+
+def test_integer_io_needs_int8():
+    with pytest.raises(EdgenetError, match="needs --quant int8"):
+        convert_variants([], ConvertOptions(quant="fp16", io="uint8"))
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory, tiny_variant):
+    """A real Keras 3 weights file for the tiny variant (seeded, not the random init)."""
+    from edgenet.model import build_model
+    from edgenet.weights import save_weights
+
+    model = build_model(tiny_variant)
+    rng = np.random.default_rng(1)
+    for layer in model.layers:
+        if layer.name.endswith("_conv") or layer.name == "predictions":
+            layer.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in layer.get_weights()])
+    return save_weights(model, tmp_path_factory.mktemp("weights") / "tiny.weights.h5")
+
+
+def test_resume_skips_and_changed_inputs_rebuild(tmp_path, tiny_variant, tiny_weights):
+    first = _one(tiny_variant, tmp_path, weights=tiny_weights)
+    assert first.status == "converted", first.error
+    manifest = read_manifest(first.manifest_path)
+    assert manifest["weights"]["sha256"] == sha256_file(tiny_weights)
+    assert manifest["random_weights"] is False
+    mtime = Path(first.model_path).stat().st_mtime_ns
+
+    again = _one(tiny_variant, tmp_path, weights=tiny_weights)
+    assert again.status == "up to date"
+    assert Path(first.model_path).stat().st_mtime_ns == mtime
+
+    reseeded = _one(tiny_variant, tmp_path, weights=tiny_weights, seed=1)
+    assert reseeded.status == "converted"
+    assert read_manifest(reseeded.manifest_path)["calibration"]["seed"] == 1
+
+    more = _one(tiny_variant, tmp_path, weights=tiny_weights, seed=1, samples=SAMPLES + 2)
+    assert more.status == "converted"
+
+    unweighted = _one(tiny_variant, tmp_path, seed=1, samples=SAMPLES + 2)
+    assert unweighted.status == "converted"
+    assert read_manifest(unweighted.manifest_path)["weights"] is None
+
+    # A model damaged after its manifest was written is never trusted.
+    Path(unweighted.model_path).write_bytes(b"not a model")
+    assert _one(tiny_variant, tmp_path, seed=1, samples=SAMPLES + 2).status == "converted"
+
+
+def test_crash_leaves_nothing_partial_and_the_run_goes_on(tmp_path, tiny_variant, tiny_lite_variant, monkeypatch):
+    first = _one(tiny_variant, tmp_path)
+    assert first.status == "converted"
+    model_sha = sha256_file(first.model_path)
+    manifest_text = Path(first.manifest_path).read_text()
+
+    work = tmp_path / "tmp"
+    work.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(work))
+    monkeypatch.setenv(CRASH_ENV, tiny_variant.name)  # crash mid-conversion of this variant only
+    results = convert_variants([tiny_variant, tiny_lite_variant], _options(tmp_path, seed=5))
+    crashed, survived = results
+    assert crashed.status == "failed"
+    assert "crashed (SIGSEGV)" in crashed.error and "\n" not in crashed.error
+    assert survived.status == "converted", survived.error
+
+    # The earlier output is intact, nothing partial or temporary is left anywhere.
+    assert sha256_file(first.model_path) == model_sha
+    assert Path(first.manifest_path).read_text() == manifest_text
+    names = sorted(p.name for p in tmp_path.iterdir() if p.name != "tmp")
+    assert names == sorted([Path(first.model_path).name, Path(first.manifest_path).name,
+                            Path(survived.model_path).name, Path(survived.manifest_path).name])
+    assert list(work.iterdir()) == []
+
+
+def _corrupt_folder(root: Path) -> Path:
+    root.mkdir()
+    (root / "a.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    (root / "b.png").write_bytes(b"")
+    return root
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt"])
+def test_bad_calibration_folder_fails_before_converting(tmp_path, tiny_variant, case):
+    folder = tmp_path / "calib"
+    if case == "empty":
+        folder.mkdir()
+    elif case == "corrupt":
+        _corrupt_folder(folder)
+    out = tmp_path / "out"
+    with pytest.raises(EdgenetError) as info:
+        convert_variants([tiny_variant], _options(out, calib=str(folder)))
+    message = str(info.value)
+    assert "\n" not in message and str(folder) in message
+    assert not list(out.glob("*.tflite"))
+
+
+def test_user_folder_calibration_holds_out_unused_images(tmp_path, tiny_variant):
+    from edgenet.calibration import calibration_images
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for path in calibration_images()[:5]:
+        Image.open(path).convert("RGB").resize((96, 80)).save(folder / path.name)
+    result = _one(tiny_variant, tmp_path / "out", calib=str(folder), samples=3)
+    assert result.status == "converted", result.error
+    manifest = read_manifest(result.manifest_path)
+    assert manifest["calibration"]["files"] == 3
+    assert manifest["fidelity"]["images"] == 2  # the two images calibration did not use
+    assert "not used for calibration" in manifest["fidelity"]["source"]
+
+
+def test_worker_refuses_nan_calibration(tmp_path, tiny_variant):
+    """The child checks again before TensorFlow sees the data (NaN crashes the TF 2.21 converter)."""
+    import subprocess
+    import sys
+
+    calib = np.full((2, 64, 64, 3), 10.0, dtype=np.float32)
+    calib[1, 3, 3, 0] = np.nan
+    np.save(tmp_path / "calib.npy", calib)
+    request = {"variant_spec": TINY_SPEC, "quant": "int8", "io": "int8", "batch_size": 1,
+               "calib_npy": str(tmp_path / "calib.npy"), "model_out": str(tmp_path / "m.tflite"),
+               "result_out": str(tmp_path / "result.json"), "quiet": True}
+    (tmp_path / "req.json").write_text(json.dumps(request))
+    proc = subprocess.run([sys.executable, "-m", "edgenet.convert_worker", str(tmp_path / "req.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["ok"] is False and "NaN" in result["error"] and "calibration sample 2" in result["error"]
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_parent_refuses_nan_before_spawning(tiny_variant):
+    from edgenet.calibration import check_calibration_array
+
+    arr = np.zeros((1, 64, 64, 3), dtype=np.float32)
+    arr[0, 0, 0, 0] = np.inf
+    with pytest.raises(EdgenetError, match="NaN/Inf"):
+        check_calibration_array(arr, ["x.jpg"], tiny_variant.contract)
+
+
+def test_cli_unknown_variant_is_a_one_line_usage_error(tmp_path):
+    result = CliRunner().invoke(convert, ["b9", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "unknown variant 'b9'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_bad_calibration_is_one_line_exit_1(tmp_path):
+    result = CliRunner().invoke(convert, [TINY_SPEC, "--calib", str(tmp_path / "nope"), "-o", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    error_lines = [line for line in result.output.splitlines() if line.startswith("Error")]
+    assert len(error_lines) == 1 and "does not exist" in error_lines[0]
+
+
+def test_cli_io_without_int8_is_usage_error(tmp_path):
+    result = CliRunner().invoke(convert, [TINY_SPEC, "--quant", "fp16", "--io", "uint8", "-o", str(tmp_path)])
+    assert result.exit_code == 2 and "needs --quant int8" in result.output
+
+
+def test_cli_json_and_resume(all_modes, tiny_variant):
+    out, _ = all_modes
+    runner = CliRunner()
+    result = runner.invoke(convert, [TINY_SPEC, "--quant", "int8", "--samples", str(SAMPLES), "-o", str(out),
+                                     "--json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload[0]["status"] == "up to date" and payload[0]["variant"] == tiny_variant.name
+    table = runner.invoke(convert, [TINY_SPEC, "--samples", str(SAMPLES), "-o", str(out), "--quiet"])
+    assert table.exit_code == 0
+    assert "up to date" in table.stdout and "SQNR dB" in table.stdout
+    assert "RANDOM weights" in table.stderr
+
+
+def test_cli_crash_exit_code(tmp_path, monkeypatch):
+    monkeypatch.setenv(CRASH_ENV, "1")
+    result = CliRunner().invoke(convert, [TINY_SPEC, "--samples", "4", "-o", str(tmp_path), "--quiet"])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "crashed (SIGSEGV)" in errors[0]
+    assert "FAILED" in result.stdout
+    assert list(tmp_path.iterdir()) == []
