@@ -1,0 +1,37 @@
+"""The exported names stay as intended, and importing edgenet stays light."""
+
+import subprocess
+import sys
+
+import edgenet
+
+EXPECTED = {
+    "Architecture", "BenchParams", "BenchResult", "ConvertOptions", "EdgenetError", "InputFileError",
+    "LatencyModel", "MissingDependencyError", "PreprocessContract", "SweepParams", "TFLiteModel", "VARIANTS",
+    "Variant", "VariantError", "architecture", "build_model", "check_model", "compound_coefficients",
+    "convert_variants", "custom_variant", "evaluate", "load_calibration", "load_image", "load_weights",
+    "map_checkpoint", "open_classifier", "parse_variant", "parse_variant_list", "predict_images", "preprocess",
+    "read_checkpoint", "run_sweep", "save_weights", "select", "suggest_custom_phi", "write_report",
+}
+
+
+def test_exports_are_exactly_the_intended_ones():
+    assert set(edgenet.__all__) == EXPECTED | {"__version__"}
+
+
+def test_every_export_resolves():
+    for name in edgenet.__all__:
+        assert getattr(edgenet, name) is not None
+
+
+def test_import_and_cli_do_not_load_tensorflow():
+    code = ("import sys, edgenet, edgenet.cli, edgenet.runtime, edgenet.bench, edgenet.classifier, "
+            "edgenet.evaluate, edgenet.predict, edgenet.edgetpu.check, edgenet.select, edgenet.sweep, edgenet.report;"
+            "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_python_dash_m_works():
+    out = subprocess.run([sys.executable, "-m", "edgenet", "--version"], capture_output=True, text=True, check=True)
+    assert edgenet.__version__ in out.stdout
