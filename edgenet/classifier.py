@@ -77,10 +77,10 @@ def _tflite_classifier(path: Path, threads: int) -> Classifier:
 def _keras_classifier(spec: str, weights: str | None) -> Classifier:
     from .model import build_model
     from .variants import parse_variant
-    from .weights import load_weights
+    from .weights import classifier_classes, load_weights
 
     variant = parse_variant(spec)
-    model = build_model(variant)
+    model = build_model(variant, num_classes=(weights and classifier_classes(weights)) or 1000)
     notes: list[str] = []
     if weights:
         info = load_weights(model, variant, weights)

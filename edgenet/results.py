@@ -17,7 +17,7 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
     failed_runs: int, invocations that raised (any > 0 sets ``error``)
     peak_rss_mb: float, the measuring process's peak resident memory
     samples_ms:  [float, ...] every timed invocation, in order
-    accuracy:    {top1, top5, count, dataset, agreement_top1}
+    accuracy:    {top1, top5, count, dataset, agreement_top1, drop_top1_points, reference}
     error:       null | "one line"   (a record with an error has no trustworthy numbers)
 
 Units are in the names: ``latency_ms`` holds milliseconds, ``size_bytes`` bytes, ``peak_rss_mb``
@@ -81,7 +81,7 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s"),
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"),
-    "accuracy": ("top1", "top5", "count", "dataset", "agreement_top1"),
+    "accuracy": ("top1", "top5", "count", "dataset", "agreement_top1", "drop_top1_points", "reference"),
 }
 #: Top-level keys, in output order.
 FIELDS: tuple[str, ...] = (

@@ -212,3 +212,29 @@ def save_weights(model, path) -> Path:
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def classifier_classes(path) -> int | None:
+    """Number of classes of the classifier stored in a weight file (None: no classifier found).
+
+    Lets a model be built to fit its weights (a 10-class fine-tune, ImageNet's 1000); a
+    1001-class TF checkpoint counts as 1000, since its background class is dropped on import.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(KERAS_SUFFIXES) or name.endswith(".weights.h5"):
+        layout, entries = read_keras_weights(path)
+        if layout == "legacy":
+            values = entries.get("predictions") or []
+        else:
+            dense = [v for v in entries.get("dense", []) if v]
+            values = dense[-1] if dense else []
+        return int(values[-1].shape[0]) if values else None
+    from .checkpoint import read_checkpoint
+
+    tensors = read_checkpoint(path)
+    for key in ("_fc.bias", "classifier.bias", "fc.bias", "head.fc.bias"):
+        if key in tensors:
+            classes = int(tensors[key].shape[0])
+            return 1000 if classes == 1001 else classes
+    return None

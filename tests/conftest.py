@@ -48,3 +48,11 @@ def photos(tmp_path_factory):
         Image.fromarray(getattr(skimage.data, name)()).save(path)
         out[name] = path
     return out
+
+
+@pytest.fixture(scope="session")
+def digits_model(tmp_path_factory):
+    """A tiny EfficientNet trained on scikit-learn's digits, with fp32/int8 .tflite and manifests (trained once)."""
+    from digits import digits_model_once
+
+    return digits_model_once(tmp_path_factory)

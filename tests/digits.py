@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -134,7 +135,11 @@ def convert_tflite(model, variant, x_calibration: np.ndarray, out_dir: Path) -> 
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
         path = out_dir / f"digits-{'fp32' if quant == 'float32' else 'int8'}.tflite"
-        path.write_bytes(converter.convert())
+        with warnings.catch_warnings():
+            # "Statistics for quantized inputs were expected": the input range comes from the
+            # representative data set instead, which is what we want.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
+            path.write_bytes(converter.convert())
         path.with_suffix(".json").write_text(json.dumps(_manifest(variant, quant), indent=2))
         paths[quant] = path
     return paths["float32"], paths["int8"]

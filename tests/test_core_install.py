@@ -21,16 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
-from digits import digits_model_once
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What a source install needs; copied so the build never writes build/ into the work tree.
 SOURCE_ITEMS = ("edgenet", "setup.cfg", "pyproject.toml", "README.md", "LICENSE")
 
 
-@pytest.fixture(scope="session")
-def digits_model(tmp_path_factory):
-    return digits_model_once(tmp_path_factory)
 
 
 def _clean_env() -> dict:

@@ -12,7 +12,7 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from digits import NUM_CLASSES, digits_model_once
+from digits import NUM_CLASSES
 
 from edgenet.classifier import Classifier, open_classifier
 from edgenet.cli.evaluate import evaluate as eval_command
@@ -21,9 +21,6 @@ from edgenet.evaluate import compare, evaluate, load_dataset, pick_references, r
 from edgenet.results import read_records
 
 
-@pytest.fixture(scope="session")
-def digits_model(tmp_path_factory):
-    return digits_model_once(tmp_path_factory)
 
 
 def run_eval(*args):
@@ -205,3 +202,21 @@ def test_json_records_are_valid_json_lines(digits_model, tmp_path):
     record = json.loads(line)
     assert record["kind"] == "eval" and record["schema"] == "edgenet.result/1"
     assert 0.0 <= record["accuracy"]["top1"] <= 1.0 and np.isfinite(record["accuracy"]["top5"])
+
+
+def test_cli_keras_variant_builds_to_fit_its_weights(digits_model):
+    """A 10-class weights file builds a 10-class model (the class count is read from the file)."""
+    from click.testing import CliRunner
+
+    from edgenet.cli import main
+
+    args = ["eval", digits_model.spec, str(digits_model.fp32), "--weights", str(digits_model.weights),
+            "--data", str(digits_model.data.test_dir), "--no-progress"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    rows = [line for line in result.stdout.splitlines() if "|" in line and "---" not in line][1:]
+    assert len(rows) == 2
+    # The Keras model and its fp32 conversion give the same top-1 on the same images.
+    top1 = [float(row.split("|")[3]) for row in rows]
+    assert top1[0] == pytest.approx(top1[1], abs=0.2)
