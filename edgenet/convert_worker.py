@@ -25,8 +25,8 @@ where ``trackable`` is a ``tf.Module`` that owns the tf.function. Measured alter
 * ``from_concrete_functions([fn])`` without a trackable: works but TF warns it is the
   deprecated path.
 
-The chosen path gives the same bytes as the deprecated one (6 061 872 bytes for B0 int8),
-exactly the ops of the Keras graph, and no saved-model round trip on disk.
+The chosen path gives a model of the same size as the deprecated one (6 061 872 bytes for B0
+int8), exactly the ops of the Keras graph, and no saved-model round trip on disk.
 
 Test hook: the environment variable ``EDGENET_TEST_CRASH_AFTER_CALIBRATION`` set to ``1``
 (or to one variant's name, to crash only that one) makes this process send itself SIGSEGV
@@ -99,6 +99,8 @@ def _tensor_info(details: dict) -> dict:
         "name": details.get("name"),
         "dtype": np.dtype(details["dtype"]).name,
         "shape": [int(d) for d in details["shape"]],
+        # -1 marks a dynamic dimension (--batch-size none); "shape" then shows 1.
+        "shape_signature": [int(d) for d in details.get("shape_signature", details["shape"])],
         "scale": float(scale) if scale else None,
         "zero_point": int(zero_point) if scale else None,
     }
@@ -222,7 +224,8 @@ def run(request: dict, progress_file) -> dict:
             "keras": keras.__version__,
             "runtime": {"name": tfl.runtime.info.name, "version": tfl.runtime.info.version},
         },
-        "converter_path": "tf.function(batch static) -> TFLiteConverter.from_concrete_functions(tf.Module)",
+        "converter_path": (f"tf.function(input ({batch or 'None'}, {res}, {res}, 3) float32) -> "
+                           "TFLiteConverter.from_concrete_functions([fn], tf.Module)"),
     }
 
 

@@ -21,8 +21,8 @@ from edgenet.latency_model import (
 )
 from edgenet.select import analytic_counts
 
-# int8 p50 at one thread, recorded like a Raspberry Pi 4 would show them: roughly linear in
-# MACs with a fixed overhead and a memory-traffic term, plus a few percent of run-to-run noise.
+# A realistic int8 p50 table at one thread, Raspberry-Pi-4-like (constructed, not measured here:
+# a fixed overhead plus a cost per MAC and per activation byte, with a few percent of noise).
 RECORDED_MS = {"b0": 46.1, "b1": 77.9, "b2": 108.4, "b3": 192.5, "b4": 455.0, "b5": 1041.0}
 
 
