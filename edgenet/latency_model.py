@@ -426,7 +426,12 @@ def equivalent_phi(variant: Variant | str, tol: float = 1e-4) -> float:
 
 
 def suggest_custom_phi(
-    model: LatencyModel, budget_ms: float, lo_variant: str, hi_variant: str, step: float = 0.01
+    model: LatencyModel,
+    budget_ms: float,
+    lo_variant: str,
+    hi_variant: str,
+    step: float = 0.01,
+    safety: float = 0.0,
 ) -> PhiSuggestion | None:
     """The largest ``phi=X`` (pure compound scaling, to ``step``) between two variants whose
     predicted latency fits ``budget_ms``; None when nothing above ``lo_variant`` is predicted to fit.
@@ -435,6 +440,8 @@ def suggest_custom_phi(
     :func:`equivalent_phi`), so the suggestion really is a size between them. Predictions are
     monotone in phi (non-negative costs of non-decreasing width, depth and resolution), so
     bisection is sound. A prediction is not a measurement: a sweep must convert and measure it.
+    ``safety`` (e.g. ``model.loo_max_abs_rel_error``) requires ``predicted * (1 + safety) <= budget``:
+    fewer suggestions that then miss the budget when measured, at the price of some headroom.
     """
     lo_v, hi_v = model._check_family(lo_variant), model._check_family(hi_variant)
     lo, hi = sorted((equivalent_phi(lo_v), equivalent_phi(hi_v)))
@@ -443,7 +450,7 @@ def suggest_custom_phi(
     family = lo_v.family
 
     def fits(phi: float) -> bool:
-        return model.predict(_spec(phi, family)) <= budget_ms
+        return model.predict(_spec(phi, family)) * (1.0 + safety) <= budget_ms
 
     # Candidates are on the step grid strictly inside (lo, hi): the endpoints are the two
     # published variants themselves.

@@ -28,6 +28,7 @@ __all__ = ["REPORT_SCHEMA", "TABLE_COLUMNS", "report_tables", "write_report"]
 
 REPORT_SCHEMA = "edgenet.report/1"
 PERCENTILES = ("p50", "p90", "p95", "p99")
+LATENCY_COLUMNS = ("min", *PERCENTILES)
 #: Column key -> (Markdown title, format of the value). The test parses the Markdown back.
 TABLE_COLUMNS: dict[str, tuple[str, str]] = {
     "variant": ("variant", "s"),
@@ -36,6 +37,7 @@ TABLE_COLUMNS: dict[str, tuple[str, str]] = {
     "params": ("params", "d"),
     "macs_m": ("MACs (M)", ".1f"),
     "size_mb": ("size (MB)", ".2f"),
+    "min_ms": ("min ms", ".2f"),
     "p50_ms": ("p50 ms", ".2f"),
     "p90_ms": ("p90 ms", ".2f"),
     "p95_ms": ("p95 ms", ".2f"),
@@ -113,7 +115,7 @@ def _row(record: dict, top1: float | None, pick: bool) -> dict:
         "macs_m": None if macs is None else macs / 1e6,
         "size_bytes": size,
         "size_mb": None if size is None else size / 1e6,
-        **{f"{p}_ms": lat.get(p) for p in PERCENTILES},
+        **{f"{p}_ms": lat.get(p) for p in LATENCY_COLUMNS},
         "top1": top1,
         "pick": "yes" if pick else "",
         "samples_ms": record.get("samples_ms") or [],
@@ -171,7 +173,7 @@ def _baseline_rows(tables: list[dict]) -> list[dict]:
                 "macs_m": counts["macs"] / 1e6 if counts["macs"] else None,
                 "size_bytes": None,
                 "size_mb": None,
-                **{f"{p}_ms": None for p in PERCENTILES},
+                **{f"{p}_ms": None for p in LATENCY_COLUMNS},
                 "top1": pub.top1,
                 "pick": "",
                 "samples_ms": [],

@@ -323,6 +323,7 @@ def select(
         latest.setdefault(ident, []).append(r)
 
     rows = []
+    repeated: list[str] = []
     for (variant, quant), rs in latest.items():
         if variant in BASELINE_NAMES:
             # Bigger is not better across architectures: ResNet-50 has 10x B0's MACs and lower
@@ -331,7 +332,7 @@ def select(
             continue
         r = _latest(rs)
         if len(rs) > 1:
-            notes.append(f"{variant} ({quant or '?'}) was measured {len(rs)} times; the latest result is used")
+            repeated.append(variant)
         latency = (r.get("latency_ms") or {}).get(stat)
         if latency is None:
             notes.append(f"{variant}: no {stat} latency in its result, left out")
@@ -361,6 +362,8 @@ def select(
             )
         )
 
+    if repeated:
+        notes.append(f"measured more than once, the latest result is used: {', '.join(repeated)}")
     # Largest first; among equal MACs the faster, then the name (stable, reproducible).
     rows.sort(key=lambda d: (-(d["macs"] if d["macs"] is not None else -1), d["latency_ms"], d["variant"]))
     pick_index = None

@@ -261,6 +261,9 @@ def _refine(params, selection, order, models_dir, results_path, records, convert
     except EdgenetError as exc:
         log(f"refine: {exc}")
         return None, records, selection
+    if suggestion is None:
+        log(f"refine: no custom phi between {pick} and {hi.name} is predicted to fit the budget")
+        return None, records, selection
     log(f"refine: trying {suggestion.spec} (predicted {suggestion.predicted_ms:.1f} ms) between {pick} and {hi.name}")
     step = _convert_and_measure(parse_variant(suggestion.spec), params, models_dir, results_path, records,
                                 convert_variants, ConvertOptions, log, progress)
