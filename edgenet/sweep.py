@@ -247,7 +247,6 @@ def _refine(params, selection, order, models_dir, results_path, records, convert
             log, progress):
     """Try the largest custom phi between the pick and the next larger variant; keep it if it fits."""
     from .latency_model import LatencyModel, suggest_custom_phi
-
     from .select import variant_label
 
     names = [variant_label(v.spec or v.name) for v in order]

@@ -21,8 +21,6 @@ from edgenet.evaluate import compare, evaluate, load_dataset, pick_references, r
 from edgenet.results import read_records
 
 
-
-
 def run_eval(*args):
     return CliRunner().invoke(eval_command, [str(a) for a in args] + ["--no-progress"])
 
