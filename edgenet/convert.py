@@ -10,7 +10,11 @@
    the variant when the model beside its manifest was built from exactly these inputs;
 3. runs the conversion in a child process (:mod:`edgenet.convert_worker`, which documents the
    pinned Keras 3 -> TFLite path): a crash or an out-of-memory kill becomes one error line for
-   that variant and the run continues;
+   that variant and the run continues. The child reads the model back with the runtime and
+   fails the variant if the input/output dtypes are not what ``--io`` asked, or if an int8 /
+   int16x8 graph still computes anything in float (TF 2.21 silently keeps such ops float even
+   with only the int8 op set allowed); int8/int16x8 then get the fidelity check
+   (:mod:`edgenet.fidelity`) on held-out images;
 4. moves the finished model into place (``os.replace`` of a fully written, fsynced file) and
    writes the manifest last (:mod:`edgenet.manifest`), atomically: the manifest marks
    completion, and an interrupted run leaves earlier outputs intact and nothing partial.

@@ -44,6 +44,7 @@ import signal
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -77,9 +78,10 @@ def _configure(converter, tf, quant: str, io: str, representative) -> None:
         pass  # int8 weights, float activations: no calibration
     elif quant == "int8":
         converter.representative_dataset = representative
-        # Only int8 builtins: an op the quantizer cannot handle fails the conversion
-        # loudly instead of silently staying float (which an Edge TPU would then run on
-        # the CPU, or refuse).
+        # Only int8 builtins, so an op the quantizer cannot handle should fail instead of
+        # silently staying float (an Edge TPU would run it on the CPU, or refuse). TF 2.21
+        # does not fully keep that promise (see float_ops), so keras_to_tflite also checks
+        # the written graph.
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         io_type = {"float": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[io]
         converter.inference_input_type = io_type
@@ -91,6 +93,29 @@ def _configure(converter, tf, quant: str, io: str, representative) -> None:
         ]
     else:  # pragma: no cover - validated by the parent
         raise ValueError(f"unknown quantization mode {quant!r}")
+
+
+def float_ops(data: bytes) -> list[str]:
+    """Operators of a converted model that compute in float outside the model's own io.
+
+    TF 2.21's MLIR quantizer does *not* fail when an op has no int8 kernel, even with only
+    ``TFLITE_BUILTINS_INT8`` allowed: it wraps the op in DEQUANTIZE -> float op -> QUANTIZE
+    (measured with SIN, COS, FLOOR_MOD, ATAN2; only ops with no TFLite kernel at all, such as
+    Erf, fail). So the full-integer promise is checked on the written graph: a float tensor
+    may only be the model's input or output (``--io float``), i.e. the QUANTIZE right after
+    the input and the DEQUANTIZE right before the output.
+    """
+    from .tflite_graph import read_graph
+
+    graph = read_graph(data)
+    io = set(graph.inputs) | set(graph.outputs)
+    bad = []
+    for op in graph.operators:
+        tensors = graph.op_inputs(op) + graph.op_outputs(op)
+        if any(t.is_float and t.index not in io for t in tensors):
+            bad.append(op.opcode)
+    compute = [name for name in bad if name not in ("QUANTIZE", "DEQUANTIZE")]
+    return sorted(set(compute or bad))
 
 
 def _tensor_info(details: dict) -> dict:
@@ -110,10 +135,64 @@ def _expected_dtype(quant: str, io: str) -> str:
     return IO_DTYPES[io] if quant == "int8" else "float32"
 
 
-def run(request: dict, progress_file) -> dict:
-    """Do one conversion described by ``request``; return the result (raises on failure)."""
+def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
+                    name: str = "model", progress_file=None, quiet: bool = True,
+                    crash_after_calibration: bool = False) -> tuple[bytes, float]:
+    """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
+
+    Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
+    float32 is required for int8/int16x8. Any converter failure (for int8: an op that has no
+    int8 kernel) raises :class:`EdgenetError` with one line.
+    """
     from tqdm import tqdm
 
+    from ._tf import tf
+    from .errors import EdgenetError
+
+    if quant in ("int8", "int16x8") and (calib is None or len(calib) == 0):
+        raise EdgenetError(f"{name}: {quant} needs calibration data")
+    height, width, channels = (int(d) for d in model.input_shape[1:])
+    spec = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="input")
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    concrete = serve.get_concrete_function()
+    holder = tf.Module()  # owns the tf.function: keeps the non-deprecated converter path
+    holder.serve = serve
+
+    def representative():
+        bar = tqdm(total=len(calib), desc=f"calibrating {name}", unit="img", file=progress_file or sys.stderr,
+                   leave=False, position=1, disable=quiet)
+        with bar:
+            for i in range(len(calib)):
+                yield [np.ascontiguousarray(calib[i : i + 1], dtype=np.float32)]
+                bar.update(1)
+        if crash_after_calibration:
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    _configure(converter, tf, quant, io, representative)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # Integer io always triggers this benign notice: the input statistics come from
+            # the representative dataset, not from user-given mean/std.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+            data = converter.convert()
+    except Exception as exc:  # ConverterError and friends: long multi-line messages
+        raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
+    seconds = time.perf_counter() - t0
+    if quant in ("int8", "int16x8"):
+        left = float_ops(data)
+        if left:
+            raise EdgenetError(
+                f"{name}: {quant} conversion left {', '.join(left)} computing in float (no {quant} kernel); "
+                f"a full-integer model must not contain float ops (int8-only accelerators such as the Edge TPU "
+                f"cannot run them)"
+            )
+    return data, seconds
+
+
+def run(request: dict, progress_file) -> dict:
+    """Do one conversion described by ``request``; return the result (raises on failure)."""
     from ._version import __version__
     from .calibration import check_calibration_array
     from .errors import EdgenetError
@@ -142,32 +221,10 @@ def run(request: dict, progress_file) -> dict:
         weights_info = load_weights(model, variant, request["weights"])
 
     res = variant.resolution
-    spec = tf.TensorSpec((batch, res, res, 3), tf.float32, name="input")
-    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-    concrete = serve.get_concrete_function()
-    holder = tf.Module()  # owns the tf.function: keeps the non-deprecated converter path
-    holder.serve = serve
-
     crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
-
-    def representative():
-        bar = tqdm(total=len(calib), desc=f"calibrating {variant.name}", unit="img", file=progress_file,
-                   leave=False, position=1, disable=request.get("quiet", False))
-        with bar:
-            for i in range(len(calib)):
-                yield [np.ascontiguousarray(calib[i : i + 1], dtype=np.float32)]
-                bar.update(1)
-        if crash:
-            os.kill(os.getpid(), signal.SIGSEGV)
-
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
-    _configure(converter, tf, quant, io, representative)
-    t0 = time.perf_counter()
-    try:
-        data = converter.convert()
-    except Exception as exc:  # ConverterError and friends: long multi-line messages
-        raise EdgenetError(f"{variant.name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
-    conversion_time_s = time.perf_counter() - t0
+    data, conversion_time_s = keras_to_tflite(
+        model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
+        quiet=request.get("quiet", False), crash_after_calibration=crash)
 
     # Read back with the runtime the model will meet on the device and check what was asked.
     tfl = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")

@@ -132,6 +132,23 @@ def test_int8_io_types(tmp_path, tiny_variant, io, dtype, zero_point):
     assert np.all(np.isfinite(model.run(_sample_input(tiny_variant))))
 
 
+def test_int8_fails_loudly_on_an_op_without_int8_kernel():
+    """TF 2.21 wraps SIN in DEQUANTIZE/QUANTIZE even with only int8 builtins; edgenet refuses it."""
+    from edgenet._tf import keras, tf
+    from edgenet.convert_worker import keras_to_tflite
+
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    x = keras.layers.Conv2D(4, 3)(inputs)
+    model = keras.Model(inputs, keras.layers.Lambda(lambda t: tf.math.sin(t))(x))
+    calib = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype(np.float32)
+    data, _ = keras_to_tflite(model, "fp32", "float")  # fine in float
+    assert data[4:8] == b"TFL3"
+    with pytest.raises(EdgenetError) as info:
+        keras_to_tflite(model, "int8", "int8", calib, name="sine")
+    assert str(info.value).startswith("sine: int8 conversion left SIN computing in float")
+    assert "\n" not in str(info.value)
+
+
 def test_integer_io_needs_int8():
     with pytest.raises(EdgenetError, match="needs --quant int8"):
         convert_variants([], ConvertOptions(quant="fp16", io="uint8"))
