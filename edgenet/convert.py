@@ -178,6 +178,24 @@ def _remove_stale(out_dir: Path, name: str) -> None:
             continue
 
 
+WORKDIR_PREFIX = "edgenet-convert-"
+
+
+def _remove_stale_workdirs() -> None:
+    """Remove the temporary folders of conversions whose parent was killed (SIGKILL skips ``finally``)."""
+    root = Path(tempfile.gettempdir())
+    for path in root.glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            pid = int(path.name[len(WORKDIR_PREFIX):].split("-", 1)[0])
+            os.kill(pid, 0)
+        except ValueError:
+            continue  # not one of ours
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
 class _Context:
     """Per-run caches: calibration and held-out tensors per preprocessing contract."""
 
@@ -295,6 +313,7 @@ def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | No
         "conversion_time_s": result.get("conversion_time_s"),
         "worker_time_s": result.get("worker_time_s"),
         "peak_memory_mb": result.get("peak_memory_mb"),
+        "peak_memory_after_convert_mb": result.get("peak_memory_after_convert_mb"),
         "fidelity": result.get("fidelity"),
         "fidelity_note": fidelity_note,
         "notes": notes,
@@ -352,7 +371,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
     hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     _remove_stale(o.out_dir, model_path.name)
     staging = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
-    workdir = Path(tempfile.mkdtemp(prefix=f"edgenet-convert-{stem}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{stem}-"))
     try:
         request = {
             "variant_spec": variant.spec or variant.name,
@@ -429,6 +448,7 @@ def convert_variants(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputFileError(out_dir, f"cannot create output folder ({exc.strerror or exc})") from None
+    _remove_stale_workdirs()
     ctx = _Context(options, io)
     if ctx.calibrated and variants:
         # Fail on a bad calibration folder before the first (slow) conversion starts.

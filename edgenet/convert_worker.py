@@ -118,6 +118,23 @@ def float_ops(data: bytes) -> list[str]:
     return sorted(set(compute or bad))
 
 
+def _release_memory() -> None:
+    """Hand the converter's freed memory back to the OS before the read-back and fidelity check.
+
+    The converter's buffers are freed when it returns, but glibc keeps them in its heap, so
+    the interpreter and the float reference run would stack on top of them: measured on B7
+    int8, the peak went from 5.6 GB after conversion to 8.2 GB at the end without this.
+    """
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        pass
+
+
 def _tensor_info(details: dict) -> dict:
     scale, zero_point = details.get("quantization", (0.0, 0))
     return {
@@ -226,6 +243,8 @@ def run(request: dict, progress_file) -> dict:
         model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
         quiet=request.get("quiet", False), crash_after_calibration=crash)
 
+    peak_after_convert_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    _release_memory()
     # Read back with the runtime the model will meet on the device and check what was asked.
     tfl = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
     inputs = [_tensor_info(d) for d in tfl.input_details]
@@ -275,6 +294,7 @@ def run(request: dict, progress_file) -> dict:
         "conversion_time_s": round(conversion_time_s, 3),
         "worker_time_s": round(time.perf_counter() - started, 3),
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "peak_memory_after_convert_mb": round(peak_after_convert_mb, 1),
         "versions": {
             "edgenet": __version__,
             "tensorflow": tf.__version__,

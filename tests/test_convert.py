@@ -202,6 +202,9 @@ def test_crash_leaves_nothing_partial_and_the_run_goes_on(all_modes, tiny_varian
     work = tmp_path / "tmp"
     work.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(work))
+    # Leftovers of an earlier run that was SIGKILLed (pid 999999999 cannot exist): removed.
+    (work / "edgenet-convert-999999999-b0-int8-abc").mkdir()
+    (out / f".{Path(earlier.model_path).name}.tmp-999999999").write_bytes(b"partial")
     monkeypatch.setenv(CRASH_ENV, tiny_variant.name)  # crash only this variant's conversion
     cli = CliRunner().invoke(convert, [TINY_SPEC, TINY_LITE_SPEC, "--samples", str(SAMPLES), "--seed", "5",
                                        "-o", str(out), "--quiet"])
