@@ -47,7 +47,7 @@ import numpy as np
 from ._version import __version__
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .contract import PreprocessContract
-from .errors import EdgenetError, InputFileError
+from .errors import EdgenetError, InputFileError, MissingDependencyError
 from .fidelity import HoldoutSet, holdout_set
 from .fsutil import sha256_file
 from .manifest import SCHEMA, inputs_fingerprint, is_up_to_date, manifest_path_for, utc_now, write_manifest
@@ -432,8 +432,13 @@ def convert_variants(
     Raises :class:`EdgenetError` only for problems that would fail every variant, before any
     conversion starts: a bad option, a missing weights file, an unusable calibration folder.
     """
+    import importlib.util
+
     from tqdm import tqdm
 
+    if importlib.util.find_spec("tensorflow") is None:
+        # Fail before loading calibration images: the core (device) install has no TensorFlow.
+        raise MissingDependencyError("tensorflow", "tf", "converting models")
     io = resolve_io(options.quant, options.io)
     if int(options.samples) < 1:
         raise EdgenetError(f"--samples must be at least 1, got {options.samples}")

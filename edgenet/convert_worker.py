@@ -228,11 +228,13 @@ def run(request: dict, progress_file) -> dict:
     from ._tf import keras, tf
     from .architecture import architecture
     from .model import build_model
-    from .weights import load_weights
+    from .weights import classifier_classes, load_weights
 
     started = time.perf_counter()
     batch = request.get("batch_size")
-    model = build_model(variant, batch_size=batch)
+    # Build with the class count the weights carry (a 10-class fine-tune converts as 10 classes).
+    classes = (request.get("weights") and classifier_classes(request["weights"])) or 1000
+    model = build_model(variant, batch_size=batch, num_classes=classes)
     weights_info = None
     if request.get("weights"):
         weights_info = load_weights(model, variant, request["weights"])
@@ -271,9 +273,9 @@ def run(request: dict, progress_file) -> dict:
         fidelity = measure_fidelity(reference, tfl.run, hold).to_dict()
 
     try:
-        macs = int(architecture(variant).macs)
-    except Exception:  # baselines come from Keras applications, not our plans
-        macs = None
+        macs = int(architecture(variant, num_classes=classes).macs)
+    except ValueError:  # baselines come from Keras applications, not our plans
+        macs = int(variant.published.macs) if variant.published.macs else None
 
     out = Path(request["model_out"])
     with open(out, "wb") as fh:

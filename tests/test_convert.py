@@ -320,3 +320,27 @@ def test_cli_json_and_resume(all_modes, tiny_variant):
     assert table.exit_code == 0
     assert "up to date" in table.stdout and "SQNR dB" in table.stdout
     assert "RANDOM weights" in table.stderr
+
+
+def test_target_edgetpu_gives_a_checked_uint8_model(tmp_path):
+    """--target edgetpu: int8 with uint8 I/O, batch 1, static check stored in the manifest."""
+    from click.testing import CliRunner
+
+    from edgenet.cli import main
+    from edgenet.runtime import TFLiteModel
+
+    out = tmp_path / "tpu"
+    result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--samples", "4", "--quiet",
+                                       "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    (model_path,) = out.glob("*-int8-uint8.tflite")
+    model = TFLiteModel.from_path(model_path)
+    assert model.input_details[0]["dtype"].__name__ == "uint8" and model.input_shape[0] == 1
+    manifest = json.loads(model_path.with_suffix(".json").read_text())
+    check = manifest["edgetpu"]["static_check"]
+    assert check["ops_tpu_share"] == 1.0 and check["first_unsupported"] is None
+    assert "100% of ops" in result.stderr
+    # No compiler on this machine: the run says how to get one instead of failing.
+    assert "edgetpu_compiler" in result.stderr or "compiled:" in result.stderr
+    bad = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--quant", "fp16", "-o", str(out)])
+    assert bad.exit_code == 2 and "int8" in bad.stderr

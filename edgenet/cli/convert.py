@@ -44,11 +44,14 @@ def _batch(ctx, param, value):
               help="1 (static batch) or none (dynamic).")
 @click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
               help="Output folder: OUTDIR/<variant>-<quant>[-<io>].tflite plus a .json manifest beside it.")
+@click.option("--target", type=click.Choice(["cpu", "edgetpu"]), default="cpu", show_default=True,
+              help="edgetpu: full-integer int8 with uint8 I/O (or --io int8) and batch 1, then the static Edge TPU "
+                   "check and edgetpu_compiler where it is installed.")
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date output exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
-def convert(variants, quant, io, weights, calib, samples, seed, holdout, batch_size, out_dir, force, as_json,
+def convert(variants, quant, io, weights, calib, samples, seed, holdout, batch_size, out_dir, target, force, as_json,
             quiet) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
@@ -59,8 +62,20 @@ def convert(variants, quant, io, weights, calib, samples, seed, holdout, batch_s
     Example:
       edgenet convert lite0 --weights efficientnet-lite0.pth -o models/
       edgenet convert b0-b3 --quant int8 --io uint8 --calib photos/ --samples 200 -o models/
+      edgenet convert lite0 --target edgetpu --weights lite0.weights.h5 -o models/
     """
     from ..convert import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
+
+    if target == "edgetpu":
+        from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO
+
+        if quant != "int8":
+            raise click.UsageError("--target edgetpu needs full-integer --quant int8 (the Edge TPU runs 8-bit only)")
+        if batch_size != 1:
+            raise click.UsageError("--target edgetpu needs --batch-size 1 (the Edge TPU needs static shapes)")
+        io = io or DEFAULT_EDGETPU_IO
+        if io not in EDGETPU_IO:
+            raise click.UsageError(f"--target edgetpu needs --io uint8 or int8, not {io}")
 
     if io not in (None, "float") and quant != "int8":
         raise click.UsageError(f"--io {io} needs --quant int8 (a {quant} model has float input and output)")
@@ -85,6 +100,17 @@ def convert(variants, quant, io, weights, calib, samples, seed, holdout, batch_s
         emit_json([r.to_dict() for r in results])
     else:
         click.echo(table(summary_rows(results), SUMMARY_HEADERS))
+    if target == "edgetpu":
+        from ..edgetpu.prepare import prepare_for_edgetpu
+
+        ready = prepare_for_edgetpu([r.model_path for r in results if r.ok], out_dir)
+        for item in ready:
+            where = f"compiled: {item.compiled_path}" if item.compiled_path else "not compiled"
+            cut = f"; graph cut at {item.first_unsupported}" if item.first_unsupported else ""
+            info(f"edgetpu: {item.model_path}: {100 * item.ops_tpu_share:.0f}% of ops and "
+                 f"{100 * item.macs_tpu_share:.0f}% of MACs map to the Edge TPU{cut}; {where}")
+        if ready and not ready[0].compiled_path:
+            info(ready[0].note)
     failed = [r for r in results if not r.ok]
     if failed:
         info(f"{len(failed)} of {len(results)} conversion(s) failed")
