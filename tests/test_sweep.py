@@ -103,3 +103,32 @@ def test_cli_no_fit_exits_nonzero(tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "no variant fits" in result.stdout and "skipped" in result.stdout
+
+
+REFINE = ["phi=-6", "phi=-5", "phi=-4", "phi=-3"]
+
+
+def test_refine_tries_a_custom_phi_between_the_pick_and_the_next_variant(tmp_path):
+    """Measure four variants, then set the budget between the 3rd and 4th measured latencies:
+    the pick is the 3rd and --refine converts and measures a custom phi between them."""
+    variants = tuple(parse_variant(s) for s in REFINE)
+    first = run_sweep(SweepParams(budget_ms=10_000.0, variants=variants, samples=2, bench=QUICK), tmp_path,
+                      progress=False)
+    latency = {s.variant: s.latency_ms for s in first.steps}
+    third, fourth = latency[variants[2].name], latency[variants[3].name]
+    if fourth <= third:  # a noisy machine can reorder neighbours; then there is nothing between them
+        pytest.fail(f"the larger variant measured faster ({fourth} <= {third} ms); rerun on a quieter machine")
+    budget = (third + fourth) / 2
+    again = run_sweep(SweepParams(budget_ms=budget, variants=variants, samples=2, bench=QUICK, refine=True),
+                      tmp_path, progress=False)
+    suggestion = again.suggestion
+    assert suggestion is not None
+    assert suggestion["lo_variant"] == "phi=-4" and suggestion["hi_variant"] == "phi=-3"
+    assert -4 < suggestion["phi"] < -3 or suggestion["phi_range"][0] < suggestion["phi"] < suggestion["phi_range"][1]
+    assert suggestion["measured_ms"] is not None  # it was converted and measured, not just predicted
+    assert (tmp_path / "models" / f"{parse_variant(suggestion['spec']).name}-int8.tflite").is_file()
+    records = read_records(tmp_path / "results.jsonl", kind="bench")
+    assert len(records) == 5
+    # The selection is recomputed with the new measurement: the custom phi is picked exactly when it fits.
+    picked = again.selection.pick.variant
+    assert (picked == suggestion["spec"]) == bool(suggestion["fits"])

@@ -21,8 +21,9 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--calib", default="default", show_default=True,
               help="Calibration images: a folder, or 'default' for the embedded set.")
-@click.option("--samples", type=click.IntRange(1, 10000), default=100, show_default=True,
-              help="Calibration samples per variant.")
+@click.option("--samples", type=click.IntRange(1, 10000), default=32, show_default=True,
+              help="Calibration samples per variant (latency does not depend on them; re-convert the pick "
+                   "with your own images and more samples for deployment).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--weights-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
