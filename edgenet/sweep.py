@@ -179,6 +179,10 @@ def run_sweep(
         step = _convert_and_measure(variant, params, models_dir, results_path, records, convert_variants,
                                     ConvertOptions, log, progress)
         step = replace(step, predicted_ms=predicted)
+        if step.latency_ms is not None:
+            verdict = ("within budget" if step.latency_ms <= params.budget_ms
+                       else f"over budget by {step.latency_ms - params.budget_ms:.1f} ms")
+            step = replace(step, reason=f"{step.reason}; {verdict}" if step.reason else verdict)
         steps.append(step)
         records = read_records(results_path) if results_path.exists() else []
         if step.latency_ms is None:

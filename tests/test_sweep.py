@@ -123,8 +123,9 @@ def test_refine_tries_a_custom_phi_between_the_pick_and_the_next_variant(tmp_pat
                       tmp_path, progress=False)
     suggestion = again.suggestion
     assert suggestion is not None
-    assert suggestion["lo_variant"] == "phi=-4" and suggestion["hi_variant"] == "phi=-3"
-    assert -4 < suggestion["phi"] < -3 or suggestion["phi_range"][0] < suggestion["phi"] < suggestion["phi_range"][1]
+    assert parse_variant(suggestion["lo_variant"]) == variants[2]
+    assert parse_variant(suggestion["hi_variant"]) == variants[3]
+    assert suggestion["phi_range"][0] < suggestion["phi"] < suggestion["phi_range"][1]
     assert suggestion["measured_ms"] is not None  # it was converted and measured, not just predicted
     assert (tmp_path / "models" / f"{parse_variant(suggestion['spec']).name}-int8.tflite").is_file()
     records = read_records(tmp_path / "results.jsonl", kind="bench")
