@@ -34,6 +34,7 @@ import numpy as np
 
 from .classifier import Classifier
 from .errors import EdgenetError, InputFileError
+from .fsutil import read_input_text
 from .images import IMAGE_EXTENSIONS, list_image_files
 
 __all__ = [
@@ -109,12 +110,7 @@ class Comparison:
 
 
 def _class_lines(path: Path) -> list[str]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_input_text(path)
     return [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
 
 

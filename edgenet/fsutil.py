@@ -46,3 +46,35 @@ def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
         for chunk in iter(lambda: fh.read(chunk_bytes), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def read_input_bytes(path: str | os.PathLike, expected: str = "a file") -> bytes:
+    """The bytes of a user's input file; any problem is one ``InputFileError`` naming the file."""
+    from .errors import InputFileError
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise InputFileError(path, "no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(path, f"is a directory, expected {expected}") from None
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    if not data:
+        raise InputFileError(path, f"empty file, expected {expected}")
+    return data
+
+
+def read_input_text(path: str | os.PathLike, expected: str = "a text file") -> str:
+    """The UTF-8 text of a user's input file (an empty file is empty text; see :func:`read_input_bytes`)."""
+    from .errors import InputFileError
+
+    path = Path(path)
+    if path.is_file() and path.stat().st_size == 0:
+        return ""
+    data = read_input_bytes(path, expected)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputFileError(path, f"not UTF-8 text, expected {expected}") from None

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InputFileError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_input_text
 
 __all__ = [
     "SCHEMA",
@@ -196,13 +196,7 @@ def write_records(stream: io.TextIOBase, records: Iterable[dict]) -> None:
 
 def read_records(path: str | os.PathLike, kind: str | None = None) -> list[dict]:
     """Read a JSON-lines results file; a bad line raises ``InputFileError`` naming file and line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputFileError(path, f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    text = read_input_text(path, "a JSON-lines results file")
     return parse_records(text, source=str(path), kind=kind)
 
 

@@ -287,15 +287,10 @@ class TFLiteModel:
     @classmethod
     def from_path(cls, path: str | os.PathLike, **kwargs) -> TFLiteModel:
         """Read the file and load it; a missing or corrupt file raises ``InputFileError``."""
+        from .fsutil import read_input_bytes
+
         path = Path(path)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise InputFileError(path, "no such file") from None
-        except OSError as exc:
-            raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-        if not data:
-            raise InputFileError(path, "empty file, not a .tflite model")
+        data = read_input_bytes(path, "a .tflite model")
         try:
             return cls(data, source=str(path), **kwargs)
         except ModelLoadError as exc:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from .errors import InputFileError
+from .fsutil import read_input_bytes
 
 FILE_IDENTIFIER = b"TFL3"
 
@@ -182,14 +182,7 @@ def read_graph(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview
         path_text = None
     else:
         label = path_text = str(path_or_bytes)
-        try:
-            data = Path(path_or_bytes).read_bytes()
-        except FileNotFoundError:
-            raise InputFileError(label, "no such file") from None
-        except IsADirectoryError:
-            raise InputFileError(label, "is a directory, expected a .tflite file") from None
-        except OSError as exc:
-            raise InputFileError(label, f"cannot read: {exc.strerror or exc}") from None
+        data = read_input_bytes(path_or_bytes, "a .tflite file")
     if len(data) < 8 or data[4:8] != FILE_IDENTIFIER:
         raise InputFileError(label, "not a TFLite model (missing the 'TFL3' flatbuffer identifier)")
     schema = _schema()

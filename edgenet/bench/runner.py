@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import envinfo
-from ..errors import EdgenetError, InputFileError
+from ..errors import EdgenetError
+from ..fsutil import read_input_bytes
 from .listeners import BenchListener
 from .params import BenchParams
 from .result import BenchResult
@@ -119,15 +120,7 @@ def measure(backend, params: BenchParams) -> dict:
 
 
 def _read_model(path: Path) -> bytes:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
-    if not data:
-        raise InputFileError(path, "empty file, not a .tflite model")
-    return data
+    return read_input_bytes(path, "a .tflite model")
 
 
 def run_in_process(model_path: str | os.PathLike, params: BenchParams) -> BenchResult:
