@@ -8,11 +8,10 @@ Three measurements of the same model at the same thread count, interleaved to ca
   its "Inference (median)" line (its "avg" is recorded too);
 * bare: ``for _ in range(n): t0; interpreter.invoke(); t1`` in this process, p50.
 
-Each figure is the median over the repetitions. Models: EfficientNet-B0 (edgenet.model when
-available, else keras.applications.EfficientNetB0(weights=None)) converted to fp32 and to int8 with a
-random 0..255 representative set (latency only: weights do not change the op graph's cost). They
-are built once into benchmarks/models/ by a subprocess, so TensorFlow is never loaded in the
-measuring process.
+Each figure is the median over the repetitions. Models: EfficientNet-B0 converted to fp32 and int8
+by ``edgenet convert`` (random weights: they do not change the op graph's cost), shared with the
+other benchmarks in benchmarks/models/convert/; conversions run in child processes, so TensorFlow
+is never loaded in the measuring process.
 
     .venv/bin/python benchmarks/bench_vs_reference.py --threads 1,2 --reps 3
 """
@@ -32,43 +31,21 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-MODELS = HERE / "models"
+MODELS = HERE / "models" / "convert"
 RESULTS = HERE / "results"
 RESOLUTION = 224
 
 
 def build_models() -> None:
-    """Build B0 and convert it to fp32 and int8 .tflite (run in a subprocess: imports TensorFlow)."""
-    import tensorflow as tf
+    """Convert B0 to fp32 and int8 exactly as ``edgenet convert`` does (child processes: this
+    process never loads TensorFlow). Up-to-date models are reused."""
+    from edgenet.convert import ConvertOptions, convert_variants
+    from edgenet.variants import parse_variant
 
-    try:
-        from edgenet.model import build_model
-        from edgenet.variants import parse_variant
-
-        model = build_model(parse_variant("b0"))
-        source = "edgenet.model.build_model(b0)"
-    except ImportError:
-        import keras
-
-        model = keras.applications.EfficientNetB0(weights=None)
-        source = "keras.applications.EfficientNetB0(weights=None)"
-    MODELS.mkdir(parents=True, exist_ok=True)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    (MODELS / "b0_fp32.tflite").write_bytes(converter.convert())
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(8):
-            yield [rng.uniform(0, 255, (1, RESOLUTION, RESOLUTION, 3)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    (MODELS / "b0_int8.tflite").write_bytes(converter.convert())
-    (MODELS / "SOURCE.txt").write_text(source + "\n")
+    for quant in ("fp32", "int8"):
+        (result,) = convert_variants([parse_variant("b0")], ConvertOptions(quant=quant, samples=100, out_dir=MODELS))
+        if not result.ok:
+            raise SystemExit(result.error)
 
 
 def litert_benchmark_exe() -> str:
@@ -126,15 +103,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=100, help="timed runs per measurement (all three methods)")
     parser.add_argument("--warmup-runs", type=int, default=10)
     parser.add_argument("--build-only", action="store_true")
-    parser.add_argument("--models", default="b0_fp32,b0_int8")
+    parser.add_argument("--models", default="b0-fp32,b0-int8")
     args = parser.parse_args()
-    if args.build_only:
-        build_models()
-        return 0
     names = args.models.split(",")
-    if not all((MODELS / f"{n}.tflite").exists() for n in names):
-        print("building models (TensorFlow, in a subprocess)...", file=sys.stderr)
-        subprocess.run([sys.executable, __file__, "--build-only"], check=True, stdout=sys.stderr)
+    build_models()
+    if args.build_only:
+        return 0
 
     from edgenet import results
     from edgenet.bench import BenchParams, run_in_child
@@ -197,7 +171,7 @@ def main() -> int:
         "runs": args.runs,
         "warmup_runs": args.warmup_runs,
         "device": device_info(label="bench_vs_reference"),
-        "model_source": (MODELS / "SOURCE.txt").read_text().strip() if (MODELS / "SOURCE.txt").exists() else None,
+        "model_source": "edgenet convert b0 --quant fp32|int8 --samples 100 (random weights)",
         "rows": rows,
     }
     atomic_write_text(RESULTS / "bench_vs_reference.json", json.dumps(summary, indent=2) + "\n")

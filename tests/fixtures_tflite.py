@@ -41,28 +41,16 @@ def _build_keras(resolution: int):
 
 def build_tiny_tflite_models(folder: Path, resolution: int = 32) -> TinyModels:
     """Convert a small conv net to fp32 and to full-int8 .tflite files in ``folder``."""
-    import tensorflow as tf
+    from edgenet.convert_worker import keras_to_tflite
 
     folder.mkdir(parents=True, exist_ok=True)
     model = _build_keras(resolution)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    # edgenet's own pinned conversion path; a dynamic batch, so tests can feed several images.
     fp32 = folder / "tiny_fp32.tflite"
-    fp32.write_bytes(converter.convert())
-
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(16):
-            yield [rng.uniform(0, 255, (1, resolution, resolution, 3)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
+    fp32.write_bytes(keras_to_tflite(model, "fp32", batch_size=None)[0])
+    calib = np.random.default_rng(0).uniform(0, 255, (16, resolution, resolution, 3)).astype(np.float32)
     int8 = folder / "tiny_int8.tflite"
-    int8.write_bytes(converter.convert())
+    int8.write_bytes(keras_to_tflite(model, "int8", "int8", calib, batch_size=None)[0])
     return TinyModels(fp32=fp32, int8=int8, resolution=resolution)
 
 

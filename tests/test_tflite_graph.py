@@ -13,7 +13,8 @@ from edgenet.tflite_graph import read_graph
 def _options_model_bytes() -> bytes:
     """A small int8 model exercising VALID conv, transpose conv, reshape and softmax options."""
     import keras
-    import tensorflow as tf
+
+    from edgenet.convert_worker import keras_to_tflite
 
     keras.utils.set_random_seed(1)
     inputs = keras.Input((12, 12, 3), batch_size=1)
@@ -23,19 +24,8 @@ def _options_model_bytes() -> bytes:
     x = keras.layers.Dense(5)(x)
     outputs = keras.layers.Softmax()(x)
     model = keras.Model(inputs, outputs)
-    rng = np.random.default_rng(0)
-
-    def representative():
-        for _ in range(4):
-            yield [rng.uniform(0, 255, (1, 12, 12, 3)).astype(np.float32)]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return converter.convert()
+    calib = np.random.default_rng(0).uniform(0, 255, (4, 12, 12, 3)).astype(np.float32)
+    return keras_to_tflite(model, "int8", "int8", calib)[0]
 
 
 @pytest.fixture(scope="module")
