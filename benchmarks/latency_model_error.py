@@ -1,7 +1,7 @@
 """How far off is edgenet's latency model on held-out variants, on THIS machine?
 
-Converts B0-B7 to full-integer int8 .tflite (calibrated on the embedded calibration set, float
-input/output), measures them at one thread, then evaluates
+Converts B0-B7 with ``edgenet convert --quant int8`` (100 samples of the embedded calibration
+set; shared with the other benchmarks in benchmarks/models/convert/), measures them at one thread, then evaluates
 :class:`edgenet.latency_model.LatencyModel` two ways:
 
 * leave-one-out (nested: the model form is chosen again without the held-out variant);
@@ -29,69 +29,42 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-MODELS_DIR = ROOT / "models"
+MODELS_DIR = ROOT / "models" / "convert"
 RESULTS_DIR = ROOT / "results"
 RECORDS = RESULTS_DIR / "latency_model_error.jsonl"  # harness, one model after another
 INTERLEAVED = RESULTS_DIR / "latency_model_error_interleaved.jsonl"  # round-robin (the default)
 OUT_JSON = RESULTS_DIR / "latency_model_error.json"
 OUT_MD = RESULTS_DIR / "latency_model_error.md"
 LABEL = "latency_model_error"
-CALIB_SAMPLES = 20
 
 
 def model_path(name: str) -> Path:
-    return MODELS_DIR / f"latmodel_{name}_int8.tflite"
-
-
-def convert_one(name: str) -> None:
-    """Convert one variant (runs in a child process: TF memory is returned when it exits)."""
-    import numpy as np
-
-    from edgenet._tf import tf
-    from edgenet.architecture import architecture
-    from edgenet.calibration import load_calibration
-    from edgenet.fsutil import atomic_write_bytes, atomic_write_text
-    from edgenet.model import build_model
+    from edgenet.convert import output_stem, resolve_io
     from edgenet.variants import parse_variant
 
-    out = model_path(name)
-    variant = parse_variant(name)
-    started = time.perf_counter()
-    calib = load_calibration("default", variant.contract, CALIB_SAMPLES, 0)
-    model = build_model(variant, batch_size=1)
-    res = variant.resolution
+    return MODELS_DIR / f"{output_stem(parse_variant(name), 'int8', resolve_io('int8', None))}.tflite"
 
-    def representative():
-        for row in calib.array:
-            yield [np.asarray(row[None], dtype=np.float32)]
 
-    # from_keras_model freezes the weights into constants (a bare tf.function keeps resource
-    # variables, which the calibrator cannot read); batch_size=1 keeps every shape static.
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    data = converter.convert()
-    arch = architecture(variant)
-    manifest = {
-        "variant": variant.name,
-        "spec": variant.spec,
-        "quant": "int8",
-        "resolution": res,
-        "params": arch.params,
-        "macs": arch.macs,
-        "calibration": f"default, {CALIB_SAMPLES} images, seed 0",
-        "source": "edgenet.model.build_model + TFLiteConverter (benchmarks/latency_model_error.py)",
-    }
-    atomic_write_text(out.with_suffix(".json"), json.dumps(manifest, indent=2))
-    atomic_write_bytes(out, data)
-    print(f"{name}: converted in {time.perf_counter() - started:.0f} s, {len(data) / 1e6:.1f} MB", flush=True)
+def convert_missing(names: list[str]) -> list[str]:
+    """Convert exactly as ``edgenet convert --quant int8 --samples 100`` does (shared with the other
+    benchmarks, one child process per variant); returns the names whose model is available."""
+    from edgenet.convert import ConvertOptions, convert_variants
+    from edgenet.variants import parse_variant
+
+    results = convert_variants([parse_variant(n) for n in names], ConvertOptions(quant="int8", samples=100,
+                                                                                out_dir=MODELS_DIR))
+    ready = []
+    for name, result in zip(names, results, strict=True):
+        if not result.ok:
+            print(f"{name}: conversion failed: {result.error}; stopping here", flush=True)
+            break
+        ready.append(name)
+    return ready
 
 
 def measured_counts() -> dict[str, int]:
@@ -119,12 +92,9 @@ def measure(names: list[str], threads: int, min_runs: int, passes: int) -> None:
         for name in names:
             if measured_counts().get(name, 0) > n_pass:
                 continue
+            if not convert_missing([name]):
+                return
             path = model_path(name)
-            if not path.exists():
-                proc = subprocess.run([sys.executable, __file__, "--convert-one", name])
-                if proc.returncode != 0 or not path.exists():
-                    print(f"{name}: conversion failed (exit {proc.returncode}); stopping here", flush=True)
-                    return
             params = BenchParams(threads=threads, warmup_s=2.0, min_runs=min_runs, min_s=3.0, max_s=90.0)
             (result,) = run_sweep([path], [params], label=LABEL)
             record = result.to_record()
@@ -137,20 +107,6 @@ def measure(names: list[str], threads: int, min_runs: int, passes: int) -> None:
             )
 
 
-def ensure_converted(names: list[str]) -> list[str]:
-    """Convert what is missing (one child process per variant); the names that are available."""
-    ready = []
-    for name in names:
-        path = model_path(name)
-        if not path.exists():
-            proc = subprocess.run([sys.executable, __file__, "--convert-one", name])
-            if proc.returncode != 0 or not path.exists():
-                print(f"{name}: conversion failed (exit {proc.returncode}); stopping here", flush=True)
-                break
-        ready.append(name)
-    return ready
-
-
 def measure_interleaved(names: list[str], threads: int, rounds: int, warmup_rounds: int = 3) -> None:
     """Time every model in round-robin (b0, b1, ..., b7, b0, ...) with all interpreters loaded.
 
@@ -160,7 +116,6 @@ def measure_interleaved(names: list[str], threads: int, rounds: int, warmup_roun
     models. Interleaving exposes every model to the same conditions; per-model p50 over the
     rounds is then a fair comparison. The records are still ``edgenet.result/1`` bench records.
     """
-    import time
 
     import numpy as np
 
@@ -371,13 +326,9 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--stats", default="min,p50", help="statistics to evaluate (min: uncontended latency on a shared machine)"
     )
-    parser.add_argument("--convert-one", help=argparse.SUPPRESS)
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--analyse-only", action="store_true")
     args = parser.parse_args(argv)
-    if args.convert_one:
-        convert_one(args.convert_one)
-        return 0
     from edgenet.variants import parse_variant_list
 
     names = [v.name for v in parse_variant_list([args.variants])]
@@ -385,7 +336,7 @@ def main(argv=None) -> int:
         if args.method == "harness":
             measure(names, args.threads, args.min_runs, args.passes)
         else:
-            measure_interleaved(ensure_converted(names), args.threads, args.rounds)
+            measure_interleaved(convert_missing(names), args.threads, args.rounds)
     if not args.measure_only:
         analyse(tuple(args.stats.split(",")), args.method)
     return 0
