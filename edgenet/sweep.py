@@ -128,7 +128,7 @@ def _predict(measured: list[tuple[Variant, float]], variant: Variant, records: l
         try:
             model = LatencyModel.fit(records, stat=params.stat, threads=params.threads)
             return model.predict(variant)
-        except EdgenetError:
+        except EdgenetError:  # e.g. mixed families: fall back to the two-point power law
             pass
     if len(measured) >= 2:
         (va, la), (vb, lb) = measured[-2], measured[-1]

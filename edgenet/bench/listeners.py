@@ -40,16 +40,16 @@ class BenchListener:
     """Hooks called by :func:`edgenet.bench.runner.run_sweep`; override what you need."""
 
     def on_start(self, n_settings: int) -> None:
-        pass
+        """Called once, before the first setting."""
 
     def on_setting(self, model_path: Path, params: BenchParams) -> None:
-        pass
+        """Called before each (model, params) setting is measured."""
 
     def on_result(self, result) -> None:
-        pass
+        """Called with each setting's BenchResult as soon as it is known."""
 
     def on_end(self, results_list) -> None:
-        pass
+        """Called once with every result, in order."""
 
 
 def _r(value, digits: int = 3):
