@@ -228,15 +228,7 @@ def _plot_latency_vs_macs(rows, budget_ms, stat, path: Path) -> Path:
         ax.annotate(r["variant"], (r["macs"] / 1e6, r[key]), textcoords="offset points", xytext=(4, 4), fontsize=8)
     picks = [r for r in pts if r["pick"]]
     if picks:
-        ax.scatter(
-            [r["macs"] / 1e6 for r in picks],
-            [r[key] for r in picks],
-            marker="*",
-            s=250,
-            color="tab:red",
-            zorder=4,
-            label=f"pick: {picks[0]['variant']}",
-        )
+        _mark_pick(ax, picks[0]["macs"] / 1e6, picks[0][key], picks[0]["variant"])
     if budget_ms is not None:
         ax.axhline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
     ax.set_xscale("log")
@@ -249,6 +241,11 @@ def _plot_latency_vs_macs(rows, budget_ms, stat, path: Path) -> Path:
     if picks or budget_ms is not None:
         ax.legend()
     return _save(fig, path)
+
+
+def _mark_pick(ax, x: float, y: float, variant: str) -> None:
+    """The picked variant as a red star, named in the legend."""
+    ax.scatter([x], [y], marker="*", s=250, color="tab:red", zorder=4, label=f"pick: {variant}")
 
 
 def _plot_accuracy_vs_latency(rows, budget_ms, stat, path: Path) -> Path:
@@ -267,15 +264,7 @@ def _plot_accuracy_vs_latency(rows, budget_ms, stat, path: Path) -> Path:
     ax.plot([r[key] for r in frontier], [r["top1"] for r in frontier], color="tab:green", label="Pareto front")
     picks = [r for r in pts if r["pick"]]
     if picks:
-        ax.scatter(
-            [picks[0][key]],
-            [picks[0]["top1"]],
-            marker="*",
-            s=250,
-            color="tab:red",
-            zorder=4,
-            label=f"pick: {picks[0]['variant']}",
-        )
+        _mark_pick(ax, picks[0][key], picks[0]["top1"], picks[0]["variant"])
     if budget_ms is not None:
         ax.axvline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
     ax.set_xlabel(f"latency {key.removesuffix('_ms')} (ms)")
