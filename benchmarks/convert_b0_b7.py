@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="b0-b7")
     parser.add_argument("--modes", default="int8,fp32")
     parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--calibrator", choices=("tflite", "edgenet"), default="tflite")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="JSON file to write (a second, concurrent run needs its own).")
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
@@ -96,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     variants = parse_variant_list([args.variants])
     rows: list[dict] = []
     for quant in args.modes.split(","):
-        options = ConvertOptions(quant=quant, samples=args.samples, out_dir=MODELS, force=True, progress=True)
+        out = MODELS if args.calibrator == "tflite" else MODELS.with_name(f"convert-{args.calibrator}")
+        options = ConvertOptions(quant=quant, samples=args.samples, out_dir=out, force=True, progress=True,
+                                 calibrator=args.calibrator)
         for variant in variants:
             t0 = time.perf_counter()
             (result,) = convert_variants([variant], options)

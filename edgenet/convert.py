@@ -111,6 +111,7 @@ class ConvertOptions:
     seed: int = 0
     batch_size: int | None = 1  # static batch 1 suits edge runtimes and the Edge TPU
     holdout: Path | None = None
+    calibrator: str = "tflite"  # "edgenet": same statistics, multi-threaded (convert_worker.edgenet_calibrate)
     out_dir: Path = Path(".")
     force: bool = False
     progress: bool = True
@@ -235,6 +236,7 @@ def _inputs(variant: Variant, ctx: _Context, calib: CalibrationData | None) -> d
         "edgenet": __version__,
         "tensorflow": _tensorflow_version(),
         "converter_revision": CONVERTER_REVISION,
+        **({"calibrator": o.calibrator} if o.calibrator != "tflite" and calib is not None else {}),
     }
 
 
@@ -309,7 +311,8 @@ def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | No
         "sha256": sha256,
         "size_bytes": size_bytes,
         "versions": result.get("versions"),
-        "converter": {"path": result.get("converter_path"), "revision": CONVERTER_REVISION},
+        "converter": {"path": result.get("converter_path"), "revision": CONVERTER_REVISION,
+                      "calibrator": o.calibrator if calib is not None else None},
         "conversion_time_s": result.get("conversion_time_s"),
         "worker_time_s": result.get("worker_time_s"),
         "peak_memory_mb": result.get("peak_memory_mb"),
@@ -383,6 +386,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "result_out": str(workdir / "result.json"),
             "log_path": str(workdir / "converter.log"),
             "quiet": not o.progress,
+            "calibrator": o.calibrator,
         }
         if calib is not None:
             names = [str(p) for p in calib.files] + [f"augmented sample {i + 1}" for i in range(calib.augmented_count)]
@@ -442,6 +446,8 @@ def convert_variants(
     io = resolve_io(options.quant, options.io)
     if int(options.samples) < 1:
         raise EdgenetError(f"--samples must be at least 1, got {options.samples}")
+    if options.calibrator not in ("tflite", "edgenet"):
+        raise EdgenetError(f"unknown calibrator {options.calibrator!r}; choose tflite or edgenet")
     if options.batch_size not in (1, None):
         raise EdgenetError(f"--batch-size must be 1 or none, got {options.batch_size}")
     if options.weights is not None and not Path(options.weights).is_file():

@@ -152,9 +152,59 @@ def _expected_dtype(quant: str, io: str) -> str:
     return IO_DTYPES[io] if quant == "int8" else "float32"
 
 
+def edgenet_calibrate(self, dataset_gen):
+    """Stand-in for ``tensorflow.lite...Calibrator.calibrate``: the same min/max statistics, faster.
+
+    TF's calibrator runs the float model on one core through logging kernels (B7: ~7 s per
+    image, 11x the same fp32 model in an ordinary interpreter) and, because it logs an op's
+    inputs after the op ran, records an in-place consumer's output for buffers the arena
+    shares (a LOGISTIC output logged with swish's negative values, a projection conv logged with
+    the residual ADD's range): wider ranges than the tensors ever take. Here TF's calibrator sees
+    only the first sample, to lay out the min/max fields exactly where the quantizer expects
+    them; then every sample runs through a multi-threaded interpreter that keeps every tensor
+    (``experimental_preserve_all_tensors``), and each field gets the tensor's global min/max
+    over all samples, which is what the quantizer consumes. Measured against TF's calibrator on
+    the real Lite0 weights: the same top-1/top-5 fidelity, SQNR 21.2 vs 20.5 dB.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from ._tf import tf
+
+    samples = list(dataset_gen())
+    self._feed_tensors(lambda: iter(samples[:1]), resize_input=True)
+    calibrated = flatbuffer_utils.convert_bytearray_to_object(self._calibrator.Calibrate())
+    interpreter = tf.lite.Interpreter(
+        model_content=self._model_content, num_threads=os.cpu_count() or 1,
+        experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    inputs = [d["index"] for d in interpreter.get_input_details()]
+    for graph_index, graph in enumerate(calibrated.subgraphs):
+        if graph_index:  # EfficientNets have one subgraph; anything else keeps TF's statistics
+            continue
+        fields = [i for i, t in enumerate(graph.tensors)
+                  if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1]
+        low, high = np.full(len(fields), np.inf), np.full(len(fields), -np.inf)
+        for sample in samples:
+            for index, value in zip(inputs, sample, strict=True):
+                interpreter.set_tensor(index, np.asarray(value, dtype=np.float32))
+            interpreter.invoke()
+            for k, i in enumerate(fields):
+                tensor = interpreter.get_tensor(i)
+                low[k] = min(low[k], float(tensor.min()))
+                high[k] = max(high[k], float(tensor.max()))
+        for k, i in enumerate(fields):
+            graph.tensors[i].quantization.min = [float(low[k])]
+            graph.tensors[i].quantization.max = [float(high[k])]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(calibrated))
+
+
+CALIBRATORS = ("tflite", "edgenet")
+
+
 def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
                     name: str = "model", progress_file=None, quiet: bool = True,
-                    crash_after_calibration: bool = False) -> tuple[bytes, float]:
+                    crash_after_calibration: bool = False, calibrator: str = "tflite") -> tuple[bytes, float]:
     """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
 
     Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
@@ -193,7 +243,17 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
             # Integer io always triggers this benign notice: the input statistics come from
             # the representative dataset, not from user-given mean/std.
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-            data = converter.convert()
+            if calibrator == "edgenet":
+                from tensorflow.lite.python.optimize import calibrator as tf_calibrator
+
+                original = tf_calibrator.Calibrator.calibrate
+                tf_calibrator.Calibrator.calibrate = edgenet_calibrate  # this child process only
+                try:
+                    data = converter.convert()
+                finally:
+                    tf_calibrator.Calibrator.calibrate = original
+            else:
+                data = converter.convert()
     except Exception as exc:  # ConverterError and friends: long multi-line messages
         raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
     seconds = time.perf_counter() - t0
@@ -243,7 +303,8 @@ def run(request: dict, progress_file) -> dict:
     crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
     data, conversion_time_s = keras_to_tflite(
         model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
-        quiet=request.get("quiet", False), crash_after_calibration=crash)
+        quiet=request.get("quiet", False), crash_after_calibration=crash,
+        calibrator=request.get("calibrator", "tflite"))
 
     peak_after_convert_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     _release_memory()

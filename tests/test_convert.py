@@ -344,3 +344,27 @@ def test_target_edgetpu_gives_a_checked_uint8_model(tmp_path):
     assert "edgetpu_compiler" in result.stderr or "compiled:" in result.stderr
     bad = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--quant", "fp16", "-o", str(out)])
     assert bad.exit_code == 2 and "int8" in bad.stderr
+
+
+def test_edgenet_calibrator_matches_the_true_ranges_and_keeps_fidelity(tmp_path, tiny_variant):
+    """--calibrator edgenet: recorded, rebuilds on change, and its ranges are the tensors' real ranges."""
+    from edgenet.calibration import load_calibration
+
+    ref = _one(tiny_variant, tmp_path / "tflite")
+    fast = _one(tiny_variant, tmp_path / "edgenet", calibrator="edgenet")
+    assert ref.ok and fast.ok
+    manifest = read_manifest(Path(fast.manifest_path))
+    assert manifest["converter"]["calibrator"] == "edgenet"
+    # Same fidelity class as TF's calibrator on the held-out images.
+    assert fast.fidelity["top1_agreement"] >= ref.fidelity["top1_agreement"] - 0.15
+    assert fast.fidelity["sqnr_db"] >= ref.fidelity["sqnr_db"] - 3.0
+    # The int8 input tensor covers exactly the calibration pixels' range: 0..255 -> scale 1, zero point -128.
+    model = TFLiteModel.from_path(fast.model_path)
+    calib = load_calibration("default", tiny_variant.contract, SAMPLES, 0).array
+    scale, zero_point = model.input_details[0]["quantization"]
+    assert scale == pytest.approx((calib.max() - calib.min()) / 255.0, rel=1e-3)
+    assert zero_point == -128
+    # Switching the calibrator is a changed input: the model is rebuilt, not reused.
+    again = _one(tiny_variant, tmp_path / "tflite", calibrator="edgenet")
+    assert again.status == "converted"
+    assert read_manifest(Path(again.manifest_path))["converter"]["calibrator"] == "edgenet"
