@@ -11,7 +11,7 @@ import io
 import json
 from pathlib import Path
 
-from .errors import EdgenetError, MissingDependencyError, VariantError
+from .errors import EdgenetError, MissingDependencyError
 from .fsutil import atomic_write_bytes, atomic_write_text
 from .select import (
     Selection,
@@ -19,6 +19,7 @@ from .select import (
     _setting_key,
     _usable_bench,
     analytic_counts,
+    counts_if_known,
     top1_percent,
     variant_of,
 )
@@ -98,11 +99,7 @@ def _accuracy(records: list[dict]) -> tuple[dict, dict]:
 def _row(record: dict, top1: float | None, pick: bool) -> dict:
     model = record.get("model") or {}
     variant = variant_of(record) or model.get("name") or "?"
-    counts: dict = {}
-    try:
-        counts = analytic_counts(variant)
-    except (VariantError, ValueError):
-        pass
+    counts = counts_if_known(variant)
     lat = record.get("latency_ms") or {}
     macs = model.get("macs") or counts.get("macs")
     size = model.get("size_bytes")

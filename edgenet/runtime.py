@@ -98,16 +98,13 @@ _RUNTIME_CACHE: dict[tuple[str, ...], Runtime] = {}
 
 
 def _package_version(dist: str, module: ModuleType) -> str | None:
-    try:
-        from importlib.metadata import PackageNotFoundError, version
+    from importlib.metadata import PackageNotFoundError, version
 
-        for name in (dist, dist.replace("_", "-"), "tensorflow-cpu" if dist == "tensorflow" else dist):
-            try:
-                return version(name)
-            except PackageNotFoundError:
-                continue
-    except ImportError:  # pragma: no cover - stdlib since 3.8
-        pass
+    for name in (dist, dist.replace("_", "-"), "tensorflow-cpu" if dist == "tensorflow" else dist):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            continue
     return getattr(module, "__version__", None)
 
 

@@ -114,6 +114,14 @@ def bench_group(
 
 
 @lru_cache(maxsize=256)
+def counts_if_known(variant_text: str) -> dict:
+    """:func:`analytic_counts`, or an empty dict when the text names no variant (a model from elsewhere)."""
+    try:
+        return analytic_counts(variant_text)
+    except (VariantError, ValueError):
+        return {}
+
+
 def analytic_counts(variant_text: str) -> dict:
     """Params, MACs, resolution and int8 size estimated from a variant name or spec.
 
@@ -338,11 +346,7 @@ def select(
             notes.append(f"{variant}: no {stat} latency in its result, left out")
             continue
         model = r.get("model") or {}
-        counts: dict = {}
-        try:
-            counts = analytic_counts(variant)
-        except (VariantError, ValueError):
-            pass
+        counts = counts_if_known(variant)
         macs = model.get("macs") or counts.get("macs")
         top1 = by_sha.get(model.get("sha256")) if model.get("sha256") else None
         if top1 is None:
