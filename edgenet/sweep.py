@@ -18,6 +18,7 @@ The run folder is always consistent, so an interrupted run continues where it st
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -125,11 +126,8 @@ def _predict(measured: list[tuple[Variant, float]], variant: Variant, records: l
     if len(measured) >= 3:
         from .latency_model import LatencyModel
 
-        try:
-            model = LatencyModel.fit(records, stat=params.stat, threads=params.threads)
-            return model.predict(variant)
-        except EdgenetError:  # e.g. mixed families: fall back to the two-point power law
-            pass
+        with contextlib.suppress(EdgenetError):  # e.g. mixed families: fall back to the two-point power law
+            return LatencyModel.fit(records, stat=params.stat, threads=params.threads).predict(variant)
     if len(measured) >= 2:
         (va, la), (vb, lb) = measured[-2], measured[-1]
         ma, mb = architecture(va).macs, architecture(vb).macs
