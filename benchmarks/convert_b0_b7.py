@@ -31,6 +31,7 @@ import sys
 import time
 from pathlib import Path
 
+from edgenet.calibrator import CALIBRATORS
 from edgenet.convert import ConvertOptions, convert_variants
 from edgenet.variants import parse_variant_list
 
@@ -73,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", default="b0-b7")
     parser.add_argument("--modes", default="int8,fp32")
     parser.add_argument("--samples", type=int, default=100)
-    parser.add_argument("--calibrator", choices=("tflite", "edgenet"), default="tflite")
-    parser.add_argument("--results", type=Path, default=RESULTS,
-                        help="JSON file to write (a second, concurrent run needs its own).")
+    parser.add_argument("--calibrator", choices=CALIBRATORS, default=CALIBRATORS[0])
+    parser.add_argument("--results", type=Path, default=None,
+                        help="JSON file to write (default: results/convert_b0_b7.json, or "
+                             "convert_b0_b7_tflite_calibrator.json with --calibrator tflite).")
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
                         help="Convert nothing: merge the rows of these result files into --results.")
     args = parser.parse_args(argv)
+    if args.results is None:
+        suffix = "" if args.calibrator == "edgenet" else f"_{args.calibrator}_calibrator"
+        args.results = RESULTS.with_name(f"{RESULTS.stem}{suffix}.json")
 
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     load_before = os.getloadavg()
@@ -97,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     variants = parse_variant_list([args.variants])
     rows: list[dict] = []
     for quant in args.modes.split(","):
-        out = MODELS if args.calibrator == "tflite" else MODELS.with_name(f"convert-{args.calibrator}")
+        out = MODELS if args.calibrator == "edgenet" else MODELS.with_name(f"convert-{args.calibrator}")
         options = ConvertOptions(quant=quant, samples=args.samples, out_dir=out, force=True, progress=True,
                                  calibrator=args.calibrator)
         for variant in variants:
@@ -146,6 +151,7 @@ def _write(rows, args, started, load_before, summary=None) -> None:
         "started_utc": started,
         "samples": args.samples,
         "calibration": "default",
+        "calibrator": args.calibrator,
         "weights": None,
         "cores": os.cpu_count(),
         "load_avg_before": [round(x, 2) for x in load_before],

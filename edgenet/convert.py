@@ -46,6 +46,7 @@ import numpy as np
 
 from ._version import __version__
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
+from .calibrator import CALIBRATORS
 from .contract import PreprocessContract
 from .errors import EdgenetError, InputFileError, MissingDependencyError
 from .fidelity import HoldoutSet, holdout_set
@@ -72,7 +73,7 @@ QUANT_MODES = ("fp32", "fp16", "dynamic", "int8", "int16x8")
 IO_TYPES = ("float", "int8", "uint8")
 CALIBRATED_MODES = ("int8", "int16x8")
 #: Bumped when the conversion recipe changes, so older outputs are rebuilt.
-CONVERTER_REVISION = 1
+CONVERTER_REVISION = 2
 WORKER_MODULE = "edgenet.convert_worker"
 
 
@@ -111,7 +112,7 @@ class ConvertOptions:
     seed: int = 0
     batch_size: int | None = 1  # static batch 1 suits edge runtimes and the Edge TPU
     holdout: Path | None = None
-    calibrator: str = "tflite"  # "edgenet": same statistics, multi-threaded (convert_worker.edgenet_calibrate)
+    calibrator: str = CALIBRATORS[0]  # "tflite": TF's own, single-threaded calibrator (see edgenet.calibrator)
     out_dir: Path = Path(".")
     force: bool = False
     progress: bool = True
@@ -232,11 +233,12 @@ def _inputs(variant: Variant, ctx: _Context, calib: CalibrationData | None) -> d
         "weights_sha256": ctx.weights_sha256,
         "calibration": dict(calib.fingerprint) if calib is not None else None,
         "samples": o.samples if calib is not None else None,
-        "seed": o.seed if calib is not None else None,
+        # The seed draws the calibration samples and, without --weights, the random initial weights.
+        "seed": o.seed if calib is not None or o.weights is None else None,
         "edgenet": __version__,
         "tensorflow": _tensorflow_version(),
         "converter_revision": CONVERTER_REVISION,
-        **({"calibrator": o.calibrator} if o.calibrator != "tflite" and calib is not None else {}),
+        "calibrator": o.calibrator if calib is not None else None,
     }
 
 
@@ -307,6 +309,7 @@ def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | No
             "format": (result.get("weights_info") or {}).get("format"),
         },
         "random_weights": o.weights is None,
+        "init_seed": o.seed if o.weights is None else None,
         "model": {"file": model_path.name, "sha256": sha256, "size_bytes": size_bytes},
         "sha256": sha256,
         "size_bytes": size_bytes,
@@ -387,6 +390,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "log_path": str(workdir / "converter.log"),
             "quiet": not o.progress,
             "calibrator": o.calibrator,
+            "seed": o.seed,
         }
         if calib is not None:
             names = [str(p) for p in calib.files] + [f"augmented sample {i + 1}" for i in range(calib.augmented_count)]
@@ -446,8 +450,8 @@ def convert_variants(
     io = resolve_io(options.quant, options.io)
     if int(options.samples) < 1:
         raise EdgenetError(f"--samples must be at least 1, got {options.samples}")
-    if options.calibrator not in ("tflite", "edgenet"):
-        raise EdgenetError(f"unknown calibrator {options.calibrator!r}; choose tflite or edgenet")
+    if options.calibrator not in CALIBRATORS:
+        raise EdgenetError(f"unknown calibrator {options.calibrator!r}; choose {' or '.join(CALIBRATORS)}")
     if options.batch_size not in (1, None):
         raise EdgenetError(f"--batch-size must be 1 or none, got {options.batch_size}")
     if options.weights is not None and not Path(options.weights).is_file():

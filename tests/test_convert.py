@@ -346,25 +346,50 @@ def test_target_edgetpu_gives_a_checked_uint8_model(tmp_path):
     assert bad.exit_code == 2 and "int8" in bad.stderr
 
 
-def test_edgenet_calibrator_matches_the_true_ranges_and_keeps_fidelity(tmp_path, tiny_variant):
-    """--calibrator edgenet: recorded, rebuilds on change, and its ranges are the tensors' real ranges."""
-    from edgenet.calibration import load_calibration
+def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(tmp_path, tiny_variant):
+    """edgenet's calibrator (the default): recorded, rebuilds on change, ranges are the real ones.
 
-    ref = _one(tiny_variant, tmp_path / "tflite")
-    fast = _one(tiny_variant, tmp_path / "edgenet", calibrator="edgenet")
-    assert ref.ok and fast.ok
+    Random weights are seeded (``--seed``), so the test rebuilds the very model the child
+    converted and checks that the int8 input and output scales cover exactly what the float
+    model's input and logits take on the calibration photos.
+    """
+    from edgenet._tf import keras
+    from edgenet.calibration import load_calibration
+    from edgenet.model import build_model
+
+    fast = _one(tiny_variant, tmp_path / "edgenet")
+    assert fast.ok
     manifest = read_manifest(Path(fast.manifest_path))
     assert manifest["converter"]["calibrator"] == "edgenet"
-    # Same fidelity class as TF's calibrator on the held-out images.
-    assert fast.fidelity["top1_agreement"] >= ref.fidelity["top1_agreement"] - 0.15
-    assert fast.fidelity["sqnr_db"] >= ref.fidelity["sqnr_db"] - 3.0
-    # The int8 input tensor covers exactly the calibration pixels' range: 0..255 -> scale 1, zero point -128.
+    assert manifest["random_weights"] and manifest["init_seed"] == 0
     model = TFLiteModel.from_path(fast.model_path)
     calib = load_calibration("default", tiny_variant.contract, SAMPLES, 0).array
     scale, zero_point = model.input_details[0]["quantization"]
     assert scale == pytest.approx((calib.max() - calib.min()) / 255.0, rel=1e-3)
     assert zero_point == -128
+    keras.utils.set_random_seed(0)
+    logits = build_model(tiny_variant, batch_size=1).predict(calib, batch_size=1, verbose=0)
+    low, high = min(float(logits.min()), 0.0), max(float(logits.max()), 0.0)
+    out_scale, _ = model.output_details[0]["quantization"]
+    assert out_scale == pytest.approx((high - low) / 255.0, rel=1e-3)
     # Switching the calibrator is a changed input: the model is rebuilt, not reused.
-    again = _one(tiny_variant, tmp_path / "tflite", calibrator="edgenet")
+    again = _one(tiny_variant, tmp_path / "edgenet", calibrator="tflite")
     assert again.status == "converted"
-    assert read_manifest(Path(again.manifest_path))["converter"]["calibrator"] == "edgenet"
+    assert read_manifest(Path(again.manifest_path))["converter"]["calibrator"] == "tflite"
+
+
+def test_calibrators_agree_on_a_trained_model(tmp_path, digits_model):
+    """On the trained digits model both calibrators keep the int8 model's predictions the float model's."""
+    from edgenet.variants import parse_variant
+
+    variant = parse_variant(digits_model.spec)
+    common = dict(weights=digits_model.weights, calib=str(digits_model.data.train_dir), samples=64,
+                  holdout=digits_model.data.test_dir)
+    results = {c: _one(variant, tmp_path / c, calibrator=c, **common) for c in ("tflite", "edgenet")}
+    for calibrator, result in results.items():
+        assert result.ok, result.error
+        print(calibrator, result.fidelity)
+    tflite, edgenet = results["tflite"].fidelity, results["edgenet"].fidelity
+    assert tflite["images"] == edgenet["images"] == 64
+    assert edgenet["top1_agreement"] >= 0.95 and tflite["top1_agreement"] >= 0.95
+    assert edgenet["sqnr_db"] >= tflite["sqnr_db"] - 1.0

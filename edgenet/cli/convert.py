@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from ..calibrator import CALIBRATORS
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
 QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.QUANT_MODES
@@ -38,9 +39,9 @@ def _batch(ctx, param, value):
 @click.option("--samples", type=click.IntRange(1, 100_000), default=100, show_default=True,
               help="Calibration samples (more are made by seeded crops/flips if the folder has fewer).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling and augmentation.")
-@click.option("--calibrator", type=click.Choice(["tflite", "edgenet"]), default="tflite", show_default=True,
-              help="Activation statistics: TF's own calibrator, or edgenet's multi-threaded pass (same statistics, "
-                   "several times faster on B variants; see README).")
+@click.option("--calibrator", type=click.Choice(CALIBRATORS), default=CALIBRATORS[0], show_default=True,
+              help="Activation ranges: edgenet's streamed multi-threaded pass (each tensor's own range; B0-B7 about "
+                   "4x faster) or TF's own single-threaded calibrator; see README.")
 @click.option("--holdout", type=click.Path(path_type=Path), default=None,
               help="Images for the fidelity check (default: held-out images of the calibration source).")
 @click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
