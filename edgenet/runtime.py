@@ -16,6 +16,7 @@ Quantizing inputs and dequantizing outputs uses the model's own parameters throu
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 from dataclasses import dataclass
@@ -207,6 +208,9 @@ def make_interpreter(
                 "run edgetpu_compiler on the int8 model first"
             )
         try:
+            # Load the library first: when it is missing, the runtime's Delegate would fail in its
+            # constructor and then raise again from __del__ at garbage collection.
+            ctypes.CDLL(edgetpu_lib)
             kwargs["experimental_delegates"] = [runtime.load_delegate(edgetpu_lib)]
         except (OSError, ValueError, RuntimeError) as exc:
             raise DelegateError(
