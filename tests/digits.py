@@ -11,15 +11,13 @@ it is trained on are the ones :func:`edgenet.preprocess.preprocess` gives at eva
 
 :func:`train_digits` trains ``phi=0,width=0.25,depth=0.25,resolution=32`` (a real EfficientNet:
 swish, SE, every stage) for a few epochs on 2 CPU cores, saves its weights with
-:func:`edgenet.weights.save_weights` and converts it to fp32 and full-int8 ``.tflite`` files with
-manifests. Session fixtures wrap these helpers so every test reuses ONE trained model.
+:func:`edgenet.weights.save_weights` and converts it with ``edgenet convert`` to fp32 and full-int8
+``.tflite`` files with manifests. Session fixtures wrap these helpers so every test reuses ONE trained model.
 """
 
 from __future__ import annotations
 
-import json
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,48 +99,25 @@ def load_split(folder: Path, contract) -> tuple[np.ndarray, np.ndarray]:
     return np.stack(xs), np.asarray(ys, dtype=np.int64)
 
 
-def _manifest(variant, quant: str) -> dict:
-    return {"variant": {"name": variant.name, "spec": variant.spec}, "quant": quant,
-            "num_classes": NUM_CLASSES, "preprocessing": variant.contract.to_dict(),
-            "source": "tests/digits.py (scikit-learn handwritten digits)"}
+def convert_tflite(weights: Path, variant, data: DigitsData, out_dir: Path, samples: int = 200,
+                   seed: int = 0) -> tuple[Path, Path]:
+    """fp32 and full-int8 (int8 input and output) .tflite files with manifests, by ``edgenet convert``.
 
-
-def convert_tflite(model, variant, x_calibration: np.ndarray, out_dir: Path) -> tuple[Path, Path]:
-    """fp32 and full-int8 (int8 input and output) .tflite files with ``MODEL.json`` manifests.
-
-    Converted from a batch-1 copy of the model: edge runtimes (and the Edge TPU) want a
-    static batch of one. The int8 model is calibrated on training images through
-    ``preprocess``, i.e. on the same raw 0..255 pixels the contract feeds at run time.
+    The very pipeline users run (:func:`edgenet.convert.convert_variants`: a child process,
+    static batch 1, edgenet's calibrator), calibrated on ``samples`` training digits and
+    checked for fidelity on the test digits.
     """
-    import tensorflow as tf
+    from edgenet.convert import ConvertOptions, convert_variants
 
-    from edgenet.model import build_model
-
-    edge = build_model(variant, num_classes=NUM_CLASSES, batch_size=1)
-    edge.set_weights(model.get_weights())
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for quant in ("float32", "int8"):
-        converter = tf.lite.TFLiteConverter.from_keras_model(edge)
-        if quant == "int8":
-            def representative():
-                for row in x_calibration:
-                    yield [row[None].astype(np.float32)]
-
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-            converter.representative_dataset = representative
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.int8
-            converter.inference_output_type = tf.int8
-        path = out_dir / f"digits-{'fp32' if quant == 'float32' else 'int8'}.tflite"
-        with warnings.catch_warnings():
-            # "Statistics for quantized inputs were expected": the input range comes from the
-            # representative data set instead, which is what we want.
-            warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
-            path.write_bytes(converter.convert())
-        path.with_suffix(".json").write_text(json.dumps(_manifest(variant, quant), indent=2))
-        paths[quant] = path
-    return paths["float32"], paths["int8"]
+    paths = []
+    for quant in ("fp32", "int8"):
+        options = ConvertOptions(quant=quant, weights=weights, calib=str(data.train_dir), samples=samples, seed=seed,
+                                 holdout=data.test_dir, out_dir=out_dir, progress=False)
+        (result,) = convert_variants([variant], options)
+        if not result.ok:
+            raise RuntimeError(f"digits {quant}: {result.error}")
+        paths.append(Path(result.model_path))
+    return paths[0], paths[1]
 
 
 def train_digits(root: Path, epochs: int = 15, seed: int = 0, calibration_images: int = 200) -> DigitsModel:
@@ -176,8 +151,7 @@ def train_digits(root: Path, epochs: int = 15, seed: int = 0, calibration_images
     weights = save_weights(model, root / "digits.weights.h5")
 
     start = time.perf_counter()
-    pick = np.random.default_rng(seed).permutation(len(x_train))[:calibration_images]
-    fp32, int8 = convert_tflite(model, variant, x_train[pick], root / "models")
+    fp32, int8 = convert_tflite(weights, variant, data, root / "models", calibration_images, seed)
     convert_s = time.perf_counter() - start
     return DigitsModel(DIGITS_SPEC, weights, fp32, int8, data, keras_top1, train_s, convert_s,
                        history={k: [float(v) for v in vs] for k, vs in history.history.items()})

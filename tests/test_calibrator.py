@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.filterwarnings("ignore:.*tf.lite.Interpreter is deprecated:UserWarning")
 
 SAMPLES = 6
 THREADS = 2  # the same in the reference: a kernel's float summation order may depend on it
@@ -37,6 +37,7 @@ def _preserve_all_ranges(data: bytes, activations: set[int], samples) -> dict[in
     """The reference: one interpreter that keeps every tensor, read after each invoke."""
     from edgenet._tf import tf
 
+    # The same interpreter and kernels the calibrator uses, so the ranges must match bit for bit.
     interpreter = tf.lite.Interpreter(
         model_content=data, num_threads=THREADS, experimental_preserve_all_tensors=True,
         experimental_op_resolver_type=tf.lite.experimental.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)

@@ -36,7 +36,7 @@ def test_eval_reports_float_and_int8_with_small_drop(digits_model, tmp_path):
     out = tmp_path / "results.jsonl"
     result = run_eval(digits_model.fp32, digits_model.int8, "--data", digits_model.data.test_dir, "--json", out)
     assert result.exit_code == 0, result.output
-    assert "digits-fp32.tflite" in result.stdout and "agreement" in result.stdout
+    assert digits_model.fp32.name in result.stdout and "agreement" in result.stdout
     fp32, int8 = read_records(out, kind="eval")
     for record in (fp32, int8):
         assert record["model"]["variant"] == "phi0-w0.25-d0.25-r32"
@@ -44,7 +44,7 @@ def test_eval_reports_float_and_int8_with_small_drop(digits_model, tmp_path):
         assert record["accuracy"]["dataset"] == str(digits_model.data.test_dir)
         assert record["device"]["runtime"]["name"] in ("ai_edge_litert", "tflite_runtime", "tensorflow")
         assert len(record["model"]["sha256"]) == 64
-    assert (fp32["model"]["quant"], int8["model"]["quant"]) == ("float32", "int8")
+    assert (fp32["model"]["quant"], int8["model"]["quant"]) == ("fp32", "int8")
     assert fp32["accuracy"]["agreement_top1"] is None  # the reference itself
     # The fp32 .tflite is the Keras model: same predictions up to float rounding.
     assert abs(fp32["accuracy"]["top1"] - digits_model.keras_test_top1) <= 2 / digits_model.data.test_count
