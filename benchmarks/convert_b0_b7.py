@@ -16,10 +16,12 @@ Targets on the 2-core reference machine: B0 int8 <= 45 s, all of B0-B7 int8 <= 1
 B7 peak < 8 GiB. The machine is shared (other test runs may be using the cores), so times are
 upper bounds; the load average at start and end is recorded.
 
-    .venv/bin/python benchmarks/convert_b0_b7.py [--variants b0-b7] [--modes int8,fp32]
+    .venv/bin/python benchmarks/convert_b0_b7.py [--variants b0-b7] [--modes int8,fp32] [--calibrator tflite]
+    .venv/bin/python benchmarks/convert_b0_b7.py --merge RUN1.json RUN2.json   # later rows win
 
-Writes benchmarks/results/convert_b0_b7.json and prints a Markdown table. Models go to
-benchmarks/models/convert/ (git-ignored).
+Writes benchmarks/results/convert_b0_b7.json (with ``--calibrator tflite``, TF's own calibrator
+instead of edgenet's default: convert_b0_b7_tflite_calibrator.json) and prints a Markdown table.
+Models go to benchmarks/models/convert/ (git-ignored).
 """
 
 from __future__ import annotations
