@@ -24,10 +24,10 @@ from pathlib import Path
 
 from edgenet.bench import BenchParams
 from edgenet.bench.runner import run_sweep
-from edgenet.convert import ConvertOptions, convert_variants, output_stem, resolve_io
+from edgenet.convert.api import ConvertOptions, convert_variants, output_stem, resolve_io
+from edgenet.family.variants import parse_variant_list
 from edgenet.fsutil import atomic_write_text
 from edgenet.results import append_records
-from edgenet.variants import parse_variant_list
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models" / "convert"

@@ -39,8 +39,8 @@ RESOLUTION = 224
 def build_models() -> None:
     """Convert B0 to fp32 and int8 exactly as ``edgenet convert`` does (child processes: this
     process never loads TensorFlow). Up-to-date models are reused."""
-    from edgenet.convert import ConvertOptions, convert_variants
-    from edgenet.variants import parse_variant
+    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.family.variants import parse_variant
 
     for quant in ("fp32", "int8"):
         (result,) = convert_variants([parse_variant("b0")], ConvertOptions(quant=quant, samples=100, out_dir=MODELS))
@@ -112,7 +112,7 @@ def main() -> int:
 
     from edgenet import results
     from edgenet.bench import BenchParams, run_in_child
-    from edgenet.envinfo import device_info
+    from edgenet.runtime.envinfo import device_info
 
     threads_list = [int(t) for t in args.threads.split(",")]
     rows, records = [], []

@@ -1,6 +1,6 @@
 """Which interpreter should edgenet's calibrator run: TF's ``tf.lite`` or LiteRT's? Side by side.
 
-The calibrator (:func:`edgenet.calibrator.tensor_ranges`) runs in the converter's child
+The calibrator (:func:`edgenet.convert.calibrator.tensor_ranges`) runs in the converter's child
 process, where TensorFlow is loaded anyway, with builtin kernels only (no XNNPACK, which would
 hide intermediate tensors). Both interpreters run the same float model, the same chunks and the
 same calibration samples, alternating, ``--reps`` times each; the best time of each is kept.
@@ -20,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-import edgenet.calibrator as calibrator
-from edgenet.calibration import load_calibration
-from edgenet.convert import ConvertOptions, convert_variants
+import edgenet.convert.calibrator as calibrator
+from edgenet.convert.api import ConvertOptions, convert_variants
+from edgenet.convert.calibration import load_calibration
+from edgenet.family.variants import parse_variant
 from edgenet.fsutil import atomic_write_text
-from edgenet.variants import parse_variant
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "calibrator_runtime.json"
 
 
 def _litert_interpreter(_tf, model_content: bytes, num_threads: int | None):
-    from edgenet.runtime import load_runtime
+    from edgenet.runtime.interpreter import load_runtime
 
     runtime = load_runtime(("ai_edge_litert",))
     return runtime.Interpreter(model_content=model_content, num_threads=num_threads or os.cpu_count() or 1,

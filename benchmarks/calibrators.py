@@ -22,9 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from edgenet.calibrator import CALIBRATORS
-from edgenet.convert import ConvertOptions, convert_variants
-from edgenet.variants import parse_variant_list
+from edgenet.convert.api import ConvertOptions, convert_variants
+from edgenet.convert.calibrator import CALIBRATORS
+from edgenet.family.variants import parse_variant_list
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models" / "calibrators"

@@ -1,7 +1,7 @@
 """Conversion cost of EfficientNet-B0..B7: time, peak memory and file size, fp32 vs int8.
 
 Each conversion runs exactly as ``edgenet convert`` runs it (one child process per variant,
-:func:`edgenet.convert.convert_variants`), at 100 calibration samples from the embedded
+:func:`edgenet.convert.api.convert_variants`), at 100 calibration samples from the embedded
 default set, random weights (weights do not change conversion cost or file size), static
 batch 1, ``--force`` so nothing is skipped. Recorded per variant and mode:
 
@@ -33,9 +33,9 @@ import sys
 import time
 from pathlib import Path
 
-from edgenet.calibrator import CALIBRATORS
-from edgenet.convert import ConvertOptions, convert_variants
-from edgenet.variants import parse_variant_list
+from edgenet.convert.api import ConvertOptions, convert_variants
+from edgenet.convert.calibrator import CALIBRATORS
+from edgenet.family.variants import parse_variant_list
 
 HERE = Path(__file__).resolve().parent
 MODELS = HERE / "models" / "convert"

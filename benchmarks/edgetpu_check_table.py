@@ -21,8 +21,8 @@ import json
 import sys
 from pathlib import Path
 
-from edgenet.convert import ConvertOptions, convert_variants, output_stem, resolve_io
-from edgenet.variants import VARIANTS
+from edgenet.convert.api import ConvertOptions, convert_variants, output_stem, resolve_io
+from edgenet.family.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent
 MODELS_DIR = ROOT / "models" / "convert"

@@ -2,7 +2,7 @@
 
 Converts B0-B7 with ``edgenet convert --quant int8`` (100 samples of the embedded calibration
 set; shared with the other benchmarks in benchmarks/models/convert/), measures them at one thread, then evaluates
-:class:`edgenet.latency_model.LatencyModel` two ways:
+:class:`edgenet.decide.latency_model.LatencyModel` two ways:
 
 * leave-one-out (nested: the model form is chosen again without the held-out variant);
 * extrapolation: fit on {b0, b1, b2} only, predict b3..b7 (what a sweep does when it decides
@@ -44,8 +44,8 @@ LABEL = "latency_model_error"
 
 
 def model_path(name: str) -> Path:
-    from edgenet.convert import output_stem, resolve_io
-    from edgenet.variants import parse_variant
+    from edgenet.convert.api import output_stem, resolve_io
+    from edgenet.family.variants import parse_variant
 
     return MODELS_DIR / f"{output_stem(parse_variant(name), 'int8', resolve_io('int8', None))}.tflite"
 
@@ -53,8 +53,8 @@ def model_path(name: str) -> Path:
 def convert_missing(names: list[str]) -> list[str]:
     """Convert exactly as ``edgenet convert --quant int8 --samples 100`` does (shared with the other
     benchmarks, one child process per variant); returns the names whose model is available."""
-    from edgenet.convert import ConvertOptions, convert_variants
-    from edgenet.variants import parse_variant
+    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.family.variants import parse_variant
 
     results = convert_variants([parse_variant(n) for n in names], ConvertOptions(quant="int8", samples=100,
                                                                                 out_dir=MODELS_DIR))
@@ -122,7 +122,7 @@ def measure_interleaved(names: list[str], threads: int, rounds: int, warmup_roun
     from edgenet import envinfo
     from edgenet.bench import LatencyStats
     from edgenet.results import append_records, make_record
-    from edgenet.runtime import load_runtime, make_interpreter
+    from edgenet.runtime.interpreter import load_runtime, make_interpreter
 
     runtime = load_runtime()
     interpreters = {}
@@ -198,7 +198,7 @@ def latest_session(records: list[dict]) -> list[dict]:
 
 def evaluate(records: list[dict], stat: str) -> dict:
     """Leave-one-out and fit-on-{b0,b1,b2} errors of the latency model at one statistic."""
-    from edgenet.latency_model import LatencyModel, holdout_errors
+    from edgenet.decide.latency_model import LatencyModel, holdout_errors
 
     measured = {r["model"]["variant"]: r["latency_ms"][stat] for r in records}
     names = sorted(measured, key=lambda n: int(n[1:]))
@@ -329,7 +329,7 @@ def main(argv=None) -> int:
     parser.add_argument("--measure-only", action="store_true")
     parser.add_argument("--analyse-only", action="store_true")
     args = parser.parse_args(argv)
-    from edgenet.variants import parse_variant_list
+    from edgenet.family.variants import parse_variant_list
 
     names = [v.name for v in parse_variant_list([args.variants])]
     if not args.analyse_only:

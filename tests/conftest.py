@@ -15,14 +15,14 @@ TINY_LITE_SPEC = "phi=0,width=0.25,depth=0.25,resolution=64,base=lite"
 
 @pytest.fixture(scope="session")
 def tiny_variant():
-    from edgenet.variants import parse_variant
+    from edgenet.family.variants import parse_variant
 
     return parse_variant(TINY_SPEC)
 
 
 @pytest.fixture(scope="session")
 def tiny_lite_variant():
-    from edgenet.variants import parse_variant
+    from edgenet.family.variants import parse_variant
 
     return parse_variant(TINY_LITE_SPEC)
 

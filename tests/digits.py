@@ -7,11 +7,11 @@ folders (seeded split), so ``edgenet eval`` reads them exactly as it reads a use
 Geometry: each digit is upscaled to 32x32 and centred on a black 64x64 canvas. The contract's
 tpu-style centre crop keeps ``32 / (32 + 32)`` of the side at resolution 32, so the crop is
 exactly the digit and the resize is the identity: the model sees every stroke, and the pixels
-it is trained on are the ones :func:`edgenet.preprocess.preprocess` gives at evaluation time.
+it is trained on are the ones :func:`edgenet.pixels.preprocess.preprocess` gives at evaluation time.
 
 :func:`train_digits` trains ``phi=0,width=0.25,depth=0.25,resolution=32`` (a real EfficientNet:
 swish, SE, every stage) for a few epochs on 2 CPU cores, saves its weights with
-:func:`edgenet.weights.save_weights` and converts it with ``edgenet convert`` to fp32 and full-int8
+:func:`edgenet.weights.keras_files.save_weights` and converts it with ``edgenet convert`` to fp32 and full-int8
 ``.tflite`` files with manifests. Session fixtures wrap these helpers so every test reuses ONE trained model.
 """
 
@@ -89,7 +89,7 @@ def write_digits(root: Path, test_fraction: float = 0.3, seed: int = 0) -> Digit
 
 def load_split(folder: Path, contract) -> tuple[np.ndarray, np.ndarray]:
     """Every image of an ImageNet-style split through the one preprocessing path, with labels."""
-    from edgenet.preprocess import preprocess
+    from edgenet.pixels.preprocess import preprocess
 
     xs, ys = [], []
     for label in range(NUM_CLASSES):
@@ -103,11 +103,11 @@ def convert_tflite(weights: Path, variant, data: DigitsData, out_dir: Path, samp
                    seed: int = 0) -> tuple[Path, Path]:
     """fp32 and full-int8 (int8 input and output) .tflite files with manifests, by ``edgenet convert``.
 
-    The very pipeline users run (:func:`edgenet.convert.convert_variants`: a child process,
+    The very pipeline users run (:func:`edgenet.convert.api.convert_variants`: a child process,
     static batch 1, edgenet's calibrator), calibrated on ``samples`` training digits and
     checked for fidelity on the test digits.
     """
-    from edgenet.convert import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertOptions, convert_variants
 
     paths = []
     for quant in ("fp32", "int8"):
@@ -124,9 +124,9 @@ def train_digits(root: Path, epochs: int = 15, seed: int = 0, calibration_images
     """Write the dataset, train the tiny variant, save weights, convert to fp32 and int8 .tflite."""
     import keras
 
-    from edgenet.model import build_model
-    from edgenet.variants import parse_variant
-    from edgenet.weights import save_weights
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
+    from edgenet.weights.keras_files import save_weights
 
     root = Path(root)
     data = write_digits(root / "digits", seed=seed)

@@ -41,7 +41,7 @@ def _build_keras(resolution: int):
 
 def build_tiny_tflite_models(folder: Path, resolution: int = 32) -> TinyModels:
     """Convert a small conv net to fp32 and to full-int8 .tflite files in ``folder``."""
-    from edgenet.convert_worker import keras_to_tflite
+    from edgenet.convert.worker import keras_to_tflite
 
     folder.mkdir(parents=True, exist_ok=True)
     model = _build_keras(resolution)

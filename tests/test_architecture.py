@@ -2,8 +2,8 @@
 
 import pytest
 
-from edgenet.architecture import architecture
-from edgenet.variants import VARIANTS, parse_variant
+from edgenet.family.architecture import architecture
+from edgenet.family.variants import VARIANTS, parse_variant
 
 EFFICIENT = [n for n, v in VARIANTS.items() if v.family != "baseline"]
 

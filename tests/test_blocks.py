@@ -1,6 +1,6 @@
 import pytest
 
-from edgenet.blocks import B0_BLOCKS, BlockArgs, decode_block, make_divisible, round_filters, round_repeats
+from edgenet.family.blocks import B0_BLOCKS, BlockArgs, decode_block, make_divisible, round_filters, round_repeats
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgenet.calibration import (
+from edgenet.convert.calibration import (
     CalibrationData,
     calibration_images,
     check_calibration_array,
@@ -20,9 +20,9 @@ from edgenet.calibration import (
     load_calibration,
 )
 from edgenet.errors import EdgenetError, InputFileError
-from edgenet.images import load_image
-from edgenet.preprocess import preprocess
-from edgenet.variants import parse_variant
+from edgenet.family.variants import parse_variant
+from edgenet.pixels.images import load_image
+from edgenet.pixels.preprocess import preprocess
 
 CONTRACT = parse_variant("phi=0,width=0.25,depth=0.25,resolution=64").contract
 

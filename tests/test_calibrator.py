@@ -17,9 +17,9 @@ def float_model(tiny_variant):
     from tensorflow.lite.tools import flatbuffer_utils
 
     from edgenet._tf import keras
-    from edgenet.calibration import load_calibration
-    from edgenet.convert_worker import keras_to_tflite
-    from edgenet.model import build_model
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
 
     keras.utils.set_random_seed(0)
     data, _ = keras_to_tflite(build_model(tiny_variant, batch_size=1), "fp32")
@@ -56,7 +56,7 @@ def _preserve_all_ranges(data: bytes, activations: set[int], samples) -> dict[in
 
 
 def test_chunks_cover_the_graph_in_order_and_respect_the_budget(float_model):
-    from edgenet.calibrator import _tensor_bytes, plan_chunks
+    from edgenet.convert.calibrator import _tensor_bytes, plan_chunks
 
     _, model, _ = float_model
     graph = model.subgraphs[0]
@@ -83,7 +83,7 @@ def test_chunks_cover_the_graph_in_order_and_respect_the_budget(float_model):
 
 def test_streamed_ranges_equal_every_tensors_true_range(float_model):
     """Per-operator chunks, a few chunks and one chunk all give the ranges a keep-everything run sees."""
-    from edgenet.calibrator import plan_chunks, tensor_ranges
+    from edgenet.convert.calibrator import plan_chunks, tensor_ranges
 
     data, model, samples = float_model
     reference = _preserve_all_ranges(data, _activations(model), samples)
@@ -99,7 +99,7 @@ def test_streamed_ranges_equal_every_tensors_true_range(float_model):
 
 def test_sample_groups_bound_the_store_and_change_nothing(float_model):
     """A store too small for more than one sample at a time: the same ranges, progress per step."""
-    from edgenet.calibrator import plan_chunks, tensor_ranges
+    from edgenet.convert.calibrator import plan_chunks, tensor_ranges
 
     _, model, samples = float_model
     budget = plan_chunks(model, 10**12)[0].bytes // 4

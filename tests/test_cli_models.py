@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from edgenet.architecture import architecture
 from edgenet.cli import main
-from edgenet.variants import VARIANTS
+from edgenet.family.architecture import architecture
+from edgenet.family.variants import VARIANTS
 
 
 def run(*args):

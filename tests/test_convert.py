@@ -13,13 +13,13 @@ from conftest import TINY_LITE_SPEC, TINY_SPEC
 from PIL import Image
 
 from edgenet.cli.convert import convert
-from edgenet.convert import QUANT_MODES, ConvertOptions, convert_variants, output_stem
-from edgenet.convert_worker import CRASH_ENV
+from edgenet.convert.api import QUANT_MODES, ConvertOptions, convert_variants, output_stem
+from edgenet.convert.manifest import SCHEMA, read_manifest
+from edgenet.convert.worker import CRASH_ENV
 from edgenet.errors import EdgenetError
 from edgenet.fsutil import sha256_file
-from edgenet.manifest import SCHEMA, read_manifest
-from edgenet.preprocess import preprocess
-from edgenet.runtime import TFLiteModel
+from edgenet.pixels.preprocess import preprocess
+from edgenet.runtime.interpreter import TFLiteModel
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def _one(variant, out_dir, **kw):
 
 
 def _sample_input(variant) -> np.ndarray:
-    from edgenet.calibration import holdout_images
+    from edgenet.convert.calibration import holdout_images
 
     return preprocess(holdout_images()[0], variant.contract)[None]
 
@@ -135,7 +135,7 @@ def test_int8_io_types(tmp_path, tiny_variant, io, dtype, zero_point):
 def test_int8_fails_loudly_on_an_op_without_int8_kernel():
     """TF 2.21 wraps SIN in DEQUANTIZE/QUANTIZE even with only int8 builtins; edgenet refuses it."""
     from edgenet._tf import keras, tf
-    from edgenet.convert_worker import keras_to_tflite
+    from edgenet.convert.worker import keras_to_tflite
 
     inputs = keras.Input((8, 8, 3), batch_size=1)
     x = keras.layers.Conv2D(4, 3)(inputs)
@@ -157,8 +157,8 @@ def test_integer_io_needs_int8():
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory, tiny_variant):
     """A real Keras 3 weights file for the tiny variant (seeded, not the random init)."""
-    from edgenet.model import build_model
-    from edgenet.weights import save_weights
+    from edgenet.family.model import build_model
+    from edgenet.weights.keras_files import save_weights
 
     model = build_model(tiny_variant)
     rng = np.random.default_rng(1)
@@ -246,7 +246,7 @@ def test_bad_calibration_folder_fails_before_converting(tmp_path, tiny_variant, 
 
 
 def test_user_folder_calibration_holds_out_unused_images(tmp_path, tiny_variant):
-    from edgenet.calibration import calibration_images
+    from edgenet.convert.calibration import calibration_images
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -272,7 +272,7 @@ def test_worker_refuses_nan_calibration(tmp_path, tiny_variant):
                "calib_npy": str(tmp_path / "calib.npy"), "model_out": str(tmp_path / "m.tflite"),
                "result_out": str(tmp_path / "result.json"), "quiet": True}
     (tmp_path / "req.json").write_text(json.dumps(request))
-    proc = subprocess.run([sys.executable, "-m", "edgenet.convert_worker", str(tmp_path / "req.json")],
+    proc = subprocess.run([sys.executable, "-m", "edgenet.convert.worker", str(tmp_path / "req.json")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     result = json.loads((tmp_path / "result.json").read_text())
@@ -281,7 +281,7 @@ def test_worker_refuses_nan_calibration(tmp_path, tiny_variant):
 
 
 def test_parent_refuses_nan_before_spawning(tiny_variant):
-    from edgenet.calibration import check_calibration_array
+    from edgenet.convert.calibration import check_calibration_array
 
     arr = np.zeros((1, 64, 64, 3), dtype=np.float32)
     arr[0, 0, 0, 0] = np.inf
@@ -327,7 +327,7 @@ def test_target_edgetpu_gives_a_checked_uint8_model(tmp_path):
     from click.testing import CliRunner
 
     from edgenet.cli import main
-    from edgenet.runtime import TFLiteModel
+    from edgenet.runtime.interpreter import TFLiteModel
 
     out = tmp_path / "tpu"
     result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--samples", "4", "--quiet",
@@ -354,8 +354,8 @@ def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(tmp_path, 
     model's input and logits take on the calibration photos.
     """
     from edgenet._tf import keras
-    from edgenet.calibration import load_calibration
-    from edgenet.model import build_model
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.family.model import build_model
 
     fast = _one(tiny_variant, tmp_path / "edgenet")
     assert fast.ok
@@ -380,7 +380,7 @@ def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(tmp_path, 
 
 def test_calibrators_agree_on_a_trained_model(tmp_path, digits_model):
     """On the trained digits model both calibrators keep the int8 model's predictions the float model's."""
-    from edgenet.variants import parse_variant
+    from edgenet.family.variants import parse_variant
 
     variant = parse_variant(digits_model.spec)
     common = dict(weights=digits_model.weights, calib=str(digits_model.data.train_dir), samples=64,

@@ -127,7 +127,7 @@ def test_convert_in_the_core_install_names_the_tf_extra(core_venv, tmp_path):
     assert not list((tmp_path / "out").glob("*.tflite"))
     layout = run(core_venv, "edgenet", "layout", "b0")
     assert layout.returncode == 0 and layout.stdout.startswith("b0: ") and "MACs" in layout.stdout
-    build = run(core_venv, "python", "-c", "from edgenet.model import build_model")
+    build = run(core_venv, "python", "-c", "from edgenet.family.model import build_model")
     assert build.returncode != 0 and "pip install 'edgenet[tf]'" in build.stderr
 
 

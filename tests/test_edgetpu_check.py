@@ -12,7 +12,7 @@ from conftest import TINY_LITE_SPEC, TINY_SPEC
 
 from edgenet.cli.edgetpu import edgetpu
 from edgenet.edgetpu.check import ON_CHIP_CACHE_BYTES, check_model
-from edgenet.tflite_graph import read_graph
+from edgenet.runtime.tflite_graph import read_graph
 
 
 def _convert(model, *, io=None, quantize=True) -> bytes:
@@ -54,8 +54,8 @@ def models(tmp_path_factory):
     import tensorflow as tf
     from keras import layers
 
-    from edgenet.model import build_model
-    from edgenet.variants import parse_variant
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
 
     folder = tmp_path_factory.mktemp("edgetpu_models")
     tiny_b = build_model(parse_variant(TINY_SPEC), batch_size=1)

@@ -14,10 +14,10 @@ import pytest
 from click.testing import CliRunner
 from digits import NUM_CLASSES
 
-from edgenet.classifier import Classifier, open_classifier
 from edgenet.cli.evaluate import evaluate as eval_command
 from edgenet.errors import EdgenetError, InputFileError
-from edgenet.evaluate import compare, evaluate, load_dataset, pick_references, read_class_map
+from edgenet.evaluation.classifier import Classifier, open_classifier
+from edgenet.evaluation.evaluate import compare, evaluate, load_dataset, pick_references, read_class_map
 from edgenet.results import read_records
 
 
@@ -63,9 +63,9 @@ def test_eval_reports_float_and_int8_with_small_drop(digits_model, tmp_path):
 
 def test_keras_variant_with_weights_matches_the_converted_model(digits_model):
     """A Keras variant goes through the same preprocessing and gives the fp32 .tflite's predictions."""
-    from edgenet.model import build_model
-    from edgenet.variants import parse_variant
-    from edgenet.weights import load_weights
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
+    from edgenet.weights.keras_files import load_weights
 
     variant = parse_variant(digits_model.spec)
     model = build_model(variant, num_classes=NUM_CLASSES)

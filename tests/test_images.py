@@ -1,4 +1,4 @@
-"""Decoding real image files of every kind into RGB (edgenet.images)."""
+"""Decoding real image files of every kind into RGB (edgenet.pixels.images)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from edgenet.errors import EdgenetError, InputFileError
-from edgenet.images import IMAGE_EXTENSIONS, ScanResult, list_image_files, load_image, scan_images, to_rgb
+from edgenet.pixels.images import IMAGE_EXTENSIONS, ScanResult, list_image_files, load_image, scan_images, to_rgb
 
 PILLOW_DEFAULT_MAX_PIXELS = int(1024 * 1024 * 1024 // 4 // 3)
 

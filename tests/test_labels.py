@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgenet.labels import imagenet_labels, label_for, softmax, top_k
+from edgenet.evaluation.labels import imagenet_labels, label_for, softmax, top_k
 
 
 def test_imagenet_labels_standard_order():

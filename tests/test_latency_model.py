@@ -10,8 +10,7 @@ from click.testing import CliRunner
 from test_select import bench_record, write
 
 from edgenet.cli.select import predict_latency
-from edgenet.errors import EdgenetError, VariantError
-from edgenet.latency_model import (
+from edgenet.decide.latency_model import (
     LatencyModel,
     equivalent_phi,
     features,
@@ -19,7 +18,8 @@ from edgenet.latency_model import (
     nnls,
     suggest_custom_phi,
 )
-from edgenet.select import analytic_counts
+from edgenet.decide.select import analytic_counts
+from edgenet.errors import EdgenetError, VariantError
 
 # A realistic int8 p50 table at one thread, Raspberry-Pi-4-like (constructed, not measured here:
 # a fixed overhead plus a cost per MAC and per activation byte, with a few percent of noise).

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from edgenet.envinfo import model_info
-from edgenet.fsutil import sha256_bytes
-from edgenet.manifest import (
+from edgenet.convert.manifest import (
     SCHEMA,
     inputs_fingerprint,
     is_up_to_date,
@@ -16,6 +14,8 @@ from edgenet.manifest import (
     utc_now,
     write_manifest,
 )
+from edgenet.fsutil import sha256_bytes
+from edgenet.runtime.envinfo import model_info
 
 INPUTS = {"variant_spec": "b0", "quant": "int8", "io": "int8", "weights_sha256": None,
           "calibration": {"file_list_sha256": "ab" * 32, "samples": 100, "seed": 0}, "edgenet": "0.1.0"}
@@ -82,7 +82,7 @@ def test_missing_broken_or_foreign_manifest_is_not_finished(tmp_path):
 
 
 def test_bench_reads_the_manifest_labels(tmp_path):
-    """edgenet.envinfo.model_info (used by bench/eval) picks variant and quant from our manifest."""
+    """edgenet.runtime.envinfo.model_info (used by bench/eval) picks variant and quant from our manifest."""
     model, _ = _finished(tmp_path)
     info = model_info(model)
     assert info["variant"] == "b0" and info["quant"] == "int8" and info["resolution"] == 224

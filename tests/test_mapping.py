@@ -9,17 +9,17 @@ import pytest
 from conftest import TINY_LITE_SPEC, TINY_SPEC
 from test_checkpoint import LITE0
 
-from edgenet.architecture import architecture
-from edgenet.checkpoint import read_checkpoint
 from edgenet.errors import EdgenetError
-from edgenet.mapping import (
+from edgenet.family.architecture import architecture
+from edgenet.family.variants import parse_variant
+from edgenet.weights.checkpoint import read_checkpoint
+from edgenet.weights.mapping import (
     WeightMappingError,
     detect_naming,
     expected_checkpoint_shapes,
     expected_weight_shapes,
     map_checkpoint,
 )
-from edgenet.variants import parse_variant
 
 
 def arch_of(name: str, **kwargs):
@@ -42,7 +42,7 @@ def random_checkpoint(arch, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def to_timm(tensors: dict[str, np.ndarray], arch) -> dict[str, np.ndarray]:
-    """Rename efficientnet-pytorch names to timm's, written independently of edgenet.mapping."""
+    """Rename efficientnet-pytorch names to timm's, written independently of edgenet.weights.mapping."""
     position, seen = {}, {}
     for n, block in enumerate(arch.blocks):
         seen[block.stage] = seen.get(block.stage, -1) + 1
@@ -210,7 +210,7 @@ def test_background_class_is_dropped_and_classifier_skippable():
 
 @pytest.mark.parametrize("spec", [TINY_SPEC, TINY_LITE_SPEC])
 def test_expected_shapes_match_the_keras_model(spec):
-    from edgenet.model import build_model
+    from edgenet.family.model import build_model
 
     variant = parse_variant(spec)
     model = build_model(variant)
@@ -225,8 +225,8 @@ def test_real_lite0_classifies_chelsea_and_coffee(lite0_tensors):
     from PIL import Image
     from skimage import data
 
-    from edgenet.model import build_model
-    from edgenet.preprocess import preprocess
+    from edgenet.family.model import build_model
+    from edgenet.pixels.preprocess import preprocess
 
     variant = parse_variant("lite0")
     model = build_model(variant)

@@ -5,11 +5,11 @@ import keras
 import numpy as np
 import pytest
 
-from edgenet.architecture import architecture
 from edgenet.errors import InputFileError
-from edgenet.model import build_model
-from edgenet.variants import VARIANTS, parse_variant
-from edgenet.weights import WeightFileError, load_weights, save_weights
+from edgenet.family.architecture import architecture
+from edgenet.family.model import build_model
+from edgenet.family.variants import VARIANTS, parse_variant
+from edgenet.weights.keras_files import WeightFileError, load_weights, save_weights
 
 APPS = {f"b{i}": getattr(keras.applications, f"EfficientNetB{i}") for i in range(8)}
 

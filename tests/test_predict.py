@@ -36,8 +36,8 @@ def test_predict_real_photos(lite0_weights, photos, tmp_path):
 
 
 def test_predict_directly_from_checkpoint_matches_imported(lite0_checkpoint, lite0_weights, photos):
-    from edgenet.classifier import open_classifier
-    from edgenet.preprocess import preprocess
+    from edgenet.evaluation.classifier import open_classifier
+    from edgenet.pixels.preprocess import preprocess
 
     a = open_classifier("lite0", weights=lite0_checkpoint)
     b = open_classifier("lite0", weights=str(lite0_weights))

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edgenet.contract import PreprocessContract
 from edgenet.errors import InputFileError
-from edgenet.preprocess import (
+from edgenet.family.variants import parse_variant
+from edgenet.pixels.contract import PreprocessContract
+from edgenet.pixels.preprocess import (
     centre_crop_box,
     dequantize,
     input_bounds,
@@ -18,7 +19,6 @@ from edgenet.preprocess import (
     preprocess_batch,
     quantize_input,
 )
-from edgenet.variants import parse_variant
 
 TINY = parse_variant("phi=0,width=0.25,depth=0.25,resolution=64")
 

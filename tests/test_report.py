@@ -10,8 +10,8 @@ from PIL import Image
 from test_select import bench_record, eval_record, pi4_records, write
 
 from edgenet.cli.select import report as report_cmd
-from edgenet.report import TABLE_COLUMNS, write_report
-from edgenet.select import select
+from edgenet.decide.report import TABLE_COLUMNS, write_report
+from edgenet.decide.select import select
 
 
 def parse_markdown_tables(text: str) -> dict[str, list[dict]]:

@@ -1,4 +1,4 @@
-"""edgenet.runtime against a real interpreter and real tiny models."""
+"""edgenet.runtime.interpreter against a real interpreter and real tiny models."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 from fixtures_tflite import tiny_tflite_models, with_unused_edgetpu_op_code
 
 from edgenet.errors import EdgenetError, InputFileError
-from edgenet.runtime import (
+from edgenet.runtime.interpreter import (
     DelegateError,
     ModelLoadError,
     QuantParams,
@@ -65,7 +65,7 @@ def test_tflite_model_int8_quantization_round_trip(tiny):
     rng = np.random.default_rng(0)
     batch = rng.uniform(0, 255, (3, tiny.resolution, tiny.resolution, 3)).astype(np.float32)
     # quantize -> dequantize stays within half a step of the input (inside the representable range)
-    from edgenet.runtime import _dequantize
+    from edgenet.runtime.interpreter import _dequantize
 
     back = _dequantize(int8.quantize_input(batch), q)
     lo, hi = (np.iinfo(np.int8).min - q.zero_point) * q.scale, (np.iinfo(np.int8).max - q.zero_point) * q.scale

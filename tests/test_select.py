@@ -8,9 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from edgenet.cli.select import select as select_cmd
+from edgenet.decide.select import Selection, analytic_counts, select
 from edgenet.errors import EdgenetError
 from edgenet.results import append_records, make_record, read_records
-from edgenet.select import Selection, analytic_counts, select
 
 # p50 latencies (ms) recorded on a Raspberry Pi 4 at one thread, rounded.
 PI4_MS = {"b0": 48.0, "b1": 81.0, "b2": 112.0, "b3": 205.0, "b4": 470.0}

@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from edgenet.bench import BenchParams
 from edgenet.cli import main
+from edgenet.decide.sweep import SweepParams, run_sweep
 from edgenet.errors import EdgenetError
+from edgenet.family.variants import parse_variant
 from edgenet.results import read_records
-from edgenet.sweep import SweepParams, run_sweep
-from edgenet.variants import parse_variant
 
 TINY = ["phi=0,width=0.25,depth=0.25,resolution=48", "phi=0,width=0.25,depth=0.25,resolution=64",
         "phi=0,width=0.25,depth=0.25,resolution=96"]

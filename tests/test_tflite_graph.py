@@ -7,14 +7,14 @@ import pytest
 from fixtures_tflite import tiny_tflite_models
 
 from edgenet.errors import InputFileError
-from edgenet.tflite_graph import read_graph
+from edgenet.runtime.tflite_graph import read_graph
 
 
 def _options_model_bytes() -> bytes:
     """A small int8 model exercising VALID conv, transpose conv, reshape and softmax options."""
     import keras
 
-    from edgenet.convert_worker import keras_to_tflite
+    from edgenet.convert.worker import keras_to_tflite
 
     keras.utils.set_random_seed(1)
     inputs = keras.Input((12, 12, 3), batch_size=1)

@@ -2,9 +2,9 @@ import math
 
 import pytest
 
-from edgenet.architecture import architecture
 from edgenet.errors import VariantError
-from edgenet.variants import (
+from edgenet.family.architecture import architecture
+from edgenet.family.variants import (
     EFFICIENTNET_NAMES,
     LITE_NAMES,
     VARIANTS,

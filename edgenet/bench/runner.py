@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import envinfo
 from ..errors import EdgenetError
 from ..fsutil import read_input_bytes
+from ..runtime import envinfo
 from .listeners import BenchListener
 from .params import BenchParams
 from .result import BenchResult
@@ -47,7 +47,7 @@ class TFLiteBackend:
 
     def init(self) -> None:
         """Interpreter creation + allocate_tensors, and a fixed seeded input of the model's dtype."""
-        from ..runtime import load_runtime, make_interpreter
+        from ..runtime.interpreter import load_runtime, make_interpreter
 
         self.runtime = load_runtime()
         p = self.params

@@ -14,7 +14,7 @@ import sys
 import click
 
 from ..errors import EdgenetError, VariantError
-from ..variants import Variant, parse_variant, parse_variant_list
+from ..family.variants import Variant, parse_variant, parse_variant_list
 
 
 class VariantType(click.ParamType):

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from ..calibrator import CALIBRATORS
+from ..convert.calibrator import CALIBRATORS
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
-QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.QUANT_MODES
+QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.api.QUANT_MODES
 IO_CHOICES = ("float", "int8", "uint8")
 
 
@@ -68,7 +68,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
       edgenet convert b0-b3 --quant int8 --io uint8 --calib photos/ --samples 200 -o models/
       edgenet convert lite0 --target edgetpu --weights lite0.weights.h5 -o models/
     """
-    from ..convert import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
+    from ..convert.api import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
 
     if target == "edgetpu":
         from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO

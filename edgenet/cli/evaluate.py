@@ -42,8 +42,8 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
       edgenet eval lite0 out/lite0-int8.tflite --weights lite0.weights.h5 --data val.txt --limit 1000 \\
           --json results.jsonl
     """
-    from ..classifier import open_classifier
-    from ..evaluate import compare, eval_record, evaluate, load_dataset, pick_references
+    from ..evaluation.classifier import open_classifier
+    from ..evaluation.evaluate import compare, eval_record, evaluate, load_dataset, pick_references
     from ..results import append_records
 
     dataset = load_dataset(data, labels)

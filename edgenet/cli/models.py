@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..architecture import architecture
-from ..layout import layout_png
-from ..variants import ALPHA_DEPTH, BETA_WIDTH, GAMMA_RESOLUTION, VARIANTS, Variant, custom_variant
+from ..family.architecture import architecture
+from ..family.layout import layout_png
+from ..family.variants import ALPHA_DEPTH, BETA_WIDTH, GAMMA_RESOLUTION, VARIANTS, Variant, custom_variant
 from .common import VARIANT, emit_json, table, user_errors
 
 

@@ -28,8 +28,8 @@ def predict(images, model, weights, k, threads, as_json) -> None:
       edgenet predict cat.jpg --model lite0 --weights efficientnet-lite0.pth
       edgenet predict cat.jpg dog.png --model out/lite0-int8.tflite --json
     """
-    from ..classifier import open_classifier
-    from ..predict import predict_images
+    from ..evaluation.classifier import open_classifier
+    from ..evaluation.predict import predict_images
 
     classifier = open_classifier(model, weights=weights, threads=threads)
     for note in classifier.notes:
@@ -69,8 +69,8 @@ def import_weights(checkpoint, variant, output, num_classes) -> None:
     Example:
       edgenet import-weights efficientnet-lite0.pth --variant lite0 -o lite0.weights.h5
     """
-    from ..model import build_model
-    from ..weights import load_weights, save_weights
+    from ..family.model import build_model
+    from ..weights.keras_files import load_weights, save_weights
 
     model = build_model(variant, num_classes=num_classes)
     result = load_weights(model, variant, checkpoint)

@@ -45,7 +45,7 @@ def _candidate_rows(selection) -> list[dict]:
 
 def _suggestion(records, selection, device, threads):
     """A custom phi between the pick and the next larger measured B variant, if the model allows."""
-    from ..latency_model import LatencyModel, suggest_custom_phi
+    from ..decide.latency_model import LatencyModel, suggest_custom_phi
 
     pick = selection.pick
     larger = [
@@ -89,7 +89,7 @@ def select(results, budget_ms, stat, min_top1, device, threads, suggest_phi, as_
       edgenet select runs/pi4/results.jsonl --budget-ms 50 --stat p90
     Exits 1 when no variant fits (naming the closest).
     """
-    from ..select import select as do_select
+    from ..decide.select import select as do_select
 
     records = _read_all(results)
     selection = do_select(records, budget_ms, stat=stat, min_top1=min_top1, device=device, threads=threads)
@@ -165,7 +165,7 @@ def predict_latency(results_path, variants, stat, device, threads, as_json):
     Example:
       edgenet predict-latency --results runs/pi4/results.jsonl --variant b4 --variant phi=3.5
     """
-    from ..latency_model import LatencyModel
+    from ..decide.latency_model import LatencyModel
 
     model = LatencyModel.fit(_read_all([results_path]), stat=stat, device=device, threads=threads)
     predictions = [model.predict_detail(v) for v in variants]
@@ -220,10 +220,10 @@ def report(rundir, budget_ms, stat, baselines):
     Example:
       edgenet report runs/pi4 --budget-ms 50 --baselines
     """
+    from ..decide.report import write_report
+    from ..decide.select import Selection
+    from ..decide.select import select as do_select
     from ..errors import EdgenetError
-    from ..report import write_report
-    from ..select import Selection
-    from ..select import select as do_select
 
     records = _read_all([rundir / "results.jsonl"])
     selection = None

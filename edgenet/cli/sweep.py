@@ -53,8 +53,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
     """
     from ..bench import BenchParams
-    from ..sweep import SweepParams, describe, run_sweep
-    from ..variants import parse_variant_list
+    from ..decide.sweep import SweepParams, describe, run_sweep
+    from ..family.variants import parse_variant_list
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
     params = SweepParams(

@@ -30,7 +30,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from ..tflite_graph import Graph, Operator, Tensor, axes_of, macs_of, read_graph
+from ..runtime.tflite_graph import Graph, Operator, Tensor, axes_of, macs_of, read_graph
 
 #: Nominal on-chip SRAM for caching parameters. The compiler reports a little less in
 #: practice (it also keeps instructions and activations there), so the on-chip figure

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..manifest import read_manifest, write_manifest
+from ..convert.manifest import read_manifest, write_manifest
 from .check import check_model
 from .compiler import CompilerUnavailableError, compile_models
 

@@ -1,0 +1,1 @@
+"""Conversion to TFLite: API, child worker, calibration set, calibrator, fidelity, manifest."""

@@ -1,0 +1,406 @@
+"""Child-process entry for one conversion: ``python -m edgenet.convert.worker REQUEST.json``.
+
+Why a child process: TensorFlow's converter and calibrator are C++ that can take the whole
+process down (TF 2.21 segfaults on NaN/Inf calibration data instead of raising), and a
+large variant's conversion holds gigabytes that are only reliably returned to the system
+when the process ends. :mod:`edgenet.convert.api` runs one child per variant, so a crash is
+one error line for that variant and the run goes on; ``ru_maxrss`` of the child is the
+conversion's own peak memory.
+
+The Keras 3 -> TFLite path (pinned, tensorflow-cpu 2.21 / keras 3.15)
+---------------------------------------------------------------------
+``tf.function(lambda x: model(x, training=False))`` with a fixed input signature
+``(1, res, res, 3) float32`` (batch 1 static by default: edge runtimes and the Edge TPU
+want static shapes), then ``TFLiteConverter.from_concrete_functions([fn], trackable)``
+where ``trackable`` is a ``tf.Module`` that owns the tf.function. Measured alternatives
+(tiny variant / B0, 20 calibration samples, int8):
+
+* ``model.export()`` + ``from_saved_model``: ~6x slower on the tiny variant (17 s vs 3 s),
+  and the exported serving signature keeps a dynamic batch, which leaves
+  ``SHAPE/STRIDED_SLICE/PACK/RESHAPE`` chains around every squeeze-excitation block (7 extra
+  op groups in the tiny model): poison for the Edge TPU compiler.
+* ``from_keras_model``: works, but goes through the same saved-model export (~9 s tiny).
+* ``from_concrete_functions([fn], keras_model)``: the calibrator fails with
+  ``READ_VARIABLE ... variable != nullptr`` (Keras 3 variables are not frozen on this path).
+* ``from_concrete_functions([fn])`` without a trackable: works but TF warns it is the
+  deprecated path.
+
+The chosen path gives a model of the same size as the deprecated one (6 061 872 bytes for B0
+int8), exactly the ops of the Keras graph, and no saved-model round trip on disk.
+
+Test hook: the environment variable ``EDGENET_TEST_CRASH_AFTER_CALIBRATION`` set to ``1``
+(or to one variant's name, to crash only that one) makes this process send itself SIGSEGV
+right after the converter has consumed the last calibration sample, i.e. in the middle of
+a conversion, as a real converter crash would. Only the test-suite sets it; it exists to
+prove that a crash leaves no partial output and that the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+CRASH_ENV = "EDGENET_TEST_CRASH_AFTER_CALIBRATION"
+
+#: Quantization mode -> the dtype the model's input/output must have for each ``--io``.
+IO_DTYPES = {"float": "float32", "int8": "int8", "uint8": "uint8"}
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    """The informative line of a (possibly huge, multi-line) converter error."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return ""
+    for line in lines:
+        low = line.lower()
+        if "error:" in low and "converter" not in low[:20]:
+            return " ".join(line.split())[:limit]
+    return " ".join(lines[-1].split())[:limit]
+
+
+def _configure(converter, tf, quant: str, io: str, representative) -> None:
+    """Converter settings per quantization mode (see edgenet.convert.api.QUANT_MODES)."""
+    if quant == "fp32":
+        return
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quant == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quant == "dynamic":
+        pass  # int8 weights, float activations: no calibration
+    elif quant == "int8":
+        converter.representative_dataset = representative
+        # Only int8 builtins, so an op the quantizer cannot handle should fail instead of
+        # silently staying float (an Edge TPU would run it on the CPU, or refuse). TF 2.21
+        # does not fully keep that promise (see float_ops), so keras_to_tflite also checks
+        # the written graph.
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        io_type = {"float": tf.float32, "int8": tf.int8, "uint8": tf.uint8}[io]
+        converter.inference_input_type = io_type
+        converter.inference_output_type = io_type
+    elif quant == "int16x8":
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
+    else:  # pragma: no cover - validated by the parent
+        raise ValueError(f"unknown quantization mode {quant!r}")
+
+
+def float_ops(data: bytes) -> list[str]:
+    """Operators of a converted model that compute in float outside the model's own io.
+
+    TF 2.21's MLIR quantizer does *not* fail when an op has no int8 kernel, even with only
+    ``TFLITE_BUILTINS_INT8`` allowed: it wraps the op in DEQUANTIZE -> float op -> QUANTIZE
+    (measured with SIN, COS, FLOOR_MOD, ATAN2; only ops with no TFLite kernel at all, such as
+    Erf, fail). So the full-integer promise is checked on the written graph: a float tensor
+    may only be the model's input or output (``--io float``), i.e. the QUANTIZE right after
+    the input and the DEQUANTIZE right before the output.
+    """
+    from ..runtime.tflite_graph import read_graph
+
+    graph = read_graph(data)
+    io = set(graph.inputs) | set(graph.outputs)
+    bad = []
+    for op in graph.operators:
+        tensors = graph.op_inputs(op) + graph.op_outputs(op)
+        if any(t.is_float and t.index not in io for t in tensors):
+            bad.append(op.opcode)
+    compute = [name for name in bad if name not in ("QUANTIZE", "DEQUANTIZE")]
+    return sorted(set(compute or bad))
+
+
+def _release_memory() -> None:
+    """Hand the converter's freed memory back to the OS before the read-back and fidelity check.
+
+    The converter's buffers are freed when it returns, but glibc keeps them in its heap, so
+    the interpreter and the float reference run would stack on top of them: measured on B7
+    int8, the peak went from 5.6 GB after conversion to 8.2 GB at the end without this.
+    """
+    import contextlib
+    import ctypes
+    import gc
+
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _tensor_info(details: dict) -> dict:
+    scale, zero_point = details.get("quantization", (0.0, 0))
+    return {
+        "name": details.get("name"),
+        "dtype": np.dtype(details["dtype"]).name,
+        "shape": [int(d) for d in details["shape"]],
+        # -1 marks a dynamic dimension (--batch-size none); "shape" then shows 1.
+        "shape_signature": [int(d) for d in details.get("shape_signature", details["shape"])],
+        "scale": float(scale) if scale else None,
+        "zero_point": int(zero_point) if scale else None,
+    }
+
+
+def _expected_dtype(quant: str, io: str) -> str:
+    return IO_DTYPES[io] if quant == "int8" else "float32"
+
+
+def edgenet_calibrate(self, dataset_gen, on_step=None):
+    """Stand-in for ``tensorflow.lite...Calibrator.calibrate``: the same min/max statistics, faster.
+
+    TF's calibrator sees only the first sample, to lay out the min/max fields exactly where
+    the quantizer expects them; then :func:`edgenet.convert.calibrator.tensor_ranges` runs every
+    sample through a multi-threaded interpreter, chunk by chunk, and each field gets its
+    tensor's min/max over all samples, which is what the quantizer consumes. Why, and what it
+    measures against TF's calibrator: :mod:`edgenet.convert.calibrator`.
+    """
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from ..errors import EdgenetError
+    from .calibrator import tensor_ranges
+
+    samples = list(dataset_gen())
+    float_model = flatbuffer_utils.convert_bytearray_to_object(self._model_content)
+    names = [t.name for t in float_model.subgraphs[0].tensors]
+    ranges = tensor_ranges(float_model, samples, on_step=on_step)
+    del float_model
+    self._feed_tensors(lambda: iter(samples[:1]), resize_input=True)
+    calibrated = flatbuffer_utils.convert_bytearray_to_object(self._calibrator.Calibrate())
+    graph = calibrated.subgraphs[0]  # EfficientNets have one subgraph; others keep TF's statistics
+    if [t.name for t in graph.tensors] != names:
+        raise EdgenetError("edgenet calibrator: TF's calibration model and the float model differ in their "
+                           "tensors; convert with --calibrator tflite")
+    for i, tensor in enumerate(graph.tensors):
+        q = tensor.quantization
+        if q is not None and q.min is not None and len(q.min) == 1 and i in ranges:
+            q.min, q.max = [ranges[i][0]], [ranges[i][1]]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(calibrated))
+
+
+def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
+                    name: str = "model", progress_file=None, quiet: bool = True,
+                    crash_after_calibration: bool = False, calibrator: str = "tflite") -> tuple[bytes, float]:
+    """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
+
+    Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
+    float32 is required for int8/int16x8. Any converter failure (for int8: an op that has no
+    int8 kernel) raises :class:`EdgenetError` with one line.
+    """
+    from tqdm import tqdm
+
+    from .._tf import tf
+    from ..errors import EdgenetError
+
+    if quant in ("int8", "int16x8") and (calib is None or len(calib) == 0):
+        raise EdgenetError(f"{name}: {quant} needs calibration data")
+    height, width, channels = (int(d) for d in model.input_shape[1:])
+    spec = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="input")
+    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    concrete = serve.get_concrete_function()
+    holder = tf.Module()  # owns the tf.function: keeps the non-deprecated converter path
+    holder.serve = serve
+
+    def calibration_bar():
+        return tqdm(total=len(calib), desc=f"calibrating {name}", unit="img", file=progress_file or sys.stderr,
+                    leave=False, position=1, disable=quiet)
+
+    def representative():
+        # TF's calibrator consumes the samples as it runs them: the bar follows the generator.
+        # edgenet's takes them all at once and reports each sample it has run instead.
+        bar = calibration_bar() if calibrator == "tflite" else None
+        for i in range(len(calib)):
+            yield [np.ascontiguousarray(calib[i : i + 1], dtype=np.float32)]
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        if crash_after_calibration:
+            os.kill(os.getpid(), signal.SIGSEGV)
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
+    _configure(converter, tf, quant, io, representative)
+    t0 = time.perf_counter()
+    try:
+        with warnings.catch_warnings():
+            # Integer io always triggers this benign notice: the input statistics come from
+            # the representative dataset, not from user-given mean/std.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+            if calibrator == "edgenet" and quant in ("int8", "int16x8"):
+                from tensorflow.lite.python.optimize import calibrator as tf_calibrator
+
+                original = tf_calibrator.Calibrator.calibrate
+                with calibration_bar() as bar:
+
+                    def step(done: int, total: int) -> None:
+                        # Steps are samples times chunks of the graph; shown in whole samples.
+                        bar.update(done * len(calib) // total - bar.n)
+
+                    def calibrate(self, dataset_gen):
+                        return edgenet_calibrate(self, dataset_gen, on_step=step)
+
+                    tf_calibrator.Calibrator.calibrate = calibrate  # this child process only
+                    try:
+                        data = converter.convert()
+                    finally:
+                        tf_calibrator.Calibrator.calibrate = original
+            else:
+                data = converter.convert()
+    except Exception as exc:  # ConverterError and friends: long multi-line messages
+        raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
+    seconds = time.perf_counter() - t0
+    if quant in ("int8", "int16x8"):
+        left = float_ops(data)
+        if left:
+            raise EdgenetError(
+                f"{name}: {quant} conversion left {', '.join(left)} computing in float (no {quant} kernel); "
+                f"a full-integer model must not contain float ops (int8-only accelerators such as the Edge TPU "
+                f"cannot run them)"
+            )
+    return data, seconds
+
+
+def run(request: dict, progress_file) -> dict:
+    """Do one conversion described by ``request``; return the result (raises on failure)."""
+    from .._version import __version__
+    from ..errors import EdgenetError
+    from ..family.variants import parse_variant
+    from ..runtime.interpreter import TFLiteModel
+    from .calibration import check_calibration_array
+
+    variant = parse_variant(request["variant_spec"])
+    quant, io = request["quant"], request["io"]
+    calib = np.load(request["calib_npy"], mmap_mode="r") if request.get("calib_npy") else None
+    if calib is not None:
+        # The parent checked too; checked again here because a NaN reaching the
+        # converter kills the process instead of raising.
+        check_calibration_array(np.asarray(calib), [f"calibration sample {i + 1}" for i in range(len(calib))],
+                                variant.contract)
+
+    from .._tf import keras, tf
+    from ..family.architecture import architecture
+    from ..family.model import build_model
+    from ..weights.keras_files import classifier_classes, load_weights
+
+    started = time.perf_counter()
+    batch = request.get("batch_size")
+    # Build with the class count the weights carry (a 10-class fine-tune converts as 10 classes).
+    classes = (request.get("weights") and classifier_classes(request["weights"])) or 1000
+    if not request.get("weights"):
+        # Random weights: seeded, so the same command gives the same model (and the same numbers).
+        keras.utils.set_random_seed(int(request.get("seed") or 0))
+    model = build_model(variant, batch_size=batch, num_classes=classes)
+    weights_info = None
+    if request.get("weights"):
+        weights_info = load_weights(model, variant, request["weights"])
+
+    res = variant.resolution
+    crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
+    data, conversion_time_s = keras_to_tflite(
+        model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
+        quiet=request.get("quiet", False), crash_after_calibration=crash,
+        calibrator=request.get("calibrator", "tflite"))
+
+    peak_after_convert_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    _release_memory()
+    # Read back with the runtime the model will meet on the device and check what was asked.
+    tfl = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
+    inputs = [_tensor_info(d) for d in tfl.input_details]
+    outputs = [_tensor_info(d) for d in tfl.output_details]
+    want = _expected_dtype(quant, io)
+    for kind, infos in (("input", inputs), ("output", outputs)):
+        for info in infos:
+            if info["dtype"] != want:
+                raise EdgenetError(
+                    f"{variant.name}: converted {quant} model has {kind} dtype {info['dtype']}, "
+                    f"expected {want} (--io {io})"
+                )
+
+    fidelity = None
+    if request.get("holdout_npy") and quant in ("int8", "int16x8"):
+        from .fidelity import HoldoutSet, measure_fidelity
+
+        arr = np.load(request["holdout_npy"])
+        hold = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "")
+
+        def reference(x):
+            return model(x, training=False).numpy()
+
+        fidelity = measure_fidelity(reference, tfl.run, hold).to_dict()
+
+    try:
+        macs = int(architecture(variant, num_classes=classes).macs)
+    except ValueError:  # baselines come from Keras applications, not our plans
+        macs = int(variant.published.macs) if variant.published.macs else None
+
+    out = Path(request["model_out"])
+    with open(out, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+    return {
+        "ok": True,
+        "params": int(model.count_params()),
+        "macs": macs,
+        "input": inputs[0],
+        "output": outputs[0],
+        "inputs": inputs,
+        "outputs": outputs,
+        "fidelity": fidelity,
+        "weights_info": weights_info,
+        "conversion_time_s": round(conversion_time_s, 3),
+        "worker_time_s": round(time.perf_counter() - started, 3),
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "peak_memory_after_convert_mb": round(peak_after_convert_mb, 1),
+        "versions": {
+            "edgenet": __version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "runtime": {"name": tfl.runtime.info.name, "version": tfl.runtime.info.version},
+        },
+        "converter_path": (f"tf.function(input ({batch or 'None'}, {res}, {res}, 3) float32) -> "
+                           "TFLiteConverter.from_concrete_functions([fn], tf.Module)"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    result_path = Path(request["result_out"])
+    # No core files: a crashed conversion of a large variant would dump gigabytes.
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # TensorFlow's C++ chatter (and absl warnings) go to a log file; progress bars go to the
+    # real stderr, kept on a duplicate descriptor.
+    progress_file = os.fdopen(os.dup(2), "w", buffering=1)
+    log_path = request.get("log_path")
+    if log_path:
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.dup2(log_fd, 1)
+        os.dup2(log_fd, 2)
+        os.close(log_fd)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from ..errors import EdgenetError
+
+    try:
+        result = run(request, progress_file)
+        code = 0
+    except EdgenetError as exc:
+        result, code = {"ok": False, "error": str(exc)}, 1
+    except MemoryError:
+        result, code = {"ok": False, "error": "out of memory during conversion"}, 1
+    except Exception as exc:  # unexpected: one line for the user, the traceback in the log
+        traceback.print_exc()
+        result, code = {"ok": False, "error": f"{type(exc).__name__}: {_one_line(str(exc))}"}, 1
+    result_path.write_text(json.dumps(result), encoding="utf-8")
+    progress_file.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

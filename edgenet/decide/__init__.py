@@ -1,0 +1,1 @@
+"""Decisions: select under a budget, latency model, the sweep, the report."""

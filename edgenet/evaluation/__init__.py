@@ -1,0 +1,1 @@
+"""Inference on images: classifiers over Keras or .tflite models, predict, labels, accuracy evaluation."""

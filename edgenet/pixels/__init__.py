@@ -1,0 +1,1 @@
+"""Pixels: the preprocessing contract of each model, image decoding, the one preprocess()."""

@@ -1,0 +1,173 @@
+"""Decoding image files into RGB, the same way on every machine.
+
+Every path that feeds pixels to a model (predict, calibration, evaluation, the
+conversion fidelity check) goes through :func:`load_image`, so a quantized model on a
+Raspberry Pi sees exactly the pixels the float model saw on the workstation. Only
+Pillow and numpy are used: this module runs on edge devices without TensorFlow.
+
+Conversion rules (fixed, so results never depend on how a file happens to be stored):
+
+* EXIF orientation is applied first (phone photos are often stored sideways).
+* Grayscale (``1``, ``L``) is replicated to three channels.
+* Anything with alpha (``RGBA``, ``LA``, ``PA``, palette or grayscale with a
+  transparency key) is composited on opaque white.
+* ``CMYK``, ``YCbCr``, ``LAB``, ``HSV`` use Pillow's fixed conversion to RGB.
+* 16-bit integer images (``I;16*``, and ``I``, clipped to 0..65535) keep the top
+  8 bits (``>> 8``); float images (``F``) are taken as 0..1 (non-finite -> 0) and
+  scaled by 255 with rounding.
+
+Pillow's decompression-bomb limit (``Image.MAX_IMAGE_PIXELS``) is deliberately left on:
+a huge image is refused with a clear error instead of exhausting a small device's memory.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import InputFileError
+
+# Lower-case suffixes (with the dot) that folder scans treat as image candidates.
+IMAGE_EXTENSIONS: frozenset[str] = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
+)
+
+CAUSE_MISSING = "no such file"
+CAUSE_DIRECTORY = "is a directory, not an image file"
+CAUSE_NOT_IMAGE = "not an image file"
+CAUSE_CORRUPT = "truncated or corrupt image data"
+CAUSE_TOO_LARGE = "image too large (decompression-bomb limit)"
+CAUSE_PERMISSION = "permission denied"
+
+_WHITE = (255, 255, 255, 255)
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I;16BS", "I;16S")
+
+
+def _composite_on_white(rgba: Image.Image) -> Image.Image:
+    background = Image.new("RGBA", rgba.size, _WHITE)
+    return Image.alpha_composite(background, rgba).convert("RGB")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """``image`` as an 8-bit RGB image, converted by the fixed rules in the module docstring.
+
+    Raises ``ValueError`` for a mode Pillow cannot convert to RGB.
+    """
+    mode = image.mode
+    if mode == "RGB" and "transparency" not in image.info:
+        return image.copy()
+    if mode in _SIXTEEN_BIT_MODES or mode == "I":
+        values = np.asarray(image).astype(np.int64)
+        if mode == "I":
+            values = np.clip(values, 0, 65535)
+        gray = (values >> 8).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    if mode == "F":
+        values = np.asarray(image, dtype=np.float64)
+        values = np.where(np.isfinite(values), values, 0.0)
+        gray = np.clip(np.round(values * 255.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(gray, mode="L").convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    if has_alpha:
+        return _composite_on_white(image.convert("RGBA"))
+    return image.convert("RGB")
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Decode ``path`` fully into an RGB :class:`PIL.Image.Image` with EXIF orientation applied.
+
+    Raises :class:`edgenet.errors.InputFileError` naming the file for a missing path, a
+    folder, a file that is not an image, truncated or corrupt data, or an image beyond
+    Pillow's decompression-bomb limit. Multi-frame files (GIF, TIFF) give their first frame.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise InputFileError(p, CAUSE_MISSING)
+    if p.is_dir():
+        raise InputFileError(p, CAUSE_DIRECTORY)
+    try:
+        with warnings.catch_warnings():
+            # Between MAX_IMAGE_PIXELS and twice it Pillow only warns; refuse those too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                im.load()  # force the full decode here so corrupt data fails inside the try
+                try:
+                    oriented = ImageOps.exif_transpose(im)
+                except Exception:  # a malformed EXIF block must not make a readable image unusable
+                    oriented = im
+                return to_rgb(oriented if oriented is not None else im)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputFileError(p, CAUSE_TOO_LARGE) from None
+    except UnidentifiedImageError:
+        raise InputFileError(p, CAUSE_NOT_IMAGE) from None
+    except PermissionError:
+        raise InputFileError(p, CAUSE_PERMISSION) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError):
+        # Pillow reports broken data with a zoo of exception types depending on the codec.
+        raise InputFileError(p, CAUSE_CORRUPT) from None
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def list_image_files(folder: str | os.PathLike) -> tuple[Path, ...]:
+    """Files under ``folder`` (recursive) whose suffix is in :data:`IMAGE_EXTENSIONS`.
+
+    Hidden files and folders (``.name``, e.g. macOS ``._photo.jpg``) are ignored. The order
+    is sorted by the path relative to ``folder`` (POSIX form), so it is the same on every
+    file system. Nothing is decoded; see :func:`scan_images` for that.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise InputFileError(root, "no such folder")
+    if not root.is_dir():
+        raise InputFileError(root, "not a folder")
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+        for name in filenames:
+            if _is_hidden(name) or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = Path(dirpath) / name
+            found.append((path.relative_to(root).as_posix(), path))
+    found.sort(key=lambda item: item[0])
+    return tuple(path for _, path in found)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What :func:`scan_images` found: usable images and the candidates it had to skip."""
+
+    folder: Path
+    images: tuple[Path, ...]
+    skipped: tuple[tuple[Path, str], ...]  # (path, one-line reason)
+
+    @property
+    def candidates(self) -> int:
+        return len(self.images) + len(self.skipped)
+
+
+def scan_images(folder: str | os.PathLike) -> ScanResult:
+    """Every decodable image under ``folder``, recursively, in sorted order.
+
+    Each candidate (by extension) is fully decoded once; the ones that fail are returned
+    in ``skipped`` with their reason rather than stopping the scan. A missing folder or a
+    path that is not a folder raises :class:`InputFileError`.
+    """
+    root = Path(folder)
+    usable: list[Path] = []
+    skipped: list[tuple[Path, str]] = []
+    for path in list_image_files(root):
+        try:
+            load_image(path)
+        except InputFileError as err:
+            skipped.append((path, err.cause))
+        else:
+            usable.append(path)
+    return ScanResult(folder=root, images=tuple(usable), skipped=tuple(skipped))

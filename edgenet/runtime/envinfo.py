@@ -1,0 +1,183 @@
+"""Fingerprint of the machine and the model behind a measurement.
+
+Latency on small boards depends on things a result must carry to be comparable: the CPU model, how
+many cores the process may use (containers and ``taskset`` restrict it below ``os.cpu_count()``),
+the frequency governor (``ondemand``/``schedutil`` ramp up during a run, ``powersave`` never does),
+and on a Raspberry Pi whether the firmware throttled the clock (under-voltage or heat), which
+``vcgencmd get_throttled`` reports before and after the run. Everything is read from /proc and
+/sys where readable and ``None`` otherwise, never guessed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from ..fsutil import sha256_bytes
+
+__all__ = [
+    "cpu_model",
+    "cpu_cores",
+    "cpufreq",
+    "raspberry_pi_model",
+    "throttled",
+    "device_info",
+    "model_info",
+    "manifest_path",
+]
+
+_CPUFREQ = Path("/sys/devices/system/cpu/cpu0/cpufreq")
+
+
+def _read(path: str | Path) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+
+
+def cpu_model(cpuinfo: str | None = None) -> str | None:
+    """CPU name from /proc/cpuinfo: ``model name`` on x86, ``Model``/``Hardware`` on ARM boards."""
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    found: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.partition(":")
+        key = key.strip().lower()
+        if sep and value.strip() and key not in found:
+            found[key] = value.strip()
+    for key in ("model name", "model", "hardware", "cpu model", "processor"):
+        if key in found and not found[key].isdigit():
+            return found[key]
+    return platform.processor() or None
+
+
+def cpu_cores() -> dict:
+    """Logical CPUs on the machine and how many this process may run on."""
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = None
+    return {"logical": os.cpu_count(), "usable": usable}
+
+
+def cpufreq() -> dict:
+    """Governor and current/maximum frequency (MHz) of cpu0, each None when not readable."""
+
+    def mhz(name: str) -> float | None:
+        value = _read(_CPUFREQ / name)
+        return round(int(value) / 1000.0, 1) if value and value.isdigit() else None
+
+    return {
+        "governor": _read(_CPUFREQ / "scaling_governor"),
+        "cur_mhz": mhz("scaling_cur_freq"),
+        "max_mhz": mhz("cpuinfo_max_freq") or mhz("scaling_max_freq"),
+    }
+
+
+def raspberry_pi_model() -> str | None:
+    """``Raspberry Pi 4 Model B Rev 1.4`` etc. from the device tree, None elsewhere."""
+    model = _read("/proc/device-tree/model")
+    model = model.rstrip("\x00") if model else None
+    return model if model and "raspberry pi" in model.lower() else None
+
+
+def throttled() -> str | None:
+    """``vcgencmd get_throttled`` (e.g. ``0x0`` = never throttled), None where vcgencmd is absent."""
+    exe = shutil.which("vcgencmd")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run([exe, "get_throttled"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    _, _, value = out.strip().partition("=")
+    return value or None
+
+
+def device_info(
+    label: str | None = None,
+    runtime: dict | None = None,
+    delegate: dict | None = None,
+    throttled_before: str | None = None,
+    throttled_after: str | None = None,
+) -> dict:
+    """The ``device`` object of a result record (see :mod:`edgenet.results`)."""
+    freq = cpufreq()
+    cores = cpu_cores()
+    hostname = socket.gethostname()
+    pi = raspberry_pi_model()
+    return {
+        "label": label or hostname,
+        "hostname": hostname,
+        "machine": platform.machine(),
+        "cpu_model": pi + " / " + (cpu_model() or "?") if pi else cpu_model(),
+        "cores": cores["usable"] or cores["logical"],
+        "governor": freq["governor"],
+        "freq_mhz": freq["max_mhz"] or freq["cur_mhz"],
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "runtime": runtime,
+        "delegate": delegate,
+        "throttled_before": throttled_before,
+        "throttled_after": throttled_after,
+    }
+
+
+def environment() -> dict:
+    """A fuller fingerprint for logs and reports (not a schema object)."""
+    return {
+        "cpu_model": cpu_model(),
+        "cores": cpu_cores(),
+        "cpufreq": cpufreq(),
+        "raspberry_pi": raspberry_pi_model(),
+        "throttled": throttled(),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+        "machine": platform.machine(),
+        "hostname": socket.gethostname(),
+    }
+
+
+def manifest_path(model_path: str | os.PathLike) -> Path:
+    """``MODEL.tflite`` -> ``MODEL.json``, the manifest the converter writes beside the model."""
+    return Path(model_path).with_suffix(".json")
+
+
+def model_info(model_path: str | os.PathLike, data: bytes | None = None) -> dict:
+    """The ``model`` object of a result record: size, sha256, and what the manifest says.
+
+    The manifest is optional and read leniently (an unreadable one is recorded as absent): it only
+    adds labels (variant, quantization), the measurement does not depend on it.
+    """
+    path = Path(model_path)
+    if data is None:
+        data = path.read_bytes()
+    manifest = None
+    text = _read(manifest_path(path))
+    if text:
+        try:
+            manifest = json.loads(text)
+        except json.JSONDecodeError:
+            manifest = None
+    m = manifest if isinstance(manifest, dict) else {}
+    variant = m.get("variant")
+    if isinstance(variant, dict):
+        variant = variant.get("spec") or variant.get("name")  # the spec re-parses, a custom name does not
+    return {
+        "path": str(path),
+        "name": path.stem,
+        "sha256": sha256_bytes(data),
+        "size_bytes": len(data),
+        "variant": variant,
+        "quant": m.get("quant") or m.get("quantization"),
+        "resolution": m.get("resolution"),
+        "params": m.get("params"),
+        "macs": m.get("macs"),
+        "manifest": manifest if isinstance(manifest, dict) else None,
+    }

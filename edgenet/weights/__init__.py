@@ -1,0 +1,1 @@
+"""Weights: restricted checkpoint readers, name mapping, Keras weight files (arrays only)."""
