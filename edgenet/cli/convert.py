@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from ..convert.calibrator import CALIBRATORS
-from .common import VARIANT_LIST, emit_json, info, table, user_errors
+from .common import IMAGENET, VARIANT_LIST, WEIGHTS, emit_json, info, table, user_errors, weights_for
 
 QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.api.QUANT_MODES
 IO_CHOICES = ("float", "int8", "uint8")
@@ -32,8 +32,9 @@ def _batch(ctx, param, value):
                    "quantized).")
 @click.option("--io", type=click.Choice(IO_CHOICES), default=None,
               help="Input/output type of an int8 model (default int8; float keeps float io).")
-@click.option("--weights", "-w", type=click.Path(path_type=Path), default=None,
-              help="Weights file (.weights.h5, .h5, .pth, .safetensors...). Without it: random weights.")
+@click.option("--weights", "-w", type=WEIGHTS, default=None,
+              help="Weights file (.weights.h5, .h5, .pth, .safetensors...), or 'imagenet': each variant's published "
+                   "weights (verified, cached; see 'edgenet weights list'). Without it: random weights.")
 @click.option("--calib", default="default", show_default=True,
               help="Calibration images: a folder (searched recursively) or 'default' (embedded photos).")
 @click.option("--samples", type=click.IntRange(1, 100_000), default=100, show_default=True,
@@ -65,6 +66,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
     \b
     Example:
       edgenet convert lite0 --weights efficientnet-lite0.pth -o models/
+      edgenet convert b0 lite0-lite2 --weights imagenet -o models/
       edgenet convert b0-b3 --quant int8 --io uint8 --calib photos/ --samples 200 -o models/
       edgenet convert lite0 --target edgetpu --weights lite0.weights.h5 -o models/
     """
@@ -84,7 +86,10 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
     if io not in (None, "float") and quant != "int8":
         raise click.UsageError(f"--io {io} needs --quant int8 (a {quant} model has float input and output)")
     flat = [v for group in variants for v in group]
-    options = ConvertOptions(quant=quant, io=io, weights=weights, calib=calib, samples=samples, seed=seed,
+    # 'imagenet': one published file per variant, all found (or fetched) before any conversion starts.
+    per_variant = {v.name: Path(weights_for(IMAGENET, v)) for v in flat} if weights == IMAGENET else None
+    options = ConvertOptions(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
+                             calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
                              progress=not quiet)
 
@@ -96,7 +101,13 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
         else:
             info(f"{result.variant}: wrote {result.model_path}")
 
-    results = convert_variants(flat, options, on_result=report)
+    if per_variant is None:
+        results = convert_variants(flat, options, on_result=report)
+    else:
+        from dataclasses import replace
+
+        results = [r for v in flat
+                   for r in convert_variants([v], replace(options, weights=per_variant[v.name]), on_result=report)]
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import info, table, user_errors
+from .common import WEIGHTS, info, table, user_errors, weights_for
 
 
 def _pct(value: float | None) -> float | None:
@@ -19,8 +19,9 @@ def _pct(value: float | None) -> float | None:
               help="Class folder -> index: 'folder index' lines, or one class name per line (index = line "
                    "number from 0). Default: sorted folder names -> 0..N-1.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N images.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors).")
+@click.option("--weights", type=WEIGHTS, default=None,
+              help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors), or 'imagenet': "
+                   "each variant's published weights.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Append one 'eval' record per model to this JSON-lines results file.")
@@ -47,13 +48,15 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
     from ..results import append_records
 
     dataset = load_dataset(data, labels)
-    classifiers = []
+    classifiers, weight_files = [], []
     for model in models:
         is_tflite = str(model).endswith(".tflite")
-        clf = open_classifier(model, weights=None if is_tflite else weights, threads=threads)
+        model_weights = None if is_tflite else weights_for(weights, model)
+        clf = open_classifier(model, weights=model_weights, threads=threads)
         for note in clf.notes:
             info(f"note: {note}")
         classifiers.append(clf)
+        weight_files.append(model_weights)
 
     results = []
     reported: set[str] = set()
@@ -66,7 +69,8 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
         results.append(result)
 
     rows, records = [], []
-    for i, (clf, result, ref) in enumerate(zip(classifiers, results, pick_references(classifiers), strict=True)):
+    for i, (clf, result, ref, model_weights) in enumerate(
+            zip(classifiers, results, pick_references(classifiers), weight_files, strict=True)):
         comparison = compare(result, results[ref]) if ref is not None else None
         rows.append({
             "model": clf.name, "quant": clf.quant or "", "top1": _pct(result.top1), "top5": _pct(result.top5),
@@ -75,7 +79,7 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
             "agreement": None if comparison is None else _pct(comparison.agreement_top1),
             "reference": "" if ref is None else f"#{ref + 1} {classifiers[ref].name}",
         })
-        records.append(eval_record(clf, result, comparison, weights=None if clf.kind == "tflite" else weights,
+        records.append(eval_record(clf, result, comparison, weights=model_weights,
                                    threads=threads))
         rows[-1]["model"] = f"#{i + 1} {clf.name}"
     click.echo(table(rows, {"model": "model", "quant": "quant", "top1": "top-1 %", "top5": "top-5 %",

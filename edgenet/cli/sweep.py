@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import VARIANT_LIST, emit_json, info, table, user_errors
+from .common import IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
 
 
 @click.command()
@@ -28,6 +28,9 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--weights-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
                    "latency is unaffected, accuracy is meaningless).")
+@click.option("--weights", type=click.Choice([IMAGENET]), default=None,
+              help="imagenet: each variant's published weights (fetched and verified when the sweep reaches it; "
+                   "a custom --refine phi has none and stays random).")
 @click.option("--min-top1", type=click.FloatRange(0, 100), default=None, help="Accuracy floor (percent).")
 @click.option("--remote", default=None, help="user@host: benchmark on that device over SSH.")
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
@@ -39,7 +42,7 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
               help="Run folder (resumable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @user_errors
-def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, min_top1, remote,
+def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights, min_top1, remote,
           far_factor, refine, min_runs, min_s, rundir, as_json) -> None:
     """Convert, benchmark and select in one resumable run.
 
@@ -57,9 +60,12 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
     from ..family.variants import parse_variant_list
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
+    if weights == IMAGENET and weights_dir:
+        raise click.UsageError("--weights imagenet and --weights-dir exclude each other")
     params = SweepParams(
         budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
-        samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, remote=remote,
+        samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, weights=weights,
+        remote=remote,
         min_top1=min_top1, far_factor=far_factor, refine=refine,
         bench=BenchParams(threads=threads, warmup_s=0.5, min_runs=min_runs, min_s=min_s, max_s=max(20.0, min_s)),
     )

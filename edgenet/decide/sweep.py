@@ -51,6 +51,7 @@ class SweepParams:
     samples: int = 32
     seed: int = 0
     weights_dir: Path | None = None
+    weights: str | None = None  # "imagenet": each variant's published weights (custom specs stay random)
     remote: str | None = None
     min_top1: float | None = None
     far_factor: float = 1.5  # skip a conversion predicted above far_factor * budget
@@ -97,8 +98,13 @@ class SweepOutcome:
         }
 
 
-def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
-    """``DIR/<variant>.weights.h5`` (or .pth, .safetensors, ...) when present."""
+def _weights_for(variant: Variant, weights_dir: Path | None, weights: str | None = None) -> Path | None:
+    """``DIR/<variant>.weights.h5`` (or .pth, .safetensors, ...) when present; or the published weights."""
+    if weights == "imagenet":
+        from ..weights.fetch import resolve_path
+        from ..weights.registry import REGISTRY
+
+        return resolve_path(variant) if variant.name in REGISTRY else None
     if weights_dir is None:
         return None
     for suffix in WEIGHT_SUFFIXES:
@@ -214,7 +220,7 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     from ..bench.runner import run_sweep as bench_settings
 
     macs = architecture(variant).macs
-    weights = _weights_for(variant, params.weights_dir)
+    weights = _weights_for(variant, params.weights_dir, params.weights)
     options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=models_dir, progress=progress)
     (result,) = convert_variants([variant], options)
@@ -286,7 +292,8 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
         "budget_ms": params.budget_ms, "variants": [v.spec or v.name for v in params.variants],
         "quant": params.quant, "stat": params.stat, "threads": params.threads, "calib": params.calib,
         "samples": params.samples, "seed": params.seed,
-        "weights_dir": str(params.weights_dir) if params.weights_dir else None, "remote": params.remote,
+        "weights_dir": str(params.weights_dir) if params.weights_dir else None, "weights": params.weights,
+        "remote": params.remote,
         "min_top1": params.min_top1, "far_factor": params.far_factor, "refine": params.refine,
         "bench": params.bench.to_dict(),
     }
