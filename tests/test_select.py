@@ -215,6 +215,9 @@ def test_cli_prints_every_candidate_with_reasons(tmp_path):
     assert "picked" in result.stdout and "over budget by 55.00 ms" in result.stdout
     assert "smaller than the pick" in result.stdout
     assert "pick: b2" in result.stderr
+    assert "measured top-1 %" in result.stdout and "published top-1 %" in result.stdout
+    (b2_line,) = [line for line in result.stdout.splitlines() if line.startswith("| b2 ")]
+    assert "| 80.1 " in b2_line  # published, beside the (unknown) measured top-1
 
 
 def test_cli_json(tmp_path):
