@@ -144,3 +144,27 @@ def test_lite2_int8_through_the_whole_pipeline(tmp_path, photos):
     assert r.exit_code == 0, r.output
     int8_top5 = _top5(r.stdout)
     assert int8_top5["chelsea.png"][0] in range(281, 286) and int8_top5["coffee.png"][0] == 967
+
+
+def test_eval_records_the_published_file(tmp_path, photos):
+    data = tmp_path / "val.txt"
+    data.write_text(f"{photos['coffee']} 967\n{photos['chelsea']} 285\n")
+    results = tmp_path / "results.jsonl"
+    r = CliRunner().invoke(main, ["eval", "lite0", "--data", str(data), "--weights", "imagenet", "--json",
+                                  str(results), "--no-progress"], env=_env(tmp_path))
+    assert r.exit_code == 0, r.output
+    (record,) = [json.loads(line) for line in results.read_text().splitlines()]
+    assert record["accuracy"]["top5"] == 1.0 and record["accuracy"]["count"] == 2
+    assert record["model"]["path"].endswith("efficientnet-lite0-57934424.pth")
+    assert record["model"]["sha256"] == REGISTRY["lite0"].hash.removeprefix("sha256:")
+
+
+def test_sweep_takes_imagenet_per_variant(tmp_path):
+    from edgenet.decide.sweep import _weights_for
+    from edgenet.family.variants import VARIANTS, parse_variant
+
+    assert _weights_for(VARIANTS["lite1"], None, "imagenet").name == "efficientnet-lite1-77cc7160.pth"
+    assert _weights_for(parse_variant("phi=0.5,base=lite"), None, "imagenet") is None  # custom: no published file
+    r = CliRunner().invoke(main, ["sweep", "--budget-ms", "5", "--weights", "imagenet", "--weights-dir",
+                                  str(tmp_path)])
+    assert r.exit_code == 2 and "exclude each other" in r.output

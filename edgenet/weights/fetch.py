@@ -302,6 +302,9 @@ def download(url: str, path: Path, known_hash: str | None, *, progress: bool = T
                 pooch.retrieve(url, known_hash, fname=path.name, path=path.parent, progressbar=False,
                                downloader=_ResumingDownloader(part, progress=progress, label=label))
                 return path
+            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                    requests.exceptions.InvalidSchema) as exc:  # these are ValueErrors too: before the next clause
+                raise WeightsUnavailableError(f"{url}: not a usable URL ({exc.__class__.__name__})") from None
             except ValueError as exc:  # pooch: hash mismatch (it deleted the temporary file)
                 part.unlink(missing_ok=True)
                 got = re.search(r"but got (\w+)", str(exc))
