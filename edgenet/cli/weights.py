@@ -61,7 +61,13 @@ def weights() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @user_errors
 def list_weights(variant_lists, as_json) -> None:
-    """Every variant's published weights: source, licence, size, published top-1, local copy."""
+    """Every variant's published weights: source, licence, size, published top-1, local copy.
+
+    \b
+    Example:
+      edgenet weights list
+      edgenet weights list lite0-lite4 --json
+    """
     from ..weights.fetch import FetchSettings
 
     settings = FetchSettings.from_env()
@@ -114,7 +120,13 @@ def fetch(variant_lists, trust_on_first_use, quiet) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @user_errors
 def verify(variant_lists, as_json) -> None:
-    """Re-check the hash of every local copy (default: all variants); a bad cached file is deleted."""
+    """Re-check the hash of every local copy (default: all variants); a bad cached file is deleted.
+
+    \b
+    Example:
+      edgenet weights verify
+      edgenet weights verify b0 lite2 --json
+    """
     from ..weights.fetch import FetchSettings
     from ..weights.fetch import verify as verify_entry
 
