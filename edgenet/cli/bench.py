@@ -9,6 +9,9 @@ import click
 from ..bench.params import DELEGATES, BenchParams
 from .common import info, table, user_errors
 
+#: The defaults of every measurement option are BenchParams' own (bench/params.py).
+DEFAULTS = BenchParams()
+
 __all__ = ["bench", "ThreadList"]
 
 
@@ -31,14 +34,18 @@ class ThreadList(click.ParamType):
 
 @click.command("bench")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--threads", type=ThreadList(), default="1", show_default=True, help="Thread counts to sweep, e.g. 1,2,4.")
-@click.option("--delegate", type=click.Choice(DELEGATES), default="cpu", show_default=True)
-@click.option("--edgetpu-lib", default="libedgetpu.so.1", show_default=True, help="Edge TPU delegate library.")
+@click.option("--threads", type=ThreadList(), default=str(DEFAULTS.threads), show_default=True,
+              help="Thread counts to sweep, e.g. 1,2,4.")
+@click.option("--delegate", type=click.Choice(DELEGATES), default=DEFAULTS.delegate, show_default=True)
+@click.option("--edgetpu-lib", default=DEFAULTS.edgetpu_lib, show_default=True, help="Edge TPU delegate library.")
 @click.option("--no-xnnpack", is_flag=True, help="Builtin kernels without the default XNNPACK delegate.")
-@click.option("--warmup-s", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Warm-up time.")
-@click.option("--min-runs", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--min-s", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Minimum measured time.")
-@click.option("--max-s", type=click.FloatRange(min=0), default=30.0, show_default=True, help="Cap on measured time.")
+@click.option("--warmup-s", type=click.FloatRange(min=0), default=DEFAULTS.warmup_s, show_default=True,
+              help="Warm-up time.")
+@click.option("--min-runs", type=click.IntRange(min=1), default=DEFAULTS.min_runs, show_default=True)
+@click.option("--min-s", type=click.FloatRange(min=0), default=DEFAULTS.min_s, show_default=True,
+              help="Minimum measured time.")
+@click.option("--max-s", type=click.FloatRange(min=0), default=DEFAULTS.max_s, show_default=True,
+              help="Cap on measured time.")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Kill a model's process after this long  [default: warm-up + max + 60].")
 @click.option("--json", "json_path", default=None, metavar="FILE",

@@ -15,13 +15,21 @@ from ..errors import EdgenetError, MissingDependencyError
 from ..family.counts import counts_if_known, variant_counts
 from ..family.variants import BASELINE_NAMES, VARIANTS
 from ..fsutil import atomic_write_bytes, atomic_write_text
-from ..results.records import AccuracyIndex, BenchRecord, Record, SettingKey, accuracy_index, latest_by, usable_bench
+from ..results.records import (
+    PERCENTILES,
+    AccuracyIndex,
+    BenchRecord,
+    Record,
+    SettingKey,
+    accuracy_index,
+    latest_by,
+    usable_bench,
+)
 from .select import Selection, top1_percent
 
 __all__ = ["REPORT_SCHEMA", "TABLE_COLUMNS", "report_tables", "write_report"]
 
 REPORT_SCHEMA = "edgenet.report/1"
-PERCENTILES = ("p50", "p90", "p95", "p99")
 LATENCY_COLUMNS = ("min", *PERCENTILES)
 #: Column key -> (Markdown title, format of the value). The test parses the Markdown back.
 TABLE_COLUMNS: dict[str, tuple[str, str]] = {

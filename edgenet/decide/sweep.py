@@ -31,6 +31,8 @@ from ..family.variants import Variant, parse_variant
 from ..fsutil import atomic_write_text, sha256_file
 from ..results import BenchRecord, append_records, as_record, as_records, read_records, usable_bench
 
+#: A sweep measures many models: shorter than `edgenet bench`'s defaults, still >= 30 runs per model.
+SWEEP_BENCH = BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0)
 RESULTS_NAME = "results.jsonl"
 SWEEP_NAME = "sweep.json"
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".pth", ".pt", ".bin", ".safetensors", ".npz")
@@ -55,7 +57,7 @@ class SweepParams:
     min_top1: float | None = None
     far_factor: float = 1.5  # skip a conversion predicted above far_factor * budget
     refine: bool = False  # try a custom phi between the pick and the next variant
-    bench: BenchParams = field(default_factory=lambda: BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0))
+    bench: BenchParams = field(default_factory=lambda: SWEEP_BENCH)
 
     def __post_init__(self):
         if not (self.budget_ms > 0 and math.isfinite(self.budget_ms)):

@@ -7,6 +7,7 @@ typed views it exports.
 """
 
 from .records import (
+    PERCENTILES,
     STATS,
     AccuracyIndex,
     BenchRecord,
@@ -47,7 +48,7 @@ __all__ = [
     "FIELDS", "KINDS", "NESTED_FIELDS", "SCHEMA", "append_records", "flatten_record", "make_record", "parse_records",
     "read_records", "records_to_csv", "write_csv", "write_records",
     # typed views and queries
-    "STATS", "AccuracyIndex", "BenchRecord", "ConvertRecord", "EvalRecord", "Latency", "ModelInfo", "Record",
+    "PERCENTILES", "STATS", "AccuracyIndex", "BenchRecord", "ConvertRecord", "EvalRecord", "Latency", "ModelInfo", "Record",
     "SettingKey", "accuracy_index", "as_record", "as_records", "bench_group", "fraction_from_stored", "latest",
     "latest_by", "usable_bench", "variant_label", "variant_of", "with_model_path",
 ]

@@ -23,6 +23,7 @@ from ..errors import EdgenetError, VariantError
 from ..family.variants import parse_variant
 
 __all__ = [
+    "PERCENTILES",
     "STATS",
     "AccuracyIndex",
     "BenchRecord",
@@ -48,6 +49,8 @@ __all__ = [
 #: Latency statistics a budget can be held to, in the order commands list them (the keys of
 #: ``latency_ms`` that describe the timed runs; ``init``/``first``/``std`` are not budgets).
 STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "mean", "min", "max")
+#: The percentiles among them (what a budget usually holds to, and what the harness computes).
+PERCENTILES: tuple[str, ...] = tuple(s for s in STATS if s.startswith("p"))
 
 
 def _obj(value: Any) -> dict:
