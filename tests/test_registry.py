@@ -17,7 +17,14 @@ from weights_server import WeightsServer, closed_port
 
 from edgenet.family.variants import LITE_NAMES, VARIANTS
 from edgenet.weights.fetch import FetchSettings, WeightsHashError, WeightsUnavailableError, resolve, verify
-from edgenet.weights.registry import REGISTRY, NoPublishedWeightsError, PublishedWeights, cache_dir, published_weights
+from edgenet.weights.registry import (
+    REGISTRY,
+    NoPublishedWeightsError,
+    PublishedWeights,
+    cache_dir,
+    checkpoint_bn_eps,
+    published_weights,
+)
 
 
 def _sha256(path) -> str:
@@ -80,6 +87,9 @@ def test_lite3_lite4_come_from_the_hub_without_a_published_hash():
     assert entry.source_url({}) == "https://huggingface.co/timm/tf_efficientnet_lite4.in1k/resolve/main/model.safetensors"
     assert entry.source_url({"HF_ENDPOINT": "http://127.0.0.1:9"}).startswith("http://127.0.0.1:9/timm/")
     assert entry.source_url({"EDGENET_WEIGHTS_URL": "http://m/w/"}) == "http://m/w/tf_efficientnet_lite4.in1k.safetensors"
+    # The checkpoint mapper learns the training epsilon of a registry file from its name.
+    assert checkpoint_bn_eps(Path("cache") / entry.filename) == 1e-3
+    assert checkpoint_bn_eps("efficientnet-lite0-57934424.pth") is None and checkpoint_bn_eps("mine.pth") is None
 
 
 def test_custom_variants_have_no_published_weights(tiny_variant):
