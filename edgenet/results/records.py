@@ -28,6 +28,7 @@ __all__ = [
     "AccuracyIndex",
     "BenchRecord",
     "ConvertRecord",
+    "DeviceInfo",
     "EvalRecord",
     "Latency",
     "ModelInfo",
@@ -91,6 +92,26 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class DeviceInfo:
+    """The ``device`` object's machine description (the runtime and delegate are on the record)."""
+
+    label: str | None = None
+    hostname: str | None = None
+    machine: str | None = None
+    cpu_model: str | None = None
+    cores: int | None = None
+    governor: str | None = None
+    freq_mhz: float | None = None
+    os: str | None = None
+    python: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> DeviceInfo:
+        data = _obj(data)
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Latency:
     """The ``latency_ms`` object, in milliseconds."""
 
@@ -139,6 +160,7 @@ class Record:
     kind: str
     created_utc: str
     model: ModelInfo
+    device: DeviceInfo
     device_label: str | None
     hostname: str | None
     delegate_ran: str | None  # device.delegate.name: set only when a delegate really ran the model
@@ -194,6 +216,7 @@ class Record:
             kind=str(data.get("kind")),
             created_utc=str(data.get("created_utc") or ""),
             model=ModelInfo.from_dict(data.get("model")),
+            device=DeviceInfo.from_dict(device),
             device_label=device.get("label"),
             hostname=device.get("hostname"),
             delegate_ran=_obj(device.get("delegate")).get("name"),
