@@ -161,8 +161,6 @@ class Record:
     created_utc: str
     model: ModelInfo
     device: DeviceInfo
-    device_label: str | None
-    hostname: str | None
     delegate_ran: str | None  # device.delegate.name: set only when a delegate really ran the model
     threads: int | None
     xnnpack: bool | None
@@ -177,7 +175,7 @@ class Record:
     @property
     def device_name(self) -> str:
         """The user's label for the device, else its hostname."""
-        return str(self.device_label or self.hostname or "unknown-device")
+        return str(self.device.label or self.device.hostname or "unknown-device")
 
     @property
     def delegate(self) -> str | None:
@@ -190,7 +188,7 @@ class Record:
 
     def on_device(self, device: str) -> bool:
         """True when ``device`` is this record's device label or hostname."""
-        return device in (self.device_label, self.hostname)
+        return device in (self.device.label, self.device.hostname)
 
     @cached_property
     def variant(self) -> str | None:
@@ -217,8 +215,6 @@ class Record:
             created_utc=str(data.get("created_utc") or ""),
             model=ModelInfo.from_dict(data.get("model")),
             device=DeviceInfo.from_dict(device),
-            device_label=device.get("label"),
-            hostname=device.get("hostname"),
             delegate_ran=_obj(device.get("delegate")).get("name"),
             threads=settings.get("threads"),
             xnnpack=settings.get("xnnpack"),
