@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import process
 from ..errors import EdgenetError
 from ..fsutil import read_input_bytes
 from ..runtime import envinfo
@@ -172,23 +172,15 @@ def run_in_child(
     request = json.dumps({"model_path": path, "params": params.to_dict()})
     timeout_s = params.effective_timeout_s
     try:
-        proc = subprocess.run(
-            [python, "-m", "edgenet.bench.child"],
-            input=request,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-        )
+        # Own process group, ended with everything it started on a timeout or an interruption.
+        proc = process.run([python, "-m", "edgenet.bench.child"], input=request, text=True, timeout_s=timeout_s,
+                           env=env)
     except subprocess.TimeoutExpired:
         return BenchResult(path, params, error=f"{path}: timed out after {timeout_s:g} s; benchmark child killed")
     except OSError as exc:
         return BenchResult(path, params, error=f"{path}: cannot start benchmark child: {exc.strerror or exc}")
     if proc.returncode < 0:
-        try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = f"signal {-proc.returncode}"
+        name = process.signal_name(proc.returncode)
         return BenchResult(path, params, error=f"{path}: benchmark child crashed ({name}), the model is likely malformed")
     line = _last_line(proc.stdout, limit=None)
     try:

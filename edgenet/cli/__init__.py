@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ..process import install_signal_handlers
 from . import bench, convert, edgetpu, evaluate, models, predict, select, sweep
 
 
@@ -27,6 +28,8 @@ def main() -> None:
       edgenet bench out/*.tflite --threads 1,2 --json results.jsonl
       edgenet select results.jsonl --budget-ms 25
     """
+    # SIGTERM (kill, timeout, systemd, CI) and SIGHUP end a command as Ctrl-C does.
+    install_signal_handlers()
 
 
 for command in (

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 
 import click
 
 from ..errors import EdgenetError, VariantError
 from ..family.variants import Variant, parse_variant, parse_variant_list
+from ..process import signal_name, stop_all
 
 
 class VariantType(click.ParamType):
@@ -62,9 +64,14 @@ def user_errors(fn):
             raise click.UsageError(str(exc)) from None
         except EdgenetError as exc:
             raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished outputs were kept, nothing partial was written", err=True)
-            sys.exit(130)
+        except KeyboardInterrupt as exc:
+            # SIGINT, and SIGTERM/SIGHUP through edgenet.process.install_signal_handlers: every
+            # ``finally`` on the way up removed its temporaries; stop any child still running.
+            signum = getattr(exc, "signum", signal.SIGINT)
+            stop_all()
+            click.echo(f"interrupted ({signal_name(signum)}): children stopped, finished outputs kept, "
+                       "nothing partial written", err=True)
+            sys.exit(128 + signum)
 
     return wrapper
 

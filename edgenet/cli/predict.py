@@ -34,7 +34,10 @@ def predict(images, model, weights, k, threads, as_json) -> None:
     classifier = open_classifier(model, weights=weights, threads=threads)
     for note in classifier.notes:
         info(f"note: {note}")
-    results = predict_images(classifier, images, k=k)
+    try:
+        results = predict_images(classifier, images, k=k)
+    finally:
+        classifier.close()
     failed = [r for r in results if r.error]
     if as_json:
         emit_json({"model": classifier.name, "variant": classifier.variant, "quant": classifier.quant,

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import process
 from .._version import __version__
 from ..errors import EdgenetError, InputFileError, MissingDependencyError
 from ..family.variants import Variant
@@ -157,13 +157,6 @@ def _tensorflow_version() -> str | None:
         except metadata.PackageNotFoundError:
             continue
     return None
-
-
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
 
 
 def _remove_stale(out_dir: Path, name: str) -> None:
@@ -335,14 +328,13 @@ def _run_worker(request: dict, workdir: Path) -> tuple[int, dict | None]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(req_path)], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # Own process group (edgenet.process): on SIGINT/SIGTERM the parent stops it and removes the workdir.
+    proc = process.popen([sys.executable, "-m", WORKER_MODULE, str(req_path)], env=env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
         code = proc.wait()
-    except BaseException:  # Ctrl-C: the child got SIGINT too; make sure it is gone
-        proc.kill()
-        proc.wait()
-        raise
+    finally:
+        process.stop(proc)
     result = None
     result_path = Path(request["result_out"])
     if result_path.exists():
@@ -405,7 +397,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
         code, result = _run_worker(request, workdir)
         if code < 0:
             return ConvertResult(**base, status="failed", error=(
-                f"{variant.name}: the converter process crashed ({_signal_name(code)}) during the {o.quant} "
+                f"{variant.name}: the converter process crashed ({process.signal_name(code)}) during the {o.quant} "
                 f"conversion; nothing was written, earlier outputs are intact"))
         if code != 0 or not result or not result.get("ok") or not staging.exists():
             error = (result or {}).get("error") or f"conversion worker exited with code {code}"

@@ -35,6 +35,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import process
 from ..errors import EdgenetError, InputFileError
 from ..fsutil import atomic_write_text
 
@@ -207,7 +208,7 @@ def compile_models(paths, out_dir: str | os.PathLike, *, timeout_s: float = COMP
             raise InputFileError(path, "no such file")
         cmd = [shutil.which(COMPILER) or COMPILER, "-s", "-o", str(out_dir), str(path)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+            proc = process.run(cmd, text=True, timeout_s=timeout_s)
             console, code = proc.stdout + proc.stderr, proc.returncode
         except subprocess.TimeoutExpired:
             console, code = f"Compilation failed: timed out after {timeout_s:.0f} s\n", 124
