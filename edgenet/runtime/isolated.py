@@ -184,7 +184,7 @@ def _serve() -> int:
     _send(out, {"ok": True, "input_shape": list(model.input_shape),
                 "input_quant": {"scale": q.scale, "zero_point": q.zero_point, "dtype": q.dtype.str},
                 "runtime": model.runtime.info.to_dict()})
-    while (header := _receive_header(inp)) is not None:
+    while _receive_header(inp) is not None:
         batch = _receive_array(inp)
         try:
             outputs = model.run(batch)
