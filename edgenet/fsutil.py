@@ -7,28 +7,60 @@ never damages an earlier result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def _tmp_path(path: Path, suffix: str = "") -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+
+
+def _why(exc: OSError) -> str:
+    if isinstance(exc, FileExistsError):
+        return "a file is in the way of a folder"
+    text = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text[:200]
+
+
+def write_error(path: str | os.PathLike, exc: OSError):
+    """The one line for an output that cannot be written (read-only folder, full disk, a file in the way)."""
+    from .errors import InputFileError
+
+    return InputFileError(path, f"cannot write: {_why(exc)}")
+
+
+@contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
+    """Write an output through a temporary name beside it, renamed into place when the body succeeds.
+
+    The body writes to the yielded path. Any ``OSError`` (EACCES, EROFS, ENOSPC, ENOTDIR, ...) while
+    creating the folder, writing or renaming becomes one ``InputFileError`` naming ``path`` and the
+    cause; ``suffix`` ends the temporary name (for writers that insist on one); the temporary file is removed and an earlier ``path`` is left untouched. The cleanup
+    itself never raises.
+    """
+    path = Path(path)
+    tmp = _tmp_path(path, suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
     return path
 
 

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import EdgenetError, VariantError
+from ..errors import EdgenetError, VariantError, printable
 from ..family.variants import Variant, parse_variant, parse_variant_list
 from ..process import signal_name, stop_all
 
@@ -61,9 +61,9 @@ def user_errors(fn):
         except click.ClickException:
             raise
         except VariantError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise click.UsageError(printable(str(exc))) from None
         except EdgenetError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt as exc:
             # SIGINT, and SIGTERM/SIGHUP through edgenet.process.install_signal_handlers: every
             # ``finally`` on the way up removed its temporaries; stop any child still running.
@@ -77,8 +77,8 @@ def user_errors(fn):
 
 
 def info(message: str) -> None:
-    """Human-oriented progress text (stderr)."""
-    click.echo(message, err=True)
+    """Human-oriented progress text (stderr); file names that are not UTF-8 or hold control characters are escaped."""
+    click.echo(printable(message, newlines=True), err=True)
 
 
 def emit_json(payload) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import format_path
 from .common import VARIANT, emit_json, info, user_errors
 
 
@@ -50,7 +51,7 @@ def predict(images, model, weights, k, threads, as_json) -> None:
             for index, label, score in r.top:
                 click.echo(f"  {score:7.2%}  {index:4d}  {label}")
     for r in failed:
-        info(f"error: {r.path}: {r.error}")
+        info(f"error: {format_path(r.path)}: {r.error}")
     if failed:
         raise SystemExit(1)
 

@@ -29,6 +29,7 @@ This module does not import TensorFlow (the child does), so the CLI stays light.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -47,7 +48,7 @@ from .. import process
 from .._version import __version__
 from ..errors import EdgenetError, InputFileError, MissingDependencyError
 from ..family.variants import Variant
-from ..fsutil import sha256_file
+from ..fsutil import sha256_file, write_error
 from ..pixels.contract import PreprocessContract
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .calibrator import CALIBRATORS
@@ -369,7 +370,15 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
     hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     _remove_stale(o.out_dir, model_path.name)
     staging = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
-    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{stem}-"))
+    try:  # a read-only output folder fails here, in one line, before the (slow) conversion
+        staging.touch()
+    except OSError as exc:
+        raise write_error(model_path, exc) from None
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{stem}-"))
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise write_error(tempfile.gettempdir(), exc) from None
     try:
         request = {
             "variant_spec": variant.spec or variant.name,
@@ -378,6 +387,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "batch_size": o.batch_size,
             "weights": str(o.weights) if o.weights else None,
             "model_out": str(staging),
+            "model_path": str(model_path),
             "result_out": str(workdir / "result.json"),
             "log_path": str(workdir / "converter.log"),
             "quiet": not o.progress,
@@ -410,7 +420,10 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
         manifest = _build_manifest(variant, ctx, calib, hold, result, model_path, sha256, size_bytes,
                                    fingerprint, inputs)
         # Model first, manifest last: the manifest is what marks the conversion finished.
-        os.replace(staging, model_path)
+        try:
+            os.replace(staging, model_path)
+        except OSError as exc:
+            raise write_error(model_path, exc) from None
         write_manifest(manifest_path, manifest)
         return ConvertResult(**base, status="converted", size_bytes=size_bytes,
                              conversion_time_s=result.get("conversion_time_s"),
@@ -418,7 +431,8 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
                              peak_memory_mb=result.get("peak_memory_mb"), fidelity=result.get("fidelity"),
                              notes=tuple(manifest["notes"]))
     finally:
-        staging.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -454,7 +468,7 @@ def convert_variants(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputFileError(out_dir, f"cannot create output folder ({exc.strerror or exc})") from None
+        raise write_error(out_dir, exc) from None
     _remove_stale_workdirs()
     ctx = _Context(options, io)
     if ctx.calibrated and variants:

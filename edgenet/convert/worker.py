@@ -339,10 +339,15 @@ def run(request: dict, progress_file) -> dict:
         macs = int(variant.published.macs) if variant.published.macs else None
 
     out = Path(request["model_out"])
-    with open(out, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(out, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # a full disk: one line naming the output the user asked for
+        from ..fsutil import write_error
+
+        raise write_error(request.get("model_path") or out, exc) from None
 
     return {
         "ok": True,

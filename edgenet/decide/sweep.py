@@ -28,7 +28,7 @@ from ..bench import BenchParams
 from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
-from ..fsutil import atomic_write_text, sha256_file
+from ..fsutil import atomic_write_text, sha256_file, write_error
 from ..results import append_records, read_records
 
 RESULTS_NAME = "results.jsonl"
@@ -153,7 +153,10 @@ def run_sweep(
     rundir = Path(rundir)
     models_dir = rundir / "models"
     results_path = rundir / RESULTS_NAME
-    rundir.mkdir(parents=True, exist_ok=True)
+    try:
+        rundir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(rundir, exc) from None
     records = read_records(results_path) if results_path.exists() else []
 
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))

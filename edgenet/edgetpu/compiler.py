@@ -37,7 +37,7 @@ from pathlib import Path
 
 from .. import process
 from ..errors import EdgenetError, InputFileError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, write_error
 
 COMPILER = "edgetpu_compiler"
 INSTALL_HINT = (
@@ -201,7 +201,10 @@ def compile_models(paths, out_dir: str | os.PathLike, *, timeout_s: float = COMP
     if not ok:
         raise CompilerUnavailableError(why)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out_dir, exc) from None
     results = []
     for path in map(Path, paths):
         if not path.is_file():

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgenetError, InputFileError
+from ..errors import EdgenetError, InputFileError, format_path
+from ..fsutil import atomic_output
 from ..pixels.contract import IMAGENET_STD_RGB
 
 KERAS_SUFFIXES = (".h5", ".hdf5", ".keras_weights")
@@ -246,7 +247,7 @@ def _weighted_layers(model):
 def load_keras_weights(model, path) -> dict:
     """Load a Keras weight file into ``model`` by layer name (legacy) or class position (Keras 3)."""
     with open_keras_weights(path) as (layout, entries):
-        return _load_entries(model, layout, entries, str(path))
+        return _load_entries(model, layout, entries, format_path(path))
 
 
 def _load_entries(model, layout: str, entries: dict, source: str) -> dict:
@@ -290,12 +291,15 @@ def _load_entries(model, layout: str, entries: dict, source: str) -> dict:
 def load_checkpoint_weights(model, arch, path) -> dict:
     """Load a PyTorch or safetensors checkpoint through the restricted reader and the name map."""
     from .checkpoint import read_checkpoint
-    from .mapping import map_checkpoint
+    from .mapping import WeightMappingError, map_checkpoint
 
     tensors = read_checkpoint(path)
-    mapped = map_checkpoint(tensors, arch)
+    try:
+        mapped = map_checkpoint(tensors, arch)
+    except WeightMappingError as exc:
+        raise WeightFileError(f"{format_path(path)}: {exc}") from None
     for name, values in mapped.items():
-        _assign(model, name, values, str(path))
+        _assign(model, name, values, format_path(path))
     return {"format": f"checkpoint ({mapped.naming})", "layers": len(mapped), "notes": list(mapped.notes)}
 
 
@@ -328,19 +332,11 @@ def _num_classes(model) -> int:
 
 def save_weights(model, path) -> Path:
     """Save weights (only) in the Keras 3 ``.weights.h5`` format, atomically."""
-    import os
-
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         raise InputFileError(path, "output name must end in .weights.h5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    with atomic_output(path, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
         model.save_weights(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 
