@@ -7,6 +7,7 @@ the cause, no traceback, nothing partial written, earlier outputs intact, no chi
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from click.testing import CliRunner
 
 import edgenet
 from edgenet.cli import main as cli_main
-from edgenet.errors import EdgenetError, InputFileError
+from edgenet.errors import EdgenetError
 
 PACKAGE_ROOT = str(Path(edgenet.__file__).resolve().parents[1])
 
@@ -47,7 +48,9 @@ def invoke(*args):
 
 
 def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith(("Error:", "error:"))]
+    """The error lines, without the count a multi-setting command ends with ("1 of 2 setting(s) failed")."""
+    return [line for line in stderr.splitlines() if line.startswith(("Error:", "error:"))
+            and not re.match(r"Error: \d+ of \d+ \w+\(s\) failed", line)]
 
 
 def assert_one_error(result, code: int, *needles: str) -> str:
@@ -216,3 +219,198 @@ def test_hostile_weights_through_the_cli(tiny_weights, tmp_path):
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     result = invoke("predict", image, "--model", TINY_SPEC, "--weights", truncated)
     assert_one_error(result, 1, str(truncated))
+
+
+# --- 2. native crashes stay in a child process -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_tflite():
+    from fixtures_tflite import tiny_tflite_models
+
+    return tiny_tflite_models()
+
+
+@pytest.fixture(scope="module")
+def crashing_models(tiny_tflite, tmp_path_factory):
+    from fixtures_tflite import crashing_tflite_models
+
+    return crashing_tflite_models(tiny_tflite.fp32.read_bytes(), tmp_path_factory.mktemp("crashing"))
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Path:
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("img") / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_a_crashing_model_costs_one_line_in_predict_eval_and_bench(crashing_models, tiny_tflite, image, tmp_path):
+    data = tmp_path / "data" / "cat"
+    data.mkdir(parents=True)
+    (data / "a.png").write_bytes(image.read_bytes())
+    for model in crashing_models:
+        marker = f"edgenet-fault-{os.getpid()}-{model.stem}"
+        for args in (["predict", image, "--model", model],
+                     ["eval", model, "--data", data.parent, "--no-progress"],
+                     ["bench", model, "--warmup-s", "0", "--min-runs", "1", "--min-s", "0", "--max-s", "0.1"]):
+            result = edgenet_cli(*args, EDGENET_FAULT_MARKER=marker)
+            line = assert_one_error(result, 1, str(model), "crashed (SIG")
+            assert "core dumped" not in result.stderr and "double free" not in result.stderr, line
+            assert processes_with(marker) == []
+    # The same commands still work on a sound model (the crash was the model's, not the mechanism's).
+    ok = edgenet_cli("predict", image, "--model", tiny_tflite.fp32, "--top", "1")
+    assert ok.returncode == 0 and "photo.png" in ok.stdout, ok.stderr
+
+
+# --- 3. signals --------------------------------------------------------------------------------------
+
+def _start(args, marker: str, **env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgenet", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(EDGENET_FAULT_MARKER=marker, **env),
+                            stdin=subprocess.DEVNULL)
+
+
+def _wait_for(condition, timeout_s: float = 240.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _interrupt(proc: subprocess.Popen, sig: int, marker: str) -> tuple[int, str]:
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    # Every process the run started (they carry its marker in their environment) is gone.
+    _wait_for(lambda: processes_with(marker) == [], 10, "children to go")
+    return proc.returncode, stderr
+
+
+def _assert_interrupted(code: int, stderr: str, sig: int) -> None:
+    assert code == 128 + sig, (code, stderr[-2000:])
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and signal.Signals(sig).name in lines[0], stderr[-2000:]
+
+
+def test_sigterm_sigint_sighup_stop_children_remove_temporaries_and_keep_finished_work(tmp_path):
+    import tempfile
+
+    from conftest import TINY_LITE_SPEC, TINY_SPEC
+
+    # SIGTERM after the first of two conversions finished: the first is kept, the second leaves nothing.
+    out = tmp_path / "out"
+    marker = f"edgenet-fault-{os.getpid()}-convert-term"
+    proc = _start(["convert", TINY_SPEC, TINY_LITE_SPEC, "--quant", "fp32", "-o", out, "--quiet"], marker)
+    _wait_for(lambda: len(list(out.glob("*.json"))) == 1 and len(descendants(proc.pid)) > 0, what="1st output")
+    code, stderr = _interrupt(proc, signal.SIGTERM, marker)
+    _assert_interrupted(code, stderr, signal.SIGTERM)
+    kept = sorted(p.name for p in out.iterdir())
+    assert len(kept) == 2 and all(not n.startswith(".") for n in kept), kept  # one model + its manifest
+    assert not list(Path(tempfile.gettempdir()).glob(f"edgenet-convert-{proc.pid}-*"))
+    again = edgenet_cli("convert", TINY_SPEC, "--quant", "fp32", "-o", out, "--quiet")
+    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
+
+    # SIGINT and SIGHUP while the conversion worker runs.
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        folder = tmp_path / signal.Signals(sig).name
+        marker = f"edgenet-fault-{os.getpid()}-convert-{sig}"
+        proc = _start(["convert", TINY_SPEC, "--quant", "fp32", "-o", folder, "--quiet"], marker)
+        _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the worker")  # noqa: B023
+        time.sleep(0.5)
+        code, stderr = _interrupt(proc, sig, marker)
+        _assert_interrupted(code, stderr, sig)
+        assert list(folder.iterdir()) == []
+        assert not list(Path(tempfile.gettempdir()).glob(f"edgenet-convert-{proc.pid}-*"))
+
+
+def test_sigterm_stops_a_hanging_bench_child_and_leaves_earlier_results(tiny_tflite, tmp_path):
+    from edgenet.bench.child import SLEEP_ENV
+
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"earlier": true}\n')
+    marker = f"edgenet-fault-{os.getpid()}-bench"
+    proc = _start(["bench", tiny_tflite.int8, "--json", results], marker, **{SLEEP_ENV: "300"})
+    _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the bench child")
+    time.sleep(0.3)
+    code, stderr = _interrupt(proc, signal.SIGTERM, marker)
+    _assert_interrupted(code, stderr, signal.SIGTERM)
+    assert results.read_text() == '{"earlier": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]
+
+
+# --- 4. outputs that cannot be written -------------------------------------------------------------
+
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+BENCH_FAST = ["--warmup-s", "0", "--min-runs", "3", "--min-s", "0", "--max-s", "0.2"]
+
+
+def _unwritable_cases(tiny_tflite, lite0_checkpoint, folder: Path) -> list[tuple[list, Path]]:
+    from conftest import TINY_SPEC
+
+    return [
+        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--json", folder / "r.jsonl"], folder / "r.jsonl"),
+        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--csv", folder / "r.csv"], folder / "r.csv"),
+        (["layout", TINY_SPEC, "--png", folder / "layout.png"], folder / "layout.png"),
+        (["convert", TINY_SPEC, "--quant", "fp32", "--force", "-o", folder / "models"], folder / "models"),
+        (["sweep", "--budget-ms", "5", "--variants", TINY_SPEC, "-o", folder / "run"], folder / "run"),
+        (["import-weights", lite0_checkpoint, "--variant", "lite0", "-o", folder / "l0.weights.h5"],
+         folder / "l0.weights.h5"),
+    ]
+
+
+def _check_unwritable(cases, cause: str) -> None:
+    for args, target in cases:
+        result = invoke(*args)
+        assert_one_error(result, 1, str(target), "cannot write", cause)
+
+
+def test_outputs_under_a_file_and_in_proc_are_one_line(tiny_tflite, lite0_checkpoint, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    _check_unwritable(_unwritable_cases(tiny_tflite, lite0_checkpoint, blocker), "")
+    assert blocker.read_text() == "not a folder"
+    result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--csv", "/proc/edgenet.csv")
+    assert_one_error(result, 1, "/proc/edgenet.csv", "cannot write")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only or full tmpfs needs root (the ENOTDIR and "
+                                              "/proc cases above cover unwritable outputs without it)")
+def test_read_only_folder_and_full_disk_keep_earlier_outputs(tiny_tflite, lite0_checkpoint, tmp_path):
+    ro = tmp_path / "ro"
+    assert _mount_tmpfs(ro, "size=1m"), "root but cannot mount a tmpfs"
+    try:
+        earlier = {"r.jsonl": b'{"earlier": 1}\n', "r.csv": b"a,b\n1,2\n", "layout.png": b"old png"}
+        for name, data in earlier.items():
+            (ro / name).write_bytes(data)
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        _check_unwritable(_unwritable_cases(tiny_tflite, lite0_checkpoint, ro), "Read-only file system")
+        assert snapshot(ro) == {k: v for k, v in earlier.items()}
+    finally:
+        _umount(ro)
+    full = tmp_path / "full"
+    assert _mount_tmpfs(full, "size=64k")
+    try:
+        (full / "r.jsonl").write_bytes(b'{"earlier": 1}\n')
+        with open(full / "filler", "wb") as fh:
+            with pytest.raises(OSError):
+                while True:
+                    fh.write(b"\0" * 4096)
+                    fh.flush()
+        result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--json", full / "r.jsonl")
+        assert_one_error(result, 1, str(full / "r.jsonl"), "No space left on device")
+        assert (full / "r.jsonl").read_bytes() == b'{"earlier": 1}\n'
+        assert sorted(p.name for p in full.iterdir()) == ["filler", "r.jsonl"]
+    finally:
+        _umount(full)
