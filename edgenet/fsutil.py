@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,8 +23,13 @@ def _tmp_path(path: Path, suffix: str = "") -> Path:
 def _why(exc: OSError) -> str:
     if isinstance(exc, FileExistsError):
         return "a file is in the way of a folder"
-    text = exc.strerror or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text[:200]
+    if exc.strerror:
+        return exc.strerror
+    # h5py's errors carry the errno only in their text ("... errno = 30, error message = ...").
+    found = re.search(r"errno = (\d+)", str(exc))
+    if found:
+        return os.strerror(int(found.group(1)))
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
 
 
 def write_error(path: str | os.PathLike, exc: OSError):

@@ -403,11 +403,13 @@ def test_read_only_folder_and_full_disk_keep_earlier_outputs(tiny_tflite, lite0_
     assert _mount_tmpfs(full, "size=64k")
     try:
         (full / "r.jsonl").write_bytes(b'{"earlier": 1}\n')
-        with open(full / "filler", "wb") as fh:
-            with pytest.raises(OSError):
+        fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError, match="No space"):
                 while True:
-                    fh.write(b"\0" * 4096)
-                    fh.flush()
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
         result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--json", full / "r.jsonl")
         assert_one_error(result, 1, str(full / "r.jsonl"), "No space left on device")
         assert (full / "r.jsonl").read_bytes() == b'{"earlier": 1}\n'
