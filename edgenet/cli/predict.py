@@ -47,7 +47,7 @@ def predict(images, model, weights, k, threads, as_json) -> None:
         for r in results:
             if r.error:
                 continue
-            click.echo(f"{r.path}")
+            click.echo(format_path(r.path))
             for index, label, score in r.top:
                 click.echo(f"  {score:7.2%}  {index:4d}  {label}")
     for r in failed:

@@ -201,13 +201,15 @@ class _Context:
         self.calibrated = options.quant in CALIBRATED_MODES
         self.weights_sha256 = sha256_file(options.weights) if options.weights else None
         self._calib: dict[PreprocessContract, CalibrationData] = {}
+        self.log: Callable[[str], None] | None = None  # warnings for the terminal (skipped images, ranges)
         self._holdout: dict[PreprocessContract, HoldoutSet | None] = {}
 
     def calibration(self, contract: PreprocessContract) -> CalibrationData:
         if contract not in self._calib:
             self._calib.clear()  # one resolution at a time: B7's 100 samples are 430 MB
             o = self.options
-            self._calib[contract] = load_calibration(o.calib, contract, o.samples, o.seed, progress=o.progress)
+            self._calib[contract] = load_calibration(o.calib, contract, o.samples, o.seed, progress=o.progress,
+                                                     log=self.log)
         return self._calib[contract]
 
     def holdout(self, contract: PreprocessContract, calib: CalibrationData) -> HoldoutSet | None:
@@ -440,6 +442,7 @@ def convert_variants(
     variants: Sequence[Variant],
     options: ConvertOptions,
     on_result: Callable[[ConvertResult], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[ConvertResult]:
     """Convert each variant (see the module docstring); failures are results, not exceptions.
 
@@ -471,6 +474,7 @@ def convert_variants(
         raise write_error(out_dir, exc) from None
     _remove_stale_workdirs()
     ctx = _Context(options, io)
+    ctx.log = log
     if ctx.calibrated and variants:
         # Fail on a bad calibration folder before the first (slow) conversion starts.
         ctx.calibration(variants[0].contract)

@@ -220,7 +220,7 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     weights = _weights_for(variant, params.weights_dir)
     options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=models_dir, progress=progress)
-    (result,) = convert_variants([variant], options)
+    (result,) = convert_variants([variant], options, log=log)
     if not result.ok:
         log(f"convert {variant.name}: {result.error}")
         return Step(variant.name, macs, "failed", reason=f"conversion failed: {result.error}")
