@@ -21,7 +21,7 @@ from click.testing import CliRunner
 
 import edgenet
 from edgenet.cli import main as cli_main
-from edgenet.errors import EdgenetError
+from edgenet.errors import EdgenetError, InputFileError
 
 PACKAGE_ROOT = str(Path(edgenet.__file__).resolve().parents[1])
 
@@ -416,3 +416,91 @@ def test_read_only_folder_and_full_disk_keep_earlier_outputs(tiny_tflite, lite0_
         assert sorted(p.name for p in full.iterdir()) == ["filler", "r.jsonl"]
     finally:
         _umount(full)
+
+
+# --- 5. image folders from the real world ----------------------------------------------------------
+
+def _photo(path: Path, seed: int, black: bool = False) -> Path:
+    from PIL import Image
+
+    pixels = np.zeros((40, 48, 3), np.uint8) if black else \
+        np.random.default_rng(seed).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG")
+    return path
+
+
+def _hostile_folder(root: Path, good: int) -> dict[str, str]:
+    """``good`` real images plus one of each pathological entry; returns name -> expected cause."""
+    import socket
+
+    root.mkdir(parents=True)
+    for i in range(good):
+        _photo(root / f"good{i}.png", i)
+    os.symlink("loop_b.jpg", root / "loop_a.jpg")
+    os.symlink("loop_a.jpg", root / "loop_b.jpg")
+    os.symlink("missing.png", root / "dangling.png")
+    os.mkfifo(root / "pipe.jpg")
+    os.symlink("/dev/zero", root / "zero.jpg")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(root / "sock.png"))
+    server.close()
+    (root / "postscript.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    real = (root / "good0.png").read_bytes()
+    (root / "line\nbreak.png").write_bytes(real[: len(real) // 2])  # a truncated PNG, odd name
+    (root / os.fsdecode(b"latin\xe9.png")).write_bytes(b"not an image")
+    return {"loop_a.jpg": "symbolic link loop", "loop_b.jpg": "symbolic link loop",
+            "dangling.png": "symbolic link to a missing file", "pipe.jpg": "a FIFO, not an image file",
+            "zero.jpg": "a character device", "sock.png": "a socket",
+            "postscript.jpg": "not an image file of an accepted format", "line\nbreak.png": "corrupt",
+            os.fsdecode(b"latin\xe9.png"): "not an image file"}
+
+
+def test_image_folders_with_special_files_links_and_odd_names(tmp_path, tiny_tflite):
+    from conftest import TINY_SPEC
+
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.pixels.contract import PreprocessContract
+    from edgenet.pixels.images import load_image
+
+    # Every pathological entry is refused with its own cause, without hanging on the FIFO.
+    folder = tmp_path / "mixed"
+    expected = _hostile_folder(folder, good=12)
+    for name, cause in expected.items():
+        with pytest.raises(InputFileError) as info:
+            load_image(folder / name)
+        assert cause in str(info.value) and "\n" not in str(info.value), (name, str(info.value))
+    # A content/extension mismatch within the allow-list is decoded by content (a PNG named .jpg).
+    (folder / "really_png.jpg").write_bytes((folder / "good0.png").read_bytes())
+    assert load_image(folder / "really_png.jpg").size == (48, 40)
+
+    # Calibration: enough good images -> the skips are said on the terminal (one line, names escaped).
+    contract = PreprocessContract(32, (0.0,) * 3, (1.0,) * 3)
+    said: list[str] = []
+    calib = load_calibration(folder, contract, samples=40, log=said.append)
+    assert calib.count == 40 and len(calib.skipped) == len(expected)
+    assert len(said) == 1 and f"{len(expected)} file(s)" in said[0] and "\n" not in said[0], said
+    assert "line\\nbreak.png" in said[0] or "and 6 more" in said[0]
+
+    # Mostly unreadable (1 good, 9 bad): convert fails before converting, in one line naming the folder.
+    bad = tmp_path / "bad"
+    _hostile_folder(bad, good=1)
+    out = tmp_path / "out"
+    result = invoke("convert", TINY_SPEC, "--calib", bad, "-o", out, "--quiet")
+    assert_one_error(result, 1, str(bad), "9 of 10 image files are unreadable", "more than 50%")
+    assert not out.exists() or list(out.iterdir()) == []
+
+    # All-black calibration images: a warning about the degenerate input range.
+    black = tmp_path / "black"
+    black.mkdir()
+    for i in range(3):
+        _photo(black / f"b{i}.png", i, black=True)
+    said.clear()
+    load_calibration(black, contract, samples=3, log=said.append)
+    assert len(said) == 1 and "span only 0.0% of the input range" in said[0], said
+
+    # predict on a FIFO and on an undecodable name: one line each, the FIFO never opened (no hang).
+    result = invoke("predict", folder / "pipe.jpg", folder / os.fsdecode(b"latin\xe9.png"), folder / "good1.png",
+                    "--model", tiny_tflite.fp32)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = error_lines(result.output)
+    assert len(lines) == 2 and "a FIFO" in lines[0] and "latin\\xe9.png" in lines[1], result.output
