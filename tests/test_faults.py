@@ -451,7 +451,7 @@ def _hostile_folder(root: Path, good: int) -> dict[str, str]:
     return {"loop_a.jpg": "symbolic link loop", "loop_b.jpg": "symbolic link loop",
             "dangling.png": "symbolic link to a missing file", "pipe.jpg": "a FIFO, not an image file",
             "zero.jpg": "a character device", "sock.png": "a socket",
-            "postscript.jpg": "not an image file of an accepted format", "line\nbreak.png": "corrupt",
+            "postscript.jpg": "not an image file", "line\nbreak.png": "corrupt",
             os.fsdecode(b"latin\xe9.png"): "not an image file"}
 
 

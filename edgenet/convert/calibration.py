@@ -256,7 +256,8 @@ def load_calibration(
             bar.update(1)
 
         usable = len(used)
-        if skipped:  # the images policy (edgenet.pixels.images): say it, and fail above the share
+        if usable >= min_usable and skipped:
+            # The images policy (edgenet.pixels.images): fail above the share, else say what was skipped.
             check_unreadable_share(where, usable, skipped)
             if log is not None:
                 log(f"warning: {where}: skipped {describe_skipped(skipped)}")

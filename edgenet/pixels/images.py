@@ -152,7 +152,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputFileError(p, CAUSE_TOO_LARGE) from None
     except UnidentifiedImageError:
-        raise InputFileError(p, f"{CAUSE_NOT_IMAGE} of an accepted format ({', '.join(IMAGE_FORMATS)})") from None
+        raise InputFileError(p, CAUSE_NOT_IMAGE) from None  # or not one of IMAGE_FORMATS
     except PermissionError:
         raise InputFileError(p, CAUSE_PERMISSION) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError):
