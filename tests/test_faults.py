@@ -504,3 +504,27 @@ def test_image_folders_with_special_files_links_and_odd_names(tmp_path, tiny_tfl
     assert result.exit_code == 1 and "Traceback" not in result.output
     lines = error_lines(result.output)
     assert len(lines) == 2 and "a FIFO" in lines[0] and "latin\\xe9.png" in lines[1], result.output
+
+
+# --- 7. stale outputs -------------------------------------------------------------------------------
+
+def test_resume_follows_what_a_weights_link_points_at(tiny_weights, tmp_path):
+    from edgenet.weights.keras_files import save_weights
+
+    from conftest import TINY_SPEC
+
+    model, first = tiny_weights
+    original = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 0.01 for w in original])
+    second = save_weights(model, tmp_path / "second.weights.h5")
+    model.set_weights(original)
+    link = tmp_path / "current.weights.h5"
+    link.symlink_to(first)
+    out = tmp_path / "out"
+    args = ["convert", TINY_SPEC, "--quant", "fp32", "--weights", link, "-o", out, "--quiet"]
+    assert "wrote" in invoke(*args).output
+    assert "up to date" in invoke(*args).output
+    link.unlink()
+    link.symlink_to(second)  # same name, same link, other content: must rebuild
+    result = invoke(*args)
+    assert result.exit_code == 0 and "wrote" in result.output and "up to date" not in result.output, result.output

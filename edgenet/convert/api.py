@@ -48,7 +48,7 @@ from .. import process
 from .._version import __version__
 from ..errors import EdgenetError, InputFileError, MissingDependencyError
 from ..family.variants import Variant
-from ..fsutil import sha256_file, write_error
+from ..fsutil import sha256_bytes, sha256_file, write_error
 from ..pixels.contract import PreprocessContract
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .calibrator import CALIBRATORS
@@ -358,7 +358,10 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "weights": str(o.weights) if o.weights else None}
 
     calib = ctx.calibration(variant.contract) if ctx.calibrated else None
+    hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     inputs = _inputs(variant, ctx, calib)
+    # The fidelity in the manifest depends on the held-out images: their pixels are an input too.
+    inputs["holdout_sha256"] = sha256_bytes(hold.array.tobytes()) if hold is not None else None
     fingerprint = inputs_fingerprint(inputs)
     if not o.force:
         done = is_up_to_date(model_path, fingerprint)
@@ -369,7 +372,6 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
                                  peak_memory_mb=done.get("peak_memory_mb"), fidelity=done.get("fidelity"),
                                  notes=tuple(done.get("notes") or ()))
 
-    hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     _remove_stale(o.out_dir, model_path.name)
     staging = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
     try:  # a read-only output folder fails here, in one line, before the (slow) conversion
