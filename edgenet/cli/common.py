@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import signal
 import sys
 
@@ -47,8 +48,29 @@ class VariantListType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class BudgetMsType(click.ParamType):
+    """A latency budget in milliseconds: a finite number above 0 and at most one hour."""
+
+    name = "ms"
+    MAX_MS = 3_600_000.0
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, float) and math.isfinite(value) and 0 < value <= self.MAX_MS:
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{printable(str(value))!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of milliseconds", param, ctx)
+        if not 0 < number <= self.MAX_MS:
+            self.fail(f"must be above 0 and at most {self.MAX_MS:.0f} ms (one hour), got {number:.6g}", param, ctx)
+        return number
+
+
 VARIANT = VariantType()
 VARIANT_LIST = VariantListType()
+BUDGET_MS = BudgetMsType()
 
 
 def user_errors(fn):
