@@ -509,9 +509,9 @@ def test_image_folders_with_special_files_links_and_odd_names(tmp_path, tiny_tfl
 # --- 7. stale outputs -------------------------------------------------------------------------------
 
 def test_resume_follows_what_a_weights_link_points_at(tiny_weights, tmp_path):
-    from edgenet.weights.keras_files import save_weights
-
     from conftest import TINY_SPEC
+
+    from edgenet.weights.keras_files import save_weights
 
     model, first = tiny_weights
     original = [w.copy() for w in model.get_weights()]
@@ -528,3 +528,40 @@ def test_resume_follows_what_a_weights_link_points_at(tiny_weights, tmp_path):
     link.symlink_to(second)  # same name, same link, other content: must rebuild
     result = invoke(*args)
     assert result.exit_code == 0 and "wrote" in result.output and "up to date" not in result.output, result.output
+
+
+# --- 8. the small ones --------------------------------------------------------------------------------
+
+def test_small_ones_exit_codes_and_one_line_messages(tmp_path, lite0_checkpoint, tiny_weights, tiny_variant):
+    # Usage errors exit 2: budgets that are not finite, '' as the variant list, a repeated spec key.
+    for args in (["select", "r.jsonl", "--budget-ms", "nan"], ["select", "r.jsonl", "--budget-ms", "inf"],
+                 ["sweep", "--budget-ms", "-inf"], ["sweep", "--budget-ms", "1e308"],
+                 ["convert", "", "-o", tmp_path / "o"], ["convert", "phi=-8,phi=-7", "-o", tmp_path / "o"],
+                 ["layout", "phi=1,width=0.5,width=0.7"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
+        message = error_lines(result.output)
+        assert len(message) == 1 and len(message[0]) < 300, (args, result.output)
+    assert not (tmp_path / "o").exists()
+    # The README's example list: names, a range and a custom spec in one value.
+    from edgenet.family.variants import parse_variant_list
+
+    assert [v.name for v in parse_variant_list(["lite0-lite4,phi=1.5"])][-2:] == ["lite4", "phi1.5"]
+
+    # import-weights with a checkpoint of another variant: the file is named in the one line.
+    result = invoke("import-weights", lite0_checkpoint, "--variant", "lite1", "-o", tmp_path / "x.weights.h5")
+    assert_one_error(result, 1, str(lite0_checkpoint), "shape")
+    assert not (tmp_path / "x.weights.h5").exists()
+
+    # A newline in a file name does not split the error line; NaN weights are refused in one line.
+    _, good = tiny_weights
+    odd = tmp_path / "two\nlines.weights.h5"
+    odd.write_bytes(good.read_bytes())
+    with h5py.File(odd, "r+") as h5:
+        name = _first_vars(h5)
+        h5[name][...] = np.nan
+    from conftest import TINY_SPEC
+
+    result = invoke("predict", good, "--model", TINY_SPEC, "--weights", odd)
+    line = assert_one_error(result, 1, "two\\nlines.weights.h5", "NaN")
+    assert "two\nlines" not in result.output
