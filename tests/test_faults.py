@@ -18,6 +18,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from test_bench import local_sshd  # noqa: F401 - the suite's throw-away sshd on 127.0.0.1
 
 import edgenet
 from edgenet.cli import main as cli_main
@@ -563,5 +564,91 @@ def test_small_ones_exit_codes_and_one_line_messages(tmp_path, lite0_checkpoint,
     from conftest import TINY_SPEC
 
     result = invoke("predict", good, "--model", TINY_SPEC, "--weights", odd)
-    line = assert_one_error(result, 1, "two\\nlines.weights.h5", "NaN")
+    assert_one_error(result, 1, "two\\nlines.weights.h5", "NaN")
     assert "two\nlines" not in result.output
+
+
+# --- 6. remote timeouts that hold, results reused only for the same device ---------------------------
+
+@pytest.fixture()
+def silent_port():
+    """A TCP port on 127.0.0.1 that accepts connections and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_remote_timeouts_are_bounds(tiny_tflite, silent_port, tmp_path, request):
+    # --timeout-s bounds the whole remote run, connection included, whatever ssh's own timeout says.
+    started = time.monotonic()
+    result = invoke("bench", tiny_tflite.int8, "--remote", "nobody@127.0.0.1", "--timeout-s", "3",
+                    "--ssh-option", f"Port={silent_port}", "--ssh-option", "ConnectTimeout=120")
+    took = time.monotonic() - started
+    assert_one_error(result, 1, "127.0.0.1", "no result within 3 s")
+    assert took < 3 + 5 + 10, took  # budget + grace + process start-up; it was 135 s
+    # The user's ConnectTimeout is honoured (ssh keeps the first value; ours came first before).
+    started = time.monotonic()
+    result = invoke("bench", tiny_tflite.int8, "--remote", "nobody@127.0.0.1",
+                    "--ssh-option", f"Port={silent_port}", "--ssh-option", "ConnectTimeout=2")
+    took = time.monotonic() - started
+    assert_one_error(result, 1, "127.0.0.1: unreachable", "timed out")
+    assert took < 2 + 10, took
+
+
+def test_remote_processes_and_folders_do_not_outlive_the_budget(tiny_tflite, local_sshd, tmp_path):  # noqa: F811
+    import tempfile
+
+    host, options = local_sshd
+    ssh_args = [arg for option in options for arg in ("--ssh-option", option)]
+    before = set(Path(tempfile.gettempdir()).glob("tmp.*"))
+    # A remote command that hangs (the bench arguments after '#' are a shell comment).
+    result = invoke("bench", tiny_tflite.int8, "--remote", host, *ssh_args, "--timeout-s", "3",
+                    "--remote-command", "sleep 317.25 #")
+    assert_one_error(result, 1, "127.0.0.1", "3 s")
+    _wait_for(lambda: processes_with("317.25") == [], 10, "the remote sleep to end")
+    assert set(Path(tempfile.gettempdir()).glob("tmp.*")) - before == set()  # the remote folder is gone
+
+
+def test_sweep_reuses_a_measurement_only_for_the_same_device():
+    import socket
+
+    from conftest import TINY_SPEC
+
+    from edgenet.bench import BenchParams
+    from edgenet.decide.sweep import SweepParams, _device_label, _matches
+    from edgenet.family.variants import parse_variant
+
+    bench = BenchParams(threads=1)
+    record = {"kind": "bench", "error": None, "model": {"sha256": "abc"},
+              "settings": {"threads": 1, "xnnpack": True, "delegate": "cpu"},
+              "device": {"label": socket.gethostname(), "hostname": socket.gethostname()}}
+    local = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),))
+    remote = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),), remote="pi@board")
+    assert _matches(record, "abc", bench, _device_label(local))
+    assert not _matches(record, "abc", bench, _device_label(remote))  # measured here, not on the board
+    assert not _matches(record, "abd", bench, _device_label(local))  # other model bytes
+    assert not _matches(record, "abc", BenchParams(threads=2), _device_label(local))  # other settings
+    on_board = dict(record, device={"label": "pi@board", "hostname": "board"})
+    assert _matches(on_board, "abc", bench, _device_label(remote))

@@ -108,12 +108,21 @@ def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
     return None
 
 
-def _matches(record: dict, sha256: str, bench: BenchParams) -> bool:
+def _device_label(params) -> str:
+    """Who measures: the ``--remote`` host as given, or this machine's hostname (the records' device label)."""
+    import socket
+
+    return params.remote or socket.gethostname()
+
+
+def _matches(record: dict, sha256: str, bench: BenchParams, device_label: str) -> bool:
+    """A stored measurement is reused only for the same model bytes, settings and device."""
     if record.get("kind") != "bench" or record.get("error"):
         return False
     settings = record.get("settings") or {}
     return (
-        (record.get("model") or {}).get("sha256") == sha256
+        (record.get("device") or {}).get("label") == device_label
+        and (record.get("model") or {}).get("sha256") == sha256
         and settings.get("threads") == bench.threads
         and bool(settings.get("xnnpack", True)) == bench.xnnpack
         and (settings.get("delegate") or "cpu") == bench.delegate
@@ -229,7 +238,7 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     sha = sha256_file(model_path)
     bench = replace(params.bench, threads=params.threads)
     for record in reversed(records):
-        if _matches(record, sha, bench):
+        if _matches(record, sha, bench, _device_label(params)):
             latency = (record.get("latency_ms") or {}).get(params.stat)
             log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
@@ -237,7 +246,7 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     if params.remote:
         from ..bench.remote import run_remote
 
-        new = run_remote(params.remote, [model_path], [params.threads], bench)
+        new = run_remote(params.remote, [model_path], [params.threads], bench, label=_device_label(params))
     else:
         new = [r.to_record() for r in bench_settings([model_path], [bench])]
     append_records(results_path, new)
