@@ -155,8 +155,9 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         raise InputFileError(p, CAUSE_NOT_IMAGE) from None  # or not one of IMAGE_FORMATS
     except PermissionError:
         raise InputFileError(p, CAUSE_PERMISSION) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError):
-        # Pillow reports broken data with a zoo of exception types depending on the codec.
+    except Exception:  # noqa: BLE001 - Pillow reports broken data with a zoo of exception types
+        # (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, ...) depending on the
+        # codec; whatever a decoder raises on a user's bytes is that file's problem, in one line.
         raise InputFileError(p, CAUSE_CORRUPT) from None
 
 
