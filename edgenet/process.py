@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = [
     "TERMINATING_SIGNALS",
@@ -81,21 +81,33 @@ def install_signal_handlers() -> None:
             signal.signal(sig, _on_signal)
 
 
-def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # Die with the parent even if it is killed with SIGKILL (Linux only; best effort elsewhere).
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
-    # Children start with the default dispositions, whatever the parent installed.
-    for sig in TERMINATING_SIGNALS:
-        signal.signal(sig, signal.SIG_DFL)
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(prctl) -> Callable[[], None]:
+    def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        # Die with the parent even if it is killed with SIGKILL. Only a system call here: libc was
+        # loaded in the parent, before the fork. (Signal handlers need no reset: exec does that.)
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+
+    return setup
+
+
+def _prctl():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
 
 
 def popen(argv: Sequence[str], **kwargs) -> subprocess.Popen:
     """Start a registered child in its own process group (arguments as :class:`subprocess.Popen`)."""
     kwargs.setdefault("start_new_session", True)
-    if sys.platform.startswith("linux"):
-        kwargs.setdefault("preexec_fn", _child_setup)
+    prctl = _prctl()
+    if prctl is not None:
+        kwargs.setdefault("preexec_fn", _die_with_parent(prctl))
     proc = subprocess.Popen(list(argv), **kwargs)
     _CHILDREN.add(proc)
     return proc

@@ -652,3 +652,17 @@ def test_sweep_reuses_a_measurement_only_for_the_same_device():
     assert not _matches(record, "abc", BenchParams(threads=2), _device_label(local))  # other settings
     on_board = dict(record, device={"label": "pi@board", "hostname": "board"})
     assert _matches(on_board, "abc", bench, _device_label(remote))
+
+
+def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):
+    marker = f"edgenet-fault-{os.getpid()}-kill9"
+    code = ("import sys, time; from edgenet import process; "
+            "process.popen([sys.executable, '-c', 'import time; time.sleep(300)']); print('up', flush=True); "
+            "time.sleep(300)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env=_env(EDGENET_FAULT_MARKER=marker))
+    assert proc.stdout.readline().strip() == "up"
+    assert len(processes_with(marker)) == 2
+    proc.kill()
+    proc.wait()
+    _wait_for(lambda: processes_with(marker) == [], 10, "the orphan to die")
