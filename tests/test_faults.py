@@ -639,6 +639,7 @@ def test_sweep_reuses_a_measurement_only_for_the_same_device():
     from edgenet.bench import BenchParams
     from edgenet.decide.sweep import SweepParams, _device_label, _matches
     from edgenet.family.variants import parse_variant
+    from edgenet.results import as_record
 
     bench = BenchParams(threads=1)
     record = {"kind": "bench", "error": None, "model": {"sha256": "abc"},
@@ -646,12 +647,13 @@ def test_sweep_reuses_a_measurement_only_for_the_same_device():
               "device": {"label": socket.gethostname(), "hostname": socket.gethostname()}}
     local = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),))
     remote = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),), remote="pi@board")
-    assert _matches(record, "abc", bench, _device_label(local))
-    assert not _matches(record, "abc", bench, _device_label(remote))  # measured here, not on the board
-    assert not _matches(record, "abd", bench, _device_label(local))  # other model bytes
-    assert not _matches(record, "abc", BenchParams(threads=2), _device_label(local))  # other settings
-    on_board = dict(record, device={"label": "pi@board", "hostname": "board"})
+    here, on_board = as_record(record), as_record(dict(record, device={"label": "pi@board", "hostname": "board"}))
+    assert _matches(here, "abc", bench, _device_label(local))
+    assert not _matches(here, "abc", bench, _device_label(remote))  # measured here, not on the board
+    assert not _matches(here, "abd", bench, _device_label(local))  # other model bytes
+    assert not _matches(here, "abc", BenchParams(threads=2), _device_label(local))  # other settings
     assert _matches(on_board, "abc", bench, _device_label(remote))
+    assert not _matches(on_board, "abc", bench, _device_label(local))
 
 
 def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):

@@ -142,9 +142,8 @@ def run_remote(
     if not records:
         raise RemoteError(f"{host}: remote bench produced no results: {_last_line(stderr)}")
     by_name = {p.name: p for p in local}
-    for record in records:
-        model = record.get("model") or {}
-        name = Path(str(model.get("path") or "")).name
-        if name in by_name:
-            model["path"] = str(by_name[name])
-    return records
+    return [
+        results.with_model_path(record, str(by_name[Path(str(view.model.path)).name]))
+        if view.model.path and Path(str(view.model.path)).name in by_name else record
+        for record, view in zip(records, results.as_records(records), strict=True)
+    ]
