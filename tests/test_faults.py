@@ -642,7 +642,9 @@ def test_sweep_reuses_a_measurement_only_for_the_same_device():
     from edgenet.results import as_record
 
     bench = BenchParams(threads=1)
-    record = {"kind": "bench", "error": None, "model": {"sha256": "abc"},
+    record = {"kind": "bench", "error": None, "model": {"sha256": "abc"}, "runs": 30,
+              "latency_ms": {"min": 1.0, "mean": 1.2, "p50": 1.2, "p90": 1.4, "p95": 1.5, "p99": 1.6, "max": 2.0,
+                             "std": 0.1, "init": 5.0, "first": 2.0},
               "settings": {"threads": 1, "xnnpack": True, "delegate": "cpu"},
               "device": {"label": socket.gethostname(), "hostname": socket.gethostname()}}
     local = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),))
