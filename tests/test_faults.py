@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -204,6 +205,32 @@ def test_weights_that_reach_outside_the_file_are_refused_in_one_line(tiny_weight
     model.set_weights(before)
 
 
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (tools/run-tests installs it)")
+def test_a_hostile_weights_file_opens_no_other_file(tiny_weights, tmp_path):
+    """Traced for real: the files an external link, a virtual dataset and external storage point at are never
+    opened (not even by HDF5 to look), only the weights file itself."""
+    _, good = tiny_weights
+    cases = []
+    for case in ("external link", "virtual dataset", "external raw storage"):
+        folder = tmp_path / case.replace(" ", "_")
+        folder.mkdir()
+        cases.append(_mutated(good, folder / "hostile.weights.h5", HOSTILE_H5[case][0]))
+    script = ("import sys\nfrom edgenet.weights.keras_files import open_keras_weights\n"
+              "for path in sys.argv[1:]:\n    try:\n        with open_keras_weights(path) as (layout, entries):\n"
+              "            [v.read() for vs in entries.values() for item in vs for v in (item if isinstance(item, list)"
+              " else [item])]\n    except Exception as exc:\n        print(type(exc).__name__, exc)\n")
+    trace = tmp_path / "trace.txt"
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(trace),
+                           sys.executable, "-c", script, *map(str, cases)], capture_output=True, text=True,
+                          env=_env(), timeout=120)
+    assert done.stdout.count("InputFileError") == 3, done.stdout + done.stderr
+    opened = trace.read_text()
+    for path in cases:
+        assert str(path) in opened  # the trace works: the weights file itself was opened
+        for other in ("other.h5", "secret.bin"):
+            assert str(path.parent / other) not in opened, other
+
+
 def test_hostile_weights_through_the_cli(tiny_weights, tmp_path):
     from conftest import TINY_SPEC
 
@@ -215,7 +242,7 @@ def test_hostile_weights_through_the_cli(tiny_weights, tmp_path):
     path = _mutated(good, tmp_path / "linked.weights.h5", HOSTILE_H5["external link"][0])
     result = invoke("predict", image, "--model", TINY_SPEC, "--weights", path)
     assert_one_error(result, 1, str(path), "external link to", "other.h5")
-    # A dangling link in the legacy walk path, and a truncated file.
+    # A truncated file: one line naming it, whatever HDF5 says inside.
     truncated = tmp_path / "truncated.weights.h5"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     result = invoke("predict", image, "--model", TINY_SPEC, "--weights", truncated)
