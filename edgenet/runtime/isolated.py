@@ -103,7 +103,12 @@ class IsolatedTFLiteModel:
         except OSError as exc:
             raise EdgenetError(f"{self.source}: cannot start the model process: {exc.strerror or exc}") from None
         model_array = np.frombuffer(self.model_bytes, dtype=np.uint8)
-        reply = self._exchange({"threads": int(threads), "source": self.source}, model_array, expect_array=False)[0]
+        try:
+            reply = self._exchange({"threads": int(threads), "source": self.source}, model_array,
+                                   expect_array=False)[0]
+        except BaseException:
+            self.close()
+            raise
         self.input_shape = tuple(int(d) for d in reply["input_shape"])
         q = reply["input_quant"]
         self.input_quant = QuantParams(float(q["scale"]), int(q["zero_point"]), np.dtype(q["dtype"]))
