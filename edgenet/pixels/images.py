@@ -140,6 +140,9 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     fh = _open_regular(p)
     try:
         with warnings.catch_warnings(), fh:
+            # Pillow's remarks on damaged metadata ("Corrupt EXIF data") are not the user's business:
+            # the image either decodes or fails below in one line.
+            warnings.simplefilter("ignore", UserWarning)
             # Between MAX_IMAGE_PIXELS and twice it Pillow only warns; refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(fh, formats=IMAGE_FORMATS) as im:
