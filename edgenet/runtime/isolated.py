@@ -19,6 +19,7 @@ format read with ``allow_pickle=False``.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -46,10 +47,22 @@ MAX_ARRAY_BYTES = 1 << 31
 def _send(stream, header: dict, array: np.ndarray | None = None) -> None:
     stream.write(json.dumps(header).encode("utf-8") + b"\n")
     if array is not None:
-        buffer = io.BytesIO()  # numpy writes .npy to real files with tofile(), which pipes refuse
-        np.lib.format.write_array(buffer, np.ascontiguousarray(array), allow_pickle=False)
-        stream.write(buffer.getbuffer())
+        # The .npy header, then the raw bytes straight from the array (numpy's own writer uses
+        # tofile() on real files, which pipes refuse).
+        array = np.ascontiguousarray(array)
+        header = io.BytesIO()
+        np.lib.format.write_array_header_2_0(header, np.lib.format.header_data_from_array_1_0(array))
+        stream.write(header.getbuffer())
+        stream.write(memoryview(array).cast("B"))
     stream.flush()
+
+
+def _widen_pipe(stream) -> None:
+    """1 MiB pipe buffers (Linux F_SETPIPE_SZ): a 224 px float image crosses in one write."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), 1031, 1 << 20)
 
 
 def _receive_header(stream) -> dict | None:
@@ -72,10 +85,15 @@ def _receive_array(stream) -> np.ndarray:
     nbytes = count * dtype.itemsize
     if count < 0 or nbytes > MAX_ARRAY_BYTES:
         raise ValueError(f"array of {nbytes} bytes refused")
-    data = stream.read(nbytes)
-    if len(data) != nbytes:
-        raise ValueError("truncated array")
-    return np.frombuffer(data, dtype=dtype).reshape(shape)
+    out = np.empty(shape, dtype=dtype)
+    view = memoryview(out).cast("B") if nbytes else memoryview(b"")
+    got = 0
+    while got < nbytes:
+        n = stream.readinto(view[got:])
+        if not n:
+            raise ValueError("truncated array")
+        got += n
+    return out
 
 
 class _RuntimeView:
@@ -102,6 +120,8 @@ class IsolatedTFLiteModel:
                                        stderr=self._stderr, env=env)
         except OSError as exc:
             raise EdgenetError(f"{self.source}: cannot start the model process: {exc.strerror or exc}") from None
+        _widen_pipe(self._proc.stdin)
+        _widen_pipe(self._proc.stdout)
         model_array = np.frombuffer(self.model_bytes, dtype=np.uint8)
         try:
             reply = self._exchange({"threads": int(threads), "source": self.source}, model_array,
