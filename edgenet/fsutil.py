@@ -12,12 +12,15 @@ import hashlib
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 
-def _tmp_path(path: Path, suffix: str = "") -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}{suffix}")
+def tmp_path(path: str | os.PathLike, keep_ending: bool = False) -> Path:
+    """Where a write to ``path`` is staged: a hidden name in the same folder (so the rename is atomic),
+    unique to this process. ``keep_ending`` puts the process id first, so the name still ends like
+    ``path`` for writers that check it (Keras insists on ``.weights.h5``)."""
+    path = Path(path)
+    return path.with_name(f".tmp-{os.getpid()}-{path.name}" if keep_ending else f".{path.name}.tmp-{os.getpid()}")
 
 
 def _why(exc: OSError) -> str:
@@ -39,17 +42,17 @@ def write_error(path: str | os.PathLike, exc: OSError):
     return InputFileError(path, f"cannot write: {_why(exc)}")
 
 
-@contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
-    """Write an output through a temporary name beside it, renamed into place when the body succeeds.
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, keep_ending: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; it replaces ``path`` when the body succeeds, and is removed
+    otherwise, so ``path`` is either the old file or the complete new one, never a partial one.
 
-    The body writes to the yielded path. Any ``OSError`` (EACCES, EROFS, ENOSPC, ENOTDIR, ...) while
-    creating the folder, writing or renaming becomes one ``InputFileError`` naming ``path`` and the
-    cause; ``suffix`` ends the temporary name (for writers that insist on one); the temporary file is removed and an earlier ``path`` is left untouched. The cleanup
-    itself never raises.
+    Any ``OSError`` (EACCES, EROFS, ENOSPC, ENOTDIR, ...) while creating the folder, writing or
+    renaming becomes one ``InputFileError`` naming ``path`` and the cause (:func:`write_error`);
+    the cleanup itself never raises.
     """
     path = Path(path)
-    tmp = _tmp_path(path, suffix)
+    tmp = tmp_path(path, keep_ending)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
@@ -62,12 +65,11 @@ def atomic_output(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    path = Path(path)
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
-    return path
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -59,10 +59,9 @@ class Interrupted(KeyboardInterrupt):
 
 def signal_name(signum: int) -> str:
     """``SIGTERM`` for 15; a negative return code of a child (``-11``) names its signal too."""
-    try:
-        return signal.Signals(abs(int(signum))).name
-    except ValueError:
-        return f"signal {abs(int(signum))}"
+    from .errors import signal_name as from_returncode
+
+    return from_returncode(-abs(int(signum)))
 
 
 def _on_signal(signum, frame) -> None:

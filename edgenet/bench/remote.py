@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import process, results
-from ..errors import EdgenetError
+from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
 __all__ = ["RemoteError", "run_remote", "remote_budget_s"]
@@ -55,11 +55,6 @@ def _ssh_options(options: Sequence[str], connect_timeout_s: float) -> list[str]:
         if key not in given:
             out += ["-o", f"{key}={value}"]
     return out
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
 
 
 def _tar(paths: Sequence[Path]) -> bytes:
@@ -132,7 +127,7 @@ def run_remote(
     stdout = run.stdout.decode("utf-8", "replace")
     stderr = run.stderr.decode("utf-8", "replace")
     if run.returncode == 255:
-        raise RemoteError(f"{host}: unreachable: {_last_line(stderr)}")
+        raise RemoteError(f"{host}: unreachable: {one_line(stderr, pick='last', empty='no output')}")
     if run.returncode == 124 or run.returncode == 137:
         raise RemoteError(f"{host}: the remote bench did not finish within {budget_s:g} s and was stopped there")
     try:
@@ -140,7 +135,7 @@ def run_remote(
     except EdgenetError:
         records = []
     if not records:
-        raise RemoteError(f"{host}: remote bench produced no results: {_last_line(stderr)}")
+        raise RemoteError(f"{host}: remote bench produced no results: {one_line(stderr, pick='last', empty='no output')}")
     by_name = {p.name: p for p in local}
     return [
         results.with_model_path(record, str(by_name[Path(str(view.model.path)).name]))

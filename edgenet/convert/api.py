@@ -46,9 +46,9 @@ import numpy as np
 
 from .. import process
 from .._version import __version__
-from ..errors import EdgenetError, InputFileError, MissingDependencyError
+from ..errors import EdgenetError, InputFileError, MissingDependencyError, signal_name
 from ..family.variants import Variant
-from ..fsutil import sha256_bytes, sha256_file, write_error
+from ..fsutil import sha256_bytes, sha256_file, tmp_path, write_error
 from ..pixels.contract import PreprocessContract
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .calibrator import CALIBRATORS
@@ -351,7 +351,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
                                  notes=tuple(done.get("notes") or ()))
 
     _remove_stale(o.out_dir, model_path.name)
-    staging = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
+    staging = tmp_path(model_path)  # written (and fsynced) by the worker, renamed below
     try:  # a read-only output folder fails here, in one line, before the (slow) conversion
         staging.touch()
     except OSError as exc:
@@ -389,7 +389,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
         code, result = _run_worker(request, workdir)
         if code < 0:
             return ConvertResult(**base, status="failed", error=(
-                f"{variant.name}: the converter process crashed ({process.signal_name(code)}) during the {o.quant} "
+                f"{variant.name}: the converter process crashed ({signal_name(code)}) during the {o.quant} "
                 f"conversion; nothing was written, earlier outputs are intact"))
         if code != 0 or not result or not result.get("ok") or not staging.exists():
             error = (result or {}).get("error") or f"conversion worker exited with code {code}"

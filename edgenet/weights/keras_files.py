@@ -335,7 +335,7 @@ def save_weights(model, path) -> Path:
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         raise InputFileError(path, "output name must end in .weights.h5")
-    with atomic_output(path, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
+    with atomic_output(path, keep_ending=True) as tmp:  # Keras checks the .weights.h5 ending
         model.save_weights(tmp)
     return path
 
