@@ -139,7 +139,30 @@ class IsolatedTFLiteModel:
 
     def close(self) -> None:
         process.stop(self._proc, grace_s=1.0)
+        self._pass_on_stderr(crashed=False)
         self._stderr.close()
+
+    def _pass_on_stderr(self, crashed: bool) -> None:
+        """What the child printed, as edgenet.logs decides: everything with ``--verbose``; otherwise the
+        lines that are not known native chatter, and nothing after a crash (its one line says it all)."""
+        from ..logs import is_noise, verbose
+
+        if self._stderr.closed:
+            return
+        try:
+            self._stderr.seek(0)
+            text = self._stderr.read().decode("utf-8", "replace")
+            self._stderr.seek(0)
+            self._stderr.truncate()  # said once (or dropped), never again at close()
+        except (OSError, ValueError):
+            return
+        if crashed and not verbose():
+            return
+        kept = [line for line in text.splitlines(keepends=True) if verbose() or not is_noise(line)]
+        if kept:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
     def __enter__(self) -> IsolatedTFLiteModel:
         return self
@@ -169,10 +192,12 @@ class IsolatedTFLiteModel:
         except subprocess.TimeoutExpired:
             code = None
         self.close_quietly()
+        tail = self._stderr_tail()
+        self._pass_on_stderr(crashed=True)
         if code is not None and code < 0:
             return InputFileError(self.path, f"the interpreter crashed ({process.signal_name(code)}); "
                                              "the model is malformed")
-        return InputFileError(self.path, f"the model process failed ({self._stderr_tail() or f'exit code {code}'})")
+        return InputFileError(self.path, f"the model process failed ({tail or f'exit code {code}'})")
 
     def _stderr_tail(self) -> str:
         try:
