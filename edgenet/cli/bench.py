@@ -47,7 +47,8 @@ class ThreadList(click.ParamType):
 @click.option("--max-s", type=click.FloatRange(min=0), default=DEFAULTS.max_s, show_default=True,
               help="Cap on measured time.")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Kill a model's process after this long  [default: warm-up + max + 60].")
+              help="Kill a model's process after this long; with --remote the whole run (connection and copying "
+                   "included) is bounded by settings x this  [default: warm-up + max + 60].")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")

@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputFileError
 from ..results.records import STATS
-from .common import VARIANT, emit_json, info, table, user_errors
+from .common import BUDGET_MS, VARIANT, emit_json, info, table, user_errors
 
 STAT_CHOICE = click.Choice(STATS)
 
@@ -67,7 +67,7 @@ def _suggestion(records, selection, device, threads):
 
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--budget-ms", type=float, required=True, help="Latency budget in milliseconds.")
+@click.option("--budget-ms", type=BUDGET_MS, required=True, help="Latency budget in milliseconds.")
 @click.option(
     "--stat", type=STAT_CHOICE, default="p50", show_default=True, help="Latency statistic to hold to the budget."
 )
@@ -205,7 +205,7 @@ def predict_latency(results_path, variants, stat, device, threads, as_json):
 @click.argument("rundir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--budget-ms",
-    type=float,
+    type=BUDGET_MS,
     default=None,
     help="Budget to select against (default: the one in RUNDIR/selection.json, if any).",
 )

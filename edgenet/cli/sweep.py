@@ -10,11 +10,11 @@ import click
 from ..convert.modes import QUANT_MODES
 from ..decide.sweep import SWEEP_BENCH
 from ..results.records import PERCENTILES
-from .common import VARIANT_LIST, emit_json, info, table, user_errors
+from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
 
 
 @click.command()
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), required=True,
+@click.option("--budget-ms", type=BUDGET_MS, required=True,
               help="Latency budget in milliseconds.")
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")

@@ -28,7 +28,7 @@ from ..bench import BenchParams
 from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
-from ..fsutil import atomic_write_text, sha256_file
+from ..fsutil import atomic_write_text, sha256_file, write_error
 from ..results import BenchRecord, append_records, as_record, read_records, usable_bench
 
 #: A sweep measures many models: shorter than `edgenet bench`'s defaults, still >= 30 runs per model.
@@ -112,10 +112,18 @@ def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
     return None
 
 
-def _matches(record: BenchRecord, sha256: str, bench: BenchParams) -> bool:
-    """A successful earlier measurement of this very model file under this setting."""
+def _device_label(params) -> str:
+    """Who measures: the ``--remote`` host as given, or this machine's hostname (the records' device label)."""
+    import socket
+
+    return params.remote or socket.gethostname()
+
+
+def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label: str) -> bool:
+    """A successful earlier measurement of this very model file under this setting, on this device."""
     return (
         record.usable
+        and record.on_device(device_label)
         and record.model.sha256 == sha256
         and record.threads == bench.threads
         and (record.xnnpack is not False) == bench.xnnpack
@@ -179,7 +187,10 @@ def run_sweep(
     from .report import write_report
 
     run = _Run(params, Path(rundir), log, progress)
-    run.rundir.mkdir(parents=True, exist_ok=True)
+    try:
+        run.rundir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(run.rundir, exc) from None
     records = run.records()
 
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
@@ -239,7 +250,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     weights = _weights_for(variant, params.weights_dir)
     options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=run.models_dir, progress=run.progress)
-    (result,) = convert_variants([variant], options)
+    (result,) = convert_variants([variant], options, log=run.log)
     if not result.ok:
         run.log(f"convert {variant.name}: {result.error}")
         return Step(variant.name, macs, "failed", reason=f"conversion failed: {result.error}")
@@ -247,7 +258,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
     for record in reversed(usable_bench(records)):
-        if _matches(record, sha, params.bench):
+        if _matches(record, sha, params.bench, _device_label(params)):
             latency = record.stat_ms(params.stat)
             run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
@@ -255,7 +266,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     if params.remote:
         from ..bench.remote import run_remote
 
-        new = run_remote(params.remote, [model_path], [params.threads], params.bench)
+        new = run_remote(params.remote, [model_path], [params.threads], params.bench, label=_device_label(params))
     else:
         new = [r.to_record() for r in run_settings([model_path], [params.bench])]
     append_records(run.results_path, new)
