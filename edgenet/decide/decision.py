@@ -98,7 +98,7 @@ class Decision:
             if not p.stability.stable:
                 text += f" [{p.stability.verdict}]"
             for t in self.too_close:
-                text += (f"; {t.candidate.variant} ({t.latency_text(stat, self.confidence)}) is too close to call "
+                text += (f"; {t.candidate.variant} at {t.latency_text(stat, self.confidence)} is too close to call "
                          "on this device")
             return text
         if self.closest is not None:

@@ -14,6 +14,12 @@ The run folder is always consistent, so an interrupted run continues where it st
   already there is not measured again;
 * ``RUNDIR/sweep.json`` -- the plan, every decision and the selection, written last;
 * ``RUNDIR/REPORT.md`` and its pictures (:mod:`edgenet.decide.report`).
+
+The pick is made by :func:`edgenet.decide.decision.decide`: a candidate is picked only when its
+latency interval lies within the budget. A candidate that is too close to call is measured again,
+interleaved with its neighbour (:mod:`edgenet.decide.remeasure`), before deciding. With ``data``
+(labelled) or ``agreement_images`` (unlabelled) each converted model's accuracy or agreement with
+its float model is measured (:mod:`edgenet.decide.accuracy`) and the objective can be accuracy.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
 from ..fsutil import atomic_write_text, sha256_file
 from ..results import append_records, read_records
+from .select import variant_label
 
 RESULTS_NAME = "results.jsonl"
 SWEEP_NAME = "sweep.json"
@@ -55,6 +62,11 @@ class SweepParams:
     min_top1: float | None = None
     far_factor: float = 1.5  # skip a conversion predicted above far_factor * budget
     refine: bool = False  # try a custom phi between the pick and the next variant
+    objective: str | None = None  # "largest" | "accuracy"; None: accuracy when measured for every contender
+    remeasure_rounds: int = 2  # A-B rounds for a candidate too close to call; 0 turns the rule off
+    data: Path | None = None  # labelled images: measure each converted model's top-1
+    labels: Path | None = None  # class-name -> index file for a class-folder data set
+    agreement_images: Path | None = None  # unlabelled images: top-1 agreement with the float model
     bench: BenchParams = field(default_factory=lambda: BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0))
 
     def __post_init__(self):
@@ -64,6 +76,10 @@ class SweepParams:
             raise EdgenetError("no variants to sweep")
         if self.far_factor < 1:
             raise EdgenetError(f"far_factor must be >= 1, got {self.far_factor:g}")
+        if self.objective not in (None, "largest", "accuracy"):
+            raise EdgenetError(f"unknown objective {self.objective!r}; choose from largest, accuracy")
+        if self.remeasure_rounds < 0:
+            raise EdgenetError(f"remeasure_rounds must be >= 0, got {self.remeasure_rounds}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +88,7 @@ class Step:
 
     variant: str
     macs: int
-    action: str  # "measured" | "reused" | "skipped" | "failed"
+    action: str  # "measured" | "reused" | "skipped" | "failed" | "remeasured"
     latency_ms: float | None = None
     predicted_ms: float | None = None
     model: str | None = None
@@ -86,11 +102,13 @@ class SweepOutcome:
     report: Path | None
     rundir: Path
     suggestion: dict | None = None
+    decision: object | None = None  # edgenet.decide.decision.Decision: what to deploy
 
     def to_dict(self) -> dict:
         return {
             "rundir": str(self.rundir),
             "steps": [asdict(s) for s in self.steps],
+            "decision": self.decision.to_dict() if self.decision is not None else None,
             "selection": self.selection.to_dict() if self.selection is not None else None,
             "suggestion": self.suggestion,
             "report": str(self.report) if self.report else None,
@@ -147,9 +165,15 @@ def run_sweep(
 ) -> SweepOutcome:
     """Convert, benchmark and select (see the module docstring)."""
     from ..convert.api import ConvertOptions, convert_variants
+    from .confidence import PERCENTILES, runs_needed
     from .report import write_report
     from .select import select
 
+    if params.stat in PERCENTILES:  # enough runs for both ends of the percentile's interval
+        needed = runs_needed(PERCENTILES[params.stat])
+        if params.bench.min_runs < needed:
+            log(f"measuring at least {needed} runs per model: fewer cannot bound {params.stat}")
+            params = replace(params, bench=replace(params.bench, min_runs=needed))
     rundir = Path(rundir)
     models_dir = rundir / "models"
     results_path = rundir / RESULTS_NAME
@@ -157,6 +181,7 @@ def run_sweep(
     records = read_records(results_path) if results_path.exists() else []
 
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
+    models: dict[str, tuple[Variant, Path]] = {}  # label -> converted and measured model, in increasing size
     measured: list[tuple[Variant, float]] = []
     steps: list[Step] = []
     stop_reason: str | None = None
@@ -185,6 +210,7 @@ def run_sweep(
         records = read_records(results_path) if results_path.exists() else []
         if step.latency_ms is None:
             continue
+        models[variant_label(variant.spec or variant.name)] = (variant, Path(step.model))
         measured.append((variant, step.latency_ms))
         if step.latency_ms > params.budget_ms:
             stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
@@ -192,7 +218,16 @@ def run_sweep(
     ok_records = [r for r in records if r.get("kind") == "bench" and not r.get("error")]
     selection = None
     suggestion = None
+    decision = None
     if ok_records:
+        records = _measure_accuracy(params, models, models_dir, results_path, records, convert_variants,
+                                    ConvertOptions, log, progress)
+        decision = _decide(params, records, log)
+        if decision is not None and params.remeasure_rounds > 0:
+            steps_added, records = _remeasure(params, decision, models, results_path, records, log)
+            steps += steps_added
+            if steps_added:
+                decision = _decide(params, records, log)
         try:
             selection = select(records, params.budget_ms, stat=params.stat, min_top1=params.min_top1,
                                threads=params.threads)
@@ -201,12 +236,126 @@ def run_sweep(
         if params.refine and selection is not None and selection.pick is not None:
             suggestion, records, selection = _refine(params, selection, order, models_dir, results_path, records,
                                                      convert_variants, ConvertOptions, select, log, progress)
+            if suggestion is not None and suggestion.get("measured_ms") is not None:
+                spec = parse_variant(suggestion["spec"])
+                path = models_dir / f"{spec.name}-{params.quant}.tflite"
+                if path.is_file():
+                    models[variant_label(spec.spec or spec.name)] = (spec, path)
+                records = _measure_accuracy(params, models, models_dir, results_path, records, convert_variants,
+                                            ConvertOptions, log, progress)
+                decision = _decide(params, records, log)
     report = None
     if selection is not None:
-        report = write_report(rundir, records, selection, params.budget_ms, stat=params.stat)
-    outcome = SweepOutcome(tuple(steps), selection, report, rundir, suggestion)
+        report = write_report(rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision)
+    outcome = SweepOutcome(tuple(steps), selection, report, rundir, suggestion, decision)
     atomic_write_text(rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
+
+
+def _decide(params: SweepParams, records: list[dict], log):
+    from .decision import decide
+
+    try:
+        return decide(records, params.budget_ms, stat=params.stat, objective=params.objective,
+                      min_top1=params.min_top1, threads=params.threads)
+    except EdgenetError as exc:
+        log(f"decision: {exc}")
+        return None
+
+
+def _bench_once(params: SweepParams, model_path: Path) -> dict:
+    from ..bench.runner import run_sweep as bench_settings
+
+    bench = replace(params.bench, threads=params.threads)
+    if params.remote:
+        from ..bench.remote import run_remote
+
+        return run_remote(params.remote, [model_path], [params.threads], bench)[-1]
+    return bench_settings([model_path], [bench])[-1].to_record()
+
+
+def _remeasure(params: SweepParams, decision, models, results_path: Path, records, log):
+    """Measure each candidate too close to call again, interleaved with its neighbour (A-B-A-B),
+    pool each model's rounds into one record and append it; returns the new steps and records."""
+    from dataclasses import asdict as as_dict
+
+    from ..bench.result import LatencyStats
+    from .remeasure import plan_remeasure, pooled_record
+
+    def stats(samples):
+        return as_dict(LatencyStats.from_samples(samples))
+
+    steps = []
+    for plan in plan_remeasure(decision, list(models)):
+        order = plan.order
+        pattern = "-".join(["-".join(order)] * params.remeasure_rounds)
+        log(f"{plan.target}: {params.stat} interval {plan.before} straddles the {params.budget_ms:g} ms budget; "
+            f"measuring it again interleaved with {plan.neighbour or 'nothing (no neighbour measured)'} ({pattern})")
+        rounds: dict[str, list[dict]] = {label: [] for label in order}
+        for _ in range(params.remeasure_rounds):
+            for label in order:
+                rounds[label].append(_bench_once(params, models[label][1]))
+        pooled = [pooled_record(rounds[label], stats) for label in order]
+        append_records(results_path, pooled)
+        records = read_records(results_path)
+        for label, record in zip(order, pooled, strict=True):
+            variant = models[label][0]
+            if record.get("error"):
+                steps.append(Step(variant.name, architecture(variant).macs, "failed", model=str(models[label][1]),
+                                  reason=f"re-measurement failed: {record['error']}"))
+                continue
+            latency = record["latency_ms"][params.stat]
+            if label == plan.target:
+                why = (f"interval {plan.before} straddled the budget: measured again {pattern}, "
+                       f"{record['runs']} runs pooled")
+            else:
+                why = f"neighbour of {plan.target}, measured in alternation with it ({pattern})"
+            steps.append(Step(variant.name, architecture(variant).macs, "remeasured", latency_ms=latency,
+                              model=str(models[label][1]), reason=why))
+            log(f"bench {label}: {latency:.2f} ms {params.stat} over {record['runs']} interleaved runs")
+    return steps, records
+
+
+def _measure_accuracy(params: SweepParams, models, models_dir: Path, results_path: Path, records, convert_variants,
+                      ConvertOptions, log, progress):
+    """Eval records for every converted model: top-1 on ``params.data``, agreement on
+    ``params.agreement_images``; models already evaluated on the same images are skipped."""
+    from .accuracy import agreement_record, already_evaluated, evaluate_model
+
+    if params.data is None and params.agreement_images is None:
+        return records
+    if params.weights_dir is None:
+        log("accuracy: no --weights-dir, the models have random weights: their accuracy is meaningless")
+    new = []
+    for label, (variant, path) in models.items():
+        sha = sha256_file(path)
+        if params.data is not None and not already_evaluated(records, sha, str(params.data), "top1"):
+            record = evaluate_model(path, params.data, params.threads, params.labels, log)
+            acc = record["accuracy"]
+            log(f"eval {label}: top-1 {100 * acc['top1']:.1f}% on {acc['count']} images")
+            new.append(record)
+        if params.agreement_images is None:
+            continue
+        if params.quant in ("fp32", "float32"):
+            log(f"agreement {label}: the model is float already, nothing to compare")
+            continue
+        if already_evaluated(records, sha, str(params.agreement_images), "agreement_top1"):
+            continue
+        options = ConvertOptions(quant="fp32", weights=_weights_for(variant, params.weights_dir), calib=params.calib,
+                                 samples=params.samples, seed=params.seed, out_dir=models_dir / "float",
+                                 progress=progress)
+        (result,) = convert_variants([variant], options)
+        if not result.ok:
+            log(f"agreement {label}: float conversion failed: {result.error}")
+            continue
+        record = agreement_record(path, Path(result.model_path), params.agreement_images, params.threads)
+        log(f"agreement {label}: {100 * record['accuracy']['agreement_top1']:.1f}% top-1 agreement with its "
+            f"float model on {record['accuracy']['count']} images")
+        new.append(record)
+    if new:
+        append_records(results_path, new)
+        records = read_records(results_path)
+    return records
 
 
 def _convert_and_measure(variant, params, models_dir, results_path, records, convert_variants, ConvertOptions,
@@ -288,6 +437,9 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
         "samples": params.samples, "seed": params.seed,
         "weights_dir": str(params.weights_dir) if params.weights_dir else None, "remote": params.remote,
         "min_top1": params.min_top1, "far_factor": params.far_factor, "refine": params.refine,
+        "objective": params.objective, "remeasure_rounds": params.remeasure_rounds,
+        "data": str(params.data) if params.data else None, "labels": str(params.labels) if params.labels else None,
+        "agreement_images": str(params.agreement_images) if params.agreement_images else None,
         "bench": params.bench.to_dict(),
     }
     return json.dumps(data, indent=2, default=str)
