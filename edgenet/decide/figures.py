@@ -25,6 +25,7 @@ __all__ = [
     "annotate_rows",
     "latency_distribution",
     "latency_vs_macs",
+    "log_axis",
     "log_ticks",
 ]
 
@@ -86,7 +87,7 @@ def _tick_text(value: float) -> str:
     return f"{value:g}" if value >= 0.01 else f"{value:.2g}"
 
 
-def _log_axis(ax, which: str, values: list[float], pad: float = 1.15) -> None:
+def log_axis(ax, which: str, values: list[float], pad: float = 1.15) -> None:
     """Log scale on ``which`` ("x"/"y") spanning ``values``, with labelled ticks (no 10^n notation)."""
     from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -179,8 +180,8 @@ def latency_vs_macs(rows: list[dict], budget_ms: float | None, stat: str, path: 
         _mark_pick(ax, picks[0]["macs"] / 1e6, picks[0][key], picks[0]["variant"])
     if budget_ms is not None:
         ax.axhline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
-    _log_axis(ax, "x", xs)
-    _log_axis(ax, "y", ys + [y + a for y, a in zip(ys, above, strict=True)]
+    log_axis(ax, "x", xs)
+    log_axis(ax, "y", ys + [y + a for y, a in zip(ys, above, strict=True)]
               + [y - b for y, b in zip(ys, below, strict=True)] + ([budget_ms] if budget_ms else []))
     ax.set_xlabel("multiply-adds (millions, log scale)")
     ax.set_ylabel(f"latency {key.removesuffix('_ms')} (ms, log scale)")
@@ -216,7 +217,7 @@ def accuracy_vs_latency(rows: list[dict], budget_ms: float | None, stat: str, pa
         _mark_pick(ax, picks[0][key], picks[0]["top1"], picks[0]["variant"])
     if budget_ms is not None:
         ax.axvline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
-    _log_axis(ax, "x", xs + [x + a for x, a in zip(xs, above, strict=True)]
+    log_axis(ax, "x", xs + [x + a for x, a in zip(xs, above, strict=True)]
               + [x - b for x, b in zip(xs, below, strict=True)] + ([budget_ms] if budget_ms else []))
     from matplotlib.ticker import MaxNLocator
 
@@ -250,7 +251,7 @@ def latency_distribution(rows: list[dict], budget_ms: float | None, path: Path) 
         ax.axhline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
         ax.legend(fontsize=8)
     everything = [x for r in pts for x in r["samples_ms"]] + ([budget_ms] if budget_ms else [])
-    _log_axis(ax, "y", everything, pad=1.05)
+    log_axis(ax, "y", everything, pad=1.05)
     ax.set_xlabel("model, by multiply-adds (orange: unstable runs)")
     ax.set_ylabel("latency per invocation (ms, log scale)")
     ax.set_title("Latency distributions (every timed run)")
