@@ -5,6 +5,7 @@ dictionaries; everything else works with the typed views it exports.
 """
 
 from .schema import (
+    FIELDS,
     KINDS,
     NESTED_FIELDS,
     SCHEMA,
@@ -19,6 +20,6 @@ from .schema import (
 )
 
 __all__ = [
-    "KINDS", "NESTED_FIELDS", "SCHEMA", "append_records", "flatten_record", "make_record", "parse_records",
+    "FIELDS", "KINDS", "NESTED_FIELDS", "SCHEMA", "append_records", "flatten_record", "make_record", "parse_records",
     "read_records", "records_to_csv", "write_csv", "write_records",
 ]
