@@ -221,7 +221,7 @@ def predict_latency(results_path, variants, stat, device, threads, as_json):
     "--budget-ms",
     type=float,
     default=None,
-    help="Budget to select against (default: the one in RUNDIR/selection.json, if any).",
+    help="Budget to select against (default: the one in RUNDIR/selection.json or RUNDIR/sweep.json, if any).",
 )
 @click.option("--stat", type=STAT_CHOICE, default=None, help="Latency statistic (default: the selection's, or p50).")
 @click.option("--baselines", is_flag=True, help="Add MobileNetV2 and ResNet-50 reference rows.")
@@ -234,14 +234,23 @@ def report(rundir, budget_ms, stat, baselines):
     Example:
       edgenet report runs/pi4 --budget-ms 50 --baselines
     """
+    from ..decide.decision import decide
     from ..decide.report import write_report
     from ..decide.select import Selection
-    from ..decide.select import select as do_select
     from ..errors import EdgenetError
 
     records = _read_all([rundir / "results.jsonl"])
-    selection = None
+    selection = decision = None
     sel_path = rundir / "selection.json"
+    sweep_path = rundir / "sweep.json"
+    sweep_params = {}
+    if budget_ms is None and not sel_path.exists() and sweep_path.exists():
+        try:  # a sweep's run folder: decide again against the sweep's own budget, statistic and objective
+            sweep_params = json.loads(sweep_path.read_text(encoding="utf-8")).get("params") or {}
+            budget_ms = float(sweep_params["budget_ms"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputFileError(sweep_path, f"not a sweep written by edgenet: {exc}") from None
+        stat = stat or sweep_params.get("stat")
     if budget_ms is None and sel_path.exists():
         try:
             selection = Selection.from_dict(json.loads(sel_path.read_text(encoding="utf-8")))
@@ -249,11 +258,15 @@ def report(rundir, budget_ms, stat, baselines):
             raise InputFileError(sel_path, f"not a selection written by edgenet: {exc}") from None
     elif budget_ms is not None:
         try:
-            selection = do_select(records, budget_ms, stat=stat or "p50")
+            decision = decide(records, budget_ms, stat=stat or "p50", objective=sweep_params.get("objective"),
+                              min_top1=sweep_params.get("min_top1"), threads=sweep_params.get("threads"))
+            selection = decision.selection
         except EdgenetError as exc:
             info(f"no selection in the report: {exc}")
-    path = write_report(rundir, records, selection, budget_ms, baselines=baselines, stat=stat)
+    path = write_report(rundir, records, selection, budget_ms, baselines=baselines, stat=stat, decision=decision)
     info(f"wrote {path}")
-    if selection is not None:
+    if decision is not None:
+        info(decision.message)
+    elif selection is not None:
         info(selection.message)
     click.echo(str(path))
