@@ -78,6 +78,8 @@ class SweepParams:
             raise EdgenetError(f"far_factor must be >= 1, got {self.far_factor:g}")
         if self.objective not in (None, "largest", "accuracy"):
             raise EdgenetError(f"unknown objective {self.objective!r}; choose from largest, accuracy")
+        if self.objective == "accuracy" and self.data is None:
+            raise EdgenetError("--objective accuracy needs --data DIR|FILE (labelled images) to measure top-1")
         if self.remeasure_rounds < 0:
             raise EdgenetError(f"remeasure_rounds must be >= 0, got {self.remeasure_rounds}")
 
