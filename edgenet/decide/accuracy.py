@@ -21,12 +21,13 @@ from ..results import make_record
 __all__ = ["agreement_record", "already_evaluated", "evaluate_model", "unlabelled_dataset"]
 
 
-def already_evaluated(records: list[dict], sha256: str, dataset: str, field: str) -> bool:
-    """An eval record of this model on this data set that holds ``field`` (top1 / agreement_top1)."""
-    for r in records:
-        acc = r.get("accuracy") or {}
-        if (r.get("kind") == "eval" and not r.get("error") and (r.get("model") or {}).get("sha256") == sha256
-                and acc.get("dataset") == dataset and acc.get(field) is not None):
+def already_evaluated(records: list, sha256: str, dataset: str, field: str) -> bool:
+    """An eval record of this model on this data set that holds ``field`` ("top1" / "agreement_top1")."""
+    from ..results.records import EvalRecord, as_records
+
+    for r in as_records(records):
+        if (isinstance(r, EvalRecord) and r.ok and r.model.sha256 == sha256 and r.dataset == dataset
+                and getattr(r, f"{field}_fraction") is not None):
             return True
     return False
 

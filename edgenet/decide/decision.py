@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..results.records import BenchRecord, EvalRecord, as_records, latest
 from .confidence import CONFIDENCE, DOES_NOT_FIT, FITS, TOO_CLOSE, Interval, Stability, budget_verdict, interval_for
 from .confidence import stability as stability_of
 from .objective import Ranked, published_top1, rank, resolve_objective
-from .select import Candidate, Selection, bench_group, select, top1_percent, variant_of
+from .select import Candidate, Selection, bench_group, select, top1_percent
 
 __all__ = ["Assessment", "Decision", "decide"]
 
@@ -29,7 +30,7 @@ class Assessment:
     verdict: str  # "fits" | "does not fit" | "too close to call"
     stability: Stability
     top1_count: int | None = None  # images behind the measured top-1
-    agreement_top1: float | None = None  # fraction agreeing with the float model (unlabelled images)
+    agreement_top1_fraction: float | None = None  # agreeing with the float model (unlabelled images)
     published_top1: float | None = None  # the paper's float top-1: context only
     reason: str = ""
 
@@ -50,7 +51,7 @@ class Assessment:
             "verdict": self.verdict,
             "stability": self.stability.to_dict(),
             "top1_count": self.top1_count,
-            "agreement_top1": self.agreement_top1,
+            "agreement_top1_fraction": self.agreement_top1_fraction,
             "published_top1": self.published_top1,
             "decision_reason": self.reason,
         }
@@ -78,11 +79,11 @@ class Decision:
 
     def _accuracy_text(self, a: Assessment) -> str:
         c = a.candidate
-        if c.top1 is not None:
+        if c.top1_fraction is not None:
             on = f" on {a.top1_count} images" if a.top1_count else ""
-            return f"; top-1 {c.top1:.1f}% measured{on} ({c.quant or '?'})"
-        if a.agreement_top1 is not None:
-            return f"; top-1 not measured, {100 * a.agreement_top1:.1f}% top-1 agreement with its float model"
+            return f"; top-1 {top1_percent(c.top1_fraction):.1f}% measured{on} ({c.quant or '?'})"
+        if a.agreement_top1_fraction is not None:
+            return f"; top-1 not measured, {100 * a.agreement_top1_fraction:.1f}% top-1 agreement with its float model"
         return ""
 
     @property
@@ -127,39 +128,26 @@ class Decision:
         return data
 
 
-def _latest(records: list[dict]) -> dict:
-    return max(records, key=lambda r: str(r.get("created_utc") or ""))
-
-
-def _bench_record_of(group: list[dict], candidate: Candidate) -> dict | None:
+def _bench_record_of(group: list[BenchRecord], candidate: Candidate) -> BenchRecord | None:
     """The bench record the selection used for ``candidate`` (the latest of that model)."""
-    same = [
-        r for r in group
-        if (variant_of(r) or (r.get("model") or {}).get("name")) == candidate.variant
-        and (r.get("model") or {}).get("quant") == candidate.quant
-    ]
-    return _latest(same) if same else None
+    same = [r for r in group if r.model_label == candidate.variant and r.model.quant == candidate.quant]
+    return latest(same) if same else None
 
 
-def _eval_of(records: list[dict], candidate: Candidate) -> tuple[int | None, float | None]:
+def _eval_of(records: list, candidate: Candidate) -> tuple[int | None, float | None]:
     """(images behind the measured top-1, agreement with the float model) from the latest eval records."""
     count, agreement = None, None
-    evals = sorted(
-        (r for r in records if r.get("kind") == "eval" and r.get("error") is None),
-        key=lambda r: str(r.get("created_utc") or ""),
-    )
+    evals = sorted((r for r in as_records(records) if isinstance(r, EvalRecord) and r.ok), key=lambda r: r.created_utc)
     for r in evals:
-        model = r.get("model") or {}
-        same = (candidate.sha256 and model.get("sha256") == candidate.sha256) or (
-            not model.get("sha256") and variant_of(r) == candidate.variant and model.get("quant") == candidate.quant
+        same = (candidate.sha256 and r.model.sha256 == candidate.sha256) or (
+            not r.model.sha256 and r.variant == candidate.variant and r.model.quant == candidate.quant
         )
         if not same:
             continue
-        acc = r.get("accuracy") or {}
-        if top1_percent(acc.get("top1")) is not None:
-            count = acc.get("count")
-        if acc.get("agreement_top1") is not None:
-            agreement = float(acc["agreement_top1"])
+        if r.top1_fraction is not None:
+            count = r.count
+        if r.agreement_top1_fraction is not None:
+            agreement = r.agreement_top1_fraction
     return count, agreement
 
 
@@ -179,21 +167,21 @@ def decide(
     notes = list(selection.notes)
     staged = []
     for c in selection.candidates:
-        record = _bench_record_of(group, c) or {}
-        samples = record.get("samples_ms") or []
-        dev = record.get("device") or {}
+        record = _bench_record_of(group, c)
+        samples = list(record.samples_ms) if record is not None else []
         interval = interval_for(samples, stat, confidence) if samples else None
         verdict = budget_verdict(interval, c.latency_ms, budget_ms)
-        stab = stability_of(samples, stat, dev.get("throttled_before"), dev.get("throttled_after"), confidence)
+        stab = stability_of(samples, stat, record.throttled_before if record else None,
+                            record.throttled_after if record else None, confidence)
         count, agreement = _eval_of(records, c)
         staged.append((c, interval, verdict, stab, count, agreement))
     if any(interval is None for _, interval, *_ in staged):
         notes.append("some records keep no raw runs: their verdict is on the point value, without an interval")
 
     def floor_ok(c: Candidate) -> bool:
-        return min_top1 is None or c.top1 is None or c.top1 >= min_top1
+        return min_top1 is None or c.top1_fraction is None or top1_percent(c.top1_fraction) >= min_top1
 
-    contenders = [Ranked(f"{c.variant}/{c.quant}", c.macs, c.latency_ms, c.top1)
+    contenders = [Ranked(f"{c.variant}/{c.quant}", c.macs, c.latency_ms, top1_percent(c.top1_fraction))
                   for c, _, verdict, *_ in staged if verdict != DOES_NOT_FIT and floor_ok(c)]
     chosen, why = resolve_objective(objective, contenders)
     order = [r.key for r in rank(chosen, contenders)]
@@ -207,7 +195,7 @@ def decide(
     for c, interval, verdict, stab, count, agreement in staged:
         key = f"{c.variant}/{c.quant}"
         if not floor_ok(c):
-            reason = f"top-1 {c.top1:.1f} below floor {min_top1:g}"
+            reason = f"top-1 {top1_percent(c.top1_fraction):.1f} below floor {min_top1:g}"
         elif verdict == DOES_NOT_FIT:
             reason = f"does not fit: over budget by {c.latency_ms - budget_ms:.2f} ms"
             if interval is not None and interval.low_ms is not None:
@@ -218,7 +206,7 @@ def decide(
                 reason = f"too close to call on this device: too few runs to bound {stat} ({interval.runs})"
         elif key == pick_key:
             reason = "picked"
-        elif chosen == "accuracy" and c.top1 is None:
+        elif chosen == "accuracy" and c.top1_fraction is None:
             reason = "fits, but its top-1 was not measured"
         elif chosen == "largest" and c.macs is None:
             reason = "fits, but its size (MACs) is unknown, so it cannot be ranked"
@@ -245,7 +233,7 @@ def decide(
 
 
 def _top1_known(staged, key: str) -> bool:
-    return any(f"{c.variant}/{c.quant}" == key and c.top1 is not None for c, *_ in staged)
+    return any(f"{c.variant}/{c.quant}" == key and c.top1_fraction is not None for c, *_ in staged)
 
 
 def _macs_known(staged, key: str) -> bool:

@@ -36,12 +36,12 @@ def annotate_rows(rows: list[dict], records: list[dict], stat: str, budget_ms: f
                   confidence: float = CONFIDENCE) -> None:
     """Add ``ci`` (text), ``ci_low_ms``/``ci_high_ms``, ``verdict``, ``stability``/``stable``,
     ``agreement`` (percent) and ``published_top1`` (context) to report rows, in place."""
+    from ..results.records import EvalRecord, as_records
+
     agreement: dict[str, float] = {}
-    for r in sorted(records, key=lambda r: str(r.get("created_utc") or "")):
-        acc = r.get("accuracy") or {}
-        sha = (r.get("model") or {}).get("sha256")
-        if r.get("kind") == "eval" and not r.get("error") and sha and acc.get("agreement_top1") is not None:
-            agreement[sha] = 100.0 * float(acc["agreement_top1"])
+    for r in sorted(as_records(records), key=lambda r: r.created_utc):
+        if isinstance(r, EvalRecord) and r.ok and r.model.sha256 and r.agreement_top1_fraction is not None:
+            agreement[r.model.sha256] = 100.0 * r.agreement_top1_fraction
     for row in rows:
         samples = row.get("samples_ms") or []
         device = row.get("_device") or {}
