@@ -51,6 +51,16 @@ def test_plan_takes_the_closest_when_nothing_surely_fits():
     assert (plan.target, plan.neighbour) == ("b0", "b1")  # the smallest: its larger neighbour
 
 
+def test_a_neighbour_already_remeasured_is_not_planned_again():
+    records = [noisy_record("b0", 9.95, spread=0.1), noisy_record("b1", 10.0, spread=0.1, seed=3),
+               noisy_record("b2", 10.05, spread=0.1, seed=4)]
+    decision = decide(records, budget_ms=10.0)
+    assert decision.pick is None and len([a for a in decision.assessments if a.verdict == "too close to call"]) == 3
+    plans = plan_remeasure(decision, ["b0", "b1", "b2"])
+    assert [p.order for p in plans] == [("b2", "b1"), ("b0", "b1")]  # b1 is not a target: b2's neighbour already
+    assert [p.order for p in plan_remeasure(decision, ["b0", "b1", "b2"], limit=1)] == [("b2", "b1")]
+
+
 def test_pooled_record_keeps_every_run_in_order():
     a, b = noisy_record("b0", 6.0, runs=30, seed=1), noisy_record("b0", 6.5, runs=20, seed=2)
     a["device"]["throttled_before"], b["device"]["throttled_after"] = "0x0", "0x4"

@@ -36,15 +36,16 @@ class Remeasure:
 def plan_remeasure(decision, measured: Sequence[str], limit: int = 2) -> list[Remeasure]:
     """The candidates to measure again: those better than the pick (or, with no pick, the closest)
     whose interval straddles the budget, at most ``limit``, each with its neighbour among
-    ``measured`` (variant labels in increasing size)."""
+    ``measured`` (variant labels in increasing size). A candidate already in an earlier plan (as
+    that one's neighbour) is not planned again."""
     targets = list(decision.too_close)
     if decision.pick is None and decision.closest is not None and decision.closest.verdict == TOO_CLOSE:
         targets = [decision.closest, *[t for t in targets if t is not decision.closest]]
-    plans = []
-    for a in targets[:limit]:
+    plans: list[Remeasure] = []
+    for a in targets:
         variant = a.candidate.variant
-        if variant not in measured:
-            continue
+        if len(plans) >= limit or variant not in measured or any(variant in p.order for p in plans):
+            continue  # already measured again as an earlier target's neighbour
         i = list(measured).index(variant)
         neighbour = measured[i - 1] if i > 0 else (measured[i + 1] if i + 1 < len(measured) else None)
         before = a.interval.describe() if a.interval else "no interval"
