@@ -54,7 +54,9 @@ def _link_models(source: Path, target: Path) -> None:
                 shutil.copy2(path, target / path.name)
 
 
-def _summary(picks: list[str | None]) -> dict:
+def _summary(picks: list[str | None], runs: list[dict] | None = None) -> dict:
+    """How the picks of one rule spread; with ``runs``, also how many picks the run's own intervals
+    called "too close to call" (a pick presented as fitting although its interval crossed the budget)."""
     names = ["none" if p is None else p for p in picks]
     counts = Counter(names)
     modal, modal_n = counts.most_common(1)[0]
@@ -65,6 +67,28 @@ def _summary(picks: list[str | None]) -> dict:
         "runs_not_most_common": len(names) - modal_n,
         "share_not_most_common": (len(names) - modal_n) / len(names),
         "changes_between_consecutive_runs": sum(a != b for a, b in zip(names, names[1:], strict=False)),
+        **({"picks_whose_interval_straddled_the_budget": sum(
+            1 for p, r in zip(picks, runs, strict=True) if p is not None and r["verdicts"].get(p) == "too close to call"
+        )} if runs is not None else {}),
+    }
+
+
+def _summaries(runs: list[dict]) -> dict:
+    old = [r for r in runs if r["rule"] == "old"]
+    new = [r for r in runs if r["rule"] == "new"]
+    p50 = [v for r in runs for v in r["p50_ms"].values()]
+    b0 = [r["p50_ms"]["b0"] for r in runs if "b0" in r["p50_ms"]]
+    return {
+        "old_rule": _summary([r["pick"] for r in old], old),
+        "new_rule": {
+            **_summary([r["pick"] for r in new], new),
+            "runs_with_a_candidate_too_close_to_call_before_remeasuring": sum(bool(r["remeasured"]) for r in new),
+            "runs_still_too_close_after_remeasuring": sum(bool(r["too_close"]) for r in new),
+        },
+        "new_rule_without_remeasuring": _summary([r["confident_pick"] for r in old], old),
+        "b0_p50_ms_range_over_all_runs": [min(b0), max(b0)] if b0 else None,
+        "records_unstable": sum(len(r["unstable"]) for r in runs),
+        "records": len(p50),
     }
 
 
@@ -76,7 +100,15 @@ def main() -> int:
     parser.add_argument("--margin", type=float, default=0.04, help="with --budget-ms auto: budget = p50 x (1+margin)")
     parser.add_argument("--variants", default="b0-b3")
     parser.add_argument("--rounds", type=int, default=2, help="A-B rounds of the new rule")
+    parser.add_argument("--resummarize", action="store_true",
+                        help="recompute the summaries of the existing results file, measure nothing")
     args = parser.parse_args()
+    if args.resummarize:
+        payload = json.loads(OUT_JSON.read_text(encoding="utf-8"))
+        payload.update(_summaries(payload["runs"]))
+        OUT_JSON.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps({k: payload[k] for k in ("old_rule", "new_rule", "new_rule_without_remeasuring")}, indent=1))
+        return 0
 
     from edgenet.convert.api import ConvertOptions, convert_variants
     from edgenet.decide.sweep import SweepParams, run_sweep
@@ -141,8 +173,6 @@ def main() -> int:
                   f"{'re-measured ' + ','.join(runs[-1]['remeasured']) if runs[-1]['remeasured'] else ''}",
                   flush=True)
 
-    old = [r for r in runs if r["rule"] == "old"]
-    new = [r for r in runs if r["rule"] == "new"]
     payload = {
         "what": "the quickstart sweep repeated on one machine: how often the pick changes, old rule vs new rule",
         "command": f"python benchmarks/pick_stability.py --reps {args.reps} --budget-ms {args.budget_ms} "
@@ -157,13 +187,7 @@ def main() -> int:
         "variants": [v.name for v in variants],
         "bench": base.bench.to_dict(),
         "convert_s": round(convert_s, 1),
-        "old_rule": _summary([r["pick"] for r in old]),
-        "new_rule": {
-            **_summary([r["pick"] for r in new]),
-            "runs_with_a_candidate_too_close_to_call_before_remeasuring": sum(bool(r["remeasured"]) for r in new),
-            "runs_still_too_close_after_remeasuring": sum(bool(r["too_close"]) for r in new),
-        },
-        "new_rule_without_remeasuring": _summary([r["confident_pick"] for r in old]),
+        **_summaries(runs),
         "runs": runs,
         "total_s": round(time.perf_counter() - started, 1),
     }
