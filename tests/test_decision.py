@@ -123,3 +123,18 @@ def test_cli_json_and_objective(tmp_path):
     result = CliRunner().invoke(select_cmd, [str(path), "--budget-ms", "150", "--objective", "largest"])
     assert result.exit_code == 0 and "pick: b2" in result.stderr
     assert "95% CI" in result.stdout and "verdict" in result.stdout and "stability" in result.stdout
+
+
+def test_cli_report_in_a_sweep_folder_decides_with_the_sweeps_budget(tmp_path):
+    from edgenet.cli.select import report as report_cmd
+
+    write(tmp_path, pi4_records())
+    (tmp_path / "sweep.json").write_text(json.dumps({"params": {"budget_ms": 90, "stat": "p50", "objective": None}}))
+    result = CliRunner().invoke(report_cmd, [str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    payload = json.loads((tmp_path / "results.json").read_text())
+    assert payload["budget_ms"] == 90 and payload["decision"]["pick"]["variant"] == "b1"
+    assert payload["decision"]["pick"]["verdict"] == "fits" and "pick: b1 (int8), the largest that fits" in result.stderr
+    (tmp_path / "sweep.json").write_text("{not json")
+    result = CliRunner().invoke(report_cmd, [str(tmp_path)])
+    assert result.exit_code == 1 and "sweep.json: not a sweep written by edgenet" in result.stderr
