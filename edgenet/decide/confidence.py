@@ -40,6 +40,7 @@ __all__ = [
     "budget_verdict",
     "count_modes",
     "drift",
+    "fmt_ms",
     "interval_for",
     "order_statistic_ranks",
     "percentile_interval",
@@ -63,6 +64,11 @@ MODE_MIN_SEPARATION = 0.05
 MODE_MAX_VALLEY = 0.5
 #: Below this many runs a record is too short to judge drift or modes (not an issue by itself).
 MIN_RUNS_TO_JUDGE = 20
+
+
+def fmt_ms(value: float) -> str:
+    """Milliseconds with two decimals, or three significant digits below 1 ms (0.0123, not 0.01)."""
+    return f"{value:.2f}" if abs(value) >= 1.0 else f"{value:.3g}"
 
 
 def binomial_cdf(n: int, p: float) -> np.ndarray:
@@ -122,8 +128,8 @@ class Interval:
         """``9.10-10.30 ms`` or ``9.10 ms-unbounded``; the level is said by the caller's heading."""
         if self.method == "none":
             return "no interval"
-        low = "unbounded" if self.low_ms is None else f"{self.low_ms:.2f}"
-        high = "unbounded" if self.high_ms is None else f"{self.high_ms:.2f}"
+        low = "unbounded" if self.low_ms is None else fmt_ms(self.low_ms)
+        high = "unbounded" if self.high_ms is None else fmt_ms(self.high_ms)
         return f"{low}-{high} ms"
 
     def to_dict(self) -> dict:

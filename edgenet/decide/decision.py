@@ -13,7 +13,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..results.records import BenchRecord, EvalRecord, as_records, latest
-from .confidence import CONFIDENCE, DOES_NOT_FIT, FITS, TOO_CLOSE, Interval, Stability, budget_verdict, interval_for
+from .confidence import (
+    CONFIDENCE,
+    DOES_NOT_FIT,
+    FITS,
+    TOO_CLOSE,
+    Interval,
+    Stability,
+    budget_verdict,
+    fmt_ms,
+    interval_for,
+)
 from .confidence import stability as stability_of
 from .objective import Ranked, published_top1, rank, resolve_objective
 from .select import Candidate, Selection, bench_group, select, top1_percent
@@ -41,8 +51,8 @@ class Assessment:
     def latency_text(self, stat: str, confidence: float) -> str:
         c = self.candidate
         if self.interval is None or self.interval.method == "none":
-            return f"{c.latency_ms:.2f} ms {stat}"
-        return f"{c.latency_ms:.2f} ms {stat} ({confidence:.0%} CI {self.interval.describe()})"
+            return f"{fmt_ms(c.latency_ms)} ms {stat}"
+        return f"{fmt_ms(c.latency_ms)} ms {stat} ({confidence:.0%} CI {self.interval.describe()})"
 
     def to_dict(self) -> dict:
         return {
@@ -94,7 +104,7 @@ class Decision:
             goal = "most accurate" if self.objective == "accuracy" else "largest"
             text = (
                 f"pick: {c.variant} ({c.quant or '?'}), the {goal} that fits: {p.latency_text(stat, self.confidence)}, "
-                f"{c.margin_ms:.2f} ms ({c.margin_pct:.1f}%) under the {budget:g} ms budget{self._accuracy_text(p)}"
+                f"{fmt_ms(c.margin_ms)} ms ({c.margin_pct:.1f}%) under the {budget:g} ms budget{self._accuracy_text(p)}"
             )
             if not p.stability.stable:
                 text += f" [{p.stability.verdict}]"
