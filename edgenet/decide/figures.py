@@ -142,8 +142,26 @@ def _errors(rows: list[dict], key: str) -> tuple[list[float], list[float], list[
     return below, above, open_ended
 
 
+def short_name(variant: str) -> str:
+    """A point's label: the table name, or a custom spec's compact name (phi0-w0.25-d0.25-r32)."""
+    from ..errors import VariantError
+    from ..family.variants import parse_variant
+
+    try:
+        return parse_variant(variant).name
+    except (VariantError, ValueError):
+        return variant
+
+
+def _annotate(ax, rows: list[dict], xs: list[float], ys: list[float]) -> None:
+    """Name every point, alternately below and above it so that neighbours do not overprint."""
+    for i, (r, x, y) in enumerate(zip(rows, xs, ys, strict=True)):
+        ax.annotate(short_name(r["variant"]), (x, y), textcoords="offset points", xytext=(6, -12 if i % 2 else 6),
+                    fontsize=8)
+
+
 def _mark_pick(ax, x: float, y: float, variant: str) -> None:
-    ax.scatter([x], [y], marker="*", s=260, color="tab:red", zorder=5, label=f"pick: {variant}")
+    ax.scatter([x], [y], marker="*", s=260, color="tab:red", zorder=5, label=f"pick: {short_name(variant)}")
 
 
 def _mark_unstable(ax, xs: list[float], ys: list[float]) -> None:
@@ -171,8 +189,7 @@ def latency_vs_macs(rows: list[dict], budget_ms: float | None, stat: str, path: 
         ax.scatter([x for x, o in zip(xs, open_ended, strict=True) if o],
                    [y + a for y, a, o in zip(ys, above, open_ended, strict=True) if o],
                    marker="^", color="tab:purple", zorder=4, label="interval unbounded above (too few runs)")
-    for r, x, y in zip(pts, xs, ys, strict=True):
-        ax.annotate(r["variant"], (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    _annotate(ax, pts, xs, ys)
     _mark_unstable(ax, [x for r, x in zip(pts, xs, strict=True) if r.get("stable") is False],
                    [y for r, y in zip(pts, ys, strict=True) if r.get("stable") is False])
     picks = [r for r in pts if r["pick"]]
@@ -202,8 +219,7 @@ def accuracy_vs_latency(rows: list[dict], budget_ms: float | None, stat: str, pa
     below, above, _ = _errors(pts, key)
     ax.errorbar(xs, ys, xerr=[below, above], fmt="o", color="tab:blue", capsize=4, zorder=3,
                 label=f"measured top-1; {key.removesuffix('_ms')} with {CONFIDENCE:.0%} interval")
-    for r, x, y in zip(pts, xs, ys, strict=True):
-        ax.annotate(r["variant"], (x, y), textcoords="offset points", xytext=(6, -12), fontsize=8)
+    _annotate(ax, pts, xs, ys)
     frontier, best = [], -1.0  # Pareto: no faster model is at least as accurate
     for r in pts:
         if r["top1"] > best:
@@ -242,7 +258,7 @@ def latency_distribution(rows: list[dict], budget_ms: float | None, path: Path) 
     for box, r in zip(boxes["boxes"], pts, strict=True):
         box.set_facecolor("#fde0c5" if r.get("stable") is False else "#dbe9f6")
         box.set_edgecolor(UNSTABLE_COLOUR if r.get("stable") is False else "tab:blue")
-    names = [r["variant"] + ("\n(unstable)" if r.get("stable") is False else "") for r in pts]
+    names = [short_name(r["variant"]) + ("\n(unstable)" if r.get("stable") is False else "") for r in pts]
     ax.set_xticks(range(1, len(pts) + 1), names, rotation=0 if len(pts) <= 6 else 30, fontsize=8)
     for label, r in zip(ax.get_xticklabels(), pts, strict=True):
         if r.get("stable") is False:
