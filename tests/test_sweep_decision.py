@@ -178,3 +178,14 @@ def test_digits_sweep_rerun_evaluates_nothing_again(digits_sweep):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert read_records(rundir / "results.jsonl") == before
+
+
+def test_sweep_parameters_of_the_decision_are_checked():
+    from edgenet.errors import EdgenetError
+
+    with pytest.raises(EdgenetError, match="--objective accuracy needs --data"):
+        _params(10.0, objective="accuracy")
+    with pytest.raises(EdgenetError, match="unknown objective"):
+        _params(10.0, objective="fastest")
+    with pytest.raises(EdgenetError, match="remeasure_rounds"):
+        _params(10.0, remeasure_rounds=-1)
