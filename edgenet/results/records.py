@@ -167,6 +167,8 @@ class Record:
     delegate_setting: str | None  # settings.delegate: what was asked for
     error: str | None
     raw: dict = field(repr=False, compare=False)
+    throttled_before: str | None = None  # a Raspberry Pi's `vcgencmd get_throttled` before the run
+    throttled_after: str | None = None  # ... and after it (None where vcgencmd is absent)
 
     @property
     def ok(self) -> bool:
@@ -221,6 +223,8 @@ class Record:
             delegate_setting=settings.get("delegate"),
             error=data.get("error"),
             raw=data,
+            throttled_before=device.get("throttled_before"),
+            throttled_after=device.get("throttled_after"),
         )
 
 
