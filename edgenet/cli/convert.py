@@ -106,12 +106,12 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
             info(f"{result.variant}: wrote {result.model_path}")
 
     if per_variant is None:
-        results = convert_variants(flat, options, on_result=report)
+        results = convert_variants(flat, options, on_result=report, log=info)
     else:
         from dataclasses import replace
 
-        results = [r for v in flat
-                   for r in convert_variants([v], replace(options, weights=per_variant[v.name]), on_result=report)]
+        results = [r for v in flat for r in
+                   convert_variants([v], replace(options, weights=per_variant[v.name]), on_result=report, log=info)]
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -40,7 +40,7 @@ from ..family.variants import VARIANTS
 __all__ = [
     "CACHE_ENV", "HF_ENDPOINT_ENV", "MIRROR_ENV", "OFFLINE_ENV", "IGNORE_PACKAGES_ENV",
     "PackageCopy", "PublishedWeights", "REGISTRY", "NoPublishedWeightsError",
-    "cache_dir", "published_weights", "published_top1", "checkpoint_bn_eps",
+    "cache_dir", "published_weights", "checkpoint_bn_eps",
 ]
 
 #: Moves the cache (default: ``$XDG_CACHE_HOME/edgenet`` or ``~/.cache/edgenet``).
@@ -215,12 +215,6 @@ def published_weights(variant: str) -> PublishedWeights:
         raise NoPublishedWeightsError(
             f"{name}: no published ImageNet weights (--weights imagenet covers {known}); pass a weights file"
         ) from None
-
-
-def published_top1(variant: str) -> float | None:
-    """Published float top-1 (percent) of a variant that has published weights, else None."""
-    entry = REGISTRY.get(getattr(variant, "name", variant))
-    return entry.top1_published if entry else None
 
 
 def cache_dir(environ=None) -> Path:
