@@ -38,6 +38,8 @@ class BenchParams:
     timeout_s: float | None = None
     seed: int = 0
     edgetpu_lib: str = "libedgetpu.so.1"
+    #: XNNPACK with every flag-protected feature (``experimental_default_delegate_latest_features``).
+    xnnpack_latest: bool = False
 
     def __post_init__(self):
         if not isinstance(self.threads, int) or self.threads < 1:
@@ -78,4 +80,9 @@ class BenchParams:
             "min_s": self.min_s,
             "max_s": self.max_s,
             "timeout_s": self.effective_timeout_s,
+            "xnnpack_latest": self.xnnpack_latest,
         }
+
+    def interpreter_options(self) -> dict:
+        """Keyword arguments of :func:`edgenet.runtime.interpreter.make_interpreter` beyond the basics."""
+        return {"xnnpack_latest": self.xnnpack_latest}

@@ -18,7 +18,7 @@ from .. import results
 from ..errors import EdgenetError
 from .params import BenchParams
 
-__all__ = ["RemoteError", "run_remote"]
+__all__ = ["RemoteError", "run_remote", "run_remote_profile"]
 
 
 class RemoteError(EdgenetError):
@@ -107,5 +107,61 @@ def run_remote(
             if model.get("path") in by_remote:
                 model["path"] = str(by_remote[model["path"]])
         return records
+    finally:
+        ssh(f"rm -rf {shlex.quote(remote_dir)}", connect_timeout_s + 30)
+
+
+def run_remote_profile(
+    host: str,
+    model_path: str | os.PathLike,
+    args: Sequence[str],
+    remote_command: str = "edgenet profile",
+    ssh_options: Sequence[str] = (),
+    connect_timeout_s: int = 10,
+    timeout_s: float = 1800.0,
+) -> dict:
+    """Run ``edgenet profile MODEL ARGS --json`` on ``host`` and return its profile document.
+
+    The model is copied to a fresh temporary folder that is removed afterwards, as for
+    :func:`run_remote`; ``model.path`` in the answer is the local path.
+    """
+    import json
+
+    opts = _ssh_base(ssh_options, connect_timeout_s)
+    local = Path(model_path)
+
+    def ssh(command: str, limit_s: float) -> subprocess.CompletedProcess:
+        try:
+            return subprocess.run(["ssh", *opts, host, command], capture_output=True, text=True, timeout=limit_s,
+                                  stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise RemoteError(f"{host}: no answer within {limit_s:g} s") from None
+        except FileNotFoundError:
+            raise RemoteError("ssh is not installed on this machine") from None
+
+    from ..fsutil import read_input_bytes
+
+    read_input_bytes(local, "a .tflite model")  # a missing local file is the user's error, said here
+    proc = ssh("mktemp -d", connect_timeout_s + 30)
+    if proc.returncode != 0:
+        raise RemoteError(f"{host}: unreachable: {_last_line(proc.stderr)}")
+    remote_dir = proc.stdout.strip().splitlines()[-1]
+    try:
+        scp = subprocess.run(["scp", "-q", *opts, str(local), f"{host}:{remote_dir}/"], capture_output=True,
+                             text=True, timeout=timeout_s)
+        if scp.returncode != 0:
+            raise RemoteError(f"{host}: copying the model failed: {_last_line(scp.stderr)}")
+        remote_model = f"{remote_dir}/{local.name}"
+        command = " ".join([remote_command, *(shlex.quote(a) for a in [remote_model, *args, "--json"])])
+        run = ssh(command, timeout_s)
+        try:
+            document = json.loads(run.stdout)
+        except json.JSONDecodeError:
+            document = None
+        if not isinstance(document, dict) or "blocks" not in document:
+            raise RemoteError(f"{host}: remote profile produced no result: {_last_line(run.stderr)}")
+        if isinstance(document.get("model"), dict):
+            document["model"]["path"] = str(local)
+        return document
     finally:
         ssh(f"rm -rf {shlex.quote(remote_dir)}", connect_timeout_s + 30)

@@ -29,7 +29,7 @@ from .listeners import BenchListener
 from .params import BenchParams
 from .result import BenchResult
 
-__all__ = ["TFLiteBackend", "measure", "run_in_process", "run_in_child", "run_sweep", "peak_rss_mb"]
+__all__ = ["TFLiteBackend", "call_child", "measure", "run_in_process", "run_in_child", "run_sweep", "peak_rss_mb"]
 
 
 def peak_rss_mb() -> float:
@@ -52,7 +52,8 @@ class TFLiteBackend:
         self.runtime = load_runtime()
         p = self.params
         self.interpreter = make_interpreter(
-            self.model_bytes, p.threads, p.xnnpack, p.delegate, p.edgetpu_lib, source=self.source, runtime=self.runtime
+            self.model_bytes, p.threads, p.xnnpack, p.delegate, p.edgetpu_lib, source=self.source, runtime=self.runtime,
+            **p.interpreter_options(),
         )
         rng = np.random.default_rng(p.seed)
         for detail in self.interpreter.get_input_details():
@@ -169,34 +170,51 @@ def run_in_child(
     interpreter) or garbage output becomes ``error`` with one line.
     """
     path = str(model_path)
-    request = json.dumps({"model_path": path, "params": params.to_dict()})
-    timeout_s = params.effective_timeout_s
+    request = {"model_path": path, "params": params.to_dict()}
+    payload = call_child(request, params.effective_timeout_s, path, python=python, env=env)
+    if "error" in payload and "result" not in payload:
+        return BenchResult(path, params, error=payload["error"])
+    try:
+        return BenchResult.from_dict(payload["result"])
+    except (KeyError, TypeError, ValueError):
+        return BenchResult(path, params, error=f"{path}: benchmark child failed: unreadable result")
+
+
+def call_child(request: dict, timeout_s: float, path: str, python: str = sys.executable,
+               env: dict | None = None) -> dict:
+    """Send ``request`` to a fresh ``python -m edgenet.bench.child``; return its JSON answer.
+
+    A timeout, a crash (e.g. SIGSEGV inside the interpreter) or garbage output comes back as
+    ``{"error": "one line"}``; the child's own answer is returned as it is.
+    """
     try:
         proc = subprocess.run(
             [python, "-m", "edgenet.bench.child"],
-            input=request,
+            input=json.dumps(request),
             capture_output=True,
             text=True,
             timeout=timeout_s,
             env=env,
         )
     except subprocess.TimeoutExpired:
-        return BenchResult(path, params, error=f"{path}: timed out after {timeout_s:g} s; benchmark child killed")
+        return {"error": f"{path}: timed out after {timeout_s:g} s; benchmark child killed"}
     except OSError as exc:
-        return BenchResult(path, params, error=f"{path}: cannot start benchmark child: {exc.strerror or exc}")
+        return {"error": f"{path}: cannot start benchmark child: {exc.strerror or exc}"}
     if proc.returncode < 0:
         try:
             name = signal.Signals(-proc.returncode).name
         except ValueError:
             name = f"signal {-proc.returncode}"
-        return BenchResult(path, params, error=f"{path}: benchmark child crashed ({name}), the model is likely malformed")
+        return {"error": f"{path}: benchmark child crashed ({name}), the model is likely malformed"}
     line = _last_line(proc.stdout, limit=None)
     try:
         payload = json.loads(line)
-        return BenchResult.from_dict(payload["result"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        if not isinstance(payload, dict):
+            raise TypeError
+        return payload
+    except (json.JSONDecodeError, TypeError, ValueError):
         detail = _last_line(proc.stderr) or f"exit code {proc.returncode}"
-        return BenchResult(path, params, error=f"{path}: benchmark child failed: {detail}")
+        return {"error": f"{path}: benchmark child failed: {detail}"}
 
 
 def run_sweep(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from . import bench, convert, edgetpu, evaluate, models, predict, select, sweep
+from . import bench, convert, edgetpu, evaluate, models, predict, profile, select, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -37,6 +37,7 @@ for command in (
     predict.predict,
     convert.convert,
     bench.bench,
+    profile.profile,
     evaluate.evaluate,
     select.select,
     select.predict_latency,
