@@ -156,7 +156,7 @@ def profile_in_process(model_path, params: BenchParams, rounds: int = 10, runs: 
         raise EdgenetError(f"profile needs at least 2 rounds and 1 run per round, got {rounds} and {runs}")
     path = Path(model_path)
     data = read_input_bytes(path, "a .tflite model")
-    graph = read_graph(data)
+    graph = read_graph(path)  # a file that is not a model: one line naming it
     if graph.subgraph_count != 1:
         raise EdgenetError(f"{path}: profile cuts single-graph models; this one has {graph.subgraph_count} subgraphs")
     parts = plan_parts(graph)
