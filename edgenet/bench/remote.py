@@ -91,6 +91,12 @@ def run_remote(
             args += ["--timeout-s", str(params.timeout_s)]
         if not params.xnnpack:
             args.append("--no-xnnpack")
+        if params.xnnpack_latest:
+            args.append("--xnnpack-latest")
+        if params.api != "interpreter":
+            args += ["--api", params.api]
+        if params.xnnpack_weight_cache:
+            args.append("--xnnpack-weight-cache")
         if label:
             args += ["--label", label]
         command = remote_command + " " + " ".join(shlex.quote(a) for a in args)

@@ -51,11 +51,19 @@ class TFLiteBackend:
 
         self.runtime = load_runtime()
         p = self.params
+        rng = np.random.default_rng(p.seed)
+        if p.api == "compiled":
+            from ..fsutil import sha256_bytes
+            from ..runtime.compiled import CompiledRunner, weight_cache_file
+
+            cache = weight_cache_file(sha256_bytes(self.model_bytes), p.threads) if p.xnnpack_weight_cache else None
+            self.interpreter = CompiledRunner(self.model_bytes, p.threads, weight_cache=cache, source=self.source)
+            self.interpreter.fill_inputs(rng)
+            return
         self.interpreter = make_interpreter(
             self.model_bytes, p.threads, p.xnnpack, p.delegate, p.edgetpu_lib, source=self.source, runtime=self.runtime,
             **p.interpreter_options(),
         )
-        rng = np.random.default_rng(p.seed)
         for detail in self.interpreter.get_input_details():
             dtype = np.dtype(detail["dtype"])
             shape = tuple(int(d) for d in detail["shape"])

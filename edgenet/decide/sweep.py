@@ -117,6 +117,10 @@ def _matches(record: dict, sha256: str, bench: BenchParams) -> bool:
         and settings.get("threads") == bench.threads
         and bool(settings.get("xnnpack", True)) == bench.xnnpack
         and (settings.get("delegate") or "cpu") == bench.delegate
+        # runtime settings from `bench --tune` (absent in older records: the defaults)
+        and (settings.get("api") or "interpreter") == bench.api
+        and bool(settings.get("xnnpack_latest")) == bench.xnnpack_latest
+        and bool(settings.get("xnnpack_weight_cache")) == bench.xnnpack_weight_cache
     )
 
 
@@ -243,7 +247,7 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
         log(f"bench {variant.name}: {record['error']}")
         return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record['error']}")
     latency = record["latency_ms"][params.stat]
-    log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
+    log(f"bench {variant.name}: {latency:.2f} ms {params.stat} ({bench.label()})")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
 
 
