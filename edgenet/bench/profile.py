@@ -150,6 +150,8 @@ def profile_in_process(model_path, params: BenchParams, rounds: int = 10, runs: 
 
     if params.delegate != "cpu":
         raise EdgenetError("profile runs on the CPU: a delegate's compiled graph cannot be cut into blocks")
+    if params.api != "interpreter":
+        raise EdgenetError("profile times sub-graphs with the Interpreter api (CompiledModel is not supported)")
     if stat not in STATS:
         raise EdgenetError(f"unknown statistic {stat!r}; choose from {', '.join(STATS)}")
     if rounds < 2 or runs < 1:

@@ -51,6 +51,7 @@ class CompiledRunner:
             raise EdgenetError(f"{source}: CompiledModel rejected the model: {text}") from None
         key = next(iter(self.model.get_signature_list()))
         self.input_details = list(self.model.get_input_tensor_details(key).values())
+        self.output_details = list(self.model.get_output_tensor_details(key).values())
 
     def fill_inputs(self, rng: np.random.Generator) -> None:
         """The seeded input ``edgenet bench`` feeds the Interpreter: random values of the model's dtype."""
@@ -62,6 +63,13 @@ class CompiledRunner:
             else:
                 data = rng.uniform(0.0, 255.0, size=shape).astype(dtype)
             buffer.write(data)
+
+    def read_output(self, index: int = 0) -> np.ndarray:
+        """A copy of output ``index`` in its own dtype and shape."""
+        detail = self.output_details[index]
+        shape = tuple(int(d) for d in detail["shape"])
+        values = self.outputs[index].read(int(np.prod(shape)), np.dtype(detail["dtype"]))
+        return np.asarray(values).reshape(shape).copy()
 
     def invoke(self) -> None:
         self.model.run_by_index(0, self.inputs, self.outputs)
