@@ -182,7 +182,7 @@ def photos() -> list[tuple[str, np.ndarray]]:
         import foolbox
 
         folder = Path(foolbox.__file__).parent / "data"
-        for path in sorted(folder.glob("imagenet_*.png")):
+        for path in sorted(folder.glob("imagenet_*.*")):
             out.append((f"foolbox:{path.name}", np.asarray(Image.open(path).convert("RGB"))))
     except ImportError:
         pass
@@ -217,6 +217,16 @@ def engine_outputs(model: Path, engine: str, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs)
 
 
+def labels_of(images) -> dict[int, int]:
+    """Index -> ImageNet class of foolbox's images (the class is in the file name: imagenet_00_243.jpg)."""
+    out = {}
+    for k, (name, _) in enumerate(images):
+        found = re.match(r"foolbox:imagenet_\d+_(\d+)\.", name)
+        if found:
+            out[k] = int(found.group(1))
+    return out
+
+
 def agreement(model: Path, contract, images) -> dict:
     from edgenet.pixels.preprocess import preprocess, quantize_input
     from edgenet.runtime.interpreter import TFLiteModel
@@ -239,6 +249,10 @@ def agreement(model: Path, contract, images) -> dict:
             "identical_outputs": float(np.mean(np.all(got == reference, axis=1))),
             "max_abs_diff_q": int(np.max(np.abs(got.astype(int) - reference.astype(int)))),
         }
+        labels = labels_of(images)
+        if labels:  # foolbox's labelled ImageNet images: top-1 accuracy (meaningful with real weights only)
+            rows[engine]["top1_labelled"] = float(np.mean([got[k].argmax() == c for k, c in labels.items()]))
+            rows[engine]["labelled_images"] = len(labels)
     return rows
 
 
@@ -263,8 +277,8 @@ def main() -> int:
     from edgenet.runtime.envinfo import device_info
 
     names = args.variants.split(",")
-    ours = {n: edgenet_model(n) for n in names}
-    stock = {n: stock_model(n) for n in names}
+    ours = {n: edgenet_model(n) for n in {*names, "b0"}}
+    stock = {n: stock_model(n) for n in {*names, "b0"}}
     summary: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "device": device_info(),
                      "cores": os.cpu_count(), "load_start": load()}
     path = RESULTS / "b0_vs_stock.json"
@@ -272,7 +286,9 @@ def main() -> int:
         summary = {**json.loads(path.read_text()), **summary}
 
     if "latency" not in skip:
-        summary["latency"] = [side_by_side(n, ours[n], stock[n], args.reps, args.runs, args.threads) for n in names]
+        rows = [side_by_side(n, ours[n], stock[n], args.reps, args.runs, args.threads) for n in names]
+        kept = [r for r in summary.get("latency", []) if r["variant"] not in names]  # other variants' earlier rows
+        summary["latency"] = kept + rows
     if "profile" not in skip:
         from edgenet.bench.params import BenchParams
         from edgenet.bench.profile import profile_in_child, render_png, summary_lines
@@ -328,7 +344,8 @@ def report(summary: dict) -> None:
         if model != "images":
             for engine, r in rows.items():
                 print(f"{model} {engine}: top-1 {100 * r['top1_agreement']:.1f}%, identical "
-                      f"{100 * r['identical_outputs']:.1f}% of {r['images']}")
+                      f"{100 * r['identical_outputs']:.1f}% of {r['images']}, accuracy on labelled "
+                      f"{100 * r.get('top1_labelled', float('nan')):.1f}%")
 
 
 if __name__ == "__main__":

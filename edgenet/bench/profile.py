@@ -388,7 +388,7 @@ def render_png(profiles: list[dict], path, titles: list[str] | None = None) -> P
     height = max(len(p["blocks"]) for p in profiles) * 0.28 + 1.6
     fig = Figure(figsize=(5.2 * len(profiles), height))
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(profiles), squeeze=False)[0]
+    axes = fig.subplots(1, len(profiles), squeeze=False, sharex=True)[0]  # one scale: comparable side by side
     for k, (ax, profile) in enumerate(zip(axes, profiles, strict=True)):
         blocks = profile["blocks"]
         names = [b["name"] for b in blocks]
