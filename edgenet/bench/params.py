@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..errors import EdgenetError
+from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 
 __all__ = ["APIS", "BenchParams", "BenchParamsError", "DELEGATES"]
 
-DELEGATES = ("cpu", "edgetpu")
 #: How the model is run: LiteRT's Interpreter, or its CompiledModel API (ai-edge-litert 2.x).
 APIS = ("interpreter", "compiled")
 #: Slack on top of warm-up + max time before a child is declared hung: interpreter creation,
@@ -39,7 +39,7 @@ class BenchParams:
     max_s: float = 30.0
     timeout_s: float | None = None
     seed: int = 0
-    edgetpu_lib: str = "libedgetpu.so.1"
+    edgetpu_lib: str = EDGETPU_LIBRARY
     #: XNNPACK with every flag-protected feature (``experimental_default_delegate_latest_features``).
     xnnpack_latest: bool = False
     api: str = "interpreter"

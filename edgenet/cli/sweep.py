@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from ..convert.modes import QUANT_MODES
+from ..decide.sweep import SWEEP_BENCH
+from ..results.records import PERCENTILES
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
 
@@ -14,9 +18,8 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
               help="Latency budget in milliseconds.")
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
-@click.option("--quant", type=click.Choice(["fp32", "fp16", "dynamic", "int8", "int16x8"]), default="int8",
-              show_default=True)
-@click.option("--stat", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p50", show_default=True,
+@click.option("--quant", type=click.Choice(QUANT_MODES), default="int8", show_default=True)
+@click.option("--stat", type=click.Choice(PERCENTILES), default="p50", show_default=True,
               help="Latency statistic the budget applies to.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--calib", default="default", show_default=True,
@@ -36,8 +39,8 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
               help="Runtime settings from `edgenet bench --tune --save-settings` (threads, api, XNNPACK flags); "
                    "they replace --threads.")
-@click.option("--min-runs", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--min-s", type=click.FloatRange(0), default=1.5, show_default=True)
+@click.option("--min-runs", type=click.IntRange(1), default=SWEEP_BENCH.min_runs, show_default=True)
+@click.option("--min-s", type=click.FloatRange(0), default=SWEEP_BENCH.min_s, show_default=True)
 @click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
               help="Run folder (resumable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
@@ -55,15 +58,12 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
       edgenet sweep --budget-ms 25                       # B0-B7, int8, 1 thread, embedded calibration
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
     """
-    from ..bench import BenchParams
     from ..decide.sweep import SweepParams, describe, run_sweep
     from ..family.variants import parse_variant_list
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
-    bench = BenchParams(threads=threads, warmup_s=0.5, min_runs=min_runs, min_s=min_s, max_s=max(20.0, min_s))
+    bench = replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s))
     if settings_path:
-        from dataclasses import replace
-
         from ..bench.tune import load_settings
 
         bench = replace(bench, **load_settings(settings_path))
