@@ -61,7 +61,7 @@ def edgenet_model(name: str) -> Path:
     return Path(result.model_path)
 
 
-def stock_child(name: str, out: str) -> int:
+def stock_child(name: str, out: str, samples: int = SAMPLES) -> int:
     """Child process: the stock recipe for one variant (TensorFlow loads here only)."""
     from edgenet._tf import keras, tf
     from edgenet.convert.calibration import load_calibration
@@ -70,7 +70,7 @@ def stock_child(name: str, out: str) -> int:
     variant = parse_variant(name)
     keras.utils.set_random_seed(0)
     model = getattr(keras.applications, STOCK_APPS[name])(weights=None)
-    calib = load_calibration("default", variant.contract, samples=SAMPLES, seed=0).array
+    calib = load_calibration("default", variant.contract, samples=samples, seed=0).array
 
     def representative():
         for i in range(len(calib)):
@@ -86,12 +86,12 @@ def stock_child(name: str, out: str) -> int:
     return 0
 
 
-def stock_model(name: str) -> Path:
+def stock_model(name: str, samples: int = SAMPLES) -> Path:
     STOCK.mkdir(parents=True, exist_ok=True)
     path = STOCK / f"{name}-stock-int8.tflite"
     if not path.exists():
         tmp = path.with_suffix(".tmp")
-        subprocess.run([sys.executable, __file__, "--stock-child", name, str(tmp)], check=True,
+        subprocess.run([sys.executable, __file__, "--stock-child", name, str(tmp), str(samples)], check=True,
                        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
         tmp.replace(path)
     return path
@@ -267,10 +267,14 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--tune-reps", type=int, default=3)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: latency,profile,tune,agreement")
-    parser.add_argument("--stock-child", nargs=2, metavar=("VARIANT", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--stock-samples", type=int, default=SAMPLES,
+                        help="calibration samples of the stock conversion (TF's one-core calibrator is slow on a busy "
+                             "machine; latency does not depend on them)")
+    parser.add_argument("--stock-child", nargs=3, metavar=("VARIANT", "OUT", "SAMPLES"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.stock_child:
-        return stock_child(*args.stock_child)
+        name, out, samples = args.stock_child
+        return stock_child(name, out, int(samples))
     skip = set(filter(None, args.skip.split(",")))
 
     from edgenet.fsutil import atomic_write_text
@@ -278,7 +282,7 @@ def main() -> int:
 
     names = args.variants.split(",")
     ours = {n: edgenet_model(n) for n in {*names, "b0"}}
-    stock = {n: stock_model(n) for n in {*names, "b0"}}
+    stock = {n: stock_model(n, args.stock_samples) for n in {*names, "b0"}}
     summary: dict = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "device": device_info(),
                      "cores": os.cpu_count(), "load_start": load()}
     path = RESULTS / "b0_vs_stock.json"
@@ -286,7 +290,8 @@ def main() -> int:
         summary = {**json.loads(path.read_text()), **summary}
 
     if "latency" not in skip:
-        rows = [side_by_side(n, ours[n], stock[n], args.reps, args.runs, args.threads) for n in names]
+        rows = [dict(side_by_side(n, ours[n], stock[n], args.reps, args.runs, args.threads),
+                     stock_calibration_samples=args.stock_samples) for n in names]
         kept = [r for r in summary.get("latency", []) if r["variant"] not in names]  # other variants' earlier rows
         summary["latency"] = kept + rows
     if "profile" not in skip:
