@@ -331,7 +331,8 @@ def profile_in_child(model_path, params: BenchParams, rounds: int = 10, runs: in
     """:func:`profile_in_process` in a fresh ``python -m edgenet.bench.child``; one-line errors raise."""
     from .runner import call_child
 
-    timeout_s = params.timeout_s or (params.warmup_s + 3 * params.max_s + 120)
+    # Rounds stop after max_s, but at least 3 run: a large model on a Pi takes minutes per round.
+    timeout_s = params.timeout_s or (params.warmup_s + 4 * params.max_s + 600)
     request = {"task": "profile", "model_path": str(model_path), "params": params.to_dict(),
                "rounds": rounds, "runs": runs, "stat": stat}
     payload = call_child(request, timeout_s, str(model_path))

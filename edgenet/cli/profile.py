@@ -25,6 +25,8 @@ __all__ = ["profile"]
 @click.option("--warmup-s", type=click.FloatRange(min=0), default=1.0, show_default=True)
 @click.option("--max-s", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Stop adding rounds after this long (at least 3 rounds run).")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Kill the profiling process after this long  [default: warm-up + 4 x max + 600].")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout (table on stderr).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Also write the JSON profile to FILE.")
 @click.option("--png", default=None, metavar="FILE", help="Draw the profile (needs matplotlib).")
@@ -34,8 +36,8 @@ __all__ = ["profile"]
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
 @user_errors
-def profile(model, threads, no_xnnpack, xnnpack_latest, rounds, runs, stat, warmup_s, max_s, as_json, output, png,
-            remote, remote_command, ssh_options):
+def profile(model, threads, no_xnnpack, xnnpack_latest, rounds, runs, stat, warmup_s, max_s, timeout_s, as_json, output,
+            png, remote, remote_command, ssh_options):
     """Attribute MODEL's latency to its stem, each block (and its squeeze-excitation), and head.
 
     The graph is cut at block boundaries into sub-models; each round times the whole model and
@@ -52,13 +54,14 @@ def profile(model, threads, no_xnnpack, xnnpack_latest, rounds, runs, stat, warm
     from ..fsutil import atomic_write_text
 
     params = BenchParams(threads=threads, xnnpack=not no_xnnpack, xnnpack_latest=xnnpack_latest, warmup_s=warmup_s,
-                         min_s=0.0, max_s=max_s)
+                         min_s=0.0, max_s=max_s, timeout_s=timeout_s)
     if remote:
         from ..bench.remote import run_remote_profile
 
         info(f"profiling {model} on {remote}")
         args = ["--threads", str(threads), "--rounds", str(rounds), "--runs", str(runs), "--stat", stat,
                 "--warmup-s", str(warmup_s), "--max-s", str(max_s)]
+        args += ["--timeout-s", str(timeout_s)] if timeout_s else []
         args += ["--no-xnnpack"] if no_xnnpack else []
         args += ["--xnnpack-latest"] if xnnpack_latest else []
         result = run_remote_profile(remote, model, args, remote_command=remote_command, ssh_options=ssh_options)
