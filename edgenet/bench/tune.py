@@ -118,10 +118,10 @@ def tune(
     if reference not in settings:
         settings.insert(0, reference)
     if measure is None:
-        from .runner import run_sweep
+        from .runner import run_settings
 
         def measure(params_list):
-            return [r.to_record() for r in run_sweep([model_path], list(params_list))]
+            return [r.to_record() for r in run_settings([model_path], list(params_list))]
 
     values: dict[BenchParams, list[float | None]] = {p: [] for p in settings}
     records: list[dict] = []

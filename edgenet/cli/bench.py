@@ -96,7 +96,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, ap
     else 1 up to the usable cores.
     """
     from .. import results
-    from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_sweep
+    from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_settings
     from ..results.table import BENCH_COLUMNS, bench_row
 
     base = BenchParams(
@@ -144,7 +144,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, ap
             listeners.append(CsvListener(csv_path))
         listeners.append(ConsoleTableListener(stream=table_stream))
         params_list = [replace(base, threads=t) for t in threads]
-        out = run_sweep(models, params_list, listeners, label=label)
+        out = run_settings(models, params_list, listeners, label=label)
         failed = sum(1 for r in out if not r.ok)
         records = out
     if failed:

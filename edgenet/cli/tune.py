@@ -49,10 +49,10 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
                                       remote_command=remote_command, ssh_options=ssh_options)
                 return out
         elif label:
-            from ..bench.runner import run_sweep
+            from ..bench.runner import run_settings
 
             def measure(params_list, model=model):
-                return [r.to_record() for r in run_sweep([model], list(params_list), label=label)]
+                return [r.to_record() for r in run_settings([model], list(params_list), label=label)]
 
         outcome = tune(str(model), base, threads, engines=engine_list, reps=reps, stat=stat, measure=measure,
                        log=lambda m: info(m))
