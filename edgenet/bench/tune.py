@@ -77,8 +77,10 @@ class TuneOutcome:
         """What ``bench --tune --save-settings`` writes and ``sweep --settings`` reads."""
         if self.pick is None:
             raise EdgenetError("no setting could be measured: nothing to save")
+        from ..results.records import as_record
+
         row = next(r for r in self.rows if r["setting"] == self.pick.label())
-        device = next((r.get("device") for r in self.records if r.get("device")), None)
+        device = as_record(self.records[0]).device_name if self.records else None
         return {
             "schema": SETTINGS_SCHEMA,
             "settings": {k: getattr(self.pick, k) for k in RUNTIME_FIELDS},
@@ -90,9 +92,10 @@ class TuneOutcome:
 
 
 def _stat(record: dict, stat: str) -> float | None:
-    if record.get("error"):
-        return None
-    return (record.get("latency_ms") or {}).get(stat)
+    from ..results.records import as_record
+
+    view = as_record(record)
+    return view.stat_ms(stat) if view.usable else None
 
 
 def tune(
@@ -111,6 +114,8 @@ def tune(
     ``measure(params_list)`` returns one ``edgenet.result/1`` record per setting, in order
     (default: a child process per setting on this machine).
     """
+    from ..results.records import as_record
+
     if reps < 1:
         raise EdgenetError(f"reps must be >= 1, got {reps}")
     settings = candidates(base, threads, engines)
@@ -131,8 +136,9 @@ def tune(
         for params, record in zip(order, new, strict=True):
             values[params].append(_stat(record, stat))
             records.append(record)
-            if record.get("error"):
-                log(f"rep {rep + 1}/{reps} {params.label()}: {record['error']}")
+            error = as_record(record).error
+            if error:
+                log(f"rep {rep + 1}/{reps} {params.label()}: {error}")
         done = ", ".join(f"{p.label()} {v[-1]:.3f}" for p, v in values.items() if v[-1] is not None)
         log(f"rep {rep + 1}/{reps} ({stat} ms): {done}")
 
@@ -152,7 +158,7 @@ def tune(
             "reps": len(ok),
             f"{stat}_median_ms": statistics.median(ok) if ok else None,
             f"{stat}_min_ms": min(ok) if ok else None,
-            "init_ms_median": _median_of(records, params, "init"),
+            "init_ms_median": _median_of(records, params, "init_ms"),
             "peak_rss_mb_median": _median_rss(records, params),
             "ratio_vs_default_median": statistics.median(vs_default) if vs_default else None,
             "ratio_vs_default_min": min(vs_default) if vs_default else None,
@@ -166,21 +172,22 @@ def tune(
     return TuneOutcome(tuple(records), tuple(rows), pick, reference, stat)
 
 
-def _matching(records: list[dict], params: BenchParams) -> list[dict]:
-    wanted = params.settings()
-    keys = ("threads", "api", "xnnpack", "xnnpack_latest", "xnnpack_weight_cache")
-    return [r for r in records if not r.get("error")
-            and all((r.get("settings") or {}).get(k) == wanted[k] for k in keys)]
+def _matching(records, params: BenchParams) -> list:
+    from ..results.records import usable_bench
+
+    return [r for r in usable_bench(records) if r.threads == params.threads and r.api == params.api
+            and (r.xnnpack is not False) == params.xnnpack and r.xnnpack_latest == params.xnnpack_latest
+            and r.xnnpack_weight_cache == params.xnnpack_weight_cache]
 
 
 def _median_of(records, params, key) -> float | None:
-    found = [(r.get("latency_ms") or {}).get(key) for r in _matching(list(records), params)]
+    found = [getattr(r.latency, key, None) for r in _matching(records, params)]
     found = [v for v in found if v is not None]
     return statistics.median(found) if found else None
 
 
 def _median_rss(records, params) -> float | None:
-    found = [r.get("peak_rss_mb") for r in _matching(list(records), params) if r.get("peak_rss_mb") is not None]
+    found = [r.peak_rss_mb for r in _matching(records, params) if r.peak_rss_mb is not None]
     return statistics.median(found) if found else None
 
 

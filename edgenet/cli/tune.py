@@ -21,7 +21,7 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
     from .. import results
     from ..bench.tune import ENGINES, tune
     from ..fsutil import atomic_write_text
-    from ..runtime.envinfo import cpu_cores, device_info
+    from ..runtime.envinfo import cpu_cores
 
     if save_settings and len(models) != 1:
         raise click.UsageError("--save-settings needs exactly one model (settings are tuned per model)")
@@ -74,9 +74,7 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
         click.echo(f"fastest for {model}: {outcome.pick.label()}: {best['ratio_vs_default_median']:.3f}x the "
                    f"defaults ({outcome.reference.label()}), median of {best['reps']} per-repetition ratios "
                    f"(min {best['ratio_vs_default_min']:.3f})", file=stream)
-        records = list(outcome.records)
-        if not remote and not label:
-            records = [dict(r, device=r.get("device") or device_info()) for r in records]
+        records = list(outcome.records)  # each carries its device fingerprint (run_settings / the remote host)
         if to_stdout:
             results.write_records(sys.stdout, records)
         elif json_path:

@@ -121,15 +121,10 @@ def _matches(record: BenchRecord, sha256: str, bench: BenchParams) -> bool:
         and (record.xnnpack is not False) == bench.xnnpack
         and (record.delegate_setting or "cpu") == bench.delegate
         # runtime settings from `bench --tune` (absent in older records: the defaults)
-        and (_setting(record, "api") or "interpreter") == bench.api
-        and bool(_setting(record, "xnnpack_latest")) == bench.xnnpack_latest
-        and bool(_setting(record, "xnnpack_weight_cache")) == bench.xnnpack_weight_cache
+        and record.api == bench.api
+        and record.xnnpack_latest == bench.xnnpack_latest
+        and record.xnnpack_weight_cache == bench.xnnpack_weight_cache
     )
-
-
-def _setting(record: BenchRecord, key: str):
-    """A ``settings`` field the typed view does not carry (the runtime settings of issue 16)."""
-    return (record.raw.get("settings") or {}).get(key)
 
 
 def _predict(measured: list[tuple[Variant, float]], variant: Variant, records: list[dict], params) -> float | None:
