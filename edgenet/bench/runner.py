@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import process
 from ..errors import EdgenetError, one_line, signal_name
 from ..fsutil import read_input_bytes
 from ..runtime import envinfo
@@ -190,14 +191,9 @@ def call_child(request: dict, timeout_s: float, path: str, python: str = sys.exe
     ``{"error": "one line"}``; the child's own answer is returned as it is.
     """
     try:
-        proc = subprocess.run(
-            [python, "-m", "edgenet.bench.child"],
-            input=json.dumps(request),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-        )
+        # Own process group, ended with everything it started on a timeout or an interruption.
+        proc = process.run([python, "-m", "edgenet.bench.child"], input=json.dumps(request), text=True,
+                           timeout_s=timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"{path}: timed out after {timeout_s:g} s; benchmark child killed"}
     except OSError as exc:
