@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from . import bench, convert, edgetpu, evaluate, models, predict, select, sweep
+from . import bench, convert, edgetpu, evaluate, models, predict, quant, select, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -36,6 +36,7 @@ for command in (
     predict.import_weights,
     predict.predict,
     convert.convert,
+    quant.quant_report,
     bench.bench,
     evaluate.evaluate,
     select.select,

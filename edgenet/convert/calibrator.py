@@ -159,6 +159,18 @@ def _chunk_bytes(model, chunk: Chunk, graph_index: int) -> bytes:
         graph.operators, graph.inputs, graph.outputs, model.signatureDefs, model.buffers = saved
 
 
+def single_op_bytes(model, op_index: int, graph_index: int = 0) -> bytes:
+    """A TFLite model of operator ``op_index`` alone (with only its weights); its activation inputs are the
+    model's inputs, with the original tensor indices. Used to run one float operator on chosen inputs
+    (:mod:`edgenet.quant.report` feeds it the quantized model's dequantized activations)."""
+    graph = model.subgraphs[graph_index]
+    op = graph.operators[op_index]
+    inputs = tuple(t for t in _ints(op.inputs) if t >= 0 and not _is_constant(model, graph.tensors[t]))
+    produced = tuple(t for t in _ints(op.outputs) if t >= 0)
+    chunk = Chunk(op_index, op_index + 1, inputs, produced, produced, 0, 0)
+    return _chunk_bytes(model, chunk, graph_index)
+
+
 def _interpreter(tf, model_content: bytes, num_threads: int | None):
     """TF's own interpreter, builtin kernels only (a delegate such as XNNPACK fuses operators and
     hides their outputs). TF's rather than LiteRT's: its float kernels run this pass 1.4x faster
