@@ -184,14 +184,17 @@ def _interpreter(tf, model_content: bytes, num_threads: int | None):
 
 def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_bytes: int = DEFAULT_BUDGET_BYTES,
                   store_bytes: int = DEFAULT_STORE_BYTES, num_threads: int | None = None, graph_index: int = 0,
-                  on_step: Callable[[int, int], None] | None = None) -> dict[int, tuple[float, float]]:
+                  on_step: Callable[[int, int], None] | None = None,
+                  histograms: dict | None = None) -> dict[int, tuple[float, float]]:
     """``{tensor index: (min, max)}`` over ``samples`` for every activation tensor of the graph.
 
     ``model`` is a flatbuffer ``ModelT`` of a float model; ``samples`` are lists of arrays in
     the order of the graph's inputs. Graph inputs get the range of the samples themselves.
     Samples go through the chunks in groups small enough that the tensors kept between chunks
     fit ``store_bytes``. ``on_step(done, total)`` is called after each sample has run through
-    each chunk (progress; ``total`` is samples times chunks).
+    each chunk (progress; ``total`` is samples times chunks). ``histograms``, when given, is filled
+    with one :class:`edgenet.convert.ranges.Histogram` per tensor (samples alternate between its two
+    folds), for range methods beyond min/max.
     """
     from .._tf import tf
 
@@ -205,9 +208,14 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
     ranges: dict[int, tuple[float, float]] = {}
     done, total = 0, len(samples) * len(chunks)
 
-    def update(index: int, value: np.ndarray) -> None:
+    if histograms is not None:
+        from .ranges import Histogram
+
+    def update(index: int, value: np.ndarray, sample: int) -> None:
         if value.size == 0:
             return
+        if histograms is not None and value.dtype.kind == "f":
+            histograms.setdefault(index, Histogram()).add(value, sample % 2)
         low, high = float(np.min(value)), float(np.max(value))
         if index in ranges:
             old_low, old_high = ranges[index]
@@ -220,8 +228,8 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
         store: dict[int, list[np.ndarray]] = {}
         for k, index in enumerate(graph_inputs):
             store[index] = [np.ascontiguousarray(sample[k], dtype=np.float32) for sample in batch]
-            for value in store[index]:
-                update(index, value)
+            for s, value in enumerate(store[index]):
+                update(index, value, first + s)
         for c, chunk in enumerate(chunks):
             interpreter = _interpreter(tf, chunk_models[c], num_threads)
             interpreter.allocate_tensors()
@@ -231,7 +239,7 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
                 interpreter.invoke()
                 for t in chunk.produced:
                     value = interpreter.get_tensor(t)  # a copy
-                    update(t, value)
+                    update(t, value, first + s)
                     if t in needed_after[c]:
                         store.setdefault(t, []).append(value)
                 done += 1

@@ -226,44 +226,6 @@ def _fmt(value) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def preserving_interpreter(model_bytes: bytes, threads: int | None = None):
-    """An interpreter that keeps every intermediate tensor, builtin kernels only (no XNNPACK fusion)."""
-    from ..runtime.interpreter import load_runtime
-
-    runtime = load_runtime()
-    resolver = runtime.op_resolver_type
-    kwargs = {"model_content": bytes(model_bytes), "num_threads": threads or os.cpu_count() or 1,
-              "experimental_preserve_all_tensors": True}
-    if resolver is not None:
-        kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-    interpreter = runtime.Interpreter(**kwargs)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def feed(interpreter, x_float: np.ndarray) -> None:
-    """Set the (single) input from float pixels, quantizing with the model's own parameters."""
-    from ..pixels.preprocess import quantize_input
-
-    detail = interpreter.get_input_details()[0]
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    x = np.asarray(x_float, dtype=np.float32).reshape(detail["shape"])
-    if scale and np.issubdtype(np.dtype(detail["dtype"]), np.integer):
-        x = quantize_input(x, scale, zero_point, detail["dtype"])
-    interpreter.set_tensor(detail["index"], x)
-
-
-def output_float(interpreter) -> np.ndarray:
-    from ..pixels.preprocess import dequantize
-
-    detail = interpreter.get_output_details()[0]
-    value = interpreter.get_tensor(detail["index"])
-    scale, zero_point = detail.get("quantization", (0.0, 0))
-    if scale and np.issubdtype(value.dtype, np.integer):
-        return dequantize(value, scale, zero_point).reshape(1, -1)
-    return np.asarray(value, dtype=np.float32).reshape(1, -1)
-
-
 @dataclass
 class _Stats:
     signal: float = 0.0
@@ -330,26 +292,13 @@ def _targets(float_bytes: bytes, quant_bytes: bytes) -> tuple[list[_Target], int
     return targets, unmatched
 
 
-def _dequantizer(interpreter):
-    """``index -> float array`` for the interpreter's tensors, dequantized with each tensor's own parameters."""
-    params = {d["index"]: d.get("quantization", (0.0, 0)) for d in interpreter.get_tensor_details()}
-
-    def value(index: int) -> np.ndarray:
-        raw = interpreter.get_tensor(index)
-        scale, zero_point = params.get(index, (0.0, 0))
-        if scale and np.issubdtype(raw.dtype, np.integer):
-            return ((raw.astype(np.float32) - zero_point) * scale).astype(np.float32)
-        return np.asarray(raw, dtype=np.float32)
-
-    return value
-
-
 def _op_interpreters(float_bytes: bytes, targets: Sequence[_Target]) -> dict[int, object]:
     """For each target whose float operator's inputs all exist in the quantized graph: an interpreter
     running that float operator alone (keyed by the target's quantized tensor index)."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     from ..convert.calibrator import single_op_bytes
+    from ..runtime.activations import preserving_interpreter
 
     model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
     out = {}
@@ -368,6 +317,7 @@ def measure_report(float_bytes: bytes, quant_bytes: bytes, inputs: np.ndarray, *
     Runs native code on the models: call it in a child process for untrusted files.
     """
     from ..convert.fidelity import fidelity_metrics
+    from ..runtime.activations import dequantizer, feed, output_float, preserving_interpreter
 
     targets, unmatched = _targets(float_bytes, quant_bytes)
     if not targets:
@@ -377,7 +327,7 @@ def measure_report(float_bytes: bytes, quant_bytes: bytes, inputs: np.ndarray, *
     qi = preserving_interpreter(quant_bytes, threads)
     stats = {t.quant_index: _Stats() for t in targets}
     op_interpreters = _op_interpreters(float_bytes, targets)
-    quant_value = _dequantizer(qi)
+    quant_value = dequantizer(qi)
     ref_out, quant_out = [], []
     for x in np.asarray(inputs, dtype=np.float32):
         feed(fi, x[None])
