@@ -55,7 +55,7 @@ def correct_bias(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
     float_producer = {t: k for k, op in enumerate(fgraph.operators) for t in op.outputs if t >= 0}
     quant_by_name = {t.name: t.index for t in qgraph.tensors if not t.is_constant}
     fmodel = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
-    buffer_users: dict[int, int] = {}
+    buffer_users: dict[int, int] = {}  # the converter shares identical constant buffers between tensors
     qmodel = flatbuffer_utils.convert_bytearray_to_object(bytearray(quant_bytes))
     qtensors = qmodel.subgraphs[0].tensors
     for t in qtensors:
@@ -68,8 +68,6 @@ def correct_bias(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
         out, bias = op.outputs[0], op.inputs[2]
         bias_tensor = qgraph.tensors[bias]
         if bias_tensor.dtype != "int32" or not bias_tensor.quantization.scale:
-            continue
-        if buffer_users.get(qtensors[bias].buffer, 0) != 1:
             continue
         name = qgraph.tensors[out].name
         if name not in float_by_name or float_by_name[name] not in float_producer:
@@ -114,6 +112,15 @@ def correct_bias(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
         scales = np.asarray(tensor.quantization.scale, dtype=np.float64)
         buffer = qmodel.buffers[tensor.buffer]
         values = np.frombuffer(bytes(bytearray(buffer.data)), dtype="<i4").copy()
+        if buffer_users.get(tensor.buffer, 0) > 1:
+            # The converter shares identical constants (e.g. all-zero biases): give this one its own buffer.
+            from tensorflow.lite.python import schema_py_generated as schema
+
+            buffer_users[tensor.buffer] -= 1
+            buffer = schema.BufferT()
+            qmodel.buffers.append(buffer)
+            tensor.buffer = len(qmodel.buffers) - 1
+            buffer_users[tensor.buffer] = 1
         if scales.size not in (1, values.size) or shift.size != values.size:
             continue
         step = np.round(shift / scales).astype(np.int64)
