@@ -13,13 +13,13 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def tiny_models(tiny_variant, photos):
     """(Keras model, float bytes, plain int8 bytes, calibration, held-out) for the tiny variant on real photos."""
+    import keras
+
     from edgenet.convert.fidelity import VIEWS, _view
     from edgenet.convert.worker import keras_to_tflite
     from edgenet.family.model import build_model
     from edgenet.pixels.images import load_image
     from edgenet.pixels.preprocess import preprocess
-
-    import keras
 
     keras.utils.set_random_seed(0)
     model = build_model(tiny_variant, batch_size=1)
