@@ -50,7 +50,7 @@ def _batch(ctx, param, value):
               help="Fold each convolution's measured mean quantization error into its int32 bias (full-integer).")
 @click.option("--min-agreement", type=click.FloatRange(0, 100, min_open=True), default=None,
               help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
-                   "from plain int8 and adds auto ranges, then bias correction, only as far as needed.")
+                   "from plain int8 and adds bias correction, then auto ranges, then both, only as far as needed.")
 @click.option("--holdout", type=click.Path(path_type=Path), default=None,
               help="Images for the fidelity check (default: held-out images of the calibration source).")
 @click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
