@@ -137,3 +137,34 @@ def test_cli_quant_report_writes_markdown_json_and_png(tiny_models, tmp_path, ph
     # A float model as MODEL is refused with one line.
     bad = CliRunner().invoke(main, ["quant-report", str(tmp_path / "f.tflite"), str(tmp_path / "f.tflite")])
     assert bad.exit_code == 1 and "not a quantized model" in bad.output and "Traceback" not in bad.output
+
+
+def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_integer(tmp_path, photos):
+    from click.testing import CliRunner
+    from conftest import TINY_SPEC
+
+    from edgenet.cli import main
+    from edgenet.convert.worker import float_ops
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--min-agreement", "1",
+                                       "--calib", str(calib), "--samples", "8", "--holdout", str(held),
+                                       "-o", str(tmp_path / "out"), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    manifest = json.loads(open(record["manifest_path"]).read())
+    budget = manifest["quality"]["budget"]
+    # Met at the first rung (plain int8): nothing else is converted or changed.
+    assert budget["full_integer"] and budget["met"] and len(budget["steps"]) == 1
+    assert budget["steps"][0] == {**budget["steps"][0], "ranges": "minmax", "bias_correction": False}
+    assert "accuracy budget 1 % top-1 agreement: met" in result.stderr
+    assert manifest["inputs"]["min_agreement"] == 1.0
+    data = open(record["model_path"], "rb").read()
+    assert float_ops(data) == []  # the Edge TPU model never leaves full-integer
+    assert manifest["io"] == "uint8"
