@@ -460,6 +460,11 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
     from ..fsutil import read_input_bytes
     from ..runtime.tflite_graph import read_graph
 
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        # One-operator float models are cut with TF's flatbuffer tools (and a variant is built in Keras).
+        raise MissingDependencyError("tensorflow", "tf", "the quantization report")
     model_path = Path(model_path)
     data = read_input_bytes(model_path, "a quantized .tflite model")
     graph = read_graph(data)
