@@ -450,6 +450,7 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
     calibration ones); few images are seen through fixed crops/flips. The interpreters and the Keras
     build run in a child process: a crash there is one error line. Returns the report and notes.
     """
+    import importlib.util
     import multiprocessing
     import tempfile
     from concurrent.futures import ProcessPoolExecutor
@@ -459,8 +460,6 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
     from ..convert.fidelity import holdout_set
     from ..fsutil import read_input_bytes
     from ..runtime.tflite_graph import read_graph
-
-    import importlib.util
 
     if importlib.util.find_spec("tensorflow") is None:
         # One-operator float models are cut with TF's flatbuffer tools (and a variant is built in Keras).
