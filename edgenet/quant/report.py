@@ -466,7 +466,7 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
         raise MissingDependencyError("tensorflow", "tf", "the quantization report")
     model_path = Path(model_path)
     data = read_input_bytes(model_path, "a quantized .tflite model")
-    graph = read_graph(data)
+    graph = read_graph(model_path)  # by path, so an error names the file
     if not graph.inputs:
         raise InputFileError(model_path, "the model has no input")
     shape = graph.tensors[graph.inputs[0]].shape
