@@ -90,7 +90,8 @@ def test_budget_stops_as_soon_as_met_and_stays_full_integer(tiny_models):
 
     def convert(method):
         converted.append(method)
-        return keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method)[0]
+        return keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
+                               keep_histograms=True)[0]
 
     def fidelity(data):
         tfl = TFLiteModel(data)

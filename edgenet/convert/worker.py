@@ -147,7 +147,8 @@ def _expected_dtype(quant: str, io: str) -> str:
 _CALIBRATION_CACHE: dict = {}
 
 
-def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "minmax", record: dict | None = None):
+def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "minmax", record: dict | None = None,
+                      keep_histograms: bool = False):
     """Stand-in for ``tensorflow.lite...Calibrator.calibrate``: the same min/max statistics, faster.
 
     TF's calibrator sees only the first sample, to lay out the min/max fields exactly where
@@ -164,11 +165,15 @@ def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "min
     samples = list(dataset_gen())
     float_model = flatbuffer_utils.convert_bytearray_to_object(self._model_content)
     names = [t.name for t in float_model.subgraphs[0].tensors]
+    # Histograms cost time on every activation: only kept when a range method (now or, in the budget
+    # mode, on a later rung) needs them.
+    need_histograms = keep_histograms or ranges_method != "minmax"
     key = (bytes(self._model_content), len(samples))
-    if key in _CALIBRATION_CACHE:
-        ranges, histograms = _CALIBRATION_CACHE[key]
+    cached = _CALIBRATION_CACHE.get(key)
+    if cached is not None and (cached[1] is not None or not need_histograms):
+        ranges, histograms = cached
     else:
-        histograms = {}
+        histograms = {} if need_histograms else None
         ranges = tensor_ranges(float_model, samples, on_step=on_step, histograms=histograms)
         _CALIBRATION_CACHE.clear()
         _CALIBRATION_CACHE[key] = (ranges, histograms)
@@ -201,7 +206,7 @@ def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "min
 def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
                     name: str = "model", progress_file=None, quiet: bool = True,
                     crash_after_calibration: bool = False, calibrator: str = "tflite", ranges: str = "minmax",
-                    record: dict | None = None) -> tuple[bytes, float]:
+                    record: dict | None = None, keep_histograms: bool = False) -> tuple[bytes, float]:
     """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
 
     Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
@@ -262,7 +267,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 
                     def calibrate(self, dataset_gen):
                         return edgenet_calibrate(self, dataset_gen, on_step=step, ranges_method=ranges,
-                                                 record=record)
+                                                 record=record, keep_histograms=keep_histograms)
 
                     tf_calibrator.Calibrator.calibrate = calibrate  # this child process only
                     try:
@@ -328,7 +333,8 @@ def run(request: dict, progress_file) -> dict:
         data, seconds = keras_to_tflite(
             model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
             quiet=request.get("quiet", False), crash_after_calibration=crash,
-            calibrator=request.get("calibrator", "tflite"), ranges=ranges, record=ranges_record)
+            calibrator=request.get("calibrator", "tflite"), ranges=ranges, record=ranges_record,
+            keep_histograms=request.get("min_agreement") is not None)
         conversion_seconds[0] += seconds
         return data
 
