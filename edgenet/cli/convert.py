@@ -114,7 +114,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
             if note.startswith(("accuracy budget", "quantization repairs")):
                 info(f"{result.variant}: {note}")
 
-    results = convert_variants(flat, options, on_result=report)
+    results = convert_variants(flat, options, on_result=report, log=info)
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")
