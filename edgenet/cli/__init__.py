@@ -10,7 +10,7 @@ import click
 
 from .._version import __version__
 from ..process import install_signal_handlers
-from . import bench, convert, edgetpu, evaluate, models, predict, quant, select, sweep
+from . import bench, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -51,6 +51,7 @@ for command in (
     convert.convert,
     quant.quant_report,
     bench.bench,
+    profile.profile,
     evaluate.evaluate,
     select.select,
     select.predict_latency,
