@@ -45,6 +45,15 @@ def _batch(ctx, param, value):
 @click.option("--calibrator", type=click.Choice(CALIBRATORS), default=CALIBRATORS[0], show_default=True,
               help="Activation ranges: edgenet's streamed multi-threaded pass (each tensor's own range; B0-B7 about "
                    "4x faster) or TF's own single-threaded calibrator; see README.")
+@click.option("--ranges", type=click.Choice(("minmax", "percentile", "mse", "auto")), default="minmax",
+              show_default=True,
+              help="Activation ranges: min/max, 99.99th percentile, MSE-optimal clipping, or auto (per tensor, the "
+                   "method with the lowest cross-validated error on the calibration samples). Still full-integer.")
+@click.option("--bias-correction", is_flag=True,
+              help="Fold each convolution's measured mean quantization error into its int32 bias (full-integer).")
+@click.option("--min-agreement", type=click.FloatRange(0, 100, min_open=True), default=None,
+              help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
+                   "from plain int8 and adds bias correction, then auto ranges, then both, only as far as needed.")
 @click.option("--holdout", type=click.Path(path_type=Path), default=None,
               help="Images for the fidelity check (default: held-out images of the calibration source).")
 @click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
@@ -58,8 +67,8 @@ def _batch(ctx, param, value):
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
-def convert(variants, quant, io, weights, calib, samples, seed, calibrator, holdout, batch_size, out_dir, target,
-            force, as_json, quiet) -> None:
+def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, min_agreement,
+            holdout, batch_size, out_dir, target, force, as_json, quiet) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -71,6 +80,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
       edgenet convert b0 lite0-lite2 --weights imagenet -o models/
       edgenet convert b0-b3 --quant int8 --io uint8 --calib photos/ --samples 200 -o models/
       edgenet convert lite0 --target edgetpu --weights lite0.weights.h5 -o models/
+      edgenet convert lite0 --weights lite0.pth --min-agreement 99.5 -o models/
     """
     from ..convert.api import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
 
@@ -95,7 +105,8 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
     options = ConvertOptions(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
                              calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
-                             progress=not quiet)
+                             progress=not quiet, ranges=ranges, bias_correction=bias_correction,
+                             min_agreement=min_agreement)
 
     def report(result) -> None:
         if result.status == "failed":
@@ -104,6 +115,9 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
             info(f"{result.variant}: up to date ({result.model_path})")
         else:
             info(f"{result.variant}: wrote {result.model_path}")
+        for note in result.notes:
+            if note.startswith(("accuracy budget", "quantization repairs")):
+                info(f"{result.variant}: {note}")
 
     if per_variant is None:
         results = convert_variants(flat, options, on_result=report, log=info)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 # The graph cutting lives in edgenet.runtime.subgraphs (shared with the profiler).
-from ..runtime.subgraphs import Chunk, _ints, chunk_model_bytes, plan_chunks
+from ..runtime.subgraphs import Chunk, _ints, _is_constant, chunk_model_bytes, plan_chunks
 from ..runtime.subgraphs import tensor_bytes as _tensor_bytes  # noqa: F401 - kept importable from here
 
 __all__ = ["CALIBRATORS", "Chunk", "plan_chunks", "tensor_ranges"]
@@ -53,6 +53,18 @@ def _chunk_bytes(model, chunk: Chunk, graph_index: int) -> bytes:
     return chunk_model_bytes(model, chunk, graph_index, keep_all=True)
 
 
+def single_op_bytes(model, op_index: int, graph_index: int = 0) -> bytes:
+    """A TFLite model of operator ``op_index`` alone (with only its weights); its activation inputs are the
+    model's inputs, with the original tensor indices. Used to run one float operator on chosen inputs
+    (:mod:`edgenet.quant.report` feeds it the quantized model's dequantized activations)."""
+    graph = model.subgraphs[graph_index]
+    op = graph.operators[op_index]
+    inputs = tuple(t for t in _ints(op.inputs) if t >= 0 and not _is_constant(model, graph.tensors[t]))
+    produced = tuple(t for t in _ints(op.outputs) if t >= 0)
+    chunk = Chunk(op_index, op_index + 1, inputs, produced, produced, 0, 0)
+    return _chunk_bytes(model, chunk, graph_index)
+
+
 def _interpreter(tf, model_content: bytes, num_threads: int | None):
     """TF's own interpreter, builtin kernels only (a delegate such as XNNPACK fuses operators and
     hides their outputs). TF's rather than LiteRT's: its float kernels run this pass 1.4x faster
@@ -66,14 +78,17 @@ def _interpreter(tf, model_content: bytes, num_threads: int | None):
 
 def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_bytes: int = DEFAULT_BUDGET_BYTES,
                   store_bytes: int = DEFAULT_STORE_BYTES, num_threads: int | None = None, graph_index: int = 0,
-                  on_step: Callable[[int, int], None] | None = None) -> dict[int, tuple[float, float]]:
+                  on_step: Callable[[int, int], None] | None = None,
+                  histograms: dict | None = None) -> dict[int, tuple[float, float]]:
     """``{tensor index: (min, max)}`` over ``samples`` for every activation tensor of the graph.
 
     ``model`` is a flatbuffer ``ModelT`` of a float model; ``samples`` are lists of arrays in
     the order of the graph's inputs. Graph inputs get the range of the samples themselves.
     Samples go through the chunks in groups small enough that the tensors kept between chunks
     fit ``store_bytes``. ``on_step(done, total)`` is called after each sample has run through
-    each chunk (progress; ``total`` is samples times chunks).
+    each chunk (progress; ``total`` is samples times chunks). ``histograms``, when given, is filled
+    with one :class:`edgenet.convert.ranges.Histogram` per tensor (samples alternate between its two
+    folds), for range methods beyond min/max.
     """
     from .._tf import tf
 
@@ -87,9 +102,14 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
     ranges: dict[int, tuple[float, float]] = {}
     done, total = 0, len(samples) * len(chunks)
 
-    def update(index: int, value: np.ndarray) -> None:
+    if histograms is not None:
+        from .ranges import Histogram
+
+    def update(index: int, value: np.ndarray, sample: int) -> None:
         if value.size == 0:
             return
+        if histograms is not None and value.dtype.kind == "f":
+            histograms.setdefault(index, Histogram()).add(value, sample % 2)
         low, high = float(np.min(value)), float(np.max(value))
         if index in ranges:
             old_low, old_high = ranges[index]
@@ -102,8 +122,8 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
         store: dict[int, list[np.ndarray]] = {}
         for k, index in enumerate(graph_inputs):
             store[index] = [np.ascontiguousarray(sample[k], dtype=np.float32) for sample in batch]
-            for value in store[index]:
-                update(index, value)
+            for s, value in enumerate(store[index]):
+                update(index, value, first + s)
         for c, chunk in enumerate(chunks):
             interpreter = _interpreter(tf, chunk_models[c], num_threads)
             interpreter.allocate_tensors()
@@ -113,7 +133,7 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
                 interpreter.invoke()
                 for t in chunk.produced:
                     value = interpreter.get_tensor(t)  # a copy
-                    update(t, value)
+                    update(t, value, first + s)
                     if t in needed_after[c]:
                         store.setdefault(t, []).append(value)
                 done += 1
