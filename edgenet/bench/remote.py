@@ -1,35 +1,25 @@
-"""Run ``edgenet bench`` on another machine over ssh and bring the records back.
+"""Run ``edgenet bench`` on another device (over ssh, or an emulated board) and bring the records back.
 
-Models are copied with scp to a fresh temporary folder on the remote host, the remote edgenet
-writes JSON lines to stdout (``--json -``), and the folder is removed afterwards. ssh runs with
-``BatchMode=yes`` (never prompt for a password: a sweep must not hang on input) and a
-``ConnectTimeout`` so an unreachable board costs seconds, not minutes.
+Models (with their manifests, so the records know the variant) are shipped once through
+:class:`edgenet.devices.Session`, the device's edgenet writes JSON lines to stdout (``--json -``),
+and ``model.path`` in the records is mapped back to the local file.
 """
 
 from __future__ import annotations
 
 import os
-import shlex
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from .. import results
+from ..devices import Device, DeviceError, Session, resolve_device
 from ..errors import EdgenetError
 from .params import BenchParams
 
-__all__ = ["RemoteError", "run_remote"]
+__all__ = ["RemoteError", "run_remote", "with_manifests"]
 
-
-class RemoteError(EdgenetError):
-    """The remote host could not be reached or did not produce results."""
-
-
-def _ssh_base(options: Sequence[str], connect_timeout_s: int) -> list[str]:
-    base = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout_s}"]
-    for option in options:
-        base += ["-o", option]
-    return base
+#: The device could not be reached or did not produce results (kept under its first name).
+RemoteError = DeviceError
 
 
 def _last_line(text: str) -> str:
@@ -37,52 +27,35 @@ def _last_line(text: str) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
+def with_manifests(paths: Sequence[Path]) -> list[Path]:
+    """The models followed by the manifests that exist beside them (``MODEL.json``)."""
+    return list(paths) + [p.with_suffix(".json") for p in paths if p.with_suffix(".json").is_file()]
+
+
 def run_remote(
-    host: str,
+    host: str | Device,
     model_paths: Sequence[str | os.PathLike],
     threads: Sequence[int],
     params: BenchParams,
     label: str | None = None,
-    remote_command: str = "edgenet bench",
+    remote_command: str | None = None,
     ssh_options: Sequence[str] = (),
     connect_timeout_s: int = 10,
 ) -> list[dict]:
-    """Benchmark ``model_paths`` on ``host`` (``user@host``); returns schema records.
+    """Benchmark ``model_paths`` on ``host`` (``user@host``, a device file or a :class:`Device`).
 
     ``ssh_options`` are ssh ``-o`` settings (``Port=2222``, ``IdentityFile=~/.ssh/pi``) used for
-    both ssh and scp. ``model.path`` in the returned records is the local path. The run's own
+    both ssh and scp. ``remote_command`` starts the bench command (default: the device's edgenet
+    command + ``bench``). ``model.path`` in the returned records is the local path. The run's own
     timeout covers every setting plus copying.
     """
-    opts = _ssh_base(ssh_options, connect_timeout_s)
+    device = resolve_device(host, ssh_options)
     budget_s = len(model_paths) * len(threads) * (params.effective_timeout_s + 10) + 120
-
-    def ssh(command: str, timeout_s: float) -> subprocess.CompletedProcess:
-        try:
-            return subprocess.run(
-                ["ssh", *opts, host, command], capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired:
-            raise RemoteError(f"{host}: no answer within {timeout_s:g} s") from None
-        except FileNotFoundError:
-            raise RemoteError("ssh is not installed on this machine") from None
-
-    proc = ssh("mktemp -d", connect_timeout_s + 30)
-    if proc.returncode != 0:
-        raise RemoteError(f"{host}: unreachable: {_last_line(proc.stderr)}")
-    remote_dir = proc.stdout.strip().splitlines()[-1]
-    try:
-        local = [Path(p) for p in model_paths]
-        if len({p.name for p in local}) != len(local):
-            raise RemoteError("--remote needs models with distinct file names (they share one remote folder)")
-        scp = subprocess.run(
-            ["scp", "-q", *opts, *[str(p) for p in local], f"{host}:{remote_dir}/"],
-            capture_output=True,
-            text=True,
-            timeout=budget_s,
-        )
-        if scp.returncode != 0:
-            raise RemoteError(f"{host}: copying models failed: {_last_line(scp.stderr)}")
-        args = [f"{remote_dir}/{p.name}" for p in local]
+    command = remote_command or f"{device.command} bench"
+    local = [Path(p) for p in model_paths]
+    with Session(device, connect_timeout_s) as session:
+        shipped = session.put(with_manifests(local), timeout_s=budget_s)[: len(local)]
+        args = [*shipped]
         args += ["--threads", ",".join(str(t) for t in threads), "--delegate", params.delegate]
         args += ["--warmup-s", str(params.warmup_s), "--min-runs", str(params.min_runs)]
         args += ["--min-s", str(params.min_s), "--max-s", str(params.max_s), "--json", "-"]
@@ -93,19 +66,16 @@ def run_remote(
             args.append("--no-xnnpack")
         if label:
             args += ["--label", label]
-        command = remote_command + " " + " ".join(shlex.quote(a) for a in args)
-        run = ssh(command, budget_s)
+        run = session.run(command, args, budget_s)
         try:
-            records = results.parse_records(run.stdout, source=f"{host}:{remote_command}")
+            records = results.parse_records(run.stdout, source=f"{device.where}:{command}")
         except EdgenetError:
             records = []
         if not records:
-            raise RemoteError(f"{host}: remote bench produced no results: {_last_line(run.stderr)}")
-        by_remote = {f"{remote_dir}/{p.name}": p for p in local}
+            raise RemoteError(f"{device.where}: remote bench produced no results: {_last_line(run.stderr)}")
+        by_remote = dict(zip(shipped, local, strict=True))
         for record in records:
             model = record.get("model") or {}
             if model.get("path") in by_remote:
                 model["path"] = str(by_remote[model["path"]])
         return records
-    finally:
-        ssh(f"rm -rf {shlex.quote(remote_dir)}", connect_timeout_s + 30)

@@ -29,7 +29,9 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
               help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
                    "latency is unaffected, accuracy is meaningless).")
 @click.option("--min-top1", type=click.FloatRange(0, 100), default=None, help="Accuracy floor (percent).")
-@click.option("--remote", default=None, help="user@host: benchmark on that device over SSH.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
+              help="Benchmark on that device: user@host over SSH, or a device file (e.g. an emulated Pi's, whose "
+                   "latencies are never picked on).")
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
@@ -77,5 +79,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                        f"{s['measured_ms'] if s['measured_ms'] is None else round(s['measured_ms'], 2)} ms: {verdict}")
         if outcome.report:
             info(f"report: {outcome.report}")
+    if outcome.emulated:
+        info("emulated device: the variants ran on its ARM code; latencies are the emulator's, so none is picked")
+        return
     if outcome.selection is None or outcome.selection.pick is None:
         raise SystemExit(1)

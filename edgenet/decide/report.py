@@ -21,6 +21,7 @@ from .select import (
     _usable_bench,
     analytic_counts,
     counts_if_known,
+    is_emulated,
     top1_percent,
     variant_of,
 )
@@ -308,7 +309,10 @@ def write_report(
         budget_ms = selection.budget_ms
     tables = report_tables(records, selection)
     if not tables:
-        raise EdgenetError(f"{rundir}: no successful bench results to report")
+        emulated = any(r.get("kind") == "bench" and is_emulated(r) for r in records)
+        why = (": its bench results come from an emulated device, whose latency is the emulator's, not the board's"
+               if emulated else "")
+        raise EdgenetError(f"{rundir}: no successful bench results to report{why}")
     base_rows = _baseline_rows(tables) if baselines else []
     main_rows = [r for r in tables[0]["rows"] if not (baselines and r["variant"] in BASELINE_NAMES)]
 

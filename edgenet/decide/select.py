@@ -28,6 +28,7 @@ __all__ = [
     "analytic_counts",
     "bench_group",
     "device_name",
+    "is_emulated",
     "select",
     "top1_percent",
     "variant_label",
@@ -64,8 +65,21 @@ def _setting_key(record: dict) -> SettingKey:
     return SettingKey(device_name(record), settings.get("threads"), delegate, settings.get("xnnpack"))
 
 
+def is_emulated(record: dict) -> bool:
+    """True for a record made under an emulator (``device.emulation``, e.g. tools/emulated-pi)."""
+    return bool((record.get("device") or {}).get("emulation"))
+
+
 def _usable_bench(record: dict) -> bool:
-    return record.get("kind") == "bench" and record.get("error") is None and bool(record.get("latency_ms"))
+    """A successful latency measurement of real hardware.
+
+    An emulated device's latency is the emulator's speed, not the board's (qemu runs a Pi's code
+    60-140x slower than a Pi): like a CPU figure under an Edge TPU label, it must never be picked
+    on, reported or plotted as the board's, so it is left out here, where select, the latency
+    model and the report all take their latencies.
+    """
+    return (record.get("kind") == "bench" and record.get("error") is None and bool(record.get("latency_ms"))
+            and not is_emulated(record))
 
 
 def bench_group(
@@ -99,6 +113,10 @@ def bench_group(
             else ""
         )
         found = f"; found: {'; '.join(everything)}" if everything else ""
+        emulated = sum(1 for r in records if r.get("kind") == "bench" and is_emulated(r))
+        if emulated:
+            found += (f"; {emulated} result(s) from an emulated device left out: emulated latency is the "
+                      "emulator's speed, not the board's")
         raise EdgenetError(f"no successful bench results{narrowed}{found}")
     if len(groups) > 1:
         found = "; ".join(

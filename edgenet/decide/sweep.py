@@ -86,10 +86,12 @@ class SweepOutcome:
     report: Path | None
     rundir: Path
     suggestion: dict | None = None
+    emulated: bool = False  # measured on an emulated device: nothing is picked on its latencies
 
     def to_dict(self) -> dict:
         return {
             "rundir": str(self.rundir),
+            "emulated": self.emulated,
             "steps": [asdict(s) for s in self.steps],
             "selection": self.selection.to_dict() if self.selection is not None else None,
             "suggestion": self.suggestion,
@@ -148,7 +150,7 @@ def run_sweep(
     """Convert, benchmark and select (see the module docstring)."""
     from ..convert.api import ConvertOptions, convert_variants
     from .report import write_report
-    from .select import select
+    from .select import is_emulated, select
 
     rundir = Path(rundir)
     models_dir = rundir / "models"
@@ -190,9 +192,13 @@ def run_sweep(
             stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
 
     ok_records = [r for r in records if r.get("kind") == "bench" and not r.get("error")]
+    emulated = bool(ok_records) and all(is_emulated(r) for r in ok_records)
     selection = None
     suggestion = None
-    if ok_records:
+    if emulated:
+        log("emulated device: its latencies are the emulator's, not the board's, so no variant is picked; "
+            "the models ran on its ARM code (results.jsonl)")
+    elif ok_records:
         try:
             selection = select(records, params.budget_ms, stat=params.stat, min_top1=params.min_top1,
                                threads=params.threads)
@@ -204,7 +210,7 @@ def run_sweep(
     report = None
     if selection is not None:
         report = write_report(rundir, records, selection, params.budget_ms, stat=params.stat)
-    outcome = SweepOutcome(tuple(steps), selection, report, rundir, suggestion)
+    outcome = SweepOutcome(tuple(steps), selection, report, rundir, suggestion, emulated)
     atomic_write_text(rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
 
@@ -212,6 +218,7 @@ def run_sweep(
 def _convert_and_measure(variant, params, models_dir, results_path, records, convert_variants, ConvertOptions,
                          log, progress) -> Step:
     from ..bench.runner import run_sweep as bench_settings
+    from .select import is_emulated
 
     macs = architecture(variant).macs
     weights = _weights_for(variant, params.weights_dir)
@@ -227,6 +234,8 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     bench = replace(params.bench, threads=params.threads)
     for record in reversed(records):
         if _matches(record, sha, bench):
+            if is_emulated(record):
+                return _emulated_step(variant.name, macs, model_path, record, params.stat, "reused")
             latency = (record.get("latency_ms") or {}).get(params.stat)
             log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
@@ -242,9 +251,23 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     if record.get("error"):
         log(f"bench {variant.name}: {record['error']}")
         return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record['error']}")
+    if is_emulated(record):
+        step = _emulated_step(variant.name, macs, model_path, record, params.stat, "measured")
+        log(f"bench {variant.name}: {step.reason}")
+        return step
     latency = record["latency_ms"][params.stat]
     log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
+
+
+def _emulated_step(name: str, macs: int, model_path: Path, record: dict, stat: str, action: str) -> Step:
+    """A step measured on an emulated device: it ran, but its latency decides nothing (no budget check)."""
+    emulation = (record.get("device") or {}).get("emulation") or {}
+    latency = (record.get("latency_ms") or {}).get(stat)
+    what = " ".join(str(v) for v in (emulation.get("profile"), emulation.get("cpu")) if v) or "unknown CPU"
+    return Step(name, macs, action, model=str(model_path),
+                reason=f"ran on an emulated device ({what}, {emulation.get('emulator') or 'emulator'}): "
+                       f"{latency:.1f} ms {stat} is the emulator's speed, not a board latency")
 
 
 def _refine(params, selection, order, models_dir, results_path, records, convert_variants, ConvertOptions, select,
