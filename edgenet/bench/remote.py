@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import results
 from ..devices import Device, DeviceError, Session, resolve_device
-from ..errors import EdgenetError
+from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
 __all__ = ["RemoteError", "run_remote", "with_manifests"]
@@ -21,10 +21,6 @@ __all__ = ["RemoteError", "run_remote", "with_manifests"]
 #: The device could not be reached or did not produce results (kept under its first name).
 RemoteError = DeviceError
 
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
 
 
 def with_manifests(paths: Sequence[Path]) -> list[Path]:
@@ -72,7 +68,8 @@ def run_remote(
         except EdgenetError:
             records = []
         if not records:
-            raise RemoteError(f"{device.where}: remote bench produced no results: {_last_line(run.stderr)}")
+            raise RemoteError(f"{device.where}: remote bench produced no results: "
+                              + one_line(run.stderr, pick="last", empty="no output"))
         by_remote = dict(zip(shipped, local, strict=True))
         return [
             results.with_model_path(record, str(by_remote[view.model.path]))

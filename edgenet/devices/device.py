@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EdgenetError, InputFileError
+from ..errors import EdgenetError, InputFileError, one_line
 from ..fsutil import read_input_text
 
 __all__ = ["Device", "DeviceError", "Session", "load_device", "resolve_device"]
@@ -84,10 +84,6 @@ def resolve_device(spec: str | Device, ssh_options: Sequence[str] = ()) -> Devic
     return device
 
 
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
-
 
 class Session:
     """Ship files to a device once and run edgenet commands there (a context manager).
@@ -118,7 +114,8 @@ class Session:
         if not self.device.local:
             proc = self._ssh("mktemp -d", self.connect_timeout_s + 30)
             if proc.returncode != 0:
-                raise DeviceError(f"{self.device.host}: unreachable: {_last_line(proc.stderr)}")
+                raise DeviceError(f"{self.device.host}: unreachable: "
+                                  + one_line(proc.stderr, pick="last", empty="no output"))
             self.workdir = proc.stdout.strip().splitlines()[-1]
         return self
 
@@ -138,7 +135,8 @@ class Session:
         scp = subprocess.run(["scp", "-q", *self._opts, *map(str, local), f"{self.device.host}:{self.workdir}/"],
                              capture_output=True, text=True, timeout=timeout_s)
         if scp.returncode != 0:
-            raise DeviceError(f"{self.device.host}: copying files failed: {_last_line(scp.stderr)}")
+            raise DeviceError(f"{self.device.host}: copying files failed: "
+                              + one_line(scp.stderr, pick="last", empty="no output"))
         return [f"{self.workdir}/{p.name}" for p in local]
 
     def put_tree(self, folder: str | os.PathLike, name: str, timeout_s: float = 1800) -> str:
@@ -155,7 +153,8 @@ class Session:
             tar.stdout.close()
             tar.wait()
         if proc.returncode != 0 or tar.returncode != 0:
-            raise DeviceError(f"{self.device.host}: copying {folder} failed: {_last_line(proc.stderr)}")
+            raise DeviceError(f"{self.device.host}: copying {folder} failed: "
+                              + one_line(proc.stderr, pick="last", empty="no output"))
         return target
 
     # -- commands -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import results
 from ..devices import Device, DeviceError, Session, resolve_device
-from ..errors import EdgenetError
+from ..errors import EdgenetError, one_line
 from .evaluate import Dataset
 
 __all__ = ["RemoteEval", "run_remote_eval"]
@@ -34,10 +34,6 @@ class RemoteEval:
     records: tuple[dict, ...]
     skipped: tuple[tuple[str, str], ...]  # (local path, reason)
 
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
 
 
 def _stage(dataset: Dataset, limit: int | None, folder: Path) -> dict[str, str]:
@@ -113,7 +109,8 @@ def run_remote_eval(
     except EdgenetError:
         records = []
     if not records:
-        raise DeviceError(f"{device.where}: remote eval produced no results: {_last_line(run.stderr)}")
+        raise DeviceError(f"{device.where}: remote eval produced no results: "
+                          + one_line(run.stderr, pick="last", empty="no output"))
     by_remote = dict(zip(shipped, map(str, local), strict=True))
     for record in records:
         model = record.get("model") or {}
