@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 from .common import info, table, user_errors
 
 
@@ -22,9 +23,9 @@ def _pct(value: float | None) -> float | None:
 @click.option("--weights", type=click.Path(dir_okay=False), default=None,
               help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors).")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
-@click.option("--delegate", type=click.Choice(["cpu", "edgetpu"]), default="cpu", show_default=True,
+@click.option("--delegate", type=click.Choice(DELEGATES), default="cpu", show_default=True,
               help="Run the .tflite models on this delegate (edgetpu: models compiled for the Edge TPU).")
-@click.option("--edgetpu-lib", default="libedgetpu.so.1", show_default=True, help="Edge TPU delegate library.")
+@click.option("--edgetpu-lib", default=EDGETPU_LIBRARY, show_default=True, help="Edge TPU delegate library.")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Append one 'eval' record per model to this JSON-lines results file; '-' writes them to stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")

@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import EdgenetError, InputFileError
 from ..pixels.contract import PreprocessContract
+from ..runtime.delegates import EDGETPU_LIBRARY
 from ..runtime.envinfo import manifest_path
 
 
@@ -53,7 +54,7 @@ def manifest_for(path: Path) -> dict | None:
 
 
 def _tflite_classifier(path: Path, threads: int, delegate: str = "cpu",
-                       edgetpu_lib: str = "libedgetpu.so.1") -> Classifier:
+                       edgetpu_lib: str = EDGETPU_LIBRARY) -> Classifier:
     from ..runtime.interpreter import TFLiteModel
 
     # A delegate that cannot run the model raises (DelegateError): the Edge TPU's arithmetic is its
@@ -97,7 +98,7 @@ def _keras_classifier(spec: str, weights: str | None) -> Classifier:
 
 
 def open_classifier(model: str, *, weights: str | None = None, threads: int = 1, delegate: str = "cpu",
-                    edgetpu_lib: str = "libedgetpu.so.1") -> Classifier:
+                    edgetpu_lib: str = EDGETPU_LIBRARY) -> Classifier:
     """A ``.tflite`` path or a variant name/spec (built in Keras, optionally with ``weights``).
 
     ``delegate="edgetpu"`` runs a ``.tflite`` compiled for the Edge TPU on it (``edgetpu_lib``).

@@ -20,6 +20,7 @@ from pathlib import Path
 from .. import results
 from ..devices import Device, DeviceError, Session, resolve_device
 from ..errors import EdgenetError, one_line
+from ..runtime.delegates import EDGETPU_LIBRARY
 from .evaluate import Dataset
 
 __all__ = ["RemoteEval", "run_remote_eval"]
@@ -66,7 +67,7 @@ def run_remote_eval(
     limit: int | None = None,
     threads: int = 1,
     delegate: str = "cpu",
-    edgetpu_lib: str = "libedgetpu.so.1",
+    edgetpu_lib: str = EDGETPU_LIBRARY,
     remote_command: str | None = None,
     ssh_options: Sequence[str] = (),
     timeout_s: float = 7200,
