@@ -199,3 +199,15 @@ def test_sweep_with_the_emulated_pi_as_target_completes(pi4, tmp_path):
     # the report refuses too, naming the reason
     reported = CliRunner().invoke(main, ["report", str(rundir)])
     assert reported.exit_code != 0 and "emulated device" in reported.output
+
+
+def test_a_missing_piece_is_one_line(tmp_path):
+    """Without qemu (an empty PATH here) the builder names what is missing and how to get it, nothing else."""
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "emulated-pi"), "build", "--cache", str(tmp_path)],
+                          capture_output=True, text=True, env={"PATH": str(tmp_path / "empty")}, timeout=60)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip() == ("emulated-pi: qemu-aarch64-static not found: install it with "
+                                   "'apt-get install qemu-user-static'")
+    missing = subprocess.run([sys.executable, str(ROOT / "tools" / "emulated-pi"), "path", "--cache", str(tmp_path)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1 and "not built; run 'tools/emulated-pi build --profile pi4'" in missing.stderr
