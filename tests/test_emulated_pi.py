@@ -70,27 +70,28 @@ def lite0_int8(tmp_path_factory, lite0_checkpoint) -> Path:
 
 #: Run in each interpreter: predict through the CLI, and the raw int8 input and output of every photo.
 PROBE = """
-import hashlib, json, sys
+import hashlib, json, platform, sys
 from pathlib import Path
 from click.testing import CliRunner
 from edgenet.cli import main
-from edgenet.evaluation.classifier import open_classifier
+from edgenet.evaluation.classifier import manifest_for
+from edgenet.pixels.contract import PreprocessContract
 from edgenet.pixels.preprocess import preprocess
+from edgenet.runtime.interpreter import TFLiteModel
 
 model, images = sys.argv[1], sys.argv[2:]
 predicted = CliRunner().invoke(main, ["predict", *images, "--model", model, "--json"])
 assert predicted.exit_code == 0, predicted.output
-clf = open_classifier(model)
-tfl = clf.runner
+contract = PreprocessContract.from_dict(manifest_for(Path(model))["preprocessing"])
+tfl = TFLiteModel.from_path(model, threads=1)
 raw = {}
 for image in images:
-    q = tfl.quantize_input(preprocess(image, clf.contract)[None])
+    q = tfl.quantize_input(preprocess(image, contract)[None])
     tfl.interpreter.set_tensor(tfl.input_details[0]["index"], q)
     tfl.interpreter.invoke()
     out = tfl.interpreter.get_tensor(tfl.output_details[0]["index"])
     raw[Path(image).name] = {"input_sha256": hashlib.sha256(q.tobytes()).hexdigest(), "dtype": str(out.dtype),
                              "output": out.ravel().tolist()}
-import platform
 print(json.dumps({"machine": platform.machine(), "predict": json.loads(predicted.stdout), "raw": raw}))
 """
 

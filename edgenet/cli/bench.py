@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..bench.params import DELEGATES, BenchParams
-from .common import info, table, user_errors
+from .common import info, user_errors
 
 #: The defaults of every measurement option are BenchParams' own (bench/params.py).
 DEFAULTS = BenchParams()
@@ -47,7 +47,8 @@ class ThreadList(click.ParamType):
 @click.option("--max-s", type=click.FloatRange(min=0), default=DEFAULTS.max_s, show_default=True,
               help="Cap on measured time.")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Kill a model's process after this long  [default: warm-up + max + 60].")
+              help="Kill a model's process after this long; with --remote the whole run (connection and copying "
+                   "included) is bounded by settings x this  [default: warm-up + max + 60].")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")
@@ -79,7 +80,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
     """
     from .. import results
     from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_settings
-    from ..results.table import BENCH_COLUMNS, bench_row
+    from ..bench.listeners import replay
 
     base = BenchParams(
         threads=threads[0], xnnpack=not no_xnnpack, delegate=delegate, warmup_s=warmup_s, min_runs=min_runs,
@@ -87,33 +88,23 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
     )
     to_stdout = json_path == "-"
     table_stream = sys.stderr if to_stdout else None  # keep stdout parseable JSON lines
+    listeners = [ProgressListener()]
+    if json_path:
+        listeners.append(JsonLinesListener(json_path))
+    if csv_path:
+        listeners.append(CsvListener(csv_path))
+    listeners.append(ConsoleTableListener(stream=table_stream))
     if remote:
         from ..bench.remote import run_remote
 
         info(f"running {len(models)} model(s) x {len(threads)} thread setting(s) on {remote}")
         records = run_remote(remote, models, threads, base, label=label, remote_command=remote_command,
                              ssh_options=ssh_options)
-        views = results.as_records(records)
-        click.echo(table([bench_row(r) for r in views], BENCH_COLUMNS), file=table_stream)
-        for view in views:
-            if not view.ok:
-                info(f"error: {view.error}")
-        if to_stdout:
-            results.write_records(sys.stdout, records)
-        elif json_path:
-            results.append_records(json_path, records)
-        if csv_path:
-            results.write_csv(csv_path, records)
-        failed = sum(1 for r in views if not r.ok)
+        replay(records, listeners)  # the same progress lines, files and table as a local run
+        failed = sum(1 for r in results.as_records(records) if not r.ok)
     else:
         from dataclasses import replace
 
-        listeners = [ProgressListener()]
-        if json_path:
-            listeners.append(JsonLinesListener(json_path))
-        if csv_path:
-            listeners.append(CsvListener(csv_path))
-        listeners.append(ConsoleTableListener(stream=table_stream))
         params_list = [replace(base, threads=t) for t in threads]
         out = run_settings(models, params_list, listeners, label=label)
         failed = sum(1 for r in out if not r.ok)

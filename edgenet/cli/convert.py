@@ -100,7 +100,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
         else:
             info(f"{result.variant}: wrote {result.model_path}")
 
-    results = convert_variants(flat, options, on_result=report)
+    results = convert_variants(flat, options, on_result=report, log=info)
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -76,7 +76,10 @@ def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_li
     results = []
     reported: set[str] = set()
     for clf in classifiers:
-        result = evaluate(clf, dataset, limit=limit, progress=not no_progress)
+        try:
+            result = evaluate(clf, dataset, limit=limit, progress=not no_progress)
+        finally:
+            clf.close()
         for path, reason in result.skipped:
             if path not in reported:  # once per image, not once per model
                 reported.add(path)
