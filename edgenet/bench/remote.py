@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import process, results
-from ..devices import Device, resolve_device
+from ..devices import Device, resolve_device, with_manifests
 from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
-__all__ = ["RemoteError", "run_remote", "remote_budget_s", "with_manifests"]
+__all__ = ["RemoteError", "run_remote", "remote_budget_s"]
 
 #: Seconds the local side waits past the budget for the remote side to stop and clean up.
 GRACE_S = 5.0
@@ -56,11 +56,6 @@ def _ssh_options(options: Sequence[str], connect_timeout_s: float) -> list[str]:
         if key not in given:
             out += ["-o", f"{key}={value}"]
     return out
-
-
-def with_manifests(paths: Sequence[Path]) -> list[Path]:
-    """The models followed by the manifests beside them (``MODEL.json``): records then know the variant."""
-    return list(paths) + [p.with_suffix(".json") for p in paths if p.with_suffix(".json").is_file()]
 
 
 def _tar(paths: Sequence[Path]) -> bytes:

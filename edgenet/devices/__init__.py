@@ -10,6 +10,6 @@ device once and runs edgenet commands there: over ssh/scp for a host, directly f
 
 from __future__ import annotations
 
-from .device import Device, DeviceError, Session, load_device, resolve_device
+from .device import Device, DeviceError, Session, load_device, resolve_device, with_manifests
 
-__all__ = ["Device", "DeviceError", "Session", "load_device", "resolve_device"]
+__all__ = ["Device", "DeviceError", "Session", "load_device", "resolve_device", "with_manifests"]

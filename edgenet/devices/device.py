@@ -19,7 +19,7 @@ from pathlib import Path
 from ..errors import EdgenetError, InputFileError, one_line
 from ..fsutil import read_input_text
 
-__all__ = ["Device", "DeviceError", "Session", "load_device", "resolve_device"]
+__all__ = ["Device", "DeviceError", "Session", "load_device", "resolve_device", "with_manifests"]
 
 
 class DeviceError(EdgenetError):
@@ -83,6 +83,12 @@ def resolve_device(spec: str | Device, ssh_options: Sequence[str] = ()) -> Devic
                         device.emulation)
     return device
 
+
+
+def with_manifests(paths: Sequence[Path]) -> list[Path]:
+    """The models followed by the manifests beside them (``MODEL.json``): shipped together, the device's
+    records know the variant and its preprocessing contract."""
+    return list(paths) + [p.with_suffix(".json") for p in paths if p.with_suffix(".json").is_file()]
 
 
 class Session:

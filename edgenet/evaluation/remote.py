@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import results
-from ..devices import Device, DeviceError, Session, resolve_device
+from ..devices import Device, DeviceError, Session, resolve_device, with_manifests
 from ..errors import EdgenetError, one_line
 from ..runtime.delegates import EDGETPU_LIBRARY
 from .evaluate import Dataset
@@ -73,8 +73,6 @@ def run_remote_eval(
     timeout_s: float = 7200,
 ) -> RemoteEval:
     """Evaluate ``.tflite`` ``models`` on ``dataset`` on the device; records as a local eval gives them."""
-    from ..bench.remote import with_manifests
-
     local = [Path(m) for m in models]
     for path in local:
         if path.suffix != ".tflite":
