@@ -28,7 +28,7 @@ from ..devices import Device, resolve_device, with_manifests
 from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
-__all__ = ["RemoteError", "run_remote", "remote_budget_s"]
+__all__ = ["RemoteError", "run_remote", "run_remote_profile", "remote_budget_s"]
 
 #: Seconds the local side waits past the budget for the remote side to stop and clean up.
 GRACE_S = 5.0
@@ -119,6 +119,12 @@ def run_remote(
         args += ["--timeout-s", str(params.timeout_s)]
     if not params.xnnpack:
         args.append("--no-xnnpack")
+    if params.xnnpack_latest:
+        args.append("--xnnpack-latest")
+    if params.api != "interpreter":
+        args += ["--api", params.api]
+    if params.xnnpack_weight_cache:
+        args.append("--xnnpack-weight-cache")
     if label:
         args += ["--label", label]
     if device.local:
@@ -156,3 +162,46 @@ def run_remote(
         if view.model.path and Path(str(view.model.path)).name in by_name else record
         for record, view in zip(records, results.as_records(records), strict=True)
     ]
+
+
+def run_remote_profile(
+    host: str,
+    model_path: str | os.PathLike,
+    args: Sequence[str],
+    remote_command: str = "edgenet profile",
+    ssh_options: Sequence[str] = (),
+    connect_timeout_s: int = 10,
+    budget_s: float = 1800.0,
+) -> dict:
+    """Run ``edgenet profile MODEL ARGS --json`` on ``host``; return its profile document.
+
+    The same one-session transport as :func:`run_remote` (tar on stdin, ``trap`` clean-up, the
+    remote run under ``timeout``); ``model.path`` in the answer is the local path.
+    """
+    import json
+
+    local = Path(model_path)
+    opts = _ssh_options(ssh_options, min(connect_timeout_s, budget_s))
+    script = _script(remote_command, [*args, "--json"], [local.name], budget_s)
+    payload = _tar([local])
+    try:
+        run = process.run(["ssh", *opts, host, script], input=payload, timeout_s=budget_s + GRACE_S)
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"{host}: no profile within {budget_s:g} s; ssh stopped") from None
+    except FileNotFoundError:
+        raise RemoteError("ssh is not installed on this machine") from None
+    stdout = run.stdout.decode("utf-8", "replace")
+    stderr = run.stderr.decode("utf-8", "replace")
+    if run.returncode == 255:
+        raise RemoteError(f"{host}: unreachable: {one_line(stderr, pick='last', empty='no output')}")
+    if run.returncode in (124, 137):
+        raise RemoteError(f"{host}: the remote profile did not finish within {budget_s:g} s and was stopped there")
+    try:
+        document = json.loads(stdout)
+    except json.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict) or "blocks" not in document:
+        raise RemoteError(f"{host}: remote profile produced no result: {one_line(stderr, pick='last', empty='no output')}")
+    if isinstance(document.get("model"), dict):
+        document["model"]["path"] = str(local)
+    return document

@@ -10,7 +10,7 @@ import click
 
 from .._version import __version__
 from ..process import install_signal_handlers
-from . import bench, convert, edgetpu, evaluate, models, predict, select, sweep
+from . import bench, convert, edgetpu, evaluate, models, predict, profile, select, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -50,6 +50,7 @@ for command in (
     predict.predict,
     convert.convert,
     bench.bench,
+    profile.profile,
     evaluate.evaluate,
     select.select,
     select.predict_latency,

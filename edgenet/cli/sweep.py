@@ -52,6 +52,9 @@ from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
+              help="Runtime settings from `edgenet bench --tune --save-settings` (threads, api, XNNPACK flags); "
+                   "they replace --threads.")
 @click.option("--min-runs", type=click.IntRange(1), default=SWEEP_BENCH.min_runs, show_default=True)
 @click.option("--min-s", type=click.FloatRange(0), default=SWEEP_BENCH.min_s, show_default=True)
 @click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
@@ -59,7 +62,7 @@ from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @user_errors
 def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, min_top1, objective, data,
-          labels, agreement_images, remeasure_rounds, remote, far_factor, refine, min_runs, min_s, rundir,
+          labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path, min_runs, min_s, rundir,
           as_json) -> None:
     """Convert, benchmark and select in one resumable run.
 
@@ -79,12 +82,19 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
     from ..family.variants import parse_variant_list
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
+    bench = replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s))
+    if settings_path:
+        from ..bench.tune import load_settings
+
+        bench = replace(bench, **load_settings(settings_path))
+        threads = bench.threads
+        info(f"benchmark settings: {bench.label()} (from {settings_path})")
     params = SweepParams(
         budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
         samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, remote=remote,
         min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
-        bench=replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s)),
+        bench=bench,
     )
     outcome = run_sweep(params, rundir, log=lambda m: info(m))
     if as_json:
@@ -95,6 +105,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
             click.echo(outcome.decision.message)
         elif outcome.selection is not None:
             click.echo(outcome.selection.message)
+        click.echo(f"measured with {bench.label()}" + (f" (tuned: {settings_path})" if settings_path else ""))
         if outcome.suggestion:
             s = outcome.suggestion
             verdict = "fits" if s.get("fits") else "does not fit"

@@ -154,6 +154,10 @@ def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label:
         and record.threads == bench.threads
         and (record.xnnpack is not False) == bench.xnnpack
         and (record.delegate_setting or "cpu") == bench.delegate
+        # runtime settings from `bench --tune` (absent in older records: the defaults)
+        and record.api == bench.api
+        and record.xnnpack_latest == bench.xnnpack_latest
+        and record.xnnpack_weight_cache == bench.xnnpack_weight_cache
     )
 
 
@@ -442,7 +446,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
         run.log(f"bench {variant.name}: {step.reason}")
         return step
     latency = record.stat_ms(params.stat)
-    run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
+    run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} ({params.bench.label()})")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
 
 

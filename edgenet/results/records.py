@@ -147,10 +147,14 @@ class SettingKey:
     threads: int | None
     delegate: str | None
     xnnpack: bool | None
+    #: Runtime settings beyond the defaults (``bench --api/--xnnpack-latest/--xnnpack-weight-cache``), e.g.
+    #: "compiled+cache"; "" for the default Interpreter, so older records and keys compare as before.
+    engine: str = ""
 
     def describe(self) -> str:
         xnn = {True: "xnnpack on", False: "xnnpack off", None: "xnnpack ?"}[self.xnnpack]
-        return f"{self.device} threads={self.threads} delegate={self.delegate or 'cpu'} {xnn}"
+        text = f"{self.device} threads={self.threads} delegate={self.delegate or 'cpu'} {xnn}"
+        return f"{text} {self.engine}" if self.engine else text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +172,10 @@ class Record:
     error: str | None
     emulation: str | None = None  # device.emulation, e.g. "pi4 cortex-a72 (qemu-user 7.2.22)"; None: real hardware
     raw: dict = field(repr=False, compare=False)
+    # Runtime settings (issue 16); absent in older records, which ran the defaults.
+    api: str = "interpreter"
+    xnnpack_latest: bool = False
+    xnnpack_weight_cache: bool = False
     throttled_before: str | None = None  # a Raspberry Pi's `vcgencmd get_throttled` before the run
     throttled_after: str | None = None  # ... and after it (None where vcgencmd is absent)
 
@@ -192,7 +200,15 @@ class Record:
 
     @property
     def setting(self) -> SettingKey:
-        return SettingKey(self.device_name, self.threads, self.delegate, self.xnnpack)
+        return SettingKey(self.device_name, self.threads, self.delegate, self.xnnpack, self.engine)
+
+    @property
+    def engine(self) -> str:
+        """The non-default runtime settings in one word ("" for the default Interpreter)."""
+        parts = [] if self.api == "interpreter" else [self.api]
+        parts += ["latest"] if self.xnnpack_latest else []
+        parts += ["cache"] if self.xnnpack_weight_cache else []
+        return "+".join(parts)
 
     def on_device(self, device: str) -> bool:
         """True when ``device`` is this record's device label or hostname."""
@@ -230,6 +246,9 @@ class Record:
             error=data.get("error"),
             emulation=_emulation_text(device.get("emulation")),
             raw=data,
+            api=settings.get("api") or "interpreter",
+            xnnpack_latest=bool(settings.get("xnnpack_latest")),
+            xnnpack_weight_cache=bool(settings.get("xnnpack_weight_cache")),
             throttled_before=device.get("throttled_before"),
             throttled_after=device.get("throttled_after"),
         )
