@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import process, results
+from ..devices import Device, resolve_device, with_manifests
 from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
@@ -85,21 +86,26 @@ def _script(remote_command: str, args: Sequence[str], names: Sequence[str], budg
 
 
 def run_remote(
-    host: str,
+    host: str | Device,
     model_paths: Sequence[str | os.PathLike],
     threads: Sequence[int],
     params: BenchParams,
     label: str | None = None,
-    remote_command: str = "edgenet bench",
+    remote_command: str | None = None,
     ssh_options: Sequence[str] = (),
     connect_timeout_s: int = 10,
 ) -> list[dict]:
-    """Benchmark ``model_paths`` on ``host`` (``user@host``); returns schema records.
+    """Benchmark ``model_paths`` on ``host`` (``user@host``, a device file or a :class:`Device`).
 
     ``ssh_options`` are ssh ``-o`` settings (``Port=2222``, ``IdentityFile=~/.ssh/pi``); they take
-    precedence over edgenet's defaults. ``model.path`` in the returned records is the local path.
-    The whole run is bounded by :func:`remote_budget_s` (see the module docstring).
+    precedence over edgenet's defaults. ``remote_command`` starts the bench command (default: the
+    device's edgenet command + ``bench``). ``model.path`` in the returned records is the local path.
+    The whole run is bounded by :func:`remote_budget_s` (see the module docstring). A device
+    without a host (an emulated board) runs its command here, on the local files.
     """
+    device = resolve_device(host, ssh_options)
+    host, ssh_options = device.where, device.ssh_options
+    remote_command = remote_command or f"{device.command} bench"
     local = [Path(p) for p in model_paths]
     if len({p.name for p in local}) != len(local):
         raise RemoteError("--remote needs models with distinct file names (they share one remote folder)")
@@ -121,18 +127,26 @@ def run_remote(
         args.append("--xnnpack-weight-cache")
     if label:
         args += ["--label", label]
-    script = _script(remote_command, args, [p.name for p in local], budget_s)
-    payload = _tar(local)
+    if device.local:
+        argv = [*shlex.split(remote_command), *map(str, local), *args]
+        script, payload = None, None
+    else:
+        script = _script(remote_command, args, [p.name for p in local], budget_s)
+        payload = _tar(with_manifests(local))
+        argv = ["ssh", *opts, host, script]
     try:
-        run = process.run(["ssh", *opts, host, script], input=payload, timeout_s=budget_s + GRACE_S)
+        run = process.run(argv, input=payload, timeout_s=budget_s + GRACE_S)
     except subprocess.TimeoutExpired:
         raise RemoteError(f"{host}: no result within {budget_s:g} s (the --timeout-s budget of "
                           f"{len(local) * len(threads)} setting(s)); ssh stopped") from None
     except FileNotFoundError:
+        if device.local:
+            raise RemoteError(f"{device.name}: {argv[0]} not found (build the device first, e.g. "
+                              "tools/emulated-pi build)") from None
         raise RemoteError("ssh is not installed on this machine") from None
     stdout = run.stdout.decode("utf-8", "replace")
     stderr = run.stderr.decode("utf-8", "replace")
-    if run.returncode == 255:
+    if run.returncode == 255 and not device.local:
         raise RemoteError(f"{host}: unreachable: {one_line(stderr, pick='last', empty='no output')}")
     if run.returncode == 124 or run.returncode == 137:
         raise RemoteError(f"{host}: the remote bench did not finish within {budget_s:g} s and was stopped there")

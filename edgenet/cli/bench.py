@@ -67,9 +67,12 @@ class ThreadList(click.ParamType):
               help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")
 @click.option("--label", default=None, help="Device label stored in the records  [default: hostname].")
-@click.option("--remote", default=None, metavar="USER@HOST", help="Run on another machine over ssh.")
-@click.option("--remote-command", default="edgenet bench", show_default=True,
-              help="How to start the bench command on the remote host.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
+              help="Run on another machine over ssh, or on the device a device file describes "
+                   "(e.g. an emulated Pi from tools/emulated-pi).")
+@click.option("--remote-command", default=None,
+              help="How to start the bench command on the remote device  [default: edgenet bench, or the "
+                   "device file's command + bench].")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
 @user_errors
@@ -88,6 +91,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, ap
       edgenet bench b0_int8.tflite lite0_int8.tflite --threads 1,2,4 --json results.jsonl
       edgenet bench b0_edgetpu.tflite --delegate edgetpu
       edgenet bench b0_int8.tflite --remote pi@raspberrypi.local --json pi.jsonl
+      edgenet bench b0_int8.tflite --remote ~/.cache/edgenet/emulated-pi/pi4/device.json
       edgenet bench b0_int8.tflite --tune --save-settings tuned.json   # then: edgenet sweep --settings tuned.json
 
     \b

@@ -49,7 +49,9 @@ from .common import BUDGET_MS, IMAGENET, VARIANT_LIST, emit_json, info, table, u
 @click.option("--remeasure-rounds", type=click.IntRange(0, 10), default=2, show_default=True,
               help="When a candidate's interval straddles the budget, measure it again interleaved with its "
                    "neighbour this many times each (A-B-A-B); 0 turns this off.")
-@click.option("--remote", default=None, help="user@host: benchmark on that device over SSH.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
+              help="Benchmark on that device: user@host over SSH, or a device file (e.g. an emulated Pi's, whose "
+                   "latencies are never picked on).")
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
@@ -117,5 +119,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                        f"{s['measured_ms'] if s['measured_ms'] is None else round(s['measured_ms'], 2)} ms: {verdict}")
         if outcome.report:
             info(f"report: {outcome.report}")
+    if outcome.emulated:
+        info("emulated device: the variants ran on its ARM code; latencies are the emulator's, so none is picked")
+        return
     if outcome.decision is None or outcome.decision.pick is None:
         raise SystemExit(1)

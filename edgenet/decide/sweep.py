@@ -109,10 +109,12 @@ class SweepOutcome:
     rundir: Path
     suggestion: dict | None = None
     decision: object | None = None  # edgenet.decide.decision.Decision: what to deploy
+    emulated: bool = False  # measured on an emulated device: nothing is picked on its latencies
 
     def to_dict(self) -> dict:
         return {
             "rundir": str(self.rundir),
+            "emulated": self.emulated,
             "steps": [asdict(s) for s in self.steps],
             "decision": self.decision.to_dict() if self.decision is not None else None,
             "selection": self.selection.to_dict() if self.selection is not None else None,
@@ -138,16 +140,21 @@ def _weights_for(variant: Variant, weights_dir: Path | None, weights: str | None
 
 
 def _device_label(params) -> str:
-    """Who measures: the ``--remote`` host as given, or this machine's hostname (the records' device label)."""
+    """Who measures: the ``--remote`` device's name (the host as given, or a device file's name), or this
+    machine's hostname (the records' device label)."""
     import socket
 
-    return params.remote or socket.gethostname()
+    if params.remote:
+        from ..devices import resolve_device
+
+        return resolve_device(params.remote).name
+    return socket.gethostname()
 
 
 def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label: str) -> bool:
     """A successful earlier measurement of this very model file under this setting, on this device."""
     return (
-        record.usable
+        record.measured
         and record.on_device(device_label)
         and record.model.sha256 == sha256
         and record.threads == bench.threads
@@ -264,7 +271,12 @@ def run_sweep(
     selection = None
     suggestion = None
     decision = None
-    if usable_bench(records):
+    measured_here = usable_bench(records, emulated=True)
+    emulated = bool(measured_here) and all(r.emulated for r in measured_here)
+    if emulated:
+        log("emulated device: its latencies are the emulator's, not the board's, so no variant is picked; "
+            "the models ran on its ARM code (results.jsonl)")
+    elif usable_bench(records):
         records = _measure_accuracy(run, models, records)
         decision = _decide(run, records)
         if decision is not None and params.remeasure_rounds > 0:
@@ -288,7 +300,7 @@ def run_sweep(
     report = None
     if selection is not None:
         report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision)
-    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision)
+    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision, emulated)
     atomic_write_text(run.rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
 
@@ -417,8 +429,10 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     run.log(f"convert {variant.name}: {result.status}")
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
-    for record in reversed(usable_bench(records)):
+    for record in reversed(usable_bench(records, emulated=True)):
         if _matches(record, sha, params.bench, _device_label(params)):
+            if record.emulated:
+                return _emulated_step(variant.name, macs, model_path, record, params.stat, "reused")
             latency = record.stat_ms(params.stat)
             run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
@@ -434,9 +448,20 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     if not record.ok:
         run.log(f"bench {variant.name}: {record.error}")
         return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record.error}")
+    if record.emulated:
+        step = _emulated_step(variant.name, macs, model_path, record, params.stat, "measured")
+        run.log(f"bench {variant.name}: {step.reason}")
+        return step
     latency = record.stat_ms(params.stat)
     run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} ({params.bench.label()})")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
+
+
+def _emulated_step(name: str, macs: int, model_path: Path, record: BenchRecord, stat: str, action: str) -> Step:
+    """A step measured on an emulated device: it ran there, but its latency decides nothing (no budget check)."""
+    return Step(name, macs, action, model=str(model_path),
+                reason=f"ran on an emulated device, {record.emulation}: {record.stat_ms(stat):.1f} ms {stat} is the "
+                       "emulator's speed, not a board latency")
 
 
 def _refine(run: _Run, selection, order: list[Variant], records: list[dict]):
