@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
-from . import bench, convert, edgetpu, evaluate, models, predict, select, sweep
+from . import bench, cluster, convert, edgetpu, evaluate, models, predict, select, sweep
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -43,5 +43,6 @@ for command in (
     select.report,
     sweep.sweep,
     edgetpu.edgetpu,
+    cluster.devices,
 ):
     main.add_command(command)

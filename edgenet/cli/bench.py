@@ -7,6 +7,7 @@ import sys
 import click
 
 from ..bench.params import DELEGATES, BenchParams
+from .cluster import cluster_option, executor_for
 from .common import info, table, user_errors
 
 __all__ = ["bench", "ThreadList"]
@@ -50,9 +51,14 @@ class ThreadList(click.ParamType):
               help="How to start the bench command on the remote host.")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
+@click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False), metavar="devices.toml",
+              help="Measure on the devices of this inventory, all in parallel, each one job at a time.")
+@click.option("--device", "device_names", multiple=True, metavar="NAME",
+              help="With --devices: only this device (repeatable).")
+@cluster_option
 @user_errors
 def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs, min_s, max_s, timeout_s,
-          json_path, csv_path, label, remote, remote_command, ssh_options):
+          json_path, csv_path, label, remote, remote_command, ssh_options, inventory, device_names, cluster):
     """Measure inference latency of MODELS (.tflite), each in its own process.
 
     Protocol (as the TFLite benchmark tool): warm up for --warmup-s, then time invoke() until at
@@ -76,7 +82,26 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
     )
     to_stdout = json_path == "-"
     table_stream = sys.stderr if to_stdout else None  # keep stdout parseable JSON lines
-    if remote:
+    if inventory or cluster != "local":
+        if remote:
+            raise click.UsageError("--remote measures one host; with --devices/--cluster, declare it in devices.toml")
+        if not inventory:
+            raise click.UsageError("on a cluster, bench measures the devices of an inventory: pass --devices FILE")
+        explicit = click.get_current_context().get_parameter_source("threads").name != "DEFAULT"
+        records = _bench_fleet(models, base, inventory, device_names, threads if explicit else None, cluster)
+        click.echo(table([dict(_record_row(r), device=(r.get("device") or {}).get("label")) for r in records],
+                         {"device": "device", **TABLE_HEADERS}), file=table_stream)
+        for record in records:
+            if record.get("error"):
+                info(f"error: {record['error']}")
+        if to_stdout:
+            results.write_records(sys.stdout, records)
+        elif json_path:
+            results.append_records(json_path, records)
+        if csv_path:
+            results.write_csv(csv_path, records)
+        failed = sum(1 for r in records if r.get("error"))
+    elif remote:
         from ..bench.remote import run_remote
 
         info(f"running {len(models)} model(s) x {len(threads)} thread setting(s) on {remote}")
@@ -109,6 +134,22 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
         records = out
     if failed:
         raise click.ClickException(f"{failed} of {len(records)} setting(s) failed (see the lines above)")
+
+
+def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> list[dict]:
+    """Every device in parallel (each serially: one latency job per device at a time); records in inventory order."""
+    from ..cluster.devices import load_inventory
+
+    fleet = load_inventory(inventory)
+    if device_names:
+        unknown = sorted(set(device_names) - {d.name for d in fleet})
+        if unknown:
+            raise click.UsageError(f"{inventory}: no device named {unknown[0]!r}")
+        fleet = tuple(d for d in fleet if d.name in device_names)
+    with executor_for(cluster) as executor:
+        futures = [executor.submit_latency(d, models, threads or d.threads, base) for d in fleet]
+        info(f"measuring {len(models)} model(s) on {len(fleet)} device(s)")
+        return [record for future in futures for record in future.result()]
 
 
 def _record_row(record: dict) -> dict:

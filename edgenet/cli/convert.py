@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from ..convert.calibrator import CALIBRATORS
+from .cluster import cluster_option, executor_for
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
 QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.api.QUANT_MODES
@@ -54,9 +55,10 @@ def _batch(ctx, param, value):
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date output exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@cluster_option
 @user_errors
 def convert(variants, quant, io, weights, calib, samples, seed, calibrator, holdout, batch_size, out_dir, target,
-            force, as_json, quiet) -> None:
+            force, as_json, quiet, cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -96,7 +98,11 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
         else:
             info(f"{result.variant}: wrote {result.model_path}")
 
-    results = convert_variants(flat, options, on_result=report)
+    if cluster == "local":
+        results = convert_variants(flat, options, on_result=report)
+    else:  # each variant a Ray task declaring its memory; files written here, atomically
+        with executor_for(cluster) as executor:
+            results = executor.convert(flat, options, on_result=report)
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
+from .cluster import cluster_option, executor_for
 from .common import info, table, user_errors
 
 
@@ -25,8 +28,11 @@ def _pct(value: float | None) -> float | None:
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Append one 'eval' record per model to this JSON-lines results file.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--shard-images", type=click.IntRange(min=1), default=None,
+              help="With --cluster: images per shard (task)  [default: 256].")
+@cluster_option
 @user_errors
-def evaluate(models, data, labels, limit, weights, threads, json_path, no_progress) -> None:
+def evaluate(models, data, labels, limit, weights, threads, json_path, no_progress, shard_images, cluster) -> None:
     """Top-1 and top-5 accuracy of .tflite models and Keras variants on labelled images.
 
     Each image goes through the one preprocessing path under each model's own contract
@@ -57,13 +63,19 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
 
     results = []
     reported: set[str] = set()
-    for clf in classifiers:
-        result = evaluate(clf, dataset, limit=limit, progress=not no_progress)
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(executor_for(cluster)) if cluster != "local" else None
+        for clf in classifiers:
+            if executor is None:
+                results.append(evaluate(clf, dataset, limit=limit, progress=not no_progress))
+            else:  # shards as Ray tasks, merged in order: the same counts as a local run
+                results.append(executor.evaluate(clf, dataset, limit=limit, progress=not no_progress,
+                                                 shard_images=shard_images, threads=threads))
+    for result in results:
         for path, reason in result.skipped:
             if path not in reported:  # once per image, not once per model
                 reported.add(path)
                 info(f"skipped: {path}: {reason}")
-        results.append(result)
 
     rows, records = [], []
     for i, (clf, result, ref) in enumerate(zip(classifiers, results, pick_references(classifiers), strict=True)):
