@@ -188,9 +188,18 @@ class LocalExecutor(_Base):
             return list(pool.map(check_device, devices))
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return (text[:300] or type(exc).__name__)
+    """One line for a task failure: the cause raised inside the task when Ray kept it."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = " ".join(_ANSI.sub("", str(exc)).split())
+    if not isinstance(exc, EdgenetError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text[:300]
 
 
 class RayExecutor(_Base):

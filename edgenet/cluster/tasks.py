@@ -174,6 +174,10 @@ def latency_task(device: Device, models: Sequence[tuple[str, bytes]], threads: S
     try:
         local_to_origin = {}
         for origin, data in models:
+            if not isinstance(data, (bytes, bytearray)):  # an ObjectRef: the bytes went once through the store
+                import ray
+
+                data = ray.get(data)
             local = folder / Path(origin).name
             local.write_bytes(data)
             local_to_origin[str(local)] = origin
