@@ -6,7 +6,6 @@ devices ``beta`` (its CPU) and ``pi`` (a board behind the localhost sshd the sui
 
 from __future__ import annotations
 
-import getpass
 import os
 import sys
 import threading

@@ -169,7 +169,11 @@ class LocalExecutor(_Base):
     def submit_latency(self, device: Device, model_paths, threads, params) -> cf.Future:
         from .tasks import node_name, run_on_device
 
-        pool = self._device_pools.setdefault(device.name, cf.ThreadPoolExecutor(1, thread_name_prefix=device.name))
+        # Devices on this machine's own CPU/USB share one queue: they are one machine to time on.
+        key = "this machine" if device.link == "local" else device.name
+        if key not in self._device_pools:
+            self._device_pools[key] = cf.ThreadPoolExecutor(1, thread_name_prefix=key)
+        pool = self._device_pools[key]
 
         def job():
             started = time.time()
