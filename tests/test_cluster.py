@@ -101,6 +101,7 @@ def test_ssh_device_from_a_cluster_task(ray_cluster, tiny, local_sshd):  # noqa:
     assert [(r["error"], r["settings"]["threads"], r["device"]["label"]) for r in records] == [
         (None, 1, "pi"), (None, 2, "pi")]
     assert records[0]["model"]["path"] == str(tiny.int8)
+    assert records[0]["model"]["sha256"] == __import__("hashlib").sha256(tiny.int8.read_bytes()).hexdigest()
     (span,) = [s for s in executor.timeline if s.device == "pi"]
     assert span.node.endswith(_node_id(ray_cluster[1]))
 
@@ -152,3 +153,59 @@ def test_node_removed_mid_eval_still_yields_complete_records(ray_cluster, digits
     assert (sharded.paths, sharded.labels, sharded.predictions) == (local.paths, local.labels, local.predictions)
     assert (sharded.top1, sharded.top5) == (local.top1, local.top5)
     assert len(ran_on) == -(-local.count // 16)
+
+
+TINY = ["phi=0,width=0.25,depth=0.25,resolution=48", "phi=0,width=0.25,depth=0.25,resolution=64"]
+
+
+def test_fleet_sweep_on_the_cluster_picks_per_device_and_resumes(ray_cluster, local_sshd, tmp_path):  # noqa: F811
+    cluster, worker = ray_cluster
+    host, options = local_sshd
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text(
+        '[[device]]\nname = "alpha"\nthreads = [1]\n\n'
+        '[[device]]\nname = "pi"\nlink = "ssh"\n'
+        f'host = "{host}"\nssh_options = {list(options)!r}\n'.replace("'", '"')
+        + f'edgenet = "env PYTHONPATH={REPO} {sys.executable} -m edgenet"\nthreads = [1]\n')
+    args = ["sweep", "--budget-ms", "10000", "--samples", "4", "--min-runs", "5", "--min-s", "0.05",
+            "--devices", str(inventory), "--cluster", cluster.address, "-o", str(tmp_path / "run"), "--json"]
+    for spec in TINY:
+        args += ["--variants", spec]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    outcome = __import__("json").loads(res.stdout)
+    picks = {d["device"]: d["selection"]["pick"]["variant"] for d in outcome["devices"]}
+    assert picks == {"alpha": TINY[1], "pi": TINY[1]}
+    records = results.read_records(tmp_path / "run" / "results.jsonl")
+    assert sorted((r["device"]["label"], r["model"]["name"]) for r in records) == sorted(
+        (d, f"{v}-int8") for d in ("alpha", "pi") for v in ("phi0-w0.25-d0.25-r48", "phi0-w0.25-d0.25-r64"))
+    # Each variant was converted once, on the cluster, and each device ran one job at a time.
+    converts = [s for s in outcome["timeline"] if s["kind"] == "convert"]
+    assert sorted(s["what"] for s in converts) == sorted(TINY)
+    for name in ("alpha", "pi"):
+        spans = sorted((s for s in outcome["timeline"] if s["device"] == name), key=lambda s: s["started"])
+        assert len(spans) == 2 and spans[0]["ended"] <= spans[1]["started"]
+    report = (tmp_path / "run" / "REPORT.md").read_text()
+    assert "## Picks" in report and "## alpha" in report and "## pi" in report
+    assert (tmp_path / "run" / "devices" / "pi" / "latency_vs_macs.png").is_file()
+
+    again = CliRunner().invoke(main, args)  # a rerun resumes: nothing converted or measured again
+    assert again.exit_code == 0, again.output
+    steps = [s for d in __import__("json").loads(again.stdout)["devices"] for s in d["steps"]]
+    assert {s["action"] for s in steps} == {"reused"}
+    assert len(results.read_records(tmp_path / "run" / "results.jsonl")) == 4
+
+
+def test_conversion_as_a_cluster_task_writes_here_and_is_resumable(ray_cluster, tmp_path):
+    cluster, _ = ray_cluster
+    args = ["convert", TINY[0], "--quant", "fp32", "-o", str(tmp_path), "--cluster", cluster.address, "--json",
+            "--quiet"]
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code == 0, first.output
+    (result,) = __import__("json").loads(first.stdout)
+    assert result["status"] == "converted" and Path(result["model_path"]).parent == tmp_path
+    manifest = __import__("json").loads(Path(result["manifest_path"]).read_text())
+    assert manifest["sha256"] == __import__("hashlib").sha256(Path(result["model_path"]).read_bytes()).hexdigest()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and __import__("json").loads(again.stdout)[0]["status"] == "up to date"

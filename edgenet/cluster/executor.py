@@ -167,7 +167,7 @@ class LocalExecutor(_Base):
         return evaluate(classifier, dataset, limit=limit, progress=progress)
 
     def submit_latency(self, device: Device, model_paths, threads, params) -> cf.Future:
-        from .tasks import node_name, run_on_device
+        from .tasks import describe_models, node_name, run_on_device
 
         # Devices on this machine's own CPU/USB share one queue: they are one machine to time on.
         key = "this machine" if device.link == "local" else device.name
@@ -178,7 +178,7 @@ class LocalExecutor(_Base):
         def job():
             started = time.time()
             try:
-                return run_on_device(device, model_paths, threads, params)
+                return describe_models(run_on_device(device, model_paths, threads, params))
             finally:
                 self._span("latency", ",".join(Path(p).name for p in model_paths),
                            {"node": node_name(), "started": started, "ended": time.time()}, device.name)
@@ -448,7 +448,9 @@ class RayExecutor(_Base):
             self._span("latency", ",".join(Path(p).name for p in model_paths), payload, device.name)
             if payload["error"]:
                 return failed_records(payload["error"])
-            return payload["records"]
+            from .tasks import describe_models
+
+            return describe_models(payload["records"])
 
         return self._track(ref, done)
 

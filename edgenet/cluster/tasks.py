@@ -160,6 +160,27 @@ def run_on_device(device: Device, model_paths: Sequence[str | os.PathLike], thre
     return [r.to_record() for r in results]
 
 
+def describe_models(records: list[dict]) -> list[dict]:
+    """On the submitting machine: ``model`` of each record from the local file and its manifest.
+
+    A board measures a bare copy (the .tflite without its manifest), so its records lack the
+    variant, MACs and parameters; the local file, when its sha256 matches, supplies them.
+    """
+    from ..runtime.envinfo import model_info
+
+    cache: dict[str, dict] = {}
+    for record in records:
+        model = record.get("model") or {}
+        path = model.get("path")
+        if not path or not Path(path).is_file():
+            continue
+        if path not in cache:
+            cache[path] = model_info(path)
+        if model.get("sha256") in (None, cache[path]["sha256"]):
+            record["model"] = dict(cache[path])
+    return records
+
+
 def latency_task(device: Device, models: Sequence[tuple[str, bytes]], threads: Sequence[int],
                  params: BenchParams) -> dict:
     """A latency job on the node holding ``device``: the models arrive as bytes, records go back.
