@@ -209,3 +209,31 @@ def test_conversion_as_a_cluster_task_writes_here_and_is_resumable(ray_cluster, 
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and __import__("json").loads(again.stdout)[0]["status"] == "up to date"
+
+
+def test_ctrl_c_cancels_the_cluster_work_and_writes_nothing(ray_cluster, digits_model, tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    import ray
+
+    cluster, _ = ray_cluster
+    out = tmp_path / "eval.jsonl"
+    args = [sys.executable, "-m", "edgenet", "eval", str(digits_model.int8), "--data", str(digits_model.data.test_dir),
+            "--cluster", cluster.address, "--shard-images", "4", "--no-progress", "--json", str(out)]
+    env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+    for line in proc.stderr:  # connected to the cluster: the shards are being submitted
+        if line.startswith("cluster:"):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted: finished outputs were kept" in stderr and "Traceback" not in stderr
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+    deadline = time.monotonic() + 60  # the driver's tasks are cancelled: the CPUs come back
+    while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
+        assert time.monotonic() < deadline, ray.available_resources()
+        time.sleep(0.5)
