@@ -92,3 +92,24 @@ def test_cli_devices_one_line_per_device_and_exit_code(tmp_path):
 def test_cli_devices_missing_inventory_is_one_line(tmp_path):
     res = CliRunner().invoke(main, ["devices", "--inventory", str(tmp_path / "nope.toml")])
     assert res.exit_code == 1 and "nope.toml" in res.output and "Traceback" not in res.output
+
+
+def test_cli_bench_on_the_devices_of_an_inventory(tmp_path):
+    from fixtures_tflite import tiny_tflite_models
+
+    from edgenet import results
+
+    tiny = tiny_tflite_models()
+    path = tmp_path / "devices.toml"
+    path.write_text('[[device]]\nname = "here"\nthreads = [1, 2]\n\n[[device]]\nname = "gone"\nlink = "ssh"\n'
+                    'host = "nobody@127.0.0.1"\nssh_options = ["Port=9", "ConnectTimeout=3"]\n')
+    out = tmp_path / "fleet.jsonl"
+    res = CliRunner().invoke(main, ["bench", str(tiny.int8), "--devices", str(path), "--json", str(out),
+                                    "--warmup-s", "0.05", "--min-runs", "5", "--min-s", "0.05", "--max-s", "0.5"])
+    assert res.exit_code == 1 and "Traceback" not in res.output  # one device unreachable: reported, not fatal
+    records = results.read_records(out)
+    here = [r for r in records if r["device"]["label"] == "here"]
+    assert [(r["settings"]["threads"], r["error"]) for r in here] == [(1, None), (2, None)]
+    assert here[0]["model"]["path"] == str(tiny.int8)
+    (gone,) = [r for r in records if r["device"]["label"] == "gone"]
+    assert "unreachable" in gone["error"]

@@ -132,6 +132,20 @@ class _Base:
         return self.submit_latency(device, model_paths, threads, params).result()
 
 
+def _failed_records(device: Device, model_paths, threads, params, reason: str) -> list[dict]:
+    """One failed bench record per (model, threads) on ``device``, carrying ``reason``."""
+    from ..bench.result import BenchResult
+
+    out = []
+    for path in model_paths:
+        for t in threads:
+            p = replace(params, threads=t, delegate=device.delegate, edgetpu_lib=device.edgetpu_lib)
+            record = BenchResult(str(path), p, error=reason).to_record()
+            record["device"] = dict(record.get("device") or {}, label=device.name)
+            out.append(record)
+    return out
+
+
 class LocalExecutor(_Base):
     """Everything on this machine, as edgenet always did (conversions serial; one queue per device)."""
 
@@ -179,6 +193,8 @@ class LocalExecutor(_Base):
             started = time.time()
             try:
                 return describe_models(run_on_device(device, model_paths, threads, params))
+            except EdgenetError as exc:  # an unreachable board: its settings fail, the other devices go on
+                return _failed_records(device, model_paths, threads, params, f"{device.name}: {exc}")
             finally:
                 self._span("latency", ",".join(Path(p).name for p in model_paths),
                            {"node": node_name(), "started": started, "ended": time.time()}, device.name)
@@ -417,19 +433,10 @@ class RayExecutor(_Base):
         return 0.0
 
     def submit_latency(self, device: Device, model_paths, threads, params) -> cf.Future:
-        from ..bench.result import BenchResult
-
         missing = self._device_available(device)
 
         def failed_records(reason: str) -> list[dict]:
-            out = []
-            for path in model_paths:
-                for t in threads:
-                    p = replace(params, threads=t, delegate=device.delegate, edgetpu_lib=device.edgetpu_lib)
-                    record = BenchResult(str(path), p, error=reason).to_record()
-                    record["device"] = dict(record.get("device") or {}, label=device.name)
-                    out.append(record)
-            return out
+            return _failed_records(device, model_paths, threads, params, reason)
 
         if missing is not None:
             future: cf.Future = cf.Future()
