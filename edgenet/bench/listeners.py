@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .. import results
+from ..results.table import BENCH_COLUMNS, bench_row, table
 from .params import BenchParams
 
 __all__ = [
@@ -19,21 +20,8 @@ __all__ = [
     "TABLE_HEADERS",
 ]
 
-TABLE_HEADERS = {
-    "model": "model",
-    "threads": "threads",
-    "delegate": "delegate",
-    "runs": "runs",
-    "init_ms": "init ms",
-    "first_ms": "first ms",
-    "mean_ms": "mean ms",
-    "p50_ms": "p50 ms",
-    "p90_ms": "p90 ms",
-    "p99_ms": "p99 ms",
-    "std_ms": "std ms",
-    "peak_rss_mb": "RSS MB",
-    "status": "status",
-}
+#: The bench table's columns (defined with the row in :mod:`edgenet.results.table`).
+TABLE_HEADERS = BENCH_COLUMNS
 
 
 class BenchListener:
@@ -52,29 +40,9 @@ class BenchListener:
         """Called once with every result, in order."""
 
 
-def _r(value, digits: int = 3):
-    return None if value is None else round(value, digits)
-
-
 def result_row(result) -> dict:
-    """One table row (rounded for people; the JSON keeps full precision)."""
-    stats = result.latency
-    delegate = result.delegate["name"] if result.delegate else ("cpu" if result.params.delegate == "cpu" else "-")
-    return {
-        "model": Path(result.model_path).name,
-        "threads": result.params.threads,
-        "delegate": delegate + ("" if result.params.xnnpack else " (no xnnpack)"),
-        "runs": result.runs,
-        "init_ms": _r(result.init_ms),
-        "first_ms": _r(result.first_ms),
-        "mean_ms": _r(stats.mean) if stats and result.ok else None,
-        "p50_ms": _r(stats.p50) if stats and result.ok else None,
-        "p90_ms": _r(stats.p90) if stats and result.ok else None,
-        "p99_ms": _r(stats.p99) if stats and result.ok else None,
-        "std_ms": _r(stats.std) if stats and result.ok else None,
-        "peak_rss_mb": _r(result.peak_rss_mb, 1),
-        "status": "ok" if result.ok else "FAILED",
-    }
+    """One table row of a :class:`~edgenet.bench.result.BenchResult` (the row of its record)."""
+    return bench_row(result.to_record())
 
 
 class ConsoleTableListener(BenchListener):
@@ -84,8 +52,6 @@ class ConsoleTableListener(BenchListener):
         self.stream = stream
 
     def on_end(self, results_list) -> None:
-        from ..cli.common import table
-
         stream = self.stream or sys.stdout
         stream.write(table([result_row(r) for r in results_list], TABLE_HEADERS) + "\n")
         stream.flush()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from ..errors import EdgenetError
+from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 
 __all__ = ["BenchParams", "BenchParamsError", "DELEGATES"]
 
-DELEGATES = ("cpu", "edgetpu")
 #: Slack on top of warm-up + max time before a child is declared hung: interpreter creation,
 #: process start-up and, on a Pi, reading a large model from an SD card.
 TIMEOUT_SLACK_S = 60.0
@@ -37,7 +37,7 @@ class BenchParams:
     max_s: float = 30.0
     timeout_s: float | None = None
     seed: int = 0
-    edgetpu_lib: str = "libedgetpu.so.1"
+    edgetpu_lib: str = EDGETPU_LIBRARY
 
     def __post_init__(self):
         if not isinstance(self.threads, int) or self.threads < 1:

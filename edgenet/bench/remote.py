@@ -102,10 +102,10 @@ def run_remote(
         if not records:
             raise RemoteError(f"{host}: remote bench produced no results: {_last_line(run.stderr)}")
         by_remote = {f"{remote_dir}/{p.name}": p for p in local}
-        for record in records:
-            model = record.get("model") or {}
-            if model.get("path") in by_remote:
-                model["path"] = str(by_remote[model["path"]])
-        return records
+        return [
+            results.with_model_path(record, str(by_remote[view.model.path]))
+            if view.model.path in by_remote else record
+            for record, view in zip(records, results.as_records(records), strict=True)
+        ]
     finally:
         ssh(f"rm -rf {shlex.quote(remote_dir)}", connect_timeout_s + 30)

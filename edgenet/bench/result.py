@@ -11,7 +11,8 @@ from .params import BenchParams
 
 __all__ = ["BenchResult", "LatencyStats"]
 
-PERCENTILES = (50, 90, 95, 99)
+#: numpy percentiles of the harness: the ``pNN`` statistics of the results schema.
+PERCENTILES = tuple(int(s[1:]) for s in results.PERCENTILES)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ from . import bench, cluster, convert, edgetpu, evaluate, models, predict, selec
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="edgenet")
-def main() -> None:
+@click.option("--verbose", is_flag=True,
+              help="Also show TensorFlow's and LiteRT's own log lines (hidden by default).")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
     """EfficientNet for the edge: build, quantize, benchmark, and pick a variant.
 
     \b
@@ -27,6 +30,13 @@ def main() -> None:
       edgenet bench out/*.tflite --threads 1,2 --json results.jsonl
       edgenet select results.jsonl --budget-ms 25
     """
+    if verbose:
+        from ..logs import set_verbose
+        from ..logs import verbose as was_verbose
+
+        before = was_verbose()
+        set_verbose(True)  # inherited by the benchmark and conversion child processes
+        ctx.call_on_close(lambda: set_verbose(before))
 
 
 for command in (

@@ -10,6 +10,9 @@ from ..bench.params import DELEGATES, BenchParams
 from .cluster import cluster_option, executor_for
 from .common import info, table, user_errors
 
+#: The defaults of every measurement option are BenchParams' own (bench/params.py).
+DEFAULTS = BenchParams()
+
 __all__ = ["bench", "ThreadList"]
 
 
@@ -32,14 +35,18 @@ class ThreadList(click.ParamType):
 
 @click.command("bench")
 @click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--threads", type=ThreadList(), default="1", show_default=True, help="Thread counts to sweep, e.g. 1,2,4.")
-@click.option("--delegate", type=click.Choice(DELEGATES), default="cpu", show_default=True)
-@click.option("--edgetpu-lib", default="libedgetpu.so.1", show_default=True, help="Edge TPU delegate library.")
+@click.option("--threads", type=ThreadList(), default=str(DEFAULTS.threads), show_default=True,
+              help="Thread counts to sweep, e.g. 1,2,4.")
+@click.option("--delegate", type=click.Choice(DELEGATES), default=DEFAULTS.delegate, show_default=True)
+@click.option("--edgetpu-lib", default=DEFAULTS.edgetpu_lib, show_default=True, help="Edge TPU delegate library.")
 @click.option("--no-xnnpack", is_flag=True, help="Builtin kernels without the default XNNPACK delegate.")
-@click.option("--warmup-s", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Warm-up time.")
-@click.option("--min-runs", type=click.IntRange(min=1), default=50, show_default=True)
-@click.option("--min-s", type=click.FloatRange(min=0), default=2.0, show_default=True, help="Minimum measured time.")
-@click.option("--max-s", type=click.FloatRange(min=0), default=30.0, show_default=True, help="Cap on measured time.")
+@click.option("--warmup-s", type=click.FloatRange(min=0), default=DEFAULTS.warmup_s, show_default=True,
+              help="Warm-up time.")
+@click.option("--min-runs", type=click.IntRange(min=1), default=DEFAULTS.min_runs, show_default=True)
+@click.option("--min-s", type=click.FloatRange(min=0), default=DEFAULTS.min_s, show_default=True,
+              help="Minimum measured time.")
+@click.option("--max-s", type=click.FloatRange(min=0), default=DEFAULTS.max_s, show_default=True,
+              help="Cap on measured time.")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Kill a model's process after this long  [default: warm-up + max + 60].")
 @click.option("--json", "json_path", default=None, metavar="FILE",
@@ -74,7 +81,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
     """
     from .. import results
     from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_sweep
-    from ..bench.listeners import TABLE_HEADERS
+    from ..results.table import BENCH_COLUMNS, bench_row
 
     base = BenchParams(
         threads=threads[0], xnnpack=not no_xnnpack, delegate=delegate, warmup_s=warmup_s, min_runs=min_runs,
@@ -89,8 +96,8 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
             raise click.UsageError("on a cluster, bench measures the devices of an inventory: pass --devices FILE")
         explicit = click.get_current_context().get_parameter_source("threads").name != "DEFAULT"
         records = _bench_fleet(models, base, inventory, device_names, threads if explicit else None, cluster)
-        click.echo(table([dict(_record_row(r), device=(r.get("device") or {}).get("label")) for r in records],
-                         {"device": "device", **TABLE_HEADERS}), file=table_stream)
+        click.echo(table([dict(bench_row(r), device=(r.get("device") or {}).get("label")) for r in records],
+                         {"device": "device", **BENCH_COLUMNS}), file=table_stream)
         for record in records:
             if record.get("error"):
                 info(f"error: {record['error']}")
@@ -107,18 +114,18 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
         info(f"running {len(models)} model(s) x {len(threads)} thread setting(s) on {remote}")
         records = run_remote(remote, models, threads, base, label=label, remote_command=remote_command,
                              ssh_options=ssh_options)
-        rows = [_record_row(r) for r in records]
-        click.echo(table(rows, TABLE_HEADERS), file=table_stream)
-        for record in records:
-            if record.get("error"):
-                info(f"error: {record['error']}")
+        views = results.as_records(records)
+        click.echo(table([bench_row(r) for r in views], BENCH_COLUMNS), file=table_stream)
+        for view in views:
+            if not view.ok:
+                info(f"error: {view.error}")
         if to_stdout:
             results.write_records(sys.stdout, records)
         elif json_path:
             results.append_records(json_path, records)
         if csv_path:
             results.write_csv(csv_path, records)
-        failed = sum(1 for r in records if r.get("error"))
+        failed = sum(1 for r in views if not r.ok)
     else:
         from dataclasses import replace
 
@@ -150,31 +157,6 @@ def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> lis
         futures = [executor.submit_latency(d, models, threads or d.threads, base) for d in fleet]
         info(f"measuring {len(models)} model(s) on {len(fleet)} device(s)")
         return [record for future in futures for record in future.result()]
-
-
-def _record_row(record: dict) -> dict:
-    lat = record.get("latency_ms") or {}
-    settings = record.get("settings") or {}
-    ok = record.get("error") is None
-
-    def r(v, d=3):
-        return None if v is None else round(v, d)
-
-    return {
-        "model": (record.get("model") or {}).get("name"),
-        "threads": settings.get("threads"),
-        "delegate": ((record.get("device") or {}).get("delegate") or {}).get("name") or settings.get("delegate"),
-        "runs": record.get("runs"),
-        "init_ms": r(lat.get("init")),
-        "first_ms": r(lat.get("first")),
-        "mean_ms": r(lat.get("mean")) if ok else None,
-        "p50_ms": r(lat.get("p50")) if ok else None,
-        "p90_ms": r(lat.get("p90")) if ok else None,
-        "p99_ms": r(lat.get("p99")) if ok else None,
-        "std_ms": r(lat.get("std")) if ok else None,
-        "peak_rss_mb": r(record.get("peak_rss_mb"), 1),
-        "status": "ok" if ok else "FAILED",
-    }
 
 
 if __name__ == "__main__":  # python -m edgenet.cli.bench (used by --remote-command before registration)

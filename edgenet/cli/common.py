@@ -15,6 +15,9 @@ import click
 
 from ..errors import EdgenetError, VariantError
 from ..family.variants import Variant, parse_variant, parse_variant_list
+from ..results.table import table
+
+__all__ = ["VARIANT", "VARIANT_LIST", "emit_json", "info", "table", "user_errors"]
 
 
 class VariantType(click.ParamType):
@@ -76,13 +79,3 @@ def info(message: str) -> None:
 
 def emit_json(payload) -> None:
     click.echo(json.dumps(payload, indent=2, sort_keys=False, default=str))
-
-
-def table(rows: list[dict], headers: dict[str, str] | None = None, floatfmt: str = "g") -> str:
-    """Render rows with tabulate; ``headers`` maps keys to column titles (and picks the columns)."""
-    from tabulate import tabulate
-
-    if headers is None:
-        headers = {k: k for k in (rows[0] if rows else {})}
-    data = [[row.get(k, "") for k in headers] for row in rows]
-    return tabulate(data, headers=list(headers.values()), tablefmt="github", floatfmt=floatfmt, disable_numparse=False)

@@ -11,11 +11,13 @@ from pathlib import Path
 import click
 
 from ..convert.calibrator import CALIBRATORS
+from ..convert.modes import IO_TYPES, QUANT_MODES, resolve_io
+from ..errors import EdgenetError
 from .cluster import cluster_option, executor_for
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
-QUANT_CHOICES = ("fp32", "fp16", "dynamic", "int8", "int16x8")  # == edgenet.convert.api.QUANT_MODES
-IO_CHOICES = ("float", "int8", "uint8")
+QUANT_CHOICES = QUANT_MODES  # the table in edgenet/convert/modes.py
+IO_CHOICES = IO_TYPES
 
 
 def _batch(ctx, param, value):
@@ -83,8 +85,10 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
         if io not in EDGETPU_IO:
             raise click.UsageError(f"--target edgetpu needs --io uint8 or int8, not {io}")
 
-    if io not in (None, "float") and quant != "int8":
-        raise click.UsageError(f"--io {io} needs --quant int8 (a {quant} model has float input and output)")
+    try:
+        resolve_io(quant, io)  # the one --io rule, shared with the Python API
+    except EdgenetError as exc:
+        raise click.UsageError(str(exc)) from None
     flat = [v for group in variants for v in group]
     options = ConvertOptions(quant=quant, io=io, weights=weights, calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ..family.architecture import architecture
+from ..family.counts import variant_counts
 from ..family.layout import layout_png
 from ..family.variants import ALPHA_DEPTH, BETA_WIDTH, GAMMA_RESOLUTION, VARIANTS, Variant, custom_variant
 from .common import VARIANT, emit_json, table, user_errors
@@ -14,12 +15,9 @@ def variant_row(v: Variant) -> dict:
     """One variant as a flat dict: coefficients and analytic counts (no model is built)."""
     row = dict(name=v.name, family=v.family, phi=v.phi, width=round(v.width, 4), depth=round(v.depth, 4),
                resolution=v.resolution, dropout=v.dropout, spec=v.spec)
-    if v.family == "baseline":
-        row.update(params=v.published.params, macs=int(v.published.macs), int8_size_mb=None, counts="published")
-    else:
-        arch = architecture(v)
-        row.update(params=arch.params, macs=arch.macs, int8_size_mb=round(arch.int8_size_bytes / 1e6, 2),
-                   counts="analytic")
+    counts = variant_counts(v)  # published for reference models, else analytic
+    row.update(params=counts.params, macs=counts.macs, counts=counts.source,
+               int8_size_mb=None if counts.int8_size_bytes is None else round(counts.int8_size_bytes / 1e6, 2))
     row["published_macs"] = v.published.macs
     return row
 

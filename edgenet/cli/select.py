@@ -9,9 +9,10 @@ from pathlib import Path
 import click
 
 from ..errors import InputFileError
+from ..results.records import STATS
 from .common import VARIANT, emit_json, info, table, user_errors
 
-STAT_CHOICE = click.Choice(["p50", "p90", "p95", "p99", "mean", "min", "max"])
+STAT_CHOICE = click.Choice(STATS)
 
 
 def _read_all(paths) -> list[dict]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
+from ..convert.modes import QUANT_MODES
+from ..decide.sweep import SWEEP_BENCH
+from ..results.records import PERCENTILES
 from .cluster import cluster_option, executor_for
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
@@ -15,9 +19,8 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
               help="Latency budget in milliseconds.")
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
-@click.option("--quant", type=click.Choice(["fp32", "fp16", "dynamic", "int8", "int16x8"]), default="int8",
-              show_default=True)
-@click.option("--stat", type=click.Choice(["p50", "p90", "p95", "p99"]), default="p50", show_default=True,
+@click.option("--quant", type=click.Choice(QUANT_MODES), default="int8", show_default=True)
+@click.option("--stat", type=click.Choice(PERCENTILES), default="p50", show_default=True,
               help="Latency statistic the budget applies to.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
 @click.option("--calib", default="default", show_default=True,
@@ -34,8 +37,8 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
-@click.option("--min-runs", type=click.IntRange(1), default=30, show_default=True)
-@click.option("--min-s", type=click.FloatRange(0), default=1.5, show_default=True)
+@click.option("--min-runs", type=click.IntRange(1), default=SWEEP_BENCH.min_runs, show_default=True)
+@click.option("--min-s", type=click.FloatRange(0), default=SWEEP_BENCH.min_s, show_default=True)
 @click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
               help="Run folder (resumable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
@@ -59,7 +62,6 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
       edgenet sweep --budget-ms 25                       # B0-B7, int8, 1 thread, embedded calibration
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
     """
-    from ..bench import BenchParams
     from ..decide.sweep import SweepParams, describe, run_sweep
     from ..family.variants import parse_variant_list
 
@@ -68,7 +70,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
         samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, remote=remote,
         min_top1=min_top1, far_factor=far_factor, refine=refine,
-        bench=BenchParams(threads=threads, warmup_s=0.5, min_runs=min_runs, min_s=min_s, max_s=max(20.0, min_s)),
+        bench=replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s)),
     )
     if inventory or cluster != "local":
         _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine,

@@ -53,6 +53,7 @@ from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check
 from .calibrator import CALIBRATORS
 from .fidelity import HoldoutSet, holdout_set
 from .manifest import SCHEMA, inputs_fingerprint, is_up_to_date, manifest_path_for, utc_now, write_manifest
+from .modes import CALIBRATED_MODES, IO_TYPES, QUANT_MODES, default_io, resolve_io
 
 __all__ = [
     "QUANT_MODES",
@@ -66,32 +67,9 @@ __all__ = [
     "summary_rows",
 ]
 
-#: fp32: plain float; fp16: float16 weights (GPU delegates); dynamic: int8 weights, float
-#: activations; int8: full-integer (CPU int8 kernels, Edge TPU, NPUs); int16x8: int16
-#: activations with int8 weights (more accurate, reference kernels only on most runtimes).
-QUANT_MODES = ("fp32", "fp16", "dynamic", "int8", "int16x8")
-IO_TYPES = ("float", "int8", "uint8")
-CALIBRATED_MODES = ("int8", "int16x8")
 #: Bumped when the conversion recipe changes, so older outputs are rebuilt.
 CONVERTER_REVISION = 2
 WORKER_MODULE = "edgenet.convert.worker"
-
-
-def default_io(quant: str) -> str:
-    """int8 models take and give int8 by default (what the Edge TPU and int8 CPUs want); others float."""
-    return "int8" if quant == "int8" else "float"
-
-
-def resolve_io(quant: str, io: str | None) -> str:
-    """Validate the ``io`` type for ``quant`` (only full-integer models can have integer io)."""
-    if quant not in QUANT_MODES:
-        raise EdgenetError(f"unknown quantization {quant!r}; choose from {', '.join(QUANT_MODES)}")
-    io = io or default_io(quant)
-    if io not in IO_TYPES:
-        raise EdgenetError(f"unknown --io {io!r}; choose from {', '.join(IO_TYPES)}")
-    if io != "float" and quant != "int8":
-        raise EdgenetError(f"--io {io} needs --quant int8 (a {quant} model has float input and output)")
-    return io
 
 
 def output_stem(variant: Variant, quant: str, io: str) -> str:

@@ -49,6 +49,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .modes import CALIBRATED_MODES
+
 CRASH_ENV = "EDGENET_TEST_CRASH_AFTER_CALIBRATION"
 
 #: Quantization mode -> the dtype the model's input/output must have for each ``--io``.
@@ -68,7 +70,7 @@ def _one_line(text: str, limit: int = 400) -> str:
 
 
 def _configure(converter, tf, quant: str, io: str, representative) -> None:
-    """Converter settings per quantization mode (see edgenet.convert.api.QUANT_MODES)."""
+    """Converter settings per quantization mode (the table: :mod:`edgenet.convert.modes`)."""
     if quant == "fp32":
         return
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -197,7 +199,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     from .._tf import tf
     from ..errors import EdgenetError
 
-    if quant in ("int8", "int16x8") and (calib is None or len(calib) == 0):
+    if quant in CALIBRATED_MODES and (calib is None or len(calib) == 0):
         raise EdgenetError(f"{name}: {quant} needs calibration data")
     height, width, channels = (int(d) for d in model.input_shape[1:])
     spec = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="input")
@@ -231,7 +233,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
             # Integer io always triggers this benign notice: the input statistics come from
             # the representative dataset, not from user-given mean/std.
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
-            if calibrator == "edgenet" and quant in ("int8", "int16x8"):
+            if calibrator == "edgenet" and quant in CALIBRATED_MODES:
                 from tensorflow.lite.python.optimize import calibrator as tf_calibrator
 
                 original = tf_calibrator.Calibrator.calibrate
@@ -254,7 +256,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     except Exception as exc:  # ConverterError and friends: long multi-line messages
         raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
     seconds = time.perf_counter() - t0
-    if quant in ("int8", "int16x8"):
+    if quant in CALIBRATED_MODES:
         left = float_ops(data)
         if left:
             raise EdgenetError(
@@ -283,7 +285,7 @@ def run(request: dict, progress_file) -> dict:
                                 variant.contract)
 
     from .._tf import keras, tf
-    from ..family.architecture import architecture
+    from ..family.counts import variant_counts
     from ..family.model import build_model
     from ..weights.keras_files import classifier_classes, load_weights
 
@@ -322,7 +324,7 @@ def run(request: dict, progress_file) -> dict:
                 )
 
     fidelity = None
-    if request.get("holdout_npy") and quant in ("int8", "int16x8"):
+    if request.get("holdout_npy") and quant in CALIBRATED_MODES:
         from .fidelity import HoldoutSet, measure_fidelity
 
         arr = np.load(request["holdout_npy"])
@@ -333,10 +335,7 @@ def run(request: dict, progress_file) -> dict:
 
         fidelity = measure_fidelity(reference, tfl.run, hold).to_dict()
 
-    try:
-        macs = int(architecture(variant, num_classes=classes).macs)
-    except ValueError:  # baselines come from Keras applications, not our plans
-        macs = int(variant.published.macs) if variant.published.macs else None
+    macs = variant_counts(variant, num_classes=classes).macs  # baselines: published (Keras applications)
 
     out = Path(request["model_out"])
     with open(out, "wb") as fh:

@@ -34,7 +34,7 @@ from pathlib import Path
 from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..fsutil import atomic_write_text, sha256_file
-from ..results import append_records, read_records
+from ..results import append_records, read_records, usable_bench
 from .sweep import RESULTS_NAME, SWEEP_NAME, Step, SweepParams, _matches, _predict, _weights_for
 
 __all__ = ["DeviceOutcome", "FleetOutcome", "run_fleet_sweep", "fleet_rows"]
@@ -188,10 +188,10 @@ def run_fleet_sweep(
                 sha = sha256_file(model_path)
                 bench = replace(params.bench, threads=walk.threads, delegate=walk.device.delegate,
                                 edgetpu_lib=walk.device.edgetpu_lib)
-                done = next((r for r in reversed(_device_records(records, walk.device.name))
+                done = next((r for r in reversed(usable_bench(_device_records(records, walk.device.name)))
                              if _matches(r, sha, bench)), None)
                 if done is not None:
-                    latency = (done.get("latency_ms") or {}).get(params.stat)
+                    latency = done.stat_ms(params.stat)
                     log(f"{walk.device.name}: {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
                     finish_step(walk, Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
                                            reason="measured in an earlier run"))

@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import EdgenetError, VariantError
 from ..family.variants import Variant, parse_variant
-from .select import STATS, bench_group, variant_of
+from ..results.records import STATS, BenchRecord, bench_group
 
 __all__ = [
     "FEATURES",
@@ -227,20 +227,20 @@ class LatencyModel:
 
     @classmethod
     def fit(
-        cls, records: list[dict], stat: str = "p50", device: str | None = None, threads: int | None = None
+        cls, records: list, stat: str = "p50", device: str | None = None, threads: int | None = None
     ) -> LatencyModel:
-        """Fit on the bench records of one device + setting (>= 3 distinct variants)."""
+        """Fit on the bench records (dicts or views) of one device + setting (>= 3 distinct variants)."""
         if stat not in STATS:
             raise EdgenetError(f"unknown latency statistic {stat!r}; choose from {', '.join(STATS)}")
         key, group = bench_group(records, device=device, threads=threads)
-        latest: dict[str, dict] = {}
+        latest: dict[str, BenchRecord] = {}
         notes = []
-        for r in sorted(group, key=lambda r: str(r.get("created_utc") or "")):
-            label = variant_of(r)
+        for r in sorted(group, key=lambda r: r.created_utc):
+            label = r.variant
             if label is None:
-                notes.append(f"{(r.get('model') or {}).get('name')}: variant unknown, left out")
+                notes.append(f"{r.model.name}: variant unknown, left out")
                 continue
-            if (r.get("latency_ms") or {}).get(stat) is None:
+            if r.stat_ms(stat) is None:
                 continue
             latest[label] = r  # latest measurement wins
         # One family per model: at equal MACs, Lite (ReLU6, no squeeze-excitation) runs faster
@@ -265,7 +265,7 @@ class LatencyModel:
                 notes.append(f"{label}: {exc}")
                 continue
             labels.append(label)
-            ys.append(float(r["latency_ms"][stat]))
+            ys.append(float(r.stat_ms(stat)))
         if len(labels) < 3:
             raise EdgenetError(
                 f"the latency model needs at least 3 measured EfficientNet variants on {key.describe()}, "
@@ -367,7 +367,7 @@ def holdout_errors(
     labels = sorted(full.measured_ms, key=lambda s: features(s)["macs"])
     rows = []
     for label in labels:
-        rest = [r for r in group if variant_of(r) != label]
+        rest = [r for r in group if r.variant != label]
         measured = full.measured_ms[label]
         model = LatencyModel.fit(rest, stat=stat)
         pred = model.predict(label)

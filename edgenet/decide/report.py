@@ -12,23 +12,24 @@ import json
 from pathlib import Path
 
 from ..errors import EdgenetError, MissingDependencyError
+from ..family.counts import counts_if_known, variant_counts
 from ..family.variants import BASELINE_NAMES, VARIANTS
 from ..fsutil import atomic_write_bytes, atomic_write_text
-from .select import (
-    Selection,
+from ..results.records import (
+    PERCENTILES,
+    AccuracyIndex,
+    BenchRecord,
+    Record,
     SettingKey,
-    _setting_key,
-    _usable_bench,
-    analytic_counts,
-    counts_if_known,
-    top1_percent,
-    variant_of,
+    accuracy_index,
+    latest_by,
+    usable_bench,
 )
+from .select import Selection, top1_percent
 
 __all__ = ["REPORT_SCHEMA", "TABLE_COLUMNS", "report_tables", "write_report"]
 
 REPORT_SCHEMA = "edgenet.report/1"
-PERCENTILES = ("p50", "p90", "p95", "p99")
 LATENCY_COLUMNS = ("min", *PERCENTILES)
 #: Column key -> (Markdown title, format of the value). The test parses the Markdown back.
 TABLE_COLUMNS: dict[str, tuple[str, str]] = {
@@ -72,78 +73,52 @@ def _markdown_table(rows: list[dict], missing: str = "–") -> str:
     return "\n".join(lines)
 
 
-def _latest_per_model(records: list[dict]) -> list[dict]:
-    latest: dict[tuple, dict] = {}
-    for r in sorted(records, key=lambda r: str(r.get("created_utc") or "")):
-        model = r.get("model") or {}
-        latest[(variant_of(r) or model.get("name"), model.get("quant"), _setting_key(r))] = r
-    return list(latest.values())
+def _latest_per_model(records: list[BenchRecord]) -> list[BenchRecord]:
+    groups = latest_by(records, lambda r: (r.model_label, r.model.quant, r.setting))
+    return [group[-1] for group in groups.values()]
 
 
-def _accuracy(records: list[dict]) -> tuple[dict, dict]:
-    by_sha, by_variant = {}, {}
-    for r in sorted(records, key=lambda r: str(r.get("created_utc") or "")):
-        if r.get("kind") != "eval" or r.get("error") is not None:
-            continue
-        top1 = top1_percent((r.get("accuracy") or {}).get("top1"))
-        if top1 is None:
-            continue
-        model = r.get("model") or {}
-        if model.get("sha256"):
-            by_sha[model["sha256"]] = top1
-        if variant_of(r):
-            by_variant[(variant_of(r), model.get("quant"))] = top1
-    return by_sha, by_variant
-
-
-def _row(record: dict, top1: float | None, pick: bool) -> dict:
-    model = record.get("model") or {}
-    variant = variant_of(record) or model.get("name") or "?"
+def _row(record: BenchRecord, accuracy: AccuracyIndex, pick: bool) -> dict:
+    model = record.model
+    variant = record.model_label
     counts = counts_if_known(variant)
-    lat = record.get("latency_ms") or {}
-    macs = model.get("macs") or counts.get("macs")
-    size = model.get("size_bytes")
+    macs = model.macs or (counts.macs if counts else None)
+    size = model.size_bytes
     return {
         "variant": variant,
-        "quant": model.get("quant"),
-        "resolution": model.get("resolution") or counts.get("resolution"),
-        "params": model.get("params") or counts.get("params"),
+        "quant": model.quant,
+        "resolution": model.resolution or (counts.resolution if counts else None),
+        "params": model.params or (counts.params if counts else None),
         "macs": macs,
         "macs_m": None if macs is None else macs / 1e6,
         "size_bytes": size,
         "size_mb": None if size is None else size / 1e6,
-        **{f"{p}_ms": lat.get(p) for p in LATENCY_COLUMNS},
-        "top1": top1,
+        **{f"{p}_ms": record.stat_ms(p) for p in LATENCY_COLUMNS},
+        "top1": top1_percent(accuracy.top1_fraction(record)),
         "pick": "yes" if pick else "",
-        "samples_ms": record.get("samples_ms") or [],
-        "sha256": model.get("sha256"),
+        "samples_ms": list(record.samples_ms),
+        "sha256": model.sha256,
     }
 
 
-def report_tables(records: list[dict], selection: Selection | None) -> list[dict]:
+def _is_pick(record: BenchRecord, selection: Selection | None) -> bool:
+    pick = selection.pick if selection else None
+    return bool(
+        pick and record.setting == selection.setting and pick.variant == record.model_label
+        and pick.quant == record.model.quant
+    )
+
+
+def report_tables(records: list, selection: Selection | None) -> list[dict]:
     """One table per device + setting: rows of the latest successful bench of each model,
     largest first (by MACs)."""
-    by_sha, by_variant = _accuracy(records)
-    groups: dict[SettingKey, list[dict]] = {}
-    for r in _latest_per_model([r for r in records if _usable_bench(r)]):
-        groups.setdefault(_setting_key(r), []).append(r)
+    accuracy = accuracy_index(records)
+    groups: dict[SettingKey, list[BenchRecord]] = {}
+    for r in _latest_per_model(usable_bench(records)):
+        groups.setdefault(r.setting, []).append(r)
     tables = []
     for key, group in sorted(groups.items(), key=lambda kv: kv[0] != (selection.setting if selection else None)):
-        rows = []
-        for r in group:
-            model = r.get("model") or {}
-            variant = variant_of(r) or model.get("name")
-            top1 = by_sha.get(model.get("sha256")) if model.get("sha256") else None
-            if top1 is None:
-                top1 = by_variant.get((variant, model.get("quant")))
-            is_pick = bool(
-                selection
-                and selection.pick
-                and key == selection.setting
-                and selection.pick.variant == variant
-                and selection.pick.quant == model.get("quant")
-            )
-            rows.append(_row(r, top1, is_pick))
+        rows = [_row(r, accuracy, _is_pick(r, selection)) for r in group]
         rows.sort(key=lambda d: (-(d["macs"] or 0), d["p50_ms"] or 0, d["variant"]))
         tables.append({"setting": key.describe(), "setting_key": key.__dict__, "rows": rows})
     return tables
@@ -159,15 +134,15 @@ def _baseline_rows(tables: list[dict]) -> list[dict]:
             rows.append({**measured[name], "pick": "", "source": "measured"})
             continue
         pub = VARIANTS[name].published
-        counts = analytic_counts(name)
+        counts = variant_counts(name)
         rows.append(
             {
                 "variant": name,
                 "quant": None,
-                "resolution": counts["resolution"],
-                "params": counts["params"],
-                "macs": counts["macs"],
-                "macs_m": counts["macs"] / 1e6 if counts["macs"] else None,
+                "resolution": counts.resolution,
+                "params": counts.params,
+                "macs": counts.macs,
+                "macs_m": counts.macs / 1e6 if counts.macs else None,
                 "size_bytes": None,
                 "size_mb": None,
                 **{f"{p}_ms": None for p in LATENCY_COLUMNS},
@@ -372,7 +347,7 @@ def write_report(
         ],
         "baselines": [_public(r) for r in base_rows],
         "images": list(images),
-        "records": records,
+        "records": [r.raw if isinstance(r, Record) else r for r in records],
     }
     atomic_write_text(rundir / "results.json", json.dumps(payload, indent=2, default=str))
     return atomic_write_text(rundir / "REPORT.md", "\n".join(lines))

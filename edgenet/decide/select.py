@@ -15,10 +15,21 @@ disqualifies a model (most sweeps don't evaluate), but it is flagged.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 
-from ..errors import EdgenetError, VariantError
-from ..family.variants import BASELINE_NAMES, parse_variant
+from ..errors import EdgenetError
+from ..family.counts import analytic_counts, counts_if_known
+from ..family.variants import BASELINE_NAMES
+from ..results.records import (
+    STATS,
+    AccuracyIndex,
+    BenchRecord,
+    SettingKey,
+    accuracy_index,
+    bench_group,
+    latest_by,
+    variant_label,
+    variant_of,
+)
 
 __all__ = [
     "STATS",
@@ -27,163 +38,16 @@ __all__ = [
     "SettingKey",
     "analytic_counts",
     "bench_group",
-    "device_name",
     "select",
     "top1_percent",
     "variant_label",
     "variant_of",
 ]
 
-STATS = ("p50", "p90", "p95", "p99", "mean", "min", "max")
 
-
-@dataclass(frozen=True)
-class SettingKey:
-    """What makes latencies comparable: the device and how the interpreter ran."""
-
-    device: str
-    threads: int | None
-    delegate: str | None
-    xnnpack: bool | None
-
-    def describe(self) -> str:
-        xnn = {True: "xnnpack on", False: "xnnpack off", None: "xnnpack ?"}[self.xnnpack]
-        return f"{self.device} threads={self.threads} delegate={self.delegate or 'cpu'} {xnn}"
-
-
-def device_name(record: dict) -> str:
-    """The user's label for the device, else its hostname."""
-    device = record.get("device") or {}
-    return str(device.get("label") or device.get("hostname") or "unknown-device")
-
-
-def _setting_key(record: dict) -> SettingKey:
-    settings = record.get("settings") or {}
-    device = record.get("device") or {}
-    delegate = settings.get("delegate") or ((device.get("delegate") or {}).get("name"))
-    return SettingKey(device_name(record), settings.get("threads"), delegate, settings.get("xnnpack"))
-
-
-def _usable_bench(record: dict) -> bool:
-    return record.get("kind") == "bench" and record.get("error") is None and bool(record.get("latency_ms"))
-
-
-def bench_group(
-    records: list[dict], device: str | None = None, threads: int | None = None
-) -> tuple[SettingKey, list[dict]]:
-    """The successful bench records of ONE device + setting, or a one-line refusal.
-
-    ``device`` matches the device label or hostname. Raises :class:`EdgenetError` listing
-    what was found when nothing matches or more than one setting remains.
-    """
-    bench = [r for r in records if _usable_bench(r)]
-    if device is not None:
-        bench = [
-            r
-            for r in bench
-            if device in ((r.get("device") or {}).get("label"), (r.get("device") or {}).get("hostname"))
-        ]
-    if threads is not None:
-        bench = [r for r in bench if (r.get("settings") or {}).get("threads") == threads]
-    groups: dict[SettingKey, list[dict]] = {}
-    for record in bench:
-        groups.setdefault(_setting_key(record), []).append(record)
-    if not groups:
-        everything = sorted({_setting_key(r).describe() for r in records if _usable_bench(r)})
-        narrowed = (
-            " for "
-            + ", ".join(
-                x for x in (f"device {device!r}" if device else "", f"threads={threads}" if threads else "") if x
-            )
-            if (device or threads)
-            else ""
-        )
-        found = f"; found: {'; '.join(everything)}" if everything else ""
-        raise EdgenetError(f"no successful bench results{narrowed}{found}")
-    if len(groups) > 1:
-        found = "; ".join(
-            f"{key.describe()} ({len(rs)} results)"
-            for key, rs in sorted(groups.items(), key=lambda kv: kv[0].describe())
-        )
-        raise EdgenetError(
-            f"results mix {len(groups)} devices/settings, latencies are not comparable: {found}; "
-            "choose one with --device NAME and/or --threads N"
-        )
-    ((key, group),) = groups.items()
-    return key, group
-
-
-@lru_cache(maxsize=256)
-def counts_if_known(variant_text: str) -> dict:
-    """:func:`analytic_counts`, or an empty dict when the text names no variant (a model from elsewhere)."""
-    try:
-        return analytic_counts(variant_text)
-    except (VariantError, ValueError):
-        return {}
-
-
-def analytic_counts(variant_text: str) -> dict:
-    """Params, MACs, resolution and int8 size estimated from a variant name or spec.
-
-    Reference models (MobileNetV2, ResNet-50) are not EfficientNets: their published counts
-    are used. Unknown names raise :class:`VariantError`.
-    """
-    from ..family.architecture import architecture
-
-    variant = parse_variant(variant_text)
-    if variant.family == "baseline":
-        pub = variant.published
-        return {
-            "variant": variant.name,
-            "resolution": variant.resolution,
-            "params": pub.params or (int(pub.params_approx) if pub.params_approx else None),
-            "macs": int(pub.macs) if pub.macs else None,
-            "int8_size_bytes": None,
-            "phi": None,
-        }
-    arch = architecture(variant)
-    return {
-        "variant": variant.name,
-        "resolution": arch.resolution,
-        "params": arch.params,
-        "macs": arch.macs,
-        "int8_size_bytes": arch.int8_size_bytes,
-        "phi": variant.phi,
-    }
-
-
-def variant_of(record: dict) -> str | None:
-    """The variant a record is about: the manifest's name, else a model name that parses as one."""
-    model = record.get("model") or {}
-    for text in (model.get("variant"), model.get("name")):
-        if text:
-            try:
-                return variant_label(str(text))
-            except VariantError:
-                continue
-    return None
-
-
-def variant_label(text: str) -> str:
-    """A canonical, re-parseable label: the table name, or the spec of a custom variant."""
-    variant = parse_variant(text)
-    return variant.spec if variant.is_custom else variant.name
-
-
-def top1_percent(value) -> float | None:
-    """Top-1 accuracy as a percentage; a value <= 1 is read as a fraction (0.771 -> 77.1).
-
-    The results schema does not pin the unit, and both appear in practice. No real model is
-    evaluated at <= 1 % top-1 on purpose, so the rule is unambiguous for anything worth picking.
-    """
-    if value is None:
-        return None
-    value = float(value)
-    return value * 100.0 if value <= 1.0 else value
-
-
-def _latest(records: list[dict]) -> dict:
-    return max(records, key=lambda r: str(r.get("created_utc") or ""))
+def top1_percent(fraction: float | None) -> float | None:
+    """A top-1 fraction (0..1, as every record view holds it) as a percentage, for people."""
+    return None if fraction is None else 100.0 * fraction
 
 
 @dataclass(frozen=True)
@@ -201,20 +65,29 @@ class Candidate:
     latency_ms: float
     margin_ms: float  # budget - latency: positive means headroom
     margin_pct: float  # margin as a percentage of the budget
-    top1: float | None  # percent, from an eval record of the same model; None when unknown
+    top1_fraction: float | None  # 0..1, from an eval record of the same model; None when unknown
     fits: bool  # within budget AND (top-1 unknown or above the floor)
     reason: str
     flags: tuple[str, ...] = ()
 
+    @property
+    def top1(self) -> float | None:
+        """Top-1 in percent, as people read it (and as ``--min-top1`` takes it)."""
+        return top1_percent(self.top1_fraction)
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["flags"] = list(self.flags)
+        data["top1"] = self.top1  # percent, as the JSON output has always carried it
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Candidate:
         data = dict(data)
         data["flags"] = tuple(data.get("flags") or ())
+        percent = data.pop("top1", None)
+        if "top1_fraction" not in data:  # written before the fraction field existed
+            data["top1_fraction"] = None if percent is None else percent / 100.0
         return cls(**data)
 
 
@@ -224,7 +97,7 @@ class Selection:
 
     budget_ms: float
     stat: str
-    min_top1: float | None
+    min_top1: float | None  # percent, as given to --min-top1
     setting: SettingKey
     candidates: tuple[Candidate, ...]  # largest first
     pick: Candidate | None
@@ -277,30 +150,125 @@ class Selection:
         )
 
 
-def _accuracy_index(records: list[dict]) -> tuple[dict, dict]:
-    """Latest eval top-1 per model sha256 and per (variant, quant)."""
-    by_sha: dict[str, list[dict]] = {}
-    by_variant: dict[tuple, list[dict]] = {}
-    for r in records:
-        if r.get("kind") != "eval" or r.get("error") is not None:
-            continue
-        if top1_percent((r.get("accuracy") or {}).get("top1")) is None:
-            continue
-        model = r.get("model") or {}
-        if model.get("sha256"):
-            by_sha.setdefault(model["sha256"], []).append(r)
-        variant = variant_of(r)
-        if variant:
-            by_variant.setdefault((variant, model.get("quant")), []).append(r)
+@dataclass(frozen=True)
+class _Measured:
+    """One model's latest bench record, with its size and known accuracy filled in."""
 
-    def top(rs):
-        return top1_percent(_latest(rs)["accuracy"]["top1"])
+    variant: str
+    quant: str | None
+    model_name: str | None
+    sha256: str | None
+    macs: int | None
+    params: int | None
+    resolution: int | None
+    size_bytes: int | None
+    latency_ms: float
+    top1_fraction: float | None
 
-    return {k: top(v) for k, v in by_sha.items()}, {k: top(v) for k, v in by_variant.items()}
+    @property
+    def rank(self) -> tuple:
+        # Largest first; among equal MACs the faster, then the name (stable, reproducible).
+        return (-(self.macs if self.macs is not None else -1), self.latency_ms, self.variant)
+
+
+def _measured(record: BenchRecord, latency_ms: float, accuracy: AccuracyIndex) -> _Measured:
+    model = record.model
+    counts = counts_if_known(record.model_label)
+    macs = model.macs or (counts.macs if counts else None)
+    return _Measured(
+        variant=record.model_label,
+        quant=model.quant,
+        model_name=model.name,
+        sha256=model.sha256,
+        macs=int(macs) if macs is not None else None,
+        params=model.params or (counts.params if counts else None),
+        resolution=model.resolution or (counts.resolution if counts else None),
+        size_bytes=model.size_bytes,
+        latency_ms=float(latency_ms),
+        top1_fraction=accuracy.top1_fraction(record),
+    )
+
+
+def _candidates(group: list[BenchRecord], stat: str, accuracy: AccuracyIndex, notes: list[str]) -> list[_Measured]:
+    """The latest measurement of each (model, quant), largest first; reference models left out."""
+    rows, repeated = [], []
+    for (variant, _quant), rs in latest_by(group, lambda r: (r.model_label, r.model.quant)).items():
+        if variant in BASELINE_NAMES:
+            # Bigger is not better across architectures: ResNet-50 has 10x B0's MACs and lower
+            # accuracy. Reference models are compared in the report, never picked.
+            notes.append(f"{variant} is a reference model, not a candidate")
+            continue
+        if len(rs) > 1:
+            repeated.append(variant)
+        latency = rs[-1].stat_ms(stat)
+        if latency is None:
+            notes.append(f"{variant}: no {stat} latency in its result, left out")
+            continue
+        rows.append(_measured(rs[-1], latency, accuracy))
+    if repeated:
+        notes.append(f"measured more than once, the latest result is used: {', '.join(repeated)}")
+    return sorted(rows, key=lambda m: m.rank)
+
+
+def _problems(m: _Measured, budget_ms: float, floor_fraction: float | None) -> list[str]:
+    """Why a model cannot be the pick: over budget, below the accuracy floor (empty when neither)."""
+    problems = []
+    if m.latency_ms > budget_ms:
+        problems.append(f"over budget by {m.latency_ms - budget_ms:.2f} ms")
+    if floor_fraction is not None and m.top1_fraction is not None and m.top1_fraction < floor_fraction:
+        problems.append(f"top-1 {100 * m.top1_fraction:.1f} below floor {100 * floor_fraction:g}")
+    return problems
+
+
+def _second_place(m: _Measured, pick: _Measured) -> str:
+    if m.macs < pick.macs:
+        return "smaller than the pick"
+    if m.latency_ms > pick.latency_ms:
+        return "same MACs as the pick but slower"
+    return "same MACs and latency as the pick; the pick comes first by name"
+
+
+def _verdicts(rows: list[_Measured], budget_ms: float, floor_fraction: float | None) -> tuple[list[Candidate], int | None]:
+    """A verdict on every row (largest first) and the index of the pick: the first that fits."""
+    pick_index = None
+    verdicts = []
+    for i, m in enumerate(rows):
+        problems = _problems(m, budget_ms, floor_fraction)
+        fits = not problems
+        if problems:
+            reason = "; ".join(problems)
+        elif m.macs is None:
+            reason, fits = "fits, but its size (MACs) is unknown, so it cannot be ranked", False
+        elif pick_index is None:
+            reason, pick_index = "picked", i
+        else:
+            reason = _second_place(m, rows[pick_index])
+        flags = ("top-1 unknown",) if (floor_fraction is not None and m.top1_fraction is None) else ()
+        verdicts.append(
+            Candidate(
+                **asdict(m),
+                margin_ms=budget_ms - m.latency_ms,
+                margin_pct=100.0 * (budget_ms - m.latency_ms) / budget_ms,
+                fits=fits,
+                reason=reason,
+                flags=flags,
+            )
+        )
+    return verdicts, pick_index
+
+
+def _closest(verdicts: list[Candidate], budget_ms: float) -> Candidate | None:
+    """When nothing fits: the fastest model over the budget, or (all failed on accuracy) the most accurate."""
+    if not verdicts:
+        return None
+    over = [c for c in verdicts if c.latency_ms > budget_ms]
+    if over:
+        return min(over, key=lambda c: (c.latency_ms, c.variant))
+    return max(verdicts, key=lambda c: (c.top1_fraction if c.top1_fraction is not None else -1.0, -c.latency_ms))
 
 
 def select(
-    records: list[dict],
+    records: list,
     budget_ms: float,
     stat: str = "p50",
     min_top1: float | None = None,
@@ -309,117 +277,25 @@ def select(
 ) -> Selection:
     """The largest variant (by MACs) whose ``stat`` latency fits ``budget_ms``.
 
-    Candidates are the successful bench records of one device + setting (see
-    :func:`bench_group`); a model measured more than once counts with its latest record.
-    ``min_top1`` (percent) disqualifies models whose known top-1 is lower. Ties in MACs go to
-    the lower latency, then the name. When nothing fits, ``pick`` is None and ``closest`` is
-    the fastest model over the budget (or, if every model failed only on accuracy, the most
-    accurate one).
+    ``records`` are ``edgenet.result/1`` dicts or their views. Candidates are the successful
+    bench records of one device + setting (see :func:`bench_group`); a model measured more than
+    once counts with its latest record. ``min_top1`` (percent, as ``--min-top1``) disqualifies
+    models whose known top-1 is lower. Ties in MACs go to the lower latency, then the name. When
+    nothing fits, ``pick`` is None and ``closest`` is the fastest model over the budget (or, if
+    every model failed only on accuracy, the most accurate one).
     """
     if stat not in STATS:
         raise EdgenetError(f"unknown latency statistic {stat!r}; choose from {', '.join(STATS)}")
     if not budget_ms > 0:
         raise EdgenetError(f"the latency budget must be > 0 ms, got {budget_ms:g}")
     key, group = bench_group(records, device=device, threads=threads)
-    by_sha, by_variant = _accuracy_index(records)
     notes: list[str] = []
-
-    latest: dict[tuple, list[dict]] = {}
-    for r in group:
-        model = r.get("model") or {}
-        ident = (variant_of(r) or model.get("name") or model.get("path") or "?", model.get("quant"))
-        latest.setdefault(ident, []).append(r)
-
-    rows = []
-    repeated: list[str] = []
-    for (variant, quant), rs in latest.items():
-        if variant in BASELINE_NAMES:
-            # Bigger is not better across architectures: ResNet-50 has 10x B0's MACs and lower
-            # accuracy. Reference models are compared in the report, never picked.
-            notes.append(f"{variant} is a reference model, not a candidate")
-            continue
-        r = _latest(rs)
-        if len(rs) > 1:
-            repeated.append(variant)
-        latency = (r.get("latency_ms") or {}).get(stat)
-        if latency is None:
-            notes.append(f"{variant}: no {stat} latency in its result, left out")
-            continue
-        model = r.get("model") or {}
-        counts = counts_if_known(variant)
-        macs = model.get("macs") or counts.get("macs")
-        top1 = by_sha.get(model.get("sha256")) if model.get("sha256") else None
-        if top1 is None:
-            top1 = by_variant.get((variant, quant))
-        rows.append(
-            dict(
-                variant=variant,
-                quant=quant,
-                model_name=model.get("name"),
-                sha256=model.get("sha256"),
-                macs=int(macs) if macs is not None else None,
-                params=model.get("params") or counts.get("params"),
-                resolution=model.get("resolution") or counts.get("resolution"),
-                size_bytes=model.get("size_bytes"),
-                latency_ms=float(latency),
-                top1=top1,
-            )
-        )
-
-    if repeated:
-        notes.append(f"measured more than once, the latest result is used: {', '.join(repeated)}")
-    # Largest first; among equal MACs the faster, then the name (stable, reproducible).
-    rows.sort(key=lambda d: (-(d["macs"] if d["macs"] is not None else -1), d["latency_ms"], d["variant"]))
-    pick_index = None
-    verdicts = []
-    for i, d in enumerate(rows):
-        over = d["latency_ms"] - budget_ms
-        in_budget = over <= 0
-        acc_ok = min_top1 is None or d["top1"] is None or d["top1"] >= min_top1
-        problems = []
-        if not in_budget:
-            problems.append(f"over budget by {over:.2f} ms")
-        if not acc_ok:
-            problems.append(f"top-1 {d['top1']:.1f} below floor {min_top1:g}")
-        flags = ("top-1 unknown",) if (min_top1 is not None and d["top1"] is None) else ()
-        fits = in_budget and acc_ok
-        if problems:
-            reason = "; ".join(problems)
-        elif d["macs"] is None:
-            reason = "fits, but its size (MACs) is unknown, so it cannot be ranked"
-            fits = False
-        elif pick_index is None:
-            reason, pick_index = "picked", i
-        else:
-            pick = rows[pick_index]
-            reason = (
-                "smaller than the pick"
-                if d["macs"] < pick["macs"]
-                else "same MACs as the pick but slower"
-                if d["latency_ms"] > pick["latency_ms"]
-                else "same MACs and latency as the pick; the pick comes first by name"
-            )
-        verdicts.append(
-            Candidate(
-                **d,
-                margin_ms=budget_ms - d["latency_ms"],
-                margin_pct=100.0 * (budget_ms - d["latency_ms"]) / budget_ms,
-                fits=fits,
-                reason=reason,
-                flags=flags,
-            )
-        )
+    rows = _candidates(group, stat, accuracy_index(records), notes)
+    floor_fraction = None if min_top1 is None else min_top1 / 100.0
+    verdicts, pick_index = _verdicts(rows, budget_ms, floor_fraction)
     if min_top1 is not None and any("top-1 unknown" in c.flags for c in verdicts):
         notes.append("top-1 unknown for some candidates: they were not held to the accuracy floor")
-
     pick = verdicts[pick_index] if pick_index is not None else None
-    closest = None
-    if pick is None and verdicts:
-        over = [c for c in verdicts if c.latency_ms > budget_ms]
-        if over:
-            closest = min(over, key=lambda c: (c.latency_ms, c.variant))
-        else:
-            closest = max(verdicts, key=lambda c: (c.top1 if c.top1 is not None else -1.0, -c.latency_ms))
     return Selection(
         budget_ms=float(budget_ms),
         stat=stat,
@@ -427,6 +303,6 @@ def select(
         setting=key,
         candidates=tuple(verdicts),
         pick=pick,
-        closest=closest,
+        closest=None if pick is not None else _closest(verdicts, budget_ms),
         notes=tuple(notes),
     )

@@ -29,8 +29,10 @@ from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
 from ..fsutil import atomic_write_text, sha256_file
-from ..results import append_records, read_records
+from ..results import BenchRecord, append_records, as_record, as_records, read_records, usable_bench
 
+#: A sweep measures many models: shorter than `edgenet bench`'s defaults, still >= 30 runs per model.
+SWEEP_BENCH = BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0)
 RESULTS_NAME = "results.jsonl"
 SWEEP_NAME = "sweep.json"
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".pth", ".pt", ".bin", ".safetensors", ".npz")
@@ -55,7 +57,7 @@ class SweepParams:
     min_top1: float | None = None
     far_factor: float = 1.5  # skip a conversion predicted above far_factor * budget
     refine: bool = False  # try a custom phi between the pick and the next variant
-    bench: BenchParams = field(default_factory=lambda: BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0))
+    bench: BenchParams = field(default_factory=lambda: SWEEP_BENCH)
 
     def __post_init__(self):
         if not (self.budget_ms > 0 and math.isfinite(self.budget_ms)):
@@ -108,15 +110,14 @@ def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
     return None
 
 
-def _matches(record: dict, sha256: str, bench: BenchParams) -> bool:
-    if record.get("kind") != "bench" or record.get("error"):
-        return False
-    settings = record.get("settings") or {}
+def _matches(record: BenchRecord, sha256: str, bench: BenchParams) -> bool:
+    """A successful earlier measurement of this very model file under this setting."""
     return (
-        (record.get("model") or {}).get("sha256") == sha256
-        and settings.get("threads") == bench.threads
-        and bool(settings.get("xnnpack", True)) == bench.xnnpack
-        and (settings.get("delegate") or "cpu") == bench.delegate
+        record.usable
+        and record.model.sha256 == sha256
+        and record.threads == bench.threads
+        and (record.xnnpack is not False) == bench.xnnpack
+        and (record.delegate_setting or "cpu") == bench.delegate
     )
 
 
@@ -189,7 +190,7 @@ def run_sweep(
         if step.latency_ms > params.budget_ms:
             stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
 
-    ok_records = [r for r in records if r.get("kind") == "bench" and not r.get("error")]
+    ok_records = [r for r in as_records(records) if isinstance(r, BenchRecord) and r.ok]
     selection = None
     suggestion = None
     if ok_records:
@@ -225,9 +226,9 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
     bench = replace(params.bench, threads=params.threads)
-    for record in reversed(records):
+    for record in reversed(usable_bench(records)):
         if _matches(record, sha, bench):
-            latency = (record.get("latency_ms") or {}).get(params.stat)
+            latency = record.stat_ms(params.stat)
             log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
                         reason="measured in an earlier run")
@@ -238,11 +239,11 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
     else:
         new = [r.to_record() for r in bench_settings([model_path], [bench])]
     append_records(results_path, new)
-    record = new[-1]
-    if record.get("error"):
-        log(f"bench {variant.name}: {record['error']}")
-        return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record['error']}")
-    latency = record["latency_ms"][params.stat]
+    record = as_record(new[-1])
+    if not record.ok:
+        log(f"bench {variant.name}: {record.error}")
+        return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record.error}")
+    latency = record.stat_ms(params.stat)
     log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
 
@@ -250,8 +251,8 @@ def _convert_and_measure(variant, params, models_dir, results_path, records, con
 def _refine(params, selection, order, models_dir, results_path, records, convert_variants, ConvertOptions, select,
             log, progress):
     """Try the largest custom phi between the pick and the next larger variant; keep it if it fits."""
+    from ..results.records import variant_label
     from .latency_model import LatencyModel, suggest_custom_phi
-    from .select import variant_label
 
     names = [variant_label(v.spec or v.name) for v in order]
     pick = selection.pick.variant

@@ -27,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import EdgenetError, InputFileError
+from ..logs import native_stderr_filtered
+from .delegates import DELEGATES, EDGETPU_LIBRARY
 
 __all__ = [
     "RUNTIME_MODULES",
@@ -51,7 +53,6 @@ RUNTIME_MODULES: tuple[tuple[str, str], ...] = (
 
 #: The custom operator edgetpu_compiler puts in a model for the part mapped to the Edge TPU.
 EDGETPU_CUSTOM_OP = b"edgetpu-custom-op"
-DELEGATES = ("cpu", "edgetpu")
 
 
 class ModelLoadError(EdgenetError):
@@ -124,7 +125,8 @@ def load_runtime(preferred: tuple[str, ...] | None = None) -> Runtime:
         raise EdgenetError(f"unknown runtime {unknown[0]!r}; choose from {', '.join(paths)}")
     for name in names:
         try:
-            module = importlib.import_module(paths[name])
+            with native_stderr_filtered():  # the tf.lite fallback imports TensorFlow: its start-up chatter
+                module = importlib.import_module(paths[name])
         except ImportError:
             continue
         if name == "tensorflow":  # tf.lite exposes Interpreter; load_delegate lives in tf.lite.experimental
@@ -176,7 +178,7 @@ def make_interpreter(
     threads: int,
     xnnpack: bool = True,
     delegate: str | None = None,
-    edgetpu_lib: str = "libedgetpu.so.1",
+    edgetpu_lib: str = EDGETPU_LIBRARY,
     *,
     source: str = "<model bytes>",
     runtime: Runtime | None = None,
@@ -217,8 +219,9 @@ def make_interpreter(
                 f"Edge TPU delegate {edgetpu_lib} unavailable (library missing or no device): {_one_line(exc)}"
             ) from None
     try:
-        interpreter = runtime.Interpreter(**kwargs)
-        interpreter.allocate_tensors()
+        with native_stderr_filtered():  # LiteRT's "INFO: Created ... XNNPACK delegate" line (--verbose shows it)
+            interpreter = runtime.Interpreter(**kwargs)
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         if delegate == "edgetpu":
             raise DelegateError(f"{source}: Edge TPU delegate failed: {_one_line(exc)}") from None
@@ -271,7 +274,7 @@ class TFLiteModel:
         threads: int = 1,
         xnnpack: bool = True,
         delegate: str | None = None,
-        edgetpu_lib: str = "libedgetpu.so.1",
+        edgetpu_lib: str = EDGETPU_LIBRARY,
         source: str = "<model bytes>",
     ):
         self.source = source
