@@ -20,7 +20,7 @@ def _check_cluster(ctx, param, value):
     try:
         spec = parse_cluster(value)
         if not spec.is_local:
-            require_ray()
+            require_ray(spec.address)
     except EdgenetError as exc:
         raise click.ClickException(str(exc)) from None
     return value

@@ -75,7 +75,39 @@ def parse_cluster(text: str | None) -> ClusterSpec:
     raise EdgenetError(f"--cluster must be local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
 
 
-def require_ray():
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def _host_port(address: str) -> tuple[str, int] | None:
+    if not _ADDRESS.match(address):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail in one line when nothing listens at ``address`` (Ray itself would retry for minutes)."""
+    import socket
+
+    target = _host_port(address)
+    if target is None:
+        return
+    try:
+        socket.create_connection(target, timeout=timeout_s).close()
+    except OSError as exc:
+        raise EdgenetError(f"--cluster {address}: no Ray head answers there ({exc.strerror or exc}); start one with "
+                           "'ray start --head --node-ip-address <private address>'") from None
+
+
+def require_ray(address: str | None = None):
+    """Import Ray (one line naming the extra when it is missing).
+
+    A head on the loopback address is a one-machine cluster: Ray is told so before it is imported,
+    or it would rewrite 127.0.0.1 into this machine's network address and never reach the head.
+    """
+    target = _host_port(address) if address else None
+    if target is not None and target[0] in _LOOPBACK:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray
     except ImportError:
@@ -229,11 +261,15 @@ class RayExecutor(_Base):
 
     def __init__(self, address: str = "auto", init_kwargs: dict | None = None):
         super().__init__()
-        ray = require_ray()
+        ray = require_ray(address)
         self.ray = ray
         self._owns_ray = False
         if not ray.is_initialized():
+            _check_reachable(address)
             kwargs = {"address": address, "logging_level": "ERROR", "log_to_driver": False}
+            target = _host_port(address)
+            if target is not None and target[0] in _LOOPBACK and not address.startswith("ray://"):
+                kwargs["_node_ip_address"] = "127.0.0.1"
             kwargs.update(init_kwargs or {})
             try:
                 ray.init(**kwargs)
@@ -316,7 +352,15 @@ class RayExecutor(_Base):
         base = {"variant": variant.name, "spec": spec, "quant": options.quant, "io": io,
                 "model_path": str(model_path), "manifest_path": str(manifest_path),
                 "weights": str(options.weights) if options.weights else None}
-        ref = self._convert.options(num_cpus=1, memory=convert_memory_bytes(variant), max_retries=3).remote(
+        memory = convert_memory_bytes(variant)
+        largest = max((n.get("Resources", {}).get("memory", 0) for n in self.ray.nodes() if n.get("Alive")), default=0)
+        if memory > largest:  # Ray would wait for such a node forever
+            future: cf.Future = cf.Future()
+            future.set_result(ConvertResult(**base, status="failed", error=(
+                f"{variant.name}: its conversion needs {memory / 2**30:.1f} GiB and the largest node of the cluster "
+                f"offers {largest / 2**30:.1f} GiB (ray start --memory)")))
+            return future
+        ref = self._convert.options(num_cpus=1, memory=memory, max_retries=3).remote(
             spec, replace(options, progress=False), existing.get("inputs_fingerprint") if existing else None)
 
         def done(payload, error):
