@@ -167,7 +167,7 @@ def test_fleet_sweep_on_the_cluster_picks_per_device_and_resumes(ray_cluster, lo
         '[[device]]\nname = "pi"\nlink = "ssh"\n'
         f'host = "{host}"\nssh_options = {list(options)!r}\n'.replace("'", '"')
         + f'edgenet = "env PYTHONPATH={REPO} {sys.executable} -m edgenet"\nthreads = [1]\n')
-    args = ["sweep", "--budget-ms", "10000", "--samples", "4", "--min-runs", "5", "--min-s", "0.05",
+    args = ["sweep", "--budget-ms", "10000", "--quant", "fp32", "--min-runs", "5", "--min-s", "0.05",
             "--devices", str(inventory), "--cluster", cluster.address, "-o", str(tmp_path / "run"), "--json"]
     for spec in TINY:
         args += ["--variants", spec]
@@ -178,7 +178,7 @@ def test_fleet_sweep_on_the_cluster_picks_per_device_and_resumes(ray_cluster, lo
     assert picks == {"alpha": TINY[1], "pi": TINY[1]}
     records = results.read_records(tmp_path / "run" / "results.jsonl")
     assert sorted((r["device"]["label"], r["model"]["name"]) for r in records) == sorted(
-        (d, f"{v}-int8") for d in ("alpha", "pi") for v in ("phi0-w0.25-d0.25-r48", "phi0-w0.25-d0.25-r64"))
+        (d, f"{v}-fp32") for d in ("alpha", "pi") for v in ("phi0-w0.25-d0.25-r48", "phi0-w0.25-d0.25-r64"))
     # Each variant was converted once, on the cluster, and each device ran one job at a time.
     converts = [s for s in outcome["timeline"] if s["kind"] == "convert"]
     assert sorted(s["what"] for s in converts) == sorted(TINY)
