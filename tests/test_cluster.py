@@ -139,15 +139,18 @@ def test_node_removed_mid_eval_still_yields_complete_records(ray_cluster, digits
     clf = open_classifier(str(digits_model.int8))
     removed = threading.Event()
     ran_on: list[str] = []
+    done_at_removal: list[int] = []
 
     def on_shard(index, total, payload):
         ran_on.append(payload["node"])
-        if not removed.is_set():  # after the first shard: the others are queued or running everywhere
+        # Once the extra node has finished a shard, it is working on its next one: kill it now.
+        if not removed.is_set() and payload["node"].endswith(_node_id(extra)):
             removed.set()
+            done_at_removal.append(len(ran_on))
             cluster.remove_node(extra, allow_graceful=False)
 
     sharded = executor.evaluate(clf, dataset, progress=False, shard_images=16, on_shard=on_shard)
-    assert removed.is_set()
+    assert removed.is_set() and done_at_removal[0] < len(ran_on)  # removed mid-eval, with shards to go
     local = evaluate(clf, dataset, progress=False)
     assert sharded.count == local.count == digits_model.data.test_count
     assert (sharded.paths, sharded.labels, sharded.predictions) == (local.paths, local.labels, local.predictions)
