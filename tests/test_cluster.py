@@ -240,3 +240,29 @@ def test_ctrl_c_cancels_the_cluster_work_and_writes_nothing(ray_cluster, digits_
     while ray.available_resources().get("CPU", 0) < ray.cluster_resources().get("CPU", 0):
         assert time.monotonic() < deadline, ray.available_resources()
         time.sleep(0.5)
+
+
+def test_latency_job_whose_node_dies_is_failed_not_moved(ray_cluster, tiny):
+    import time
+
+    import ray
+
+    cluster, _ = ray_cluster
+    extra = cluster.add_node(**_node_args(resources={resource_name("delta"): 1}))
+    executor = RayExecutor(cluster.address)
+    deadline = time.monotonic() + 120
+    while ray.cluster_resources().get(resource_name("delta"), 0) < 1:  # the new node's resources propagate
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    slow = BenchParams(warmup_s=0.1, min_runs=10, min_s=60.0, max_s=60.0)
+    future = executor.submit_latency(Device("delta"), [tiny.int8], [1], slow)
+    while ray.available_resources().get(resource_name("delta"), 0) >= 1:  # until the job holds the board (key gone)
+        assert time.monotonic() < deadline and not future.done()
+        time.sleep(0.2)
+    time.sleep(1.0)
+    cluster.remove_node(extra, allow_graceful=False)
+    (record,) = future.result(timeout=120)
+    assert record["error"].startswith("delta: latency job lost, not moved to another device")
+    assert record["device"]["label"] == "delta" and record["latency_ms"]["p50"] is None
+    assert record["model"]["sha256"] == __import__("hashlib").sha256(tiny.int8.read_bytes()).hexdigest()
+    assert not [s for s in executor.timeline if s.device == "delta"]

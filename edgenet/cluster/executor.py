@@ -175,7 +175,9 @@ def _failed_records(device: Device, model_paths, threads, params, reason: str) -
             record = BenchResult(str(path), p, error=reason).to_record()
             record["device"] = dict(record.get("device") or {}, label=device.name)
             out.append(record)
-    return out
+    from .tasks import describe_models
+
+    return describe_models(out)
 
 
 class LocalExecutor(_Base):
