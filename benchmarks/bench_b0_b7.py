@@ -23,7 +23,7 @@ import statistics
 from pathlib import Path
 
 from edgenet.bench import BenchParams
-from edgenet.bench.runner import run_sweep
+from edgenet.bench.runner import run_settings
 from edgenet.convert.api import ConvertOptions, convert_variants, output_stem, resolve_io
 from edgenet.family.variants import parse_variant_list
 from edgenet.fsutil import atomic_write_text
@@ -69,7 +69,7 @@ def main() -> None:
             for rep in range(args.reps):
                 order = ("fp32", "int8") if rep % 2 == 0 else ("int8", "fp32")
                 for quant in order:
-                    (result,) = run_sweep([model_path(variant, quant)], [params_for(t, variant.name)])
+                    (result,) = run_settings([model_path(variant, quant)], [params_for(t, variant.name)])
                     record = result.to_record()
                     record["samples_ms"] = None  # keep the committed file small; stats stay
                     records.append(record)

@@ -85,7 +85,7 @@ def measure(names: list[str], threads: int, min_runs: int, passes: int) -> None:
     Several passes, spread out in time, because this 2-core machine is shared: other jobs only
     ever ADD time, so the analysis keeps each variant's fastest pass.
     """
-    from edgenet.bench import BenchParams, run_sweep
+    from edgenet.bench import BenchParams, run_settings
     from edgenet.results import append_records
 
     for n_pass in range(passes):
@@ -96,7 +96,7 @@ def measure(names: list[str], threads: int, min_runs: int, passes: int) -> None:
                 return
             path = model_path(name)
             params = BenchParams(threads=threads, warmup_s=2.0, min_runs=min_runs, min_s=3.0, max_s=90.0)
-            (result,) = run_sweep([path], [params], label=LABEL)
+            (result,) = run_settings([path], [params], label=LABEL)
             record = result.to_record()
             append_records(RECORDS, [record])
             lat = record["latency_ms"] or {}

@@ -7,6 +7,42 @@ never calls ``sys.exit``.
 
 from __future__ import annotations
 
+from typing import Literal
+
+__all__ = ["EdgenetError", "InputFileError", "MissingDependencyError", "VariantError", "one_line", "signal_name"]
+
+
+def signal_name(returncode: int) -> str:
+    """How a child process died, from its (negative) return code: ``SIGSEGV``, else ``signal 77``."""
+    import signal
+
+    try:
+        return signal.Signals(-returncode).name
+    except ValueError:
+        return f"signal {-returncode}"
+
+
+def one_line(
+    text: object, limit: int | None = 300, *, pick: Literal["all", "last", "error"] = "all", empty: str = ""
+) -> str:
+    """The one line a user sees of a (possibly multi-line, huge) message, cut at ``limit`` characters.
+
+    ``pick="all"`` joins everything with single spaces (an exception's text); ``"last"`` keeps the
+    last non-blank line (a child process's stderr, where the final line is the verdict); ``"error"``
+    keeps the first line that says ``error:`` (a converter's log, where the cause comes before pages
+    of context), else the last. ``empty`` is returned when there is nothing to show.
+    """
+    lines = [" ".join(line.split()) for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return empty
+    if pick == "all":
+        line = " ".join(lines)
+    elif pick == "error":
+        line = next((x for x in lines if "error:" in x.lower() and "converter" not in x.lower()[:20]), lines[-1])
+    else:
+        line = lines[-1]
+    return line[:limit] if limit else line
+
 
 class EdgenetError(Exception):
     """A failure caused by input or environment, described in one line."""

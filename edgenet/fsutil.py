@@ -7,29 +7,42 @@ never damages an earlier result.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 
-def _tmp_path(path: Path) -> Path:
-    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+def tmp_path(path: str | os.PathLike, keep_ending: bool = False) -> Path:
+    """Where a write to ``path`` is staged: a hidden name in the same folder (so the rename is atomic),
+    unique to this process. ``keep_ending`` puts the process id first, so the name still ends like
+    ``path`` for writers that check it (Keras insists on ``.weights.h5``)."""
+    path = Path(path)
+    return path.with_name(f".tmp-{os.getpid()}-{path.name}" if keep_ending else f".{path.name}.tmp-{os.getpid()}")
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, keep_ending: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; it replaces ``path`` when the body succeeds, and is removed
+    otherwise, so ``path`` is either the old file or the complete new one, never a partial one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_path(path)
+    tmp = tmp_path(path, keep_ending)
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    return Path(path)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from fixtures_tflite import tiny_tflite_models, with_unused_edgetpu_op_code
 
 from edgenet import results
-from edgenet.bench import BenchParams, BenchParamsError, BenchResult, LatencyStats, measure, run_in_child, run_sweep
+from edgenet.bench import BenchParams, BenchParamsError, BenchResult, LatencyStats, measure, run_in_child, run_settings
 from edgenet.bench.child import SLEEP_ENV
 from edgenet.cli.bench import bench
 
@@ -99,7 +99,7 @@ def test_params_validation_is_one_line():
 
 def test_corrupt_and_truncated_models_fail_in_one_line_and_sweep_continues(tiny, bad_models):
     garbage, truncated = bad_models
-    out = run_sweep([garbage, truncated, tiny.fp32], [BenchParams(**FAST)], label="test")
+    out = run_settings([garbage, truncated, tiny.fp32], [BenchParams(**FAST)], label="test")
     assert [r.ok for r in out] == [False, False, True]
     for result, path in zip(out[:2], bad_models, strict=True):
         assert str(path) in result.error and "\n" not in result.error
@@ -110,7 +110,7 @@ def test_corrupt_and_truncated_models_fail_in_one_line_and_sweep_continues(tiny,
 def test_hanging_child_is_killed(tiny, monkeypatch):
     monkeypatch.setenv(SLEEP_ENV, "120")
     params = BenchParams(timeout_s=2.0, **FAST)
-    out = run_sweep([tiny.int8, tiny.fp32], [params])
+    out = run_settings([tiny.int8, tiny.fp32], [params])
     assert all("timed out after 2 s" in r.error for r in out)
     monkeypatch.delenv(SLEEP_ENV)
     assert run_in_child(tiny.int8, params).ok  # the hook lives in the child only

@@ -5,11 +5,10 @@ import keras
 import numpy as np
 import pytest
 
-from edgenet.errors import InputFileError
 from edgenet.family.architecture import architecture
 from edgenet.family.model import build_model
 from edgenet.family.variants import VARIANTS, parse_variant
-from edgenet.weights.keras_files import WeightFileError, load_weights, save_weights
+from edgenet.weights.keras_files import load_weights
 
 APPS = {f"b{i}": getattr(keras.applications, f"EfficientNetB{i}") for i in range(8)}
 
@@ -91,50 +90,6 @@ def test_weights_from_keras_applications_give_same_outputs(name, tmp_path):
         assert info["layers"] == sum(1 for layer in ours.layers if layer.weights)
         assert np.abs(ours(x, training=False).numpy() - expected).max() <= 1e-5
     keras.backend.clear_session()
-
-
-def test_published_normalization_quirk_is_fixed(tmp_path):
-    """Published ImageNet files store std as variance (tensorflow#49930); we load the true variance."""
-    reference = keras.applications.EfficientNetB0(weights=None)
-    reference.get_layer("normalization").set_weights(
-        [np.array([0.485, 0.456, 0.406], "float32"), np.array([0.229, 0.224, 0.225], "float32"), np.array(0)])
-    path = tmp_path / "b0.weights.h5"
-    reference.save_weights(path)
-    ours = build_model(VARIANTS["b0"])
-    load_weights(ours, VARIANTS["b0"], path)
-    variance = ours.get_layer("normalization").get_weights()[1]
-    np.testing.assert_allclose(variance, np.array([0.229, 0.224, 0.225]) ** 2, rtol=1e-5)
-
-
-def test_round_trip_and_mismatch(tmp_path):
-    b0 = build_model(VARIANTS["b0"])
-    path = save_weights(b0, tmp_path / "b0.weights.h5")
-    b1 = build_model(VARIANTS["b1"])
-    with pytest.raises(WeightFileError, match="b0.weights.h5"):
-        load_weights(b1, VARIANTS["b1"], path)
-    lite = build_model(VARIANTS["lite0"])
-    with pytest.raises(WeightFileError):
-        load_weights(lite, VARIANTS["lite0"], path)
-    again = build_model(VARIANTS["b0"])
-    load_weights(again, VARIANTS["b0"], path)
-    for a, b in zip(again.get_weights(), b0.get_weights(), strict=True):
-        np.testing.assert_array_equal(a, b)
-
-
-def test_bad_weight_files(tmp_path, tiny_variant):
-    model = build_model(tiny_variant)
-    with pytest.raises(InputFileError, match="no such file"):
-        load_weights(model, tiny_variant, tmp_path / "missing.weights.h5")
-    junk = tmp_path / "junk.weights.h5"
-    junk.write_bytes(b"not hdf5 at all")
-    with pytest.raises(InputFileError, match="junk.weights.h5"):
-        load_weights(model, tiny_variant, junk)
-    odd = tmp_path / "weights.txt"
-    odd.write_text("x")
-    with pytest.raises(InputFileError, match="unknown weight file type"):
-        load_weights(model, tiny_variant, odd)
-    with pytest.raises(InputFileError, match="must end in .weights.h5"):
-        save_weights(model, tmp_path / "out.h5")
 
 
 def test_custom_spec_builds(tiny_variant):

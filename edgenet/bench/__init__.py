@@ -11,7 +11,7 @@ from .listeners import (
 )
 from .params import BenchParams, BenchParamsError
 from .result import BenchResult, LatencyStats
-from .runner import TFLiteBackend, measure, run_in_child, run_in_process, run_sweep
+from .runner import TFLiteBackend, measure, run_in_child, run_in_process, run_settings
 
 __all__ = [
     "BenchListener",
@@ -27,5 +27,5 @@ __all__ = [
     "measure",
     "run_in_child",
     "run_in_process",
-    "run_sweep",
+    "run_settings",
 ]

@@ -29,6 +29,7 @@ def main() -> int:
     if sleep_s:
         time.sleep(float(sleep_s))
 
+    from ..errors import one_line
     from .params import BenchParams
     from .result import BenchResult
     from .runner import run_in_process
@@ -38,7 +39,7 @@ def main() -> int:
         params = BenchParams.from_dict(request["params"])
         result = run_in_process(request["model_path"], params)
     except Exception as exc:  # noqa: BLE001 - report anything as the one line the parent prints
-        message = " ".join(f"{type(exc).__name__}: {exc}".split())
+        message = one_line(f"{type(exc).__name__}: {exc}", None)
         path = request.get("model_path", "?") if isinstance(locals().get("request"), dict) else "?"
         params = locals().get("params") or BenchParams()
         result = BenchResult(str(path), params, error=f"{path}: {message}")

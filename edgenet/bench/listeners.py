@@ -25,7 +25,7 @@ TABLE_HEADERS = BENCH_COLUMNS
 
 
 class BenchListener:
-    """Hooks called by :func:`edgenet.bench.runner.run_sweep`; override what you need."""
+    """Hooks called by :func:`edgenet.bench.runner.run_settings`; override what you need."""
 
     def on_start(self, n_settings: int) -> None:
         """Called once, before the first setting."""

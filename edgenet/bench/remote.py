@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import results
-from ..errors import EdgenetError
+from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
 __all__ = ["RemoteError", "run_remote"]
@@ -30,11 +30,6 @@ def _ssh_base(options: Sequence[str], connect_timeout_s: int) -> list[str]:
     for option in options:
         base += ["-o", option]
     return base
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "no output"
 
 
 def run_remote(
@@ -68,7 +63,7 @@ def run_remote(
 
     proc = ssh("mktemp -d", connect_timeout_s + 30)
     if proc.returncode != 0:
-        raise RemoteError(f"{host}: unreachable: {_last_line(proc.stderr)}")
+        raise RemoteError(f"{host}: unreachable: {one_line(proc.stderr, pick='last', empty='no output')}")
     remote_dir = proc.stdout.strip().splitlines()[-1]
     try:
         local = [Path(p) for p in model_paths]
@@ -81,7 +76,7 @@ def run_remote(
             timeout=budget_s,
         )
         if scp.returncode != 0:
-            raise RemoteError(f"{host}: copying models failed: {_last_line(scp.stderr)}")
+            raise RemoteError(f"{host}: copying models failed: {one_line(scp.stderr, pick='last', empty='no output')}")
         args = [f"{remote_dir}/{p.name}" for p in local]
         args += ["--threads", ",".join(str(t) for t in threads), "--delegate", params.delegate]
         args += ["--warmup-s", str(params.warmup_s), "--min-runs", str(params.min_runs)]
@@ -100,7 +95,7 @@ def run_remote(
         except EdgenetError:
             records = []
         if not records:
-            raise RemoteError(f"{host}: remote bench produced no results: {_last_line(run.stderr)}")
+            raise RemoteError(f"{host}: remote bench produced no results: {one_line(run.stderr, pick='last', empty='no output')}")
         by_remote = {f"{remote_dir}/{p.name}": p for p in local}
         return [
             results.with_model_path(record, str(by_remote[view.model.path]))

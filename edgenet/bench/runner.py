@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import signal
 import subprocess
 import sys
 import time
@@ -22,14 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgenetError
+from ..errors import EdgenetError, one_line, signal_name
 from ..fsutil import read_input_bytes
 from ..runtime import envinfo
 from .listeners import BenchListener
 from .params import BenchParams
 from .result import BenchResult
 
-__all__ = ["TFLiteBackend", "measure", "run_in_process", "run_in_child", "run_sweep", "peak_rss_mb"]
+__all__ = ["TFLiteBackend", "measure", "run_in_process", "run_in_child", "run_settings", "peak_rss_mb"]
 
 
 def peak_rss_mb() -> float:
@@ -92,7 +91,7 @@ def measure(backend, params: BenchParams) -> dict:
         except Exception as exc:  # noqa: BLE001 - any interpreter failure invalidates the result
             failed += 1
             if first_error is None:
-                first_error = " ".join(str(exc).split()) or type(exc).__name__
+                first_error = one_line(exc, None, empty=type(exc).__name__)
             return None
         return (clock() - start) / 1e6
 
@@ -154,11 +153,6 @@ def _edgetpu_version(library: str) -> str | None:
         return None
 
 
-def _last_line(text: str, limit: int | None = 300) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return (lines[-1][:limit] if limit else lines[-1]) if lines else ""
-
-
 def run_in_child(
     model_path: str | os.PathLike, params: BenchParams, python: str = sys.executable, env: dict | None = None
 ) -> BenchResult:
@@ -185,21 +179,19 @@ def run_in_child(
     except OSError as exc:
         return BenchResult(path, params, error=f"{path}: cannot start benchmark child: {exc.strerror or exc}")
     if proc.returncode < 0:
-        try:
-            name = signal.Signals(-proc.returncode).name
-        except ValueError:
-            name = f"signal {-proc.returncode}"
+        name = signal_name(proc.returncode)
         return BenchResult(path, params, error=f"{path}: benchmark child crashed ({name}), the model is likely malformed")
-    line = _last_line(proc.stdout, limit=None)
+    out_lines = proc.stdout.strip().splitlines()  # the result is the child's last stdout line, verbatim
+    line = out_lines[-1] if out_lines else ""
     try:
         payload = json.loads(line)
         return BenchResult.from_dict(payload["result"])
     except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        detail = _last_line(proc.stderr) or f"exit code {proc.returncode}"
+        detail = one_line(proc.stderr, pick="last") or f"exit code {proc.returncode}"
         return BenchResult(path, params, error=f"{path}: benchmark child failed: {detail}")
 
 
-def run_sweep(
+def run_settings(
     model_paths: Sequence[str | os.PathLike],
     params_list: Sequence[BenchParams],
     listeners: Iterable[BenchListener] = (),

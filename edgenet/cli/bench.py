@@ -80,7 +80,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
       edgenet bench b0_int8.tflite --remote pi@raspberrypi.local --json pi.jsonl
     """
     from .. import results
-    from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_sweep
+    from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_settings
     from ..results.table import BENCH_COLUMNS, bench_row
 
     base = BenchParams(
@@ -136,7 +136,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
             listeners.append(CsvListener(csv_path))
         listeners.append(ConsoleTableListener(stream=table_stream))
         params_list = [replace(base, threads=t) for t in threads]
-        out = run_sweep(models, params_list, listeners, label=label)
+        out = run_settings(models, params_list, listeners, label=label)
         failed = sum(1 for r in out if not r.ok)
         records = out
     if failed:

@@ -47,19 +47,18 @@ def _candidate_rows(selection) -> list[dict]:
 def _suggestion(records, selection, device, threads):
     """A custom phi between the pick and the next larger measured B variant, if the model allows."""
     from ..decide.latency_model import LatencyModel, suggest_custom_phi
+    from ..family.variants import VARIANTS
+
+    def published_b(name: str) -> bool:  # a row of the variant table in the B family (not Lite, not custom)
+        return name in VARIANTS and VARIANTS[name].family == "efficientnet"
 
     pick = selection.pick
     larger = [
         c
         for c in selection.candidates
-        if c.macs
-        and pick.macs
-        and c.macs > pick.macs
-        and not c.fits
-        and c.variant.startswith("b")
-        and c.variant[1:].isdigit()
+        if c.macs and pick.macs and c.macs > pick.macs and not c.fits and published_b(c.variant)
     ]
-    if not (pick.variant.startswith("b") and pick.variant[1:].isdigit()) or not larger:
+    if not published_b(pick.variant) or not larger:
         return None, "no larger published B variant was measured over budget: no custom phi to suggest"
     nxt = min(larger, key=lambda c: c.macs)
     model = LatencyModel.fit(records, stat=selection.stat, device=device, threads=threads)

@@ -33,7 +33,6 @@ import json
 import math
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -45,9 +44,9 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from ..errors import EdgenetError, InputFileError, MissingDependencyError
+from ..errors import EdgenetError, InputFileError, MissingDependencyError, signal_name
 from ..family.variants import Variant
-from ..fsutil import sha256_file
+from ..fsutil import sha256_file, tmp_path
 from ..pixels.contract import PreprocessContract
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .calibrator import CALIBRATORS
@@ -135,13 +134,6 @@ def _tensorflow_version() -> str | None:
         except metadata.PackageNotFoundError:
             continue
     return None
-
-
-def _signal_name(code: int) -> str:
-    try:
-        return signal.Signals(-code).name
-    except ValueError:
-        return f"signal {-code}"
 
 
 def _remove_stale(out_dir: Path, name: str) -> None:
@@ -354,7 +346,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
 
     hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     _remove_stale(o.out_dir, model_path.name)
-    staging = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
+    staging = tmp_path(model_path)  # written (and fsynced) by the worker, renamed below
     workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{stem}-"))
     try:
         request = {
@@ -383,7 +375,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
         code, result = _run_worker(request, workdir)
         if code < 0:
             return ConvertResult(**base, status="failed", error=(
-                f"{variant.name}: the converter process crashed ({_signal_name(code)}) during the {o.quant} "
+                f"{variant.name}: the converter process crashed ({signal_name(code)}) during the {o.quant} "
                 f"conversion; nothing was written, earlier outputs are intact"))
         if code != 0 or not result or not result.get("ok") or not staging.exists():
             error = (result or {}).get("error") or f"conversion worker exited with code {code}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write_text, sha256_file
+from ..runtime.envinfo import manifest_path
 
 __all__ = [
     "SCHEMA",
@@ -34,9 +35,8 @@ __all__ = [
 SCHEMA = "edgenet.manifest/1"
 
 
-def manifest_path_for(model_path: str | os.PathLike) -> Path:
-    """``OUT/b0-int8.tflite`` -> ``OUT/b0-int8.json``."""
-    return Path(model_path).with_suffix(".json")
+#: ``OUT/b0-int8.tflite`` -> ``OUT/b0-int8.json``: the one naming rule, shared with the readers in runtime/.
+manifest_path_for = manifest_path
 
 
 def utc_now() -> str:

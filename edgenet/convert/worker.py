@@ -49,24 +49,13 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import one_line
 from .modes import CALIBRATED_MODES
 
 CRASH_ENV = "EDGENET_TEST_CRASH_AFTER_CALIBRATION"
 
 #: Quantization mode -> the dtype the model's input/output must have for each ``--io``.
 IO_DTYPES = {"float": "float32", "int8": "int8", "uint8": "uint8"}
-
-
-def _one_line(text: str, limit: int = 400) -> str:
-    """The informative line of a (possibly huge, multi-line) converter error."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    if not lines:
-        return ""
-    for line in lines:
-        low = line.lower()
-        if "error:" in low and "converter" not in low[:20]:
-            return " ".join(line.split())[:limit]
-    return " ".join(lines[-1].split())[:limit]
 
 
 def _configure(converter, tf, quant: str, io: str, representative) -> None:
@@ -254,7 +243,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
             else:
                 data = converter.convert()
     except Exception as exc:  # ConverterError and friends: long multi-line messages
-        raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {_one_line(str(exc))}") from None
+        raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {one_line(exc, 400, pick='error')}") from None
     seconds = time.perf_counter() - t0
     if quant in CALIBRATED_MODES:
         left = float_ops(data)
@@ -395,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
         result, code = {"ok": False, "error": "out of memory during conversion"}, 1
     except Exception as exc:  # unexpected: one line for the user, the traceback in the log
         traceback.print_exc()
-        result, code = {"ok": False, "error": f"{type(exc).__name__}: {_one_line(str(exc))}"}, 1
+        result, code = {"ok": False, "error": f"{type(exc).__name__}: {one_line(exc, 400, pick='error')}"}, 1
     result_path.write_text(json.dumps(result), encoding="utf-8")
     progress_file.flush()
     return code

@@ -29,7 +29,7 @@ from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
 from ..fsutil import atomic_write_text, sha256_file
-from ..results import BenchRecord, append_records, as_record, as_records, read_records, usable_bench
+from ..results import BenchRecord, append_records, as_record, read_records, usable_bench
 
 #: A sweep measures many models: shorter than `edgenet bench`'s defaults, still >= 30 runs per model.
 SWEEP_BENCH = BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0)
@@ -46,7 +46,7 @@ class SweepParams:
     variants: tuple[Variant, ...]
     quant: str = "int8"
     stat: str = "p50"
-    threads: int = 1
+    threads: int = 1  # the one thread count: ``bench.threads`` is set from it
     calib: str = "default"
     # Latency does not depend on calibration, and the embedded set has 8 real photos (more samples are
     # augmentations of them), so the sweep calibrates on 32; re-convert the pick on your own images.
@@ -66,6 +66,8 @@ class SweepParams:
             raise EdgenetError("no variants to sweep")
         if self.far_factor < 1:
             raise EdgenetError(f"far_factor must be >= 1, got {self.far_factor:g}")
+        if self.bench.threads != self.threads:  # one thread count: the sweep's
+            object.__setattr__(self, "bench", replace(self.bench, threads=self.threads))
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,33 @@ def _predict(measured: list[tuple[Variant, float]], variant: Variant, records: l
     return None
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One sweep in progress: what it was asked and where it writes (passed instead of long argument lists)."""
+
+    params: SweepParams
+    rundir: Path
+    log: Callable[[str], None]
+    progress: bool
+
+    @property
+    def models_dir(self) -> Path:
+        return self.rundir / "models"
+
+    @property
+    def results_path(self) -> Path:
+        return self.rundir / RESULTS_NAME
+
+    def records(self) -> list[dict]:
+        return read_records(self.results_path) if self.results_path.exists() else []
+
+    def select(self, records: list[dict]):
+        from .select import select
+
+        p = self.params
+        return select(records, p.budget_ms, stat=p.stat, min_top1=p.min_top1, threads=p.threads)
+
+
 def run_sweep(
     params: SweepParams,
     rundir: str | Path,
@@ -147,15 +176,11 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepOutcome:
     """Convert, benchmark and select (see the module docstring)."""
-    from ..convert.api import ConvertOptions, convert_variants
     from .report import write_report
-    from .select import select
 
-    rundir = Path(rundir)
-    models_dir = rundir / "models"
-    results_path = rundir / RESULTS_NAME
-    rundir.mkdir(parents=True, exist_ok=True)
-    records = read_records(results_path) if results_path.exists() else []
+    run = _Run(params, Path(rundir), log, progress)
+    run.rundir.mkdir(parents=True, exist_ok=True)
+    records = run.records()
 
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
     measured: list[tuple[Variant, float]] = []
@@ -175,105 +200,98 @@ def run_sweep(
             log(f"skip {variant.name}: {reason}")
             stop_reason = f"larger than {variant.name}, which is predicted far over budget"
             continue
-        step = _convert_and_measure(variant, params, models_dir, results_path, records, convert_variants,
-                                    ConvertOptions, log, progress)
-        step = replace(step, predicted_ms=predicted)
+        step = replace(_convert_and_measure(run, variant, records), predicted_ms=predicted)
         if step.latency_ms is not None:
             verdict = ("within budget" if step.latency_ms <= params.budget_ms
                        else f"over budget by {step.latency_ms - params.budget_ms:.1f} ms")
             step = replace(step, reason=f"{step.reason}; {verdict}" if step.reason else verdict)
         steps.append(step)
-        records = read_records(results_path) if results_path.exists() else []
+        records = run.records()
         if step.latency_ms is None:
             continue
         measured.append((variant, step.latency_ms))
         if step.latency_ms > params.budget_ms:
             stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
 
-    ok_records = [r for r in as_records(records) if isinstance(r, BenchRecord) and r.ok]
     selection = None
     suggestion = None
-    if ok_records:
+    if usable_bench(records):
         try:
-            selection = select(records, params.budget_ms, stat=params.stat, min_top1=params.min_top1,
-                               threads=params.threads)
+            selection = run.select(records)
         except EdgenetError as exc:
             log(f"selection: {exc}")
         if params.refine and selection is not None and selection.pick is not None:
-            suggestion, records, selection = _refine(params, selection, order, models_dir, results_path, records,
-                                                     convert_variants, ConvertOptions, select, log, progress)
+            suggestion, records, selection = _refine(run, selection, order, records)
     report = None
     if selection is not None:
-        report = write_report(rundir, records, selection, params.budget_ms, stat=params.stat)
-    outcome = SweepOutcome(tuple(steps), selection, report, rundir, suggestion)
-    atomic_write_text(rundir / SWEEP_NAME, _json(outcome, params))
+        report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat)
+    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion)
+    atomic_write_text(run.rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
 
 
-def _convert_and_measure(variant, params, models_dir, results_path, records, convert_variants, ConvertOptions,
-                         log, progress) -> Step:
-    from ..bench.runner import run_sweep as bench_settings
+def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> Step:
+    from ..bench.runner import run_settings
+    from ..convert.api import ConvertOptions, convert_variants
 
+    params = run.params
     macs = architecture(variant).macs
     weights = _weights_for(variant, params.weights_dir)
     options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
-                             seed=params.seed, out_dir=models_dir, progress=progress)
+                             seed=params.seed, out_dir=run.models_dir, progress=run.progress)
     (result,) = convert_variants([variant], options)
     if not result.ok:
-        log(f"convert {variant.name}: {result.error}")
+        run.log(f"convert {variant.name}: {result.error}")
         return Step(variant.name, macs, "failed", reason=f"conversion failed: {result.error}")
-    log(f"convert {variant.name}: {result.status}")
+    run.log(f"convert {variant.name}: {result.status}")
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
-    bench = replace(params.bench, threads=params.threads)
     for record in reversed(usable_bench(records)):
-        if _matches(record, sha, bench):
+        if _matches(record, sha, params.bench):
             latency = record.stat_ms(params.stat)
-            log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
+            run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
                         reason="measured in an earlier run")
     if params.remote:
         from ..bench.remote import run_remote
 
-        new = run_remote(params.remote, [model_path], [params.threads], bench)
+        new = run_remote(params.remote, [model_path], [params.threads], params.bench)
     else:
-        new = [r.to_record() for r in bench_settings([model_path], [bench])]
-    append_records(results_path, new)
+        new = [r.to_record() for r in run_settings([model_path], [params.bench])]
+    append_records(run.results_path, new)
     record = as_record(new[-1])
     if not record.ok:
-        log(f"bench {variant.name}: {record.error}")
+        run.log(f"bench {variant.name}: {record.error}")
         return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record.error}")
     latency = record.stat_ms(params.stat)
-    log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
+    run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
 
 
-def _refine(params, selection, order, models_dir, results_path, records, convert_variants, ConvertOptions, select,
-            log, progress):
+def _refine(run: _Run, selection, order: list[Variant], records: list[dict]):
     """Try the largest custom phi between the pick and the next larger variant; keep it if it fits."""
-    from ..results.records import variant_label
     from .latency_model import LatencyModel, suggest_custom_phi
 
-    names = [variant_label(v.spec or v.name) for v in order]
+    params = run.params
     pick = selection.pick.variant
-    if pick not in names or names.index(pick) + 1 >= len(names):
+    position = next((i for i, v in enumerate(order) if v.label == pick), None)
+    if position is None or position + 1 >= len(order):
         return None, records, selection
-    hi = order[names.index(pick) + 1]
-    hi_label = names[names.index(pick) + 1]
+    hi = order[position + 1]
     try:
         model = LatencyModel.fit(records, stat=params.stat, threads=params.threads)
-        suggestion = suggest_custom_phi(model, params.budget_ms, pick, hi_label)
+        suggestion = suggest_custom_phi(model, params.budget_ms, pick, hi.label)
     except EdgenetError as exc:
-        log(f"refine: {exc}")
+        run.log(f"refine: {exc}")
         return None, records, selection
     if suggestion is None:
-        log(f"refine: no custom phi between {pick} and {hi.name} is predicted to fit the budget")
+        run.log(f"refine: no custom phi between {pick} and {hi.name} is predicted to fit the budget")
         return None, records, selection
-    log(f"refine: trying {suggestion.spec} (predicted {suggestion.predicted_ms:.1f} ms) between {pick} and {hi.name}")
-    step = _convert_and_measure(parse_variant(suggestion.spec), params, models_dir, results_path, records,
-                                convert_variants, ConvertOptions, log, progress)
-    records = read_records(results_path)
-    selection = select(records, params.budget_ms, stat=params.stat, min_top1=params.min_top1, threads=params.threads)
+    run.log(f"refine: trying {suggestion.spec} (predicted {suggestion.predicted_ms:.1f} ms) between {pick} "
+            f"and {hi.name}")
+    step = _convert_and_measure(run, parse_variant(suggestion.spec), records)
+    records = run.records()
+    selection = run.select(records)
     verdict = dict(suggestion.to_dict(), measured_ms=step.latency_ms,
                    fits=step.latency_ms is not None and step.latency_ms <= params.budget_ms)
     return verdict, records, selection

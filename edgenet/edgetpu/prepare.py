@@ -10,9 +10,8 @@ is compiled into ``<stem>_edgetpu.tflite`` beside it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from ..convert.manifest import read_manifest, write_manifest
+from ..convert.manifest import manifest_path_for, read_manifest, write_manifest
 from .check import check_model
 from .compiler import CompilerUnavailableError, compile_models
 
@@ -36,7 +35,7 @@ def prepare_for_edgetpu(model_paths, out_dir) -> list[EdgeTPUReady]:
     for path in model_paths:
         report = check_model(path)
         checks[str(path)] = report
-        manifest_path = Path(path).with_suffix(".json")
+        manifest_path = manifest_path_for(path)
         manifest = read_manifest(manifest_path)
         if manifest is not None:
             manifest["edgetpu"] = {"static_check": report.to_dict(include_ops=False)}

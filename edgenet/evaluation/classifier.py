@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import EdgenetError, InputFileError
 from ..pixels.contract import PreprocessContract
+from ..runtime.envinfo import manifest_path
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Classifier:
 
 def manifest_for(path: Path) -> dict | None:
     """The manifest JSON written beside ``MODEL.tflite`` as ``MODEL.json``, if any."""
-    candidate = Path(path).with_suffix(".json")
+    candidate = manifest_path(path)
     if not candidate.is_file():
         return None
     try:

@@ -74,6 +74,11 @@ class Variant:
         return self.name not in VARIANTS
 
     @property
+    def label(self) -> str:
+        """A canonical, re-parseable label: the table name, or the spec of a custom variant."""
+        return self.spec if self.is_custom else self.name
+
+    @property
     def contract(self) -> PreprocessContract:
         """The preprocessing contract of this variant (see :mod:`edgenet.pixels.contract`)."""
         if self.family == "lite":

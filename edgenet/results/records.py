@@ -297,8 +297,7 @@ def with_model_path(record: dict, path: str) -> dict:
 
 def variant_label(text: str) -> str:
     """A canonical, re-parseable label: the table name, or the spec of a custom variant."""
-    variant = parse_variant(text)
-    return variant.spec if variant.is_custom else variant.name
+    return parse_variant(text).label
 
 
 def variant_of(record: dict | Record) -> str | None:

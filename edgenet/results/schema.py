@@ -41,7 +41,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError
+from ..errors import InputFileError, one_line
 from ..fsutil import atomic_write_text, read_input_text
 
 __all__ = [
@@ -160,7 +160,7 @@ def make_record(
         "peak_rss_mb": _clean(peak_rss_mb),
         "samples_ms": None if samples_ms is None else [float(x) for x in samples_ms],
         "accuracy": _nested("accuracy", accuracy),
-        "error": None if error is None else " ".join(str(error).split()),
+        "error": None if error is None else one_line(error, None),
     }
 
 

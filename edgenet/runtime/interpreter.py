@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EdgenetError, InputFileError
+from ..errors import EdgenetError, InputFileError, one_line
 from ..logs import native_stderr_filtered
 from .delegates import DELEGATES, EDGETPU_LIBRARY
 
@@ -168,11 +168,6 @@ def is_edgetpu_compiled(model_bytes: bytes) -> bool:
         return EDGETPU_CUSTOM_OP in model_bytes
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:300]
-
-
 def make_interpreter(
     model_bytes: bytes,
     threads: int,
@@ -215,17 +210,19 @@ def make_interpreter(
             ctypes.CDLL(edgetpu_lib)
             kwargs["experimental_delegates"] = [runtime.load_delegate(edgetpu_lib)]
         except (OSError, ValueError, RuntimeError) as exc:
+            why = one_line(exc, empty=type(exc).__name__)
             raise DelegateError(
-                f"Edge TPU delegate {edgetpu_lib} unavailable (library missing or no device): {_one_line(exc)}"
+                f"Edge TPU delegate {edgetpu_lib} unavailable (library missing or no device): {why}"
             ) from None
     try:
         with native_stderr_filtered():  # LiteRT's "INFO: Created ... XNNPACK delegate" line (--verbose shows it)
             interpreter = runtime.Interpreter(**kwargs)
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
+        why = one_line(exc, empty=type(exc).__name__)
         if delegate == "edgetpu":
-            raise DelegateError(f"{source}: Edge TPU delegate failed: {_one_line(exc)}") from None
-        raise ModelLoadError(f"{source}: interpreter rejected the model: {_one_line(exc)}") from None
+            raise DelegateError(f"{source}: Edge TPU delegate failed: {why}") from None
+        raise ModelLoadError(f"{source}: interpreter rejected the model: {why}") from None
     return interpreter
 
 

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import EdgenetError, InputFileError
+from ..errors import EdgenetError, InputFileError, one_line
 
 __all__ = ["UnsafeCheckpointError", "read_checkpoint", "TORCH_MAGIC", "ALLOWED_GLOBALS"]
 
@@ -485,9 +485,10 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
     except EdgenetError:
         raise
     except _Corrupt as exc:
-        raise InputFileError(path, _one_line(str(exc))) from None
+        raise InputFileError(path, one_line(exc, None)) from None
     except Exception as exc:  # untrusted bytes: any parser failure means a corrupt file
-        raise InputFileError(path, _one_line(f"corrupt or truncated checkpoint ({type(exc).__name__}: {exc})")) from None
+        cause = f"corrupt or truncated checkpoint ({type(exc).__name__}: {exc})"
+        raise InputFileError(path, one_line(cause, None)) from None
     raise InputFileError(path, "unknown checkpoint format (expected PyTorch .pth/.pt, .safetensors or .npz)")
 
 
@@ -506,5 +507,3 @@ def _read_zip(path: Path) -> dict[str, np.ndarray]:
     raise _Corrupt("a zip archive that is neither a PyTorch checkpoint (no data.pkl) nor an .npz file")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

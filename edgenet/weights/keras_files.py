@@ -198,19 +198,13 @@ def _num_classes(model) -> int:
 
 def save_weights(model, path) -> Path:
     """Save weights (only) in the Keras 3 ``.weights.h5`` format, atomically."""
-    import os
+    from ..fsutil import atomic_output
 
     path = Path(path)
     if not path.name.endswith(".weights.h5"):
         raise InputFileError(path, "output name must end in .weights.h5")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    try:
+    with atomic_output(path, keep_ending=True) as tmp:  # Keras checks the .weights.h5 ending
         model.save_weights(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
 
 

@@ -1,4 +1,4 @@
-"""The edgenet.result/1 schema: records, atomic append, reading and CSV export."""
+"""The edgenet.result/1 schema (edgenet/results/schema.py): records, atomic append, reading and CSV export."""
 
 from __future__ import annotations
 

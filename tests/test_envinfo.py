@@ -1,0 +1,76 @@
+"""The device and model fingerprints of a result record (edgenet/runtime/envinfo.py), read from this
+machine and from real /proc/cpuinfo texts of the boards edgenet targets."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+from edgenet import results
+from edgenet.fsutil import sha256_bytes
+from edgenet.runtime import envinfo
+
+# /proc/cpuinfo of a Raspberry Pi 4 on 64-bit Raspberry Pi OS (abridged: one core of four)
+PI4_CPUINFO = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid
+CPU implementer\t: 0x41
+CPU architecture: 8
+CPU variant\t: 0x0
+CPU part\t: 0xd08
+CPU revision\t: 3
+
+Revision\t: c03114
+Serial\t\t: 10000000a1b2c3d4
+Model\t\t: Raspberry Pi 4 Model B Rev 1.4
+"""
+X86_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
+model name\t: AMD EPYC 7B13
+"""
+
+
+def test_cpu_model_names_the_board_or_the_processor():
+    assert envinfo.cpu_model(PI4_CPUINFO) == "Raspberry Pi 4 Model B Rev 1.4"
+    assert envinfo.cpu_model(X86_CPUINFO) == "AMD EPYC 7B13"  # "model : 1" is a number, not a name
+
+
+def test_this_machine():
+    cores = envinfo.cpu_cores()
+    assert cores["logical"] == os.cpu_count() and 1 <= cores["usable"] <= cores["logical"]
+    freq = envinfo.cpufreq()
+    assert set(freq) == {"governor", "cur_mhz", "max_mhz"}
+    assert freq["max_mhz"] is None or freq["max_mhz"] > 100
+    if os.path.exists("/proc/cpuinfo"):
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            assert envinfo.cpu_model() == envinfo.cpu_model(fh.read())
+    env = envinfo.environment()
+    assert env["hostname"] == socket.gethostname() and env["cores"] == cores
+
+
+def test_device_info_is_a_complete_schema_object():
+    device = envinfo.device_info(runtime={"name": "ai_edge_litert", "version": "2.3.0"}, throttled_before="0x0")
+    assert list(device) == list(results.NESTED_FIELDS["device"])
+    assert device["label"] == device["hostname"] == socket.gethostname()  # no --label: the hostname
+    assert envinfo.device_info(label="pi4")["label"] == "pi4"
+    record = results.make_record("bench", device=device)  # make_record accepts it as is
+    assert results.as_record(record).device_name == socket.gethostname()
+
+
+def test_model_info_reads_the_manifest_beside_the_model_leniently(tmp_path):
+    model = tmp_path / "b0-int8.tflite"
+    data = b"TFL3 not really a model, the fingerprint only hashes it"
+    model.write_bytes(data)
+    info = envinfo.model_info(model)
+    assert info["sha256"] == sha256_bytes(data) and info["size_bytes"] == len(data) and info["name"] == "b0-int8"
+    assert info["variant"] is None and info["manifest"] is None
+    assert envinfo.manifest_path(model) == tmp_path / "b0-int8.json"
+    envinfo.manifest_path(model).write_text(json.dumps({"variant": {"name": "phi1.5", "spec": "phi=1.5"},
+                                                        "quant": "int8", "resolution": 276, "macs": 123}))
+    info = envinfo.model_info(model, data)
+    assert (info["variant"], info["quant"], info["resolution"], info["macs"]) == ("phi=1.5", "int8", 276, 123)
+    envinfo.manifest_path(model).write_text("{truncated")
+    assert envinfo.model_info(model)["manifest"] is None  # an unreadable manifest is recorded as absent
