@@ -154,9 +154,9 @@ def run_on_device(device: Device, model_paths: Sequence[str | os.PathLike], thre
 
         return run_remote(device.host, list(model_paths), list(threads), params, label=device.name,
                           remote_command=f"{device.edgenet} bench", ssh_options=device.ssh_options)
-    from ..bench.runner import run_sweep
+    from ..bench.runner import run_settings
 
-    results = run_sweep(list(model_paths), [replace(params, threads=t) for t in threads], label=device.name)
+    results = run_settings(list(model_paths), [replace(params, threads=t) for t in threads], label=device.name)
     return [r.to_record() for r in results]
 
 
