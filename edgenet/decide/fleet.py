@@ -34,7 +34,7 @@ from pathlib import Path
 from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..fsutil import atomic_write_text, sha256_file
-from ..results import append_records, read_records, usable_bench
+from ..results import append_records, as_record, read_records, usable_bench
 from .sweep import RESULTS_NAME, SWEEP_NAME, Step, SweepParams, _matches, _predict, _weights_for
 
 __all__ = ["DeviceOutcome", "FleetOutcome", "run_fleet_sweep", "fleet_rows"]
@@ -83,7 +83,8 @@ class _Walk:
 
 
 def _device_records(records: list[dict], name: str) -> list[dict]:
-    return [r for r in records if ((r.get("device") or {}).get("label")) == name]
+    """The records of one device of the fleet (labelled with its name by the executor)."""
+    return [r for r in records if as_record(r).device_label == name]
 
 
 def run_fleet_sweep(
@@ -210,13 +211,13 @@ def run_fleet_sweep(
                 walk.job = None
                 append_records(results_path, new)  # atomic: a Ctrl-C never leaves half a file
                 records.extend(new)
-                record = new[-1]
-                if record.get("error"):
-                    log(f"{walk.device.name}: bench {variant.name}: {record['error']}")
+                record = as_record(new[-1])
+                if not record.ok:
+                    log(f"{walk.device.name}: bench {variant.name}: {record.error}")
                     finish_step(walk, Step(variant.name, macs, "failed", model=str(model_path),
-                                           reason=f"benchmark failed: {record['error']}"))
+                                           reason=f"benchmark failed: {record.error}"))
                 else:
-                    latency = record["latency_ms"][params.stat]
+                    latency = record.stat_ms(params.stat)
                     log(f"{walk.device.name}: bench {variant.name}: {latency:.2f} ms {params.stat}")
                     finish_step(walk, Step(variant.name, macs, "measured", latency_ms=latency,
                                            model=str(model_path)))
@@ -244,7 +245,7 @@ def _finish(params, walks, records, rundir, executor, log) -> FleetOutcome:
         name = walk.device.name
         mine = _device_records(records, name)
         selection, report = None, None
-        if any(r.get("kind") == "bench" and not r.get("error") for r in mine):
+        if usable_bench(mine):
             try:
                 selection = select(mine, params.budget_ms, stat=params.stat, min_top1=params.min_top1,
                                    device=name, threads=walk.threads)
