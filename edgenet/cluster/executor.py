@@ -48,6 +48,8 @@ __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "Ra
 #: Images per evaluation shard: large enough that a shard outweighs a task's overhead (a few ms),
 #: small enough that a lost node costs little and every node gets work.
 DEFAULT_SHARD_IMAGES = 256
+#: Image bytes of the shards in flight at most (they sit in the object store until their task ends).
+INFLIGHT_IMAGE_BYTES = 512 * 1024 * 1024
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+$")
 
 
@@ -406,6 +408,8 @@ class RayExecutor(_Base):
         manifest = manifest_for(Path(classifier.path))
         cpus = max(1, int(sum(n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive"))))
         window = 2 * cpus  # shards in flight: every CPU busy, images read just ahead of use
+        inflight_bytes = 0  # ... and never more than INFLIGHT_IMAGE_BYTES of images in the object store
+        sizes: dict[int, int] = {}
         results: list[dict | None] = [None] * len(shards)
         in_flight: dict = {}
         bar = tqdm(total=len(samples), desc=classifier.name, unit="img", file=sys.stderr, disable=not progress,
@@ -423,15 +427,20 @@ class RayExecutor(_Base):
         next_shard = 0
         try:
             while next_shard < len(shards) or in_flight:
-                while next_shard < len(shards) and len(in_flight) < window:
+                while (next_shard < len(shards) and len(in_flight) < window
+                       and (not in_flight or inflight_bytes < INFLIGHT_IMAGE_BYTES)):
+                    shard_items = items(shards[next_shard])
+                    sizes[next_shard] = sum(len(data or b"") for _, data, _, _ in shard_items)
+                    inflight_bytes += sizes[next_shard]
                     ref = self._shard.options(num_cpus=threads, max_retries=3).remote(
-                        model_ref, manifest, classifier.name, items(shards[next_shard]), threads)
+                        model_ref, manifest, classifier.name, shard_items, threads)
                     self._pending.add(ref)
                     in_flight[ref] = next_shard
                     next_shard += 1
                 ready, _ = ray.wait(list(in_flight), num_returns=1)
                 for ref in ready:
                     index = in_flight.pop(ref)
+                    inflight_bytes -= sizes.pop(index)
                     self._pending.discard(ref)
                     try:
                         payload = ray.get(ref)
