@@ -50,6 +50,8 @@ __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "Ra
 DEFAULT_SHARD_IMAGES = 256
 #: Image bytes of the shards in flight at most (they sit in the object store until their task ends).
 INFLIGHT_IMAGE_BYTES = 512 * 1024 * 1024
+#: How often the devices of pending latency jobs are checked to still be held by a node.
+DEVICE_WATCH_S = 2.0
 _ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\-\[\]:]+:\d+$")
 
 
@@ -290,6 +292,10 @@ class RayExecutor(_Base):
         self._latency = ray.remote(tasks.latency_task)
         self._check = ray.remote(tasks.check_task)
         self._pending: set = set()
+        self._watched: dict = {}  # latency ref -> device: cancelled if the device's node leaves
+        self._lost: dict = {}  # ref -> why it was cancelled
+        self._closed = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def describe(self) -> str:
         nodes = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -297,6 +303,7 @@ class RayExecutor(_Base):
         return f"ray: {len(nodes)} node(s), {cpus:g} CPU(s)"
 
     def close(self, cancel: bool = False) -> None:
+        self._closed.set()
         if cancel:
             self.cancel()
         if self._owns_ray:
@@ -503,10 +510,13 @@ class RayExecutor(_Base):
                                     retry_exceptions=False).remote(device, [(p, r) for p, r in models],
                                                                    list(threads), params)
 
+        self._watch(ref, device)
+
         def done(payload, error):
+            self._watched.pop(ref, None)
             if error is not None:
-                return failed_records(f"{device.name}: latency job lost, not moved to another device: "
-                                      f"{_one_line(error)}")
+                why = self._lost.pop(ref, None) or _one_line(error)
+                return failed_records(f"{device.name}: latency job lost, not moved to another device: {why}")
             self._span("latency", ",".join(Path(p).name for p in model_paths), payload, device.name)
             if payload["error"]:
                 return failed_records(payload["error"])
@@ -515,6 +525,32 @@ class RayExecutor(_Base):
             return describe_models(payload["records"])
 
         return self._track(ref, done)
+
+    def _watch(self, ref, device: Device) -> None:
+        """Fail a latency job whose device left the cluster (Ray would keep it pending until the node returns)."""
+        self._watched[ref] = device
+        if self._watcher is not None:
+            return
+
+        def watch() -> None:
+            while not self._closed.wait(DEVICE_WATCH_S):
+                if not self._watched:
+                    continue
+                try:
+                    held = self.ray.cluster_resources()
+                except Exception:  # noqa: BLE001, S112 - a transient GCS hiccup: look again later
+                    continue
+                for ref, device in list(self._watched.items()):
+                    if held.get(device.resource, 0) < 1:
+                        self._lost[ref] = f"the node holding {device.name} left the cluster"
+                        self._watched.pop(ref, None)
+                        try:
+                            self.ray.cancel(ref, force=True)
+                        except Exception:  # noqa: BLE001, S110 - already finished
+                            pass
+
+        self._watcher = threading.Thread(target=watch, name="edgenet-device-watch", daemon=True)
+        self._watcher.start()
 
     def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
         out: list[DeviceCheck | cf.Future] = []
