@@ -69,13 +69,13 @@ def convert_missing(names: list[str]) -> list[str]:
 
 def measured_counts() -> dict[str, int]:
     """How many successful bench records each variant has."""
-    from edgenet.results import read_records
+    from edgenet.results import as_records, read_records
 
     counts: dict[str, int] = {}
     if RECORDS.exists():
-        for r in read_records(RECORDS, kind="bench"):
-            if r.get("error") is None and (r.get("model") or {}).get("variant"):
-                counts[r["model"]["variant"]] = counts.get(r["model"]["variant"], 0) + 1
+        for r in as_records(read_records(RECORDS, kind="bench")):
+            if r.ok and r.model.variant:
+                counts[r.model.variant] = counts.get(r.model.variant, 0) + 1
     return counts
 
 
@@ -86,7 +86,7 @@ def measure(names: list[str], threads: int, min_runs: int, passes: int) -> None:
     ever ADD time, so the analysis keeps each variant's fastest pass.
     """
     from edgenet.bench import BenchParams, run_settings
-    from edgenet.results import append_records
+    from edgenet.results import append_records, as_record
 
     for n_pass in range(passes):
         for name in names:
@@ -99,10 +99,10 @@ def measure(names: list[str], threads: int, min_runs: int, passes: int) -> None:
             (result,) = run_settings([path], [params], label=LABEL)
             record = result.to_record()
             append_records(RECORDS, [record])
-            lat = record["latency_ms"] or {}
+            view = as_record(record)
             print(
-                f"{name} pass {n_pass + 1}: p50 {lat.get('p50')} ms over {record['runs']} runs, "
-                f"load {os.getloadavg()[0]:.1f}, error={record['error']}",
+                f"{name} pass {n_pass + 1}: p50 {view.stat_ms('p50')} ms over {view.runs} runs, "
+                f"load {os.getloadavg()[0]:.1f}, error={view.error}",
                 flush=True,
             )
 
@@ -178,34 +178,33 @@ def measure_interleaved(names: list[str], threads: int, rounds: int, warmup_roun
     append_records(INTERLEAVED, records)
 
 
-def fastest_pass(records: list[dict], stat: str) -> list[dict]:
-    """Per variant, the pass with the lowest ``stat``."""
-    best: dict[str, dict] = {}
+def fastest_pass(records: list, stat: str) -> list:
+    """Per variant, the pass with the lowest ``stat`` (records are typed views)."""
+    best: dict = {}
     for r in records:
-        v = r["model"]["variant"]
-        if v not in best or r["latency_ms"][stat] < best[v]["latency_ms"][stat]:
+        v = r.model.variant
+        if v not in best or r.stat_ms(stat) < best[v].stat_ms(stat):
             best[v] = r
     return list(best.values())
 
 
-def latest_session(records: list[dict]) -> list[dict]:
+def latest_session(records: list) -> list:
     """Per variant, the latest record (an interleaved session writes all variants at once)."""
-    latest: dict[str, dict] = {}
-    for r in sorted(records, key=lambda r: r["created_utc"]):
-        latest[r["model"]["variant"]] = r
-    return list(latest.values())
+    from edgenet.results import latest_by
+
+    return [group[-1] for group in latest_by(records, lambda r: r.model.variant).values()]
 
 
 def evaluate(records: list[dict], stat: str) -> dict:
     """Leave-one-out and fit-on-{b0,b1,b2} errors of the latency model at one statistic."""
     from edgenet.decide.latency_model import LatencyModel, holdout_errors
 
-    measured = {r["model"]["variant"]: r["latency_ms"][stat] for r in records}
+    measured = {r.model.variant: r.stat_ms(stat) for r in records}
     names = sorted(measured, key=lambda n: int(n[1:]))
     out: dict = {"measured_ms": {n: measured[n] for n in names}, "leave_one_out": [], "fit_b0_b2": []}
     if len(names) >= 4:
         out["leave_one_out"] = holdout_errors(records, stat=stat)
-    base = [r for r in records if r["model"]["variant"] in ("b0", "b1", "b2")]
+    base = [r for r in records if r.model.variant in ("b0", "b1", "b2")]
     if len(base) == 3:
         model = LatencyModel.fit(base, stat=stat)
         out["fit_b0_b2_model"] = model.to_dict()
@@ -232,28 +231,28 @@ def analyse(stats: tuple[str, ...] = ("min", "p50"), method: str = "interleaved"
     import numpy as np
 
     from edgenet.fsutil import atomic_write_text
-    from edgenet.results import read_records
+    from edgenet.results import as_records, read_records
 
     source = INTERLEAVED if method == "interleaved" else RECORDS
-    every = [r for r in read_records(source, kind="bench") if r.get("error") is None]
+    every = [r for r in as_records(read_records(source, kind="bench")) if r.ok]
     records = latest_session(every) if method == "interleaved" else fastest_pass(every, stats[0])
-    records.sort(key=lambda r: int(r["model"]["variant"][1:]))
+    records.sort(key=lambda r: int(r.model.variant[1:]))
     out: dict = {
         "command": "python benchmarks/latency_model_error.py"
         + ("" if method == "interleaved" else " --method harness"),
         "method": method,
         "records": str(source.relative_to(ROOT.parent)),
-        "threads": records[0]["settings"]["threads"] if records else None,
-        "runs": records[0]["runs"] if records else None,
-        "device": {k: (records[0]["device"] or {}).get(k) for k in ("hostname", "machine", "cpu_model", "cores")}
+        "threads": records[0].threads if records else None,
+        "runs": records[0].runs if records else None,
+        "device": {k: getattr(records[0].device, k) for k in ("hostname", "machine", "cpu_model", "cores")}
         if records
         else None,
         "sample_percentiles_ms": {
-            r["model"]["variant"]: {
-                f"p{q}": float(np.percentile(r["samples_ms"], q)) for q in (0, 5, 10, 25, 50, 75, 90)
+            r.model.variant: {
+                f"p{q}": float(np.percentile(r.samples_ms, q)) for q in (0, 5, 10, 25, 50, 75, 90)
             }
             for r in records
-            if r.get("samples_ms")
+            if r.samples_ms
         },
         "by_stat": {stat: evaluate(records, stat) for stat in stats},
     }

@@ -7,9 +7,13 @@ never calls ``sys.exit``.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
-__all__ = ["EdgenetError", "InputFileError", "MissingDependencyError", "VariantError", "one_line", "signal_name"]
+__all__ = [
+    "EdgenetError", "InputFileError", "MissingDependencyError", "VariantError", "format_path", "one_line",
+    "printable", "signal_name",
+]
 
 
 def signal_name(returncode: int) -> str:
@@ -44,6 +48,27 @@ def one_line(
     return line[:limit] if limit else line
 
 
+def printable(text: str, *, newlines: bool = False) -> str:
+    """``text`` safe for one terminal line: control characters escaped (``\\n``, ``\\x1b``), bytes of a
+    file name that is not valid UTF-8 (surrogate escapes) shown as ``\\xNN``; ``newlines`` keeps ``\\n``."""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or (newlines and ch == "\n"):
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # os.fsdecode's surrogateescape of an undecodable byte
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            out.append(repr(ch)[1:-1])
+    return "".join(out)
+
+
+def format_path(path) -> str:
+    """How a file name appears in a message: one line, whatever bytes the name holds."""
+    return printable(os.fsdecode(path) if isinstance(path, bytes) else str(path))
+
+
 class EdgenetError(Exception):
     """A failure caused by input or environment, described in one line."""
 
@@ -68,4 +93,4 @@ class InputFileError(EdgenetError):
 
     def __init__(self, path, cause: str):
         self.path, self.cause = str(path), cause
-        super().__init__(f"{path}: {cause}")
+        super().__init__(f"{format_path(path)}: {printable(cause)}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,19 +23,45 @@ def tmp_path(path: str | os.PathLike, keep_ending: bool = False) -> Path:
     return path.with_name(f".tmp-{os.getpid()}-{path.name}" if keep_ending else f".{path.name}.tmp-{os.getpid()}")
 
 
+def _why(exc: OSError) -> str:
+    if isinstance(exc, FileExistsError):
+        return "a file is in the way of a folder"
+    if exc.strerror:
+        return exc.strerror
+    # h5py's errors carry the errno only in their text ("... errno = 30, error message = ...").
+    found = re.search(r"errno = (\d+)", str(exc))
+    if found:
+        return os.strerror(int(found.group(1)))
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+
+
+def write_error(path: str | os.PathLike, exc: OSError):
+    """The one line for an output that cannot be written (read-only folder, full disk, a file in the way)."""
+    from .errors import InputFileError
+
+    return InputFileError(path, f"cannot write: {_why(exc)}")
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, keep_ending: bool = False) -> Iterator[Path]:
     """Yield a temporary path to write; it replaces ``path`` when the body succeeds, and is removed
-    otherwise, so ``path`` is either the old file or the complete new one, never a partial one."""
+    otherwise, so ``path`` is either the old file or the complete new one, never a partial one.
+
+    Any ``OSError`` (EACCES, EROFS, ENOSPC, ENOTDIR, ...) while creating the folder, writing or
+    renaming becomes one ``InputFileError`` naming ``path`` and the cause (:func:`write_error`);
+    the cleanup itself never raises.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_path(path, keep_ending)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         yield tmp
         os.replace(tmp, path)
+    except OSError as exc:
+        raise write_error(path, exc) from None
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -77,3 +77,39 @@ def with_unused_edgetpu_op_code(model_bytes: bytes) -> bytes:
         schema.OperatorCodeT(deprecatedBuiltinCode=custom, builtinCode=custom, customCode="edgetpu-custom-op")
     )
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def crashing_tflite_models(model_bytes: bytes, folder: Path) -> list[Path]:
+    """.tflite files that pass the flatbuffer verifier but crash the interpreter in native code.
+
+    ``while_ring<n>``: n copies of the graph whose WHILE operators call each other in a ring
+    (graph i: condition i+1, body i+2); preparing them recurses until the stack overflows
+    (SIGSEGV) in LiteRT 2.x.
+    """
+    import copy
+
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ring in (3, 5):
+        model = flatbuffer_utils.convert_bytearray_to_object(bytearray(model_bytes))
+        code = schema.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.WHILE
+        code.version = 1
+        model.operatorCodes.append(code)
+        index = len(model.operatorCodes) - 1
+        first = model.subgraphs[0]
+        model.subgraphs += [copy.deepcopy(first) for _ in range(ring - 1)]
+        for i, graph in enumerate(model.subgraphs):
+            op = schema.OperatorT()
+            op.opcodeIndex, op.inputs, op.outputs = index, [graph.inputs[0]], [graph.outputs[0]]
+            op.builtinOptionsType = schema.BuiltinOptions.WhileOptions
+            op.builtinOptions = schema.WhileOptionsT()
+            op.builtinOptions.condSubgraphIndex, op.builtinOptions.bodySubgraphIndex = (i + 1) % ring, (i + 2) % ring
+            graph.operators.insert(0, op)
+        path = folder / f"while_ring{ring}.tflite"
+        path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+        paths.append(path)
+    return paths

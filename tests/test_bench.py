@@ -256,3 +256,20 @@ def test_cli_remote_unreachable_is_one_line(tiny):
                                      f"Port={_free_port()}", "--ssh-option", "ConnectTimeout=3"])
     assert res.exit_code == 1
     assert "127.0.0.1: unreachable" in res.output and "Traceback" not in res.output
+
+
+def test_records_from_elsewhere_go_through_the_same_listeners(tiny, tmp_path):
+    """``bench --remote`` replays the records that came back through the listeners of a local run."""
+    from edgenet.bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener
+    from edgenet.bench.listeners import replay
+
+    live_table, again_table, live_progress, again_progress = (io.StringIO() for _ in range(4))
+    out = run_settings([tiny.int8], [BenchParams(**FAST)], [ProgressListener(live_progress),
+                       CsvListener(tmp_path / "live.csv"), ConsoleTableListener(live_table)])
+    records = [r.to_record() for r in out]
+    replay(records, [ProgressListener(again_progress), CsvListener(tmp_path / "again.csv"),
+                     ConsoleTableListener(again_table), JsonLinesListener(tmp_path / "again.jsonl")])
+    assert (tmp_path / "again.csv").read_text() == (tmp_path / "live.csv").read_text()
+    assert again_table.getvalue() == live_table.getvalue() and "tiny_int8.tflite" in again_table.getvalue()
+    assert again_progress.getvalue() and again_progress.getvalue() in live_progress.getvalue()
+    assert results.read_records(tmp_path / "again.jsonl") == records

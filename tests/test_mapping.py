@@ -7,7 +7,6 @@ import re
 import numpy as np
 import pytest
 from conftest import TINY_LITE_SPEC, TINY_SPEC
-from test_checkpoint import LITE0
 
 from edgenet.errors import EdgenetError
 from edgenet.family.architecture import architecture
@@ -27,8 +26,8 @@ def arch_of(name: str, **kwargs):
 
 
 @pytest.fixture(scope="module")
-def lite0_tensors():
-    return read_checkpoint(LITE0)
+def lite0_tensors(lite0_checkpoint):
+    return read_checkpoint(lite0_checkpoint)
 
 
 def random_checkpoint(arch, seed: int = 0) -> dict[str, np.ndarray]:

@@ -119,7 +119,8 @@ def test_a_copy_at_another_path_runs_the_tests_that_read_package_data(tmp_path):
     where = subprocess.run([sys.executable, "-c", "import edgenet; print(edgenet.__file__)"], cwd=copy, env=env,
                            capture_output=True, text=True, timeout=120)
     assert Path(where.stdout.strip()).resolve() == (copy / "edgenet" / "__init__.py").resolve(), where.stderr
-    tests = ["tests/test_checkpoint.py", "tests/test_repository.py", "tests/test_calibration.py", "tests/test_labels.py"]
+    tests = ["tests/test_checkpoint.py", "tests/test_mapping.py", "tests/test_repository.py", "tests/test_calibration.py",
+             "tests/test_labels.py"]
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *tests],
                          cwd=copy, env=env, capture_output=True, text=True, timeout=900)
     tail = run.stdout[-2000:] + run.stderr[-1000:]

@@ -16,6 +16,7 @@ __all__ = [
     "ProgressListener",
     "JsonLinesListener",
     "CsvListener",
+    "replay",
     "result_row",
     "TABLE_HEADERS",
 ]
@@ -40,6 +41,23 @@ class BenchListener:
         """Called once with every result, in order."""
 
 
+def _record(result) -> dict:
+    """The stored record of a result: a live BenchResult's, or a record measured on another machine."""
+    return result if isinstance(result, dict) else result.to_record()
+
+
+def replay(records: list[dict], listeners) -> None:
+    """Feed records measured elsewhere (``bench --remote``) through the same listeners as a local run."""
+    listeners = list(listeners)
+    for listener in listeners:
+        listener.on_start(len(records))
+    for record in records:
+        for listener in listeners:
+            listener.on_result(record)
+    for listener in listeners:
+        listener.on_end(records)
+
+
 def result_row(result) -> dict:
     """One table row of a :class:`~edgenet.bench.result.BenchResult` (the row of its record)."""
     return bench_row(result.to_record())
@@ -53,7 +71,7 @@ class ConsoleTableListener(BenchListener):
 
     def on_end(self, results_list) -> None:
         stream = self.stream or sys.stdout
-        stream.write(table([result_row(r) for r in results_list], TABLE_HEADERS) + "\n")
+        stream.write(table([bench_row(_record(r)) for r in results_list], TABLE_HEADERS) + "\n")
         stream.flush()
 
 
@@ -78,10 +96,11 @@ class ProgressListener(BenchListener):
         self._write(f"[{self.index}/{self.total}] {model_path.name} threads={params.threads} {params.delegate}")
 
     def on_result(self, result) -> None:
-        if not result.ok:
-            self._write(f"error: {result.error}")
-        elif result.latency:
-            self._write(f"  p50 {result.latency.p50:.3f} ms over {result.runs} runs")
+        view = results.as_record(_record(result))
+        if not view.ok:
+            self._write(f"error: {view.error}")
+        elif view.stat_ms("p50") is not None:
+            self._write(f"  p50 {view.stat_ms('p50'):.3f} ms over {view.runs} runs")
 
 
 class JsonLinesListener(BenchListener):
@@ -95,7 +114,7 @@ class JsonLinesListener(BenchListener):
         self.stream = stream
 
     def on_result(self, result) -> None:
-        record = result.to_record()
+        record = _record(result)
         if str(self.path) == "-":
             results.write_records(self.stream or sys.stdout, [record])
         else:
@@ -110,4 +129,4 @@ class CsvListener(BenchListener):
         self.include_samples = include_samples
 
     def on_end(self, results_list) -> None:
-        results.write_csv(self.path, [r.to_record() for r in results_list], include_samples=self.include_samples)
+        results.write_csv(self.path, [_record(r) for r in results_list], include_samples=self.include_samples)

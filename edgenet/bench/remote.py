@@ -1,35 +1,87 @@
 """Run ``edgenet bench`` on another machine over ssh and bring the records back.
 
-Models are copied with scp to a fresh temporary folder on the remote host, the remote edgenet
-writes JSON lines to stdout (``--json -``), and the folder is removed afterwards. ssh runs with
-``BatchMode=yes`` (never prompt for a password: a sweep must not hang on input) and a
-``ConnectTimeout`` so an unreachable board costs seconds, not minutes.
+One ssh session does everything: the models travel as a tar stream on its stdin into a fresh
+``mktemp -d`` folder, the remote edgenet writes JSON lines to stdout (``--json -``) and a shell
+``trap`` removes the folder however the session ends. ssh runs with ``BatchMode=yes`` (never
+prompt for a password: a sweep must not hang on input), a ``ConnectTimeout`` (which OpenSSH also
+applies to the banner exchange) and ``ServerAliveInterval`` probes; the user's ``--ssh-option``
+values come first, so they win (ssh takes the first value it is given for an option).
+
+The run is bounded by one budget, settings x the per-setting timeout, connection and copying
+included: locally the ssh process group is ended at the budget (plus :data:`GRACE_S`), and on the
+remote host the bench runs under ``timeout`` with what is left of the budget, so no remote process
+outlives it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import subprocess
+import tarfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import results
+from .. import process, results
 from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
-__all__ = ["RemoteError", "run_remote"]
+__all__ = ["RemoteError", "run_remote", "remote_budget_s"]
+
+#: Seconds the local side waits past the budget for the remote side to stop and clean up.
+GRACE_S = 5.0
+
+_DEFAULT_OPTIONS = {"batchmode": "yes", "serveraliveinterval": "5", "serveralivecountmax": "2"}
 
 
 class RemoteError(EdgenetError):
     """The remote host could not be reached or did not produce results."""
 
 
-def _ssh_base(options: Sequence[str], connect_timeout_s: int) -> list[str]:
-    base = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={connect_timeout_s}"]
+def remote_budget_s(settings: int, params: BenchParams) -> float:
+    """The bound on a whole remote run: every setting's timeout, connection and copying included."""
+    return max(1, settings) * params.effective_timeout_s
+
+
+def _ssh_options(options: Sequence[str], connect_timeout_s: float) -> list[str]:
+    """User options first (ssh keeps the first value of each option), then edgenet's defaults."""
+    given = {str(o).split("=", 1)[0].strip().lower() for o in options}
+    defaults = dict(_DEFAULT_OPTIONS, connecttimeout=str(max(1, int(connect_timeout_s))))
+    out: list[str] = []
     for option in options:
-        base += ["-o", option]
-    return base
+        out += ["-o", option]
+    for key, value in defaults.items():
+        if key not in given:
+            out += ["-o", f"{key}={value}"]
+    return out
+
+
+def _tar(paths: Sequence[Path]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for path in paths:
+            try:
+                tar.add(str(path), arcname=path.name, recursive=False)
+            except OSError as exc:
+                raise RemoteError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return buffer.getvalue()
+
+
+def _script(remote_command: str, args: Sequence[str], names: Sequence[str], budget_s: float) -> str:
+    """POSIX sh run by the remote login shell: unpack, bench under ``timeout``, always clean up."""
+    models = " ".join(f'"$d"/{shlex.quote(n)}' for n in names)
+    rest = " ".join(shlex.quote(a) for a in args)
+    return "\n".join([
+        "start=$(date +%s)",
+        "d=$(mktemp -d) || exit 97",
+        "trap 'rm -rf \"$d\"' EXIT",
+        "trap 'exit 143' HUP INT TERM PIPE",
+        "tar -xf - -C \"$d\" || exit 98",
+        f"left=$(( {int(budget_s)} - ($(date +%s) - start) ))",
+        "[ \"$left\" -gt 0 ] || exit 124",
+        f"timeout -k 2 \"$left\" {remote_command} {models} {rest}",
+    ])
 
 
 def run_remote(
@@ -44,63 +96,49 @@ def run_remote(
 ) -> list[dict]:
     """Benchmark ``model_paths`` on ``host`` (``user@host``); returns schema records.
 
-    ``ssh_options`` are ssh ``-o`` settings (``Port=2222``, ``IdentityFile=~/.ssh/pi``) used for
-    both ssh and scp. ``model.path`` in the returned records is the local path. The run's own
-    timeout covers every setting plus copying.
+    ``ssh_options`` are ssh ``-o`` settings (``Port=2222``, ``IdentityFile=~/.ssh/pi``); they take
+    precedence over edgenet's defaults. ``model.path`` in the returned records is the local path.
+    The whole run is bounded by :func:`remote_budget_s` (see the module docstring).
     """
-    opts = _ssh_base(ssh_options, connect_timeout_s)
-    budget_s = len(model_paths) * len(threads) * (params.effective_timeout_s + 10) + 120
-
-    def ssh(command: str, timeout_s: float) -> subprocess.CompletedProcess:
-        try:
-            return subprocess.run(
-                ["ssh", *opts, host, command], capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
-            )
-        except subprocess.TimeoutExpired:
-            raise RemoteError(f"{host}: no answer within {timeout_s:g} s") from None
-        except FileNotFoundError:
-            raise RemoteError("ssh is not installed on this machine") from None
-
-    proc = ssh("mktemp -d", connect_timeout_s + 30)
-    if proc.returncode != 0:
-        raise RemoteError(f"{host}: unreachable: {one_line(proc.stderr, pick='last', empty='no output')}")
-    remote_dir = proc.stdout.strip().splitlines()[-1]
+    local = [Path(p) for p in model_paths]
+    if len({p.name for p in local}) != len(local):
+        raise RemoteError("--remote needs models with distinct file names (they share one remote folder)")
+    budget_s = remote_budget_s(len(local) * len(threads), params)
+    opts = _ssh_options(ssh_options, min(connect_timeout_s, budget_s))
+    args = ["--threads", ",".join(str(t) for t in threads), "--delegate", params.delegate]
+    args += ["--warmup-s", str(params.warmup_s), "--min-runs", str(params.min_runs)]
+    args += ["--min-s", str(params.min_s), "--max-s", str(params.max_s), "--json", "-"]
+    args += ["--edgetpu-lib", params.edgetpu_lib]
+    if params.timeout_s is not None:
+        args += ["--timeout-s", str(params.timeout_s)]
+    if not params.xnnpack:
+        args.append("--no-xnnpack")
+    if label:
+        args += ["--label", label]
+    script = _script(remote_command, args, [p.name for p in local], budget_s)
+    payload = _tar(local)
     try:
-        local = [Path(p) for p in model_paths]
-        if len({p.name for p in local}) != len(local):
-            raise RemoteError("--remote needs models with distinct file names (they share one remote folder)")
-        scp = subprocess.run(
-            ["scp", "-q", *opts, *[str(p) for p in local], f"{host}:{remote_dir}/"],
-            capture_output=True,
-            text=True,
-            timeout=budget_s,
-        )
-        if scp.returncode != 0:
-            raise RemoteError(f"{host}: copying models failed: {one_line(scp.stderr, pick='last', empty='no output')}")
-        args = [f"{remote_dir}/{p.name}" for p in local]
-        args += ["--threads", ",".join(str(t) for t in threads), "--delegate", params.delegate]
-        args += ["--warmup-s", str(params.warmup_s), "--min-runs", str(params.min_runs)]
-        args += ["--min-s", str(params.min_s), "--max-s", str(params.max_s), "--json", "-"]
-        args += ["--edgetpu-lib", params.edgetpu_lib]
-        if params.timeout_s is not None:
-            args += ["--timeout-s", str(params.timeout_s)]
-        if not params.xnnpack:
-            args.append("--no-xnnpack")
-        if label:
-            args += ["--label", label]
-        command = remote_command + " " + " ".join(shlex.quote(a) for a in args)
-        run = ssh(command, budget_s)
-        try:
-            records = results.parse_records(run.stdout, source=f"{host}:{remote_command}")
-        except EdgenetError:
-            records = []
-        if not records:
-            raise RemoteError(f"{host}: remote bench produced no results: {one_line(run.stderr, pick='last', empty='no output')}")
-        by_remote = {f"{remote_dir}/{p.name}": p for p in local}
-        return [
-            results.with_model_path(record, str(by_remote[view.model.path]))
-            if view.model.path in by_remote else record
-            for record, view in zip(records, results.as_records(records), strict=True)
-        ]
-    finally:
-        ssh(f"rm -rf {shlex.quote(remote_dir)}", connect_timeout_s + 30)
+        run = process.run(["ssh", *opts, host, script], input=payload, timeout_s=budget_s + GRACE_S)
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"{host}: no result within {budget_s:g} s (the --timeout-s budget of "
+                          f"{len(local) * len(threads)} setting(s)); ssh stopped") from None
+    except FileNotFoundError:
+        raise RemoteError("ssh is not installed on this machine") from None
+    stdout = run.stdout.decode("utf-8", "replace")
+    stderr = run.stderr.decode("utf-8", "replace")
+    if run.returncode == 255:
+        raise RemoteError(f"{host}: unreachable: {one_line(stderr, pick='last', empty='no output')}")
+    if run.returncode == 124 or run.returncode == 137:
+        raise RemoteError(f"{host}: the remote bench did not finish within {budget_s:g} s and was stopped there")
+    try:
+        records = results.parse_records(stdout, source=f"{host}:{remote_command}")
+    except EdgenetError:
+        records = []
+    if not records:
+        raise RemoteError(f"{host}: remote bench produced no results: {one_line(stderr, pick='last', empty='no output')}")
+    by_name = {p.name: p for p in local}
+    return [
+        results.with_model_path(record, str(by_name[Path(str(view.model.path)).name]))
+        if view.model.path and Path(str(view.model.path)).name in by_name else record
+        for record, view in zip(records, results.as_records(records), strict=True)
+    ]

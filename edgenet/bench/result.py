@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timezone
 
 import numpy as np
 
@@ -65,6 +66,8 @@ class BenchResult:
     peak_rss_mb: float | None = None
     error: str | None = None
     device: dict | None = None
+    # When it was measured, fixed once: the JSON line and the CSV row of one result carry the same time.
+    created_utc: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     latency: LatencyStats | None = field(default=None, init=False)
 
     def __post_init__(self):
@@ -105,6 +108,7 @@ class BenchResult:
             peak_rss_mb=self.peak_rss_mb,
             samples_ms=self.samples_ms,
             error=self.error,
+            created_utc=self.created_utc,
         )
 
     def to_dict(self) -> dict:

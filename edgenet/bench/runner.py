@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import process
 from ..errors import EdgenetError, one_line, signal_name
 from ..fsutil import read_input_bytes
 from ..runtime import envinfo
@@ -166,14 +167,9 @@ def run_in_child(
     request = json.dumps({"model_path": path, "params": params.to_dict()})
     timeout_s = params.effective_timeout_s
     try:
-        proc = subprocess.run(
-            [python, "-m", "edgenet.bench.child"],
-            input=request,
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            env=env,
-        )
+        # Own process group, ended with everything it started on a timeout or an interruption.
+        proc = process.run([python, "-m", "edgenet.bench.child"], input=request, text=True, timeout_s=timeout_s,
+                           env=env)
     except subprocess.TimeoutExpired:
         return BenchResult(path, params, error=f"{path}: timed out after {timeout_s:g} s; benchmark child killed")
     except OSError as exc:

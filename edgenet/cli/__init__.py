@@ -9,6 +9,7 @@ from __future__ import annotations
 import click
 
 from .._version import __version__
+from ..process import install_signal_handlers
 from . import bench, cluster, convert, edgetpu, evaluate, models, predict, select, sweep
 
 
@@ -30,6 +31,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
       edgenet bench out/*.tflite --threads 1,2 --json results.jsonl
       edgenet select results.jsonl --budget-ms 25
     """
+    # SIGTERM (kill, timeout, systemd, CI) and SIGHUP end a command as Ctrl-C does.
+    install_signal_handlers()
     if verbose:
         from ..logs import set_verbose
         from ..logs import verbose as was_verbose

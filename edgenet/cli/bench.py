@@ -48,7 +48,8 @@ class ThreadList(click.ParamType):
 @click.option("--max-s", type=click.FloatRange(min=0), default=DEFAULTS.max_s, show_default=True,
               help="Cap on measured time.")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Kill a model's process after this long  [default: warm-up + max + 60].")
+              help="Kill a model's process after this long; with --remote the whole run (connection and copying "
+                   "included) is bounded by settings x this  [default: warm-up + max + 60].")
 @click.option("--json", "json_path", default=None, metavar="FILE",
               help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")
@@ -81,7 +82,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
     """
     from .. import results
     from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_settings
-    from ..results.table import BENCH_COLUMNS, bench_row
+    from ..bench.listeners import replay
 
     base = BenchParams(
         threads=threads[0], xnnpack=not no_xnnpack, delegate=delegate, warmup_s=warmup_s, min_runs=min_runs,
@@ -94,53 +95,49 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
             raise click.UsageError("--remote measures one host; with --devices/--cluster, declare it in devices.toml")
         if not inventory:
             raise click.UsageError("on a cluster, bench measures the devices of an inventory: pass --devices FILE")
+        from ..results.table import BENCH_COLUMNS, bench_row
+
         explicit = click.get_current_context().get_parameter_source("threads").name != "DEFAULT"
         records = _bench_fleet(models, base, inventory, device_names, threads if explicit else None, cluster)
+        files = [JsonLinesListener(json_path)] if json_path else []
+        if csv_path:
+            files.append(CsvListener(csv_path))
+        replay(records, files)  # the same files as a local run; the table gains a device column
         click.echo(table([dict(bench_row(r), device=(r.get("device") or {}).get("label")) for r in records],
                          {"device": "device", **BENCH_COLUMNS}), file=table_stream)
         for record in records:
             if record.get("error"):
                 info(f"error: {record['error']}")
-        if to_stdout:
-            results.write_records(sys.stdout, records)
-        elif json_path:
-            results.append_records(json_path, records)
-        if csv_path:
-            results.write_csv(csv_path, records)
-        failed = sum(1 for r in records if r.get("error"))
-    elif remote:
+        raise_if_failed(sum(1 for r in results.as_records(records) if not r.ok), len(records))
+        return
+    listeners = [ProgressListener()]
+    if json_path:
+        listeners.append(JsonLinesListener(json_path))
+    if csv_path:
+        listeners.append(CsvListener(csv_path))
+    listeners.append(ConsoleTableListener(stream=table_stream))
+    if remote:
         from ..bench.remote import run_remote
 
         info(f"running {len(models)} model(s) x {len(threads)} thread setting(s) on {remote}")
         records = run_remote(remote, models, threads, base, label=label, remote_command=remote_command,
                              ssh_options=ssh_options)
-        views = results.as_records(records)
-        click.echo(table([bench_row(r) for r in views], BENCH_COLUMNS), file=table_stream)
-        for view in views:
-            if not view.ok:
-                info(f"error: {view.error}")
-        if to_stdout:
-            results.write_records(sys.stdout, records)
-        elif json_path:
-            results.append_records(json_path, records)
-        if csv_path:
-            results.write_csv(csv_path, records)
-        failed = sum(1 for r in views if not r.ok)
+        replay(records, listeners)  # the same progress lines, files and table as a local run
+        failed = sum(1 for r in results.as_records(records) if not r.ok)
     else:
         from dataclasses import replace
 
-        listeners = [ProgressListener()]
-        if json_path:
-            listeners.append(JsonLinesListener(json_path))
-        if csv_path:
-            listeners.append(CsvListener(csv_path))
-        listeners.append(ConsoleTableListener(stream=table_stream))
         params_list = [replace(base, threads=t) for t in threads]
         out = run_settings(models, params_list, listeners, label=label)
         failed = sum(1 for r in out if not r.ok)
         records = out
     if failed:
         raise click.ClickException(f"{failed} of {len(records)} setting(s) failed (see the lines above)")
+
+
+def raise_if_failed(failed: int, total: int) -> None:
+    if failed:
+        raise click.ClickException(f"{failed} of {total} setting(s) failed (see the lines above)")
 
 
 def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> list[dict]:

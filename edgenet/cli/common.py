@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import signal
 import sys
 
 import click
 
-from ..errors import EdgenetError, VariantError
+from ..errors import EdgenetError, VariantError, printable
 from ..family.variants import Variant, parse_variant, parse_variant_list
+from ..process import signal_name, stop_all
 from ..results.table import table
 
-__all__ = ["VARIANT", "VARIANT_LIST", "emit_json", "info", "table", "user_errors"]
+__all__ = ["BUDGET_MS", "VARIANT", "VARIANT_LIST", "emit_json", "info", "table", "user_errors"]
 
 
 class VariantType(click.ParamType):
@@ -48,8 +51,29 @@ class VariantListType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
+class BudgetMsType(click.ParamType):
+    """A latency budget in milliseconds: a finite number above 0 and at most one hour."""
+
+    name = "ms"
+    MAX_MS = 3_600_000.0
+
+    def convert(self, value, param, ctx) -> float:
+        if isinstance(value, float) and math.isfinite(value) and 0 < value <= self.MAX_MS:
+            return value
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{printable(str(value))!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of milliseconds", param, ctx)
+        if not 0 < number <= self.MAX_MS:
+            self.fail(f"must be above 0 and at most {self.MAX_MS:.0f} ms (one hour), got {number:.6g}", param, ctx)
+        return number
+
+
 VARIANT = VariantType()
 VARIANT_LIST = VariantListType()
+BUDGET_MS = BudgetMsType()
 
 
 def user_errors(fn):
@@ -62,19 +86,24 @@ def user_errors(fn):
         except click.ClickException:
             raise
         except VariantError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise click.UsageError(printable(str(exc))) from None
         except EdgenetError as exc:
-            raise click.ClickException(str(exc)) from None
-        except KeyboardInterrupt:
-            click.echo("interrupted: finished outputs were kept, nothing partial was written", err=True)
-            sys.exit(130)
+            raise click.ClickException(printable(str(exc))) from None
+        except KeyboardInterrupt as exc:
+            # SIGINT, and SIGTERM/SIGHUP through edgenet.process.install_signal_handlers: every
+            # ``finally`` on the way up removed its temporaries; stop any child still running.
+            signum = getattr(exc, "signum", signal.SIGINT)
+            stop_all()
+            click.echo(f"interrupted ({signal_name(signum)}): children stopped, finished outputs kept, "
+                       "nothing partial written", err=True)
+            sys.exit(128 + signum)
 
     return wrapper
 
 
 def info(message: str) -> None:
-    """Human-oriented progress text (stderr)."""
-    click.echo(message, err=True)
+    """Human-oriented progress text (stderr); file names that are not UTF-8 or hold control characters are escaped."""
+    click.echo(printable(message, newlines=True), err=True)
 
 
 def emit_json(payload) -> None:

@@ -103,7 +103,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
             info(f"{result.variant}: wrote {result.model_path}")
 
     if cluster == "local":
-        results = convert_variants(flat, options, on_result=report)
+        results = convert_variants(flat, options, on_result=report, log=info)
     else:  # each variant a Ray task declaring its memory; files written here, atomically
         with executor_for(cluster) as executor:
             results = executor.convert(flat, options, on_result=report)

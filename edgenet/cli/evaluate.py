@@ -66,11 +66,14 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(executor_for(cluster)) if cluster != "local" else None
         for clf in classifiers:
-            if executor is None:
-                results.append(evaluate(clf, dataset, limit=limit, progress=not no_progress))
-            else:  # shards as Ray tasks, merged in order: the same counts as a local run
-                results.append(executor.evaluate(clf, dataset, limit=limit, progress=not no_progress,
-                                                 shard_images=shard_images, threads=threads))
+            try:
+                if executor is None:
+                    results.append(evaluate(clf, dataset, limit=limit, progress=not no_progress))
+                else:  # shards as Ray tasks, merged in order: the same counts as a local run
+                    results.append(executor.evaluate(clf, dataset, limit=limit, progress=not no_progress,
+                                                     shard_images=shard_images, threads=threads))
+            finally:
+                clf.close()
     for result in results:
         for path, reason in result.skipped:
             if path not in reported:  # once per image, not once per model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import format_path
 from .common import VARIANT, emit_json, info, user_errors
 
 
@@ -34,7 +35,10 @@ def predict(images, model, weights, k, threads, as_json) -> None:
     classifier = open_classifier(model, weights=weights, threads=threads)
     for note in classifier.notes:
         info(f"note: {note}")
-    results = predict_images(classifier, images, k=k)
+    try:
+        results = predict_images(classifier, images, k=k)
+    finally:
+        classifier.close()
     failed = [r for r in results if r.error]
     if as_json:
         emit_json({"model": classifier.name, "variant": classifier.variant, "quant": classifier.quant,
@@ -43,11 +47,11 @@ def predict(images, model, weights, k, threads, as_json) -> None:
         for r in results:
             if r.error:
                 continue
-            click.echo(f"{r.path}")
+            click.echo(format_path(r.path))
             for index, label, score in r.top:
                 click.echo(f"  {score:7.2%}  {index:4d}  {label}")
     for r in failed:
-        info(f"error: {r.path}: {r.error}")
+        info(f"error: {format_path(r.path)}: {r.error}")
     if failed:
         raise SystemExit(1)
 

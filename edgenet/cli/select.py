@@ -10,7 +10,7 @@ import click
 
 from ..errors import InputFileError
 from ..results.records import STATS
-from .common import VARIANT, emit_json, info, table, user_errors
+from .common import BUDGET_MS, VARIANT, emit_json, info, table, user_errors
 
 STAT_CHOICE = click.Choice(STATS)
 
@@ -28,20 +28,23 @@ def _fmt(value, fmt: str) -> str:
     return "–" if value is None else format(value, fmt)
 
 
-def _candidate_rows(selection) -> list[dict]:
-    return [
-        {
+def _candidate_rows(decision) -> list[dict]:
+    rows = []
+    for a in decision.assessments:
+        c = a.candidate
+        rows.append({
             "variant": c.variant,
             "quant": c.quant or "?",
             "macs_m": _fmt(c.macs / 1e6 if c.macs else None, ".1f"),
             "latency": f"{c.latency_ms:.2f}",
+            "interval": a.interval.describe() if a.interval else "no raw runs",
+            "verdict": a.verdict,
             "margin": f"{c.margin_ms:+.2f} ({c.margin_pct:+.1f}%)",
             "top1": _fmt(c.top1, ".1f"),
-            "fits": "yes" if c.fits else "no",
-            "reason": c.reason + ("".join(f" [{f}]" for f in c.flags)),
-        }
-        for c in selection.candidates
-    ]
+            "stability": a.stability.verdict,
+            "reason": a.reason + ("".join(f" [{f}]" for f in c.flags)),
+        })
+    return rows
 
 
 def _suggestion(records, selection, device, threads):
@@ -67,11 +70,14 @@ def _suggestion(records, selection, device, threads):
 
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--budget-ms", type=float, required=True, help="Latency budget in milliseconds.")
+@click.option("--budget-ms", type=BUDGET_MS, required=True, help="Latency budget in milliseconds.")
 @click.option(
     "--stat", type=STAT_CHOICE, default="p50", show_default=True, help="Latency statistic to hold to the budget."
 )
 @click.option("--min-top1", type=float, default=None, help="Accuracy floor (top-1 %%) where accuracy is known.")
+@click.option("--objective", type=click.Choice(["largest", "accuracy"]), default=None,
+              help="Among the candidates that fit: the largest, or the most accurate by measured top-1 "
+                   "[default: accuracy when every candidate has a measured top-1, else largest].")
 @click.option("--device", default=None, help="Only results from this device label or hostname.")
 @click.option("--threads", type=int, default=None, help="Only results measured with this many threads.")
 @click.option(
@@ -81,23 +87,28 @@ def _suggestion(records, selection, device, threads):
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
 @user_errors
-def select(results, budget_ms, stat, min_top1, device, threads, suggest_phi, as_json):
-    """Pick the largest variant (by multiply-adds) whose measured latency fits the budget.
+def select(results, budget_ms, stat, min_top1, objective, device, threads, suggest_phi, as_json):
+    """Pick the largest (or most accurate) variant whose measured latency surely fits the budget.
+
+    Each candidate's latency comes with a 95% confidence interval from its timed runs: "fits"
+    (all of it within the budget), "does not fit", or "too close to call on this device".
 
     \b
     Example:
       edgenet select runs/pi4/results.jsonl --budget-ms 50 --stat p90
     Exits 1 when no variant fits (naming the closest).
     """
-    from ..decide.select import select as do_select
+    from ..decide.decision import decide
 
     records = _read_all(results)
-    selection = do_select(records, budget_ms, stat=stat, min_top1=min_top1, device=device, threads=threads)
+    decision = decide(records, budget_ms, stat=stat, objective=objective, min_top1=min_top1, device=device,
+                      threads=threads)
+    selection = decision.selection
     suggestion, why_not = (None, None)
     if suggest_phi and selection.pick is not None:
         suggestion, why_not = _suggestion(records, selection, device, threads)
     if as_json:
-        payload = selection.to_dict()
+        payload = decision.to_dict()
         if suggest_phi:
             payload["suggested_phi"] = suggestion.to_dict() if suggestion else None
         emit_json(payload)
@@ -105,23 +116,26 @@ def select(results, budget_ms, stat, min_top1, device, threads, suggest_phi, as_
         info(
             f"{selection.setting.describe()}: budget {budget_ms:g} ms at {stat}"
             + (f", top-1 floor {min_top1:g}%" if min_top1 is not None else "")
+            + f"; objective: {decision.objective_reason}"
         )
         click.echo(
             table(
-                _candidate_rows(selection),
+                _candidate_rows(decision),
                 {
                     "variant": "variant",
                     "quant": "quant",
                     "macs_m": "MACs (M)",
                     "latency": f"{stat} ms",
+                    "interval": f"{decision.confidence:.0%} CI",
+                    "verdict": "verdict",
                     "margin": "margin ms (%)",
                     "top1": "top-1 %",
-                    "fits": "fits",
+                    "stability": "stability",
                     "reason": "reason",
                 },
             )
         )
-        for note in selection.notes:
+        for note in decision.notes:
             info(f"note: {note}")
         if suggest_phi:
             if suggestion:
@@ -132,8 +146,8 @@ def select(results, budget_ms, stat, min_top1, device, threads, suggest_phi, as_
                 )
             else:
                 info(f"suggestion: {why_not or 'even the smaller variant is predicted over budget'}")
-    info(selection.message)
-    if selection.pick is None:
+    info(decision.message)
+    if decision.pick is None:
         sys.exit(1)
 
 
@@ -205,9 +219,9 @@ def predict_latency(results_path, variants, stat, device, threads, as_json):
 @click.argument("rundir", type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--budget-ms",
-    type=float,
+    type=BUDGET_MS,
     default=None,
-    help="Budget to select against (default: the one in RUNDIR/selection.json, if any).",
+    help="Budget to select against (default: the one in RUNDIR/selection.json or RUNDIR/sweep.json, if any).",
 )
 @click.option("--stat", type=STAT_CHOICE, default=None, help="Latency statistic (default: the selection's, or p50).")
 @click.option("--baselines", is_flag=True, help="Add MobileNetV2 and ResNet-50 reference rows.")
@@ -220,14 +234,23 @@ def report(rundir, budget_ms, stat, baselines):
     Example:
       edgenet report runs/pi4 --budget-ms 50 --baselines
     """
+    from ..decide.decision import decide
     from ..decide.report import write_report
     from ..decide.select import Selection
-    from ..decide.select import select as do_select
     from ..errors import EdgenetError
 
     records = _read_all([rundir / "results.jsonl"])
-    selection = None
+    selection = decision = None
     sel_path = rundir / "selection.json"
+    sweep_path = rundir / "sweep.json"
+    sweep_params = {}
+    if budget_ms is None and not sel_path.exists() and sweep_path.exists():
+        try:  # a sweep's run folder: decide again against the sweep's own budget, statistic and objective
+            sweep_params = json.loads(sweep_path.read_text(encoding="utf-8")).get("params") or {}
+            budget_ms = float(sweep_params["budget_ms"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputFileError(sweep_path, f"not a sweep written by edgenet: {exc}") from None
+        stat = stat or sweep_params.get("stat")
     if budget_ms is None and sel_path.exists():
         try:
             selection = Selection.from_dict(json.loads(sel_path.read_text(encoding="utf-8")))
@@ -235,11 +258,15 @@ def report(rundir, budget_ms, stat, baselines):
             raise InputFileError(sel_path, f"not a selection written by edgenet: {exc}") from None
     elif budget_ms is not None:
         try:
-            selection = do_select(records, budget_ms, stat=stat or "p50")
+            decision = decide(records, budget_ms, stat=stat or "p50", objective=sweep_params.get("objective"),
+                              min_top1=sweep_params.get("min_top1"), threads=sweep_params.get("threads"))
+            selection = decision.selection
         except EdgenetError as exc:
             info(f"no selection in the report: {exc}")
-    path = write_report(rundir, records, selection, budget_ms, baselines=baselines, stat=stat)
+    path = write_report(rundir, records, selection, budget_ms, baselines=baselines, stat=stat, decision=decision)
     info(f"wrote {path}")
-    if selection is not None:
+    if decision is not None:
+        info(decision.message)
+    elif selection is not None:
         info(selection.message)
     click.echo(str(path))

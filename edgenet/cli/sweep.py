@@ -11,11 +11,11 @@ from ..convert.modes import QUANT_MODES
 from ..decide.sweep import SWEEP_BENCH
 from ..results.records import PERCENTILES
 from .cluster import cluster_option, executor_for
-from .common import VARIANT_LIST, emit_json, info, table, user_errors
+from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
 
 
 @click.command()
-@click.option("--budget-ms", type=click.FloatRange(min=0, min_open=True), required=True,
+@click.option("--budget-ms", type=BUDGET_MS, required=True,
               help="Latency budget in milliseconds.")
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
@@ -32,7 +32,21 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--weights-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
                    "latency is unaffected, accuracy is meaningless).")
-@click.option("--min-top1", type=click.FloatRange(0, 100), default=None, help="Accuracy floor (percent).")
+@click.option("--min-top1", type=click.FloatRange(0, 100), default=None,
+              help="Accuracy floor (percent) for candidates whose top-1 was measured.")
+@click.option("--objective", type=click.Choice(["largest", "accuracy"]), default=None,
+              help="Among the candidates that fit: the largest, or the most accurate by measured top-1 "
+                   "[default: accuracy when measured for every candidate, else largest].")
+@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Labelled images (DIR/<class>/<image> or a 'path label' list file): measure each converted "
+                   "model's top-1 on them.")
+@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Class-name to index file for a --data folder (as edgenet eval).")
+@click.option("--agreement-images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Unlabelled images: measure each converted model's top-1 agreement with its float model.")
+@click.option("--remeasure-rounds", type=click.IntRange(0, 10), default=2, show_default=True,
+              help="When a candidate's interval straddles the budget, measure it again interleaved with its "
+                   "neighbour this many times each (A-B-A-B); 0 turns this off.")
 @click.option("--remote", default=None, help="user@host: benchmark on that device over SSH.")
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
@@ -49,18 +63,22 @@ from .common import VARIANT_LIST, emit_json, info, table, user_errors
               help="With --devices: only this device (repeatable).")
 @cluster_option
 @user_errors
-def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, min_top1, remote,
-          far_factor, refine, min_runs, min_s, rundir, as_json, inventory, device_names, cluster) -> None:
+def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, min_top1, objective, data,
+          labels, agreement_images, remeasure_rounds, remote, far_factor, refine, min_runs, min_s, rundir,
+          as_json, inventory, device_names, cluster) -> None:
     """Convert, benchmark and select in one resumable run.
 
     Works in increasing size; stops converting once a measured variant is over budget or
     the predicted latency of the next one is far above it, and says what it skipped and
-    why. Interrupted and rerun, it continues from what is done. Ends with REPORT.md.
+    why. Every latency comes with a 95% interval: a candidate is picked only when all of it
+    fits, and one too close to call is measured again interleaved with its neighbour first.
+    Interrupted and rerun, it continues from what is done. Ends with REPORT.md.
 
     \b
     Example:
       edgenet sweep --budget-ms 25                       # B0-B7, int8, 1 thread, embedded calibration
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
+      edgenet sweep --budget-ms 25 --weights-dir weights/ --data val/   # the most accurate int8 that fits
     """
     from ..decide.sweep import SweepParams, describe, run_sweep
     from ..family.variants import parse_variant_list
@@ -69,7 +87,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
     params = SweepParams(
         budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
         samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, remote=remote,
-        min_top1=min_top1, far_factor=far_factor, refine=refine,
+        min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
+        agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
         bench=replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s)),
     )
     if inventory or cluster != "local":
@@ -81,7 +100,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         emit_json(outcome.to_dict())
     else:
         click.echo(table(describe(outcome.steps)))
-        if outcome.selection is not None:
+        if outcome.decision is not None:
+            click.echo(outcome.decision.message)
+        elif outcome.selection is not None:
             click.echo(outcome.selection.message)
         if outcome.suggestion:
             s = outcome.suggestion
@@ -90,7 +111,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                        f"{s['measured_ms'] if s['measured_ms'] is None else round(s['measured_ms'], 2)} ms: {verdict}")
         if outcome.report:
             info(f"report: {outcome.report}")
-    if outcome.selection is None or outcome.selection.pick is None:
+    if outcome.decision is None or outcome.decision.pick is None:
         raise SystemExit(1)
 
 

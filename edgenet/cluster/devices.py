@@ -229,12 +229,12 @@ def probe_here(delegate: str = "cpu", edgetpu_lib: str = "libedgetpu.so.1") -> d
 
 
 def _ssh_probe(device: Device, connect_timeout_s: int) -> dict:
-    from ..bench.remote import _ssh_base
+    from ..bench.remote import _ssh_options
 
     command = f"{device.edgenet} devices --probe --delegate {shlex.quote(device.delegate)} " \
               f"--edgetpu-lib {shlex.quote(device.edgetpu_lib)}"
     try:
-        proc = subprocess.run(["ssh", *_ssh_base(device.ssh_options, connect_timeout_s), device.host, command],
+        proc = subprocess.run(["ssh", *_ssh_options(device.ssh_options, connect_timeout_s), device.host, command],
                               capture_output=True, text=True, timeout=connect_timeout_s + 60, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         return {"reachable": False, "detail": f"no answer within {connect_timeout_s + 60} s"}

@@ -29,6 +29,7 @@ This module does not import TensorFlow (the child does), so the CLI stays light.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -43,10 +44,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import process
 from .._version import __version__
 from ..errors import EdgenetError, InputFileError, MissingDependencyError, signal_name
 from ..family.variants import Variant
-from ..fsutil import sha256_file, tmp_path
+from ..fsutil import sha256_bytes, sha256_file, tmp_path, write_error
 from ..pixels.contract import PreprocessContract
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .calibrator import CALIBRATORS
@@ -177,13 +179,15 @@ class _Context:
         self.calibrated = options.quant in CALIBRATED_MODES
         self.weights_sha256 = sha256_file(options.weights) if options.weights else None
         self._calib: dict[PreprocessContract, CalibrationData] = {}
+        self.log: Callable[[str], None] | None = None  # warnings for the terminal (skipped images, ranges)
         self._holdout: dict[PreprocessContract, HoldoutSet | None] = {}
 
     def calibration(self, contract: PreprocessContract) -> CalibrationData:
         if contract not in self._calib:
             self._calib.clear()  # one resolution at a time: B7's 100 samples are 430 MB
             o = self.options
-            self._calib[contract] = load_calibration(o.calib, contract, o.samples, o.seed, progress=o.progress)
+            self._calib[contract] = load_calibration(o.calib, contract, o.samples, o.seed, progress=o.progress,
+                                                     log=self.log)
         return self._calib[contract]
 
     def holdout(self, contract: PreprocessContract, calib: CalibrationData) -> HoldoutSet | None:
@@ -305,14 +309,13 @@ def _run_worker(request: dict, workdir: Path) -> tuple[int, dict | None]:
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     package_root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = package_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen([sys.executable, "-m", WORKER_MODULE, str(req_path)], env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # Own process group (edgenet.process): on SIGINT/SIGTERM the parent stops it and removes the workdir.
+    proc = process.popen([sys.executable, "-m", WORKER_MODULE, str(req_path)], env=env,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
     try:
         code = proc.wait()
-    except BaseException:  # Ctrl-C: the child got SIGINT too; make sure it is gone
-        proc.kill()
-        proc.wait()
-        raise
+    finally:
+        process.stop(proc)
     result = None
     result_path = Path(request["result_out"])
     if result_path.exists():
@@ -333,7 +336,10 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "weights": str(o.weights) if o.weights else None}
 
     calib = ctx.calibration(variant.contract) if ctx.calibrated else None
+    hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     inputs = _inputs(variant, ctx, calib)
+    # The fidelity in the manifest depends on the held-out images: their pixels are an input too.
+    inputs["holdout_sha256"] = sha256_bytes(hold.array.tobytes()) if hold is not None else None
     fingerprint = inputs_fingerprint(inputs)
     if not o.force:
         done = is_up_to_date(model_path, fingerprint)
@@ -344,10 +350,17 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
                                  peak_memory_mb=done.get("peak_memory_mb"), fidelity=done.get("fidelity"),
                                  notes=tuple(done.get("notes") or ()))
 
-    hold = ctx.holdout(variant.contract, calib) if calib is not None else None
     _remove_stale(o.out_dir, model_path.name)
     staging = tmp_path(model_path)  # written (and fsynced) by the worker, renamed below
-    workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{stem}-"))
+    try:  # a read-only output folder fails here, in one line, before the (slow) conversion
+        staging.touch()
+    except OSError as exc:
+        raise write_error(model_path, exc) from None
+    try:
+        workdir = Path(tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{os.getpid()}-{stem}-"))
+    except OSError as exc:
+        staging.unlink(missing_ok=True)
+        raise write_error(tempfile.gettempdir(), exc) from None
     try:
         request = {
             "variant_spec": variant.spec or variant.name,
@@ -356,6 +369,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "batch_size": o.batch_size,
             "weights": str(o.weights) if o.weights else None,
             "model_out": str(staging),
+            "model_path": str(model_path),
             "result_out": str(workdir / "result.json"),
             "log_path": str(workdir / "converter.log"),
             "quiet": not o.progress,
@@ -388,7 +402,10 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
         manifest = _build_manifest(variant, ctx, calib, hold, result, model_path, sha256, size_bytes,
                                    fingerprint, inputs)
         # Model first, manifest last: the manifest is what marks the conversion finished.
-        os.replace(staging, model_path)
+        try:
+            os.replace(staging, model_path)
+        except OSError as exc:
+            raise write_error(model_path, exc) from None
         write_manifest(manifest_path, manifest)
         return ConvertResult(**base, status="converted", size_bytes=size_bytes,
                              conversion_time_s=result.get("conversion_time_s"),
@@ -396,7 +413,8 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
                              peak_memory_mb=result.get("peak_memory_mb"), fidelity=result.get("fidelity"),
                              notes=tuple(manifest["notes"]))
     finally:
-        staging.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            staging.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -404,6 +422,7 @@ def convert_variants(
     variants: Sequence[Variant],
     options: ConvertOptions,
     on_result: Callable[[ConvertResult], None] | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> list[ConvertResult]:
     """Convert each variant (see the module docstring); failures are results, not exceptions.
 
@@ -432,9 +451,10 @@ def convert_variants(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputFileError(out_dir, f"cannot create output folder ({exc.strerror or exc})") from None
+        raise write_error(out_dir, exc) from None
     _remove_stale_workdirs()
     ctx = _Context(options, io)
+    ctx.log = log
     if ctx.calibrated and variants:
         # Fail on a bad calibration folder before the first (slow) conversion starts.
         ctx.calibration(variants[0].contract)

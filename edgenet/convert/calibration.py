@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +34,13 @@ from tqdm import tqdm
 from ..errors import EdgenetError, InputFileError
 from ..fsutil import sha256_file
 from ..pixels.contract import PreprocessContract
-from ..pixels.images import IMAGE_EXTENSIONS, list_image_files, load_image
+from ..pixels.images import (
+    IMAGE_EXTENSIONS,
+    check_unreadable_share,
+    describe_skipped,
+    list_image_files,
+    load_image,
+)
 from ..pixels.preprocess import input_bounds, pixels_to_input, preprocess, resize_box
 
 DEFAULT_SOURCE = "default"
@@ -131,6 +138,26 @@ def check_calibration_array(array: np.ndarray, names: list[str] | tuple[str, ...
                 )
 
 
+#: A calibration set whose pixels span less than this share of the input range in every channel
+#: (all-black or all-one-colour images) gives an int8 input scale too small for real images.
+MIN_RANGE_SHARE = 0.05
+
+
+def degenerate_range(array: np.ndarray, contract: PreprocessContract) -> str | None:
+    """A warning when the calibration tensors are (nearly) constant, else None."""
+    lo, hi = input_bounds(contract)
+    full = np.asarray(hi, dtype=np.float64) - np.asarray(lo, dtype=np.float64)
+    flat = array.reshape(-1, array.shape[-1]).astype(np.float64)
+    span = flat.max(axis=0) - flat.min(axis=0)
+    if not np.all(np.isfinite(full)) or np.any(full <= 0):
+        return None
+    if np.all(span < MIN_RANGE_SHARE * full):
+        return (f"the calibration images span only {float(span.max() / full.min()):.1%} of the input range "
+                "(all black or one colour?): the int8 input scale will be tiny and real images will clip; "
+                "calibrate on representative photos")
+    return None
+
+
 def _file_list_sha256(files: list[Path], root: Path) -> str:
     lines = []
     for path in files:
@@ -168,6 +195,7 @@ def load_calibration(
     seed: int = 0,
     min_usable: int = 1,
     progress: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> CalibrationData:
     """Load ``samples`` calibration tensors from ``source`` (``"default"`` or a folder).
 
@@ -228,6 +256,11 @@ def load_calibration(
             bar.update(1)
 
         usable = len(used)
+        if usable >= min_usable and skipped:
+            # The images policy (edgenet.pixels.images): fail above the share, else say what was skipped.
+            check_unreadable_share(where, usable, skipped)
+            if log is not None:
+                log(f"warning: {where}: skipped {describe_skipped(skipped)}")
         if usable < min_usable:
             first = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
             raise EdgenetError(
@@ -260,6 +293,11 @@ def load_calibration(
         note = f"{where}: {samples} sample(s) drawn from {len(candidates)} image file(s) (seed {seed})"
     if skipped:
         note += f"; skipped {len(skipped)} unreadable file(s)"
+    degenerate = degenerate_range(array, contract)
+    if degenerate:
+        note += f"; {degenerate}"
+        if log is not None:
+            log(f"warning: {where}: {degenerate}")
     fingerprint = {
         "file_list_sha256": _file_list_sha256(used, root),
         "files": usable,

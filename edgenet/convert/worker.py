@@ -327,10 +327,15 @@ def run(request: dict, progress_file) -> dict:
     macs = variant_counts(variant, num_classes=classes).macs  # baselines: published (Keras applications)
 
     out = Path(request["model_out"])
-    with open(out, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
+    try:
+        with open(out, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except OSError as exc:  # a full disk: one line naming the output the user asked for
+        from ..fsutil import write_error
+
+        raise write_error(request.get("model_path") or out, exc) from None
 
     return {
         "ok": True,

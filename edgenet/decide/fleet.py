@@ -84,7 +84,7 @@ class _Walk:
 
 def _device_records(records: list[dict], name: str) -> list[dict]:
     """The records of one device of the fleet (labelled with its name by the executor)."""
-    return [r for r in records if as_record(r).device_label == name]
+    return [r for r in records if as_record(r).device.label == name]
 
 
 def run_fleet_sweep(
@@ -190,7 +190,7 @@ def run_fleet_sweep(
                 bench = replace(params.bench, threads=walk.threads, delegate=walk.device.delegate,
                                 edgetpu_lib=walk.device.edgetpu_lib)
                 done = next((r for r in reversed(usable_bench(_device_records(records, walk.device.name)))
-                             if _matches(r, sha, bench)), None)
+                             if _matches(r, sha, bench, walk.device.name)), None)
                 if done is not None:
                     latency = done.stat_ms(params.stat)
                     log(f"{walk.device.name}: {variant.name}: {latency:.2f} ms {params.stat} (already measured)")

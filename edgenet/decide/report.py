@@ -7,14 +7,13 @@ is imported only here and only when a report is written, so the Pi install stays
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from ..errors import EdgenetError, MissingDependencyError
+from ..errors import EdgenetError
 from ..family.counts import counts_if_known, variant_counts
 from ..family.variants import BASELINE_NAMES, VARIANTS
-from ..fsutil import atomic_write_bytes, atomic_write_text
+from ..fsutil import atomic_write_text
 from ..results.records import (
     PERCENTILES,
     AccuracyIndex,
@@ -45,6 +44,11 @@ TABLE_COLUMNS: dict[str, tuple[str, str]] = {
     "p95_ms": ("p95 ms", ".2f"),
     "p99_ms": ("p99 ms", ".2f"),
     "top1": ("top-1 %", ".1f"),
+    "ci": ("95% CI ms", "s"),
+    "verdict": ("budget verdict", "s"),
+    "stability": ("stability", "s"),
+    "agreement": ("agreement with float %", ".1f"),
+    "published_top1": ("published fp32 top-1 % (context)", ".1f"),
     "pick": ("pick", "s"),
 }
 
@@ -98,6 +102,7 @@ def _row(record: BenchRecord, accuracy: AccuracyIndex, pick: bool) -> dict:
         "pick": "yes" if pick else "",
         "samples_ms": list(record.samples_ms),
         "sha256": model.sha256,
+        "_device": record.raw.get("device") or {},
     }
 
 
@@ -157,113 +162,6 @@ def _baseline_rows(tables: list[dict]) -> list[dict]:
     return rows
 
 
-def _figure():
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise MissingDependencyError("matplotlib", "plot", "drawing the report's pictures") from None
-    fig = Figure(figsize=(7, 4.5), dpi=100)
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _plain_log_ticks(ax, which: str) -> None:
-    """Log axes with plain numbers (50, 100, 200) instead of 5x10^1: easier to read against a budget."""
-    from matplotlib.ticker import FuncFormatter
-
-    def label(value, _pos, keep=("1", "2", "3", "5")) -> str:
-        text = f"{value:g}"
-        return text if text.lstrip("0.")[:1] in keep else ""  # 1, 2, 3, 5 per decade: no overlaps
-
-    fmt = FuncFormatter(label)
-    for axis in (ax.xaxis if "x" in which else None, ax.yaxis if "y" in which else None):
-        if axis is not None:
-            axis.set_major_formatter(fmt)
-            axis.set_minor_formatter(fmt)
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buf, format="png")
-    return atomic_write_bytes(path, buf.getvalue())
-
-
-def _plot_latency_vs_macs(rows, budget_ms, stat, path: Path) -> Path:
-    fig = _figure()
-    ax = fig.add_subplot(111)
-    key = f"{stat}_ms" if f"{stat}_ms" in rows[0] else "p50_ms"
-    pts = [r for r in rows if r["macs"] and r[key] is not None]
-    ax.scatter([r["macs"] / 1e6 for r in pts], [r[key] for r in pts], color="tab:blue", zorder=3)
-    for r in pts:
-        ax.annotate(r["variant"], (r["macs"] / 1e6, r[key]), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    picks = [r for r in pts if r["pick"]]
-    if picks:
-        _mark_pick(ax, picks[0]["macs"] / 1e6, picks[0][key], picks[0]["variant"])
-    if budget_ms is not None:
-        ax.axhline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    _plain_log_ticks(ax, "xy")
-    ax.set_xlabel("multiply-adds (millions)")
-    ax.set_ylabel(f"latency {key.removesuffix('_ms')} (ms)")
-    ax.set_title("Latency against multiply-adds")
-    ax.grid(True, which="both", alpha=0.3)
-    if picks or budget_ms is not None:
-        ax.legend()
-    return _save(fig, path)
-
-
-def _mark_pick(ax, x: float, y: float, variant: str) -> None:
-    """The picked variant as a red star, named in the legend."""
-    ax.scatter([x], [y], marker="*", s=250, color="tab:red", zorder=4, label=f"pick: {variant}")
-
-
-def _plot_accuracy_vs_latency(rows, budget_ms, stat, path: Path) -> Path:
-    fig = _figure()
-    ax = fig.add_subplot(111)
-    key = f"{stat}_ms" if f"{stat}_ms" in rows[0] else "p50_ms"
-    pts = sorted((r for r in rows if r["top1"] is not None and r[key] is not None), key=lambda r: r[key])
-    ax.scatter([r[key] for r in pts], [r["top1"] for r in pts], color="tab:blue", zorder=3)
-    for r in pts:
-        ax.annotate(r["variant"], (r[key], r["top1"]), textcoords="offset points", xytext=(4, -10), fontsize=8)
-    frontier, best = [], -1.0  # Pareto: no faster model is at least as accurate
-    for r in pts:
-        if r["top1"] > best:
-            frontier.append(r)
-            best = r["top1"]
-    ax.plot([r[key] for r in frontier], [r["top1"] for r in frontier], color="tab:green", label="Pareto front")
-    picks = [r for r in pts if r["pick"]]
-    if picks:
-        _mark_pick(ax, picks[0][key], picks[0]["top1"], picks[0]["variant"])
-    if budget_ms is not None:
-        ax.axvline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
-    ax.set_xlabel(f"latency {key.removesuffix('_ms')} (ms)")
-    ax.set_ylabel("top-1 (%)")
-    ax.set_title("Accuracy against latency")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return _save(fig, path)
-
-
-def _plot_distributions(rows, budget_ms, path: Path) -> Path:
-    fig = _figure()
-    ax = fig.add_subplot(111)
-    pts = sorted((r for r in rows if r["samples_ms"]), key=lambda r: (r["macs"] or 0, r["variant"]))
-    ax.boxplot([r["samples_ms"] for r in pts], showfliers=True)
-    ax.set_xticks(range(1, len(pts) + 1), [r["variant"] for r in pts], rotation=30, fontsize=8)
-    if budget_ms is not None:
-        ax.axhline(budget_ms, color="tab:red", linestyle="--", label=f"budget {budget_ms:g} ms")
-        ax.legend()
-    ax.set_yscale("log")
-    _plain_log_ticks(ax, "y")
-    ax.set_ylabel("latency per invocation (ms)")
-    ax.set_title("Latency distributions (every timed run)")
-    ax.grid(True, axis="y", alpha=0.3)
-    return _save(fig, path)
-
-
 def _public(row: dict) -> dict:
     return {k: v for k, v in row.items() if not k.startswith("_") and k != "samples_ms"}
 
@@ -275,20 +173,36 @@ def write_report(
     budget_ms: float | None,
     baselines: bool = False,
     stat: str | None = None,
+    decision=None,
 ) -> Path:
-    """Write REPORT.md, results.json and the PNGs into ``rundir``; returns REPORT.md's path."""
+    """Write REPORT.md, results.json and the PNGs into ``rundir``; returns REPORT.md's path.
+
+    With a ``decision`` (:class:`edgenet.decide.decision.Decision`) its pick is marked and its
+    sentence is the report's; every row gets the interval of ``stat``, its budget verdict and its
+    stability verdict either way (:func:`edgenet.decide.figures.annotate_rows`).
+    """
+    from dataclasses import replace
+
+    from . import figures
+    from .figures import annotate_rows
+
     rundir = Path(rundir)
     stat = stat or (selection.stat if selection else "p50")
     if budget_ms is None and selection is not None:
         budget_ms = selection.budget_ms
+    if decision is not None:
+        selection = replace(decision.selection, pick=decision.pick.candidate if decision.pick else None)
     tables = report_tables(records, selection)
+    for t in tables:
+        annotate_rows(t["rows"], records, stat, budget_ms)
     if not tables:
         raise EdgenetError(f"{rundir}: no successful bench results to report")
     base_rows = _baseline_rows(tables) if baselines else []
+    annotate_rows(base_rows, records, stat, budget_ms)
     main_rows = [r for r in tables[0]["rows"] if not (baselines and r["variant"] in BASELINE_NAMES)]
 
     images = {
-        "latency_vs_macs.png": _plot_latency_vs_macs(
+        "latency_vs_macs.png": figures.latency_vs_macs(
             main_rows + [r for r in base_rows if r.get("source") == "measured"],
             budget_ms,
             stat,
@@ -296,18 +210,22 @@ def write_report(
         )
     }
     if any(r["top1"] is not None and r["p50_ms"] is not None for r in main_rows):
-        images["accuracy_vs_latency.png"] = _plot_accuracy_vs_latency(
+        images["accuracy_vs_latency.png"] = figures.accuracy_vs_latency(
             main_rows, budget_ms, stat, rundir / "accuracy_vs_latency.png"
         )
     if any(r["samples_ms"] for r in main_rows):
-        images["latency_distribution.png"] = _plot_distributions(
+        images["latency_distribution.png"] = figures.latency_distribution(
             main_rows, budget_ms, rundir / "latency_distribution.png"
         )
 
     lines = ["# edgenet report", ""]
     if budget_ms is not None:
         lines.append(f"Budget: **{budget_ms:g} ms** at {stat}.")
-    if selection is not None:
+    if decision is not None:
+        lines.append(f"Decision: {decision.message}.")
+        lines.append(f"Objective: {decision.objective_reason}.")
+        lines += [f"- note: {n}" for n in decision.notes]
+    elif selection is not None:
         lines.append(f"Decision: {selection.message}.")
         lines += [f"- note: {n}" for n in selection.notes]
     lines.append("")
@@ -337,6 +255,7 @@ def write_report(
         "budget_ms": budget_ms,
         "stat": stat,
         "selection": selection.to_dict() if selection else None,
+        "decision": decision.to_dict() if decision is not None else None,
         "tables": [
             {
                 "setting": t["setting"],

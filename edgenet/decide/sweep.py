@@ -14,6 +14,12 @@ The run folder is always consistent, so an interrupted run continues where it st
   already there is not measured again;
 * ``RUNDIR/sweep.json`` -- the plan, every decision and the selection, written last;
 * ``RUNDIR/REPORT.md`` and its pictures (:mod:`edgenet.decide.report`).
+
+The pick is made by :func:`edgenet.decide.decision.decide`: a candidate is picked only when its
+latency interval lies within the budget. A candidate that is too close to call is measured again,
+interleaved with its neighbour (:mod:`edgenet.decide.remeasure`), before deciding. With ``data``
+(labelled) or ``agreement_images`` (unlabelled) each converted model's accuracy or agreement with
+its float model is measured (:mod:`edgenet.decide.accuracy`) and the objective can be accuracy.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from ..bench import BenchParams
 from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
-from ..fsutil import atomic_write_text, sha256_file
+from ..fsutil import atomic_write_text, sha256_file, write_error
 from ..results import BenchRecord, append_records, as_record, read_records, usable_bench
 
 #: A sweep measures many models: shorter than `edgenet bench`'s defaults, still >= 30 runs per model.
@@ -57,6 +63,11 @@ class SweepParams:
     min_top1: float | None = None
     far_factor: float = 1.5  # skip a conversion predicted above far_factor * budget
     refine: bool = False  # try a custom phi between the pick and the next variant
+    objective: str | None = None  # "largest" | "accuracy"; None: accuracy when measured for every contender
+    remeasure_rounds: int = 2  # A-B rounds for a candidate too close to call; 0 turns the rule off
+    data: Path | None = None  # labelled images: measure each converted model's top-1
+    labels: Path | None = None  # class-name -> index file for a class-folder data set
+    agreement_images: Path | None = None  # unlabelled images: top-1 agreement with the float model
     bench: BenchParams = field(default_factory=lambda: SWEEP_BENCH)
 
     def __post_init__(self):
@@ -68,6 +79,12 @@ class SweepParams:
             raise EdgenetError(f"far_factor must be >= 1, got {self.far_factor:g}")
         if self.bench.threads != self.threads:  # one thread count: the sweep's
             object.__setattr__(self, "bench", replace(self.bench, threads=self.threads))
+        if self.objective not in (None, "largest", "accuracy"):
+            raise EdgenetError(f"unknown objective {self.objective!r}; choose from largest, accuracy")
+        if self.objective == "accuracy" and self.data is None:
+            raise EdgenetError("--objective accuracy needs --data DIR|FILE (labelled images) to measure top-1")
+        if self.remeasure_rounds < 0:
+            raise EdgenetError(f"remeasure_rounds must be >= 0, got {self.remeasure_rounds}")
 
 
 @dataclass(frozen=True)
@@ -76,7 +93,7 @@ class Step:
 
     variant: str
     macs: int
-    action: str  # "measured" | "reused" | "skipped" | "failed"
+    action: str  # "measured" | "reused" | "skipped" | "failed" | "remeasured"
     latency_ms: float | None = None
     predicted_ms: float | None = None
     model: str | None = None
@@ -90,11 +107,13 @@ class SweepOutcome:
     report: Path | None
     rundir: Path
     suggestion: dict | None = None
+    decision: object | None = None  # edgenet.decide.decision.Decision: what to deploy
 
     def to_dict(self) -> dict:
         return {
             "rundir": str(self.rundir),
             "steps": [asdict(s) for s in self.steps],
+            "decision": self.decision.to_dict() if self.decision is not None else None,
             "selection": self.selection.to_dict() if self.selection is not None else None,
             "suggestion": self.suggestion,
             "report": str(self.report) if self.report else None,
@@ -112,10 +131,18 @@ def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
     return None
 
 
-def _matches(record: BenchRecord, sha256: str, bench: BenchParams) -> bool:
-    """A successful earlier measurement of this very model file under this setting."""
+def _device_label(params) -> str:
+    """Who measures: the ``--remote`` host as given, or this machine's hostname (the records' device label)."""
+    import socket
+
+    return params.remote or socket.gethostname()
+
+
+def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label: str) -> bool:
+    """A successful earlier measurement of this very model file under this setting, on this device."""
     return (
         record.usable
+        and record.on_device(device_label)
         and record.model.sha256 == sha256
         and record.threads == bench.threads
         and (record.xnnpack is not False) == bench.xnnpack
@@ -176,13 +203,23 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepOutcome:
     """Convert, benchmark and select (see the module docstring)."""
+    from .confidence import PERCENTILES, runs_needed
     from .report import write_report
 
+    if params.stat in PERCENTILES:  # enough runs for both ends of the percentile's interval
+        needed = runs_needed(PERCENTILES[params.stat])
+        if params.bench.min_runs < needed:
+            log(f"measuring at least {needed} runs per model: fewer cannot bound {params.stat}")
+            params = replace(params, bench=replace(params.bench, min_runs=needed))
     run = _Run(params, Path(rundir), log, progress)
-    run.rundir.mkdir(parents=True, exist_ok=True)
+    try:
+        run.rundir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(run.rundir, exc) from None
     records = run.records()
 
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
+    models: dict[str, tuple[Variant, Path]] = {}  # label -> converted and measured model, in increasing size
     measured: list[tuple[Variant, float]] = []
     steps: list[Step] = []
     stop_reason: str | None = None
@@ -209,25 +246,148 @@ def run_sweep(
         records = run.records()
         if step.latency_ms is None:
             continue
+        models[variant.label] = (variant, Path(step.model))
         measured.append((variant, step.latency_ms))
         if step.latency_ms > params.budget_ms:
             stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
 
     selection = None
     suggestion = None
+    decision = None
     if usable_bench(records):
+        records = _measure_accuracy(run, models, records)
+        decision = _decide(run, records)
+        if decision is not None and params.remeasure_rounds > 0:
+            steps_added, records = _remeasure(run, decision, models, records)
+            steps += steps_added
+            if steps_added:
+                decision = _decide(run, records)
         try:
             selection = run.select(records)
         except EdgenetError as exc:
             log(f"selection: {exc}")
         if params.refine and selection is not None and selection.pick is not None:
             suggestion, records, selection = _refine(run, selection, order, records)
+            if suggestion is not None and suggestion.get("measured_ms") is not None:
+                spec = parse_variant(suggestion["spec"])
+                path = run.models_dir / f"{spec.name}-{params.quant}.tflite"
+                if path.is_file():
+                    models[spec.label] = (spec, path)
+                records = _measure_accuracy(run, models, records)
+                decision = _decide(run, records)
     report = None
     if selection is not None:
-        report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat)
-    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion)
+        report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision)
+    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision)
     atomic_write_text(run.rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
+
+
+def _decide(run: _Run, records: list[dict]):
+    from .decision import decide
+
+    p = run.params
+    try:
+        return decide(records, p.budget_ms, stat=p.stat, objective=p.objective, min_top1=p.min_top1, threads=p.threads)
+    except EdgenetError as exc:
+        run.log(f"decision: {exc}")
+        return None
+
+
+def _bench_once(run: _Run, model_path: Path) -> dict:
+    from ..bench.runner import run_settings
+
+    params = run.params
+    if params.remote:
+        from ..bench.remote import run_remote
+
+        return run_remote(params.remote, [model_path], [params.threads], params.bench)[-1]
+    return run_settings([model_path], [params.bench])[-1].to_record()
+
+
+def _remeasure(run: _Run, decision, models: dict, records: list[dict]):
+    """Measure each candidate too close to call again, interleaved with its neighbour (A-B-A-B),
+    pool each model's rounds into one record and append it; returns the new steps and records."""
+    from ..bench.result import LatencyStats
+    from .remeasure import plan_remeasure, pooled_record
+
+    def stats(samples):
+        return asdict(LatencyStats.from_samples(samples))
+
+    params = run.params
+    steps = []
+    for plan in plan_remeasure(decision, list(models)):
+        order = plan.order
+        pattern = "-".join(["-".join(order)] * params.remeasure_rounds)
+        run.log(f"{plan.target}: {params.stat} interval {plan.before} straddles the {params.budget_ms:g} ms budget; "
+                f"measuring it again interleaved with {plan.neighbour or 'nothing (no neighbour measured)'} "
+                f"({pattern})")
+        rounds: dict[str, list[dict]] = {label: [] for label in order}
+        for _ in range(params.remeasure_rounds):
+            for label in order:
+                rounds[label].append(_bench_once(run, models[label][1]))
+        pooled = [pooled_record(rounds[label], stats) for label in order]
+        append_records(run.results_path, pooled)
+        records = run.records()
+        for label, record in zip(order, pooled, strict=True):
+            variant = models[label][0]
+            if record.get("error"):
+                steps.append(Step(variant.name, architecture(variant).macs, "failed", model=str(models[label][1]),
+                                  reason=f"re-measurement failed: {record['error']}"))
+                continue
+            latency = record["latency_ms"][params.stat]
+            if label == plan.target:
+                why = (f"interval {plan.before} straddled the budget: measured again {pattern}, "
+                       f"{record['runs']} runs pooled")
+            else:
+                why = f"neighbour of {plan.target}, measured in alternation with it ({pattern})"
+            steps.append(Step(variant.name, architecture(variant).macs, "remeasured", latency_ms=latency,
+                              model=str(models[label][1]), reason=why))
+            run.log(f"bench {label}: {latency:.2f} ms {params.stat} over {record['runs']} interleaved runs")
+    return steps, records
+
+
+def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict]:
+    """Eval records for every converted model: top-1 on ``params.data``, agreement on
+    ``params.agreement_images``; models already evaluated on the same images are skipped."""
+    from ..convert.api import ConvertOptions, convert_variants
+    from .accuracy import agreement_record, already_evaluated, evaluate_model
+
+    params = run.params
+    if params.data is None and params.agreement_images is None:
+        return records
+    if params.weights_dir is None:
+        run.log("accuracy: no --weights-dir, the models have random weights: their accuracy is meaningless")
+    new = []
+    for label, (variant, path) in models.items():
+        sha = sha256_file(path)
+        if params.data is not None and not already_evaluated(records, sha, str(params.data), "top1"):
+            record = evaluate_model(path, params.data, params.threads, params.labels, run.log)
+            acc = record["accuracy"]
+            run.log(f"eval {label}: top-1 {100 * acc['top1']:.1f}% on {acc['count']} images")
+            new.append(record)
+        if params.agreement_images is None:
+            continue
+        if params.quant in ("fp32", "float32"):
+            run.log(f"agreement {label}: the model is float already, nothing to compare")
+            continue
+        if already_evaluated(records, sha, str(params.agreement_images), "agreement_top1"):
+            continue
+        options = ConvertOptions(quant="fp32", weights=_weights_for(variant, params.weights_dir), calib=params.calib,
+                                 samples=params.samples, seed=params.seed, out_dir=run.models_dir / "float",
+                                 progress=run.progress)
+        (result,) = convert_variants([variant], options)
+        if not result.ok:
+            run.log(f"agreement {label}: float conversion failed: {result.error}")
+            continue
+        record = agreement_record(path, Path(result.model_path), params.agreement_images, params.threads)
+        run.log(f"agreement {label}: {100 * record['accuracy']['agreement_top1']:.1f}% top-1 agreement with its "
+                f"float model on {record['accuracy']['count']} images")
+        new.append(record)
+    if new:
+        append_records(run.results_path, new)
+        records = run.records()
+    return records
 
 
 def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> Step:
@@ -239,7 +399,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     weights = _weights_for(variant, params.weights_dir)
     options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=run.models_dir, progress=run.progress)
-    (result,) = convert_variants([variant], options)
+    (result,) = convert_variants([variant], options, log=run.log)
     if not result.ok:
         run.log(f"convert {variant.name}: {result.error}")
         return Step(variant.name, macs, "failed", reason=f"conversion failed: {result.error}")
@@ -247,7 +407,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
     for record in reversed(usable_bench(records)):
-        if _matches(record, sha, params.bench):
+        if _matches(record, sha, params.bench, _device_label(params)):
             latency = record.stat_ms(params.stat)
             run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
@@ -255,7 +415,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     if params.remote:
         from ..bench.remote import run_remote
 
-        new = run_remote(params.remote, [model_path], [params.threads], params.bench)
+        new = run_remote(params.remote, [model_path], [params.threads], params.bench, label=_device_label(params))
     else:
         new = [r.to_record() for r in run_settings([model_path], [params.bench])]
     append_records(run.results_path, new)
@@ -307,6 +467,9 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
         "samples": params.samples, "seed": params.seed,
         "weights_dir": str(params.weights_dir) if params.weights_dir else None, "remote": params.remote,
         "min_top1": params.min_top1, "far_factor": params.far_factor, "refine": params.refine,
+        "objective": params.objective, "remeasure_rounds": params.remeasure_rounds,
+        "data": str(params.data) if params.data else None, "labels": str(params.labels) if params.labels else None,
+        "agreement_images": str(params.agreement_images) if params.agreement_images else None,
         "bench": params.bench.to_dict(),
     }
     return json.dumps(data, indent=2, default=str)

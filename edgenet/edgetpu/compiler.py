@@ -35,8 +35,9 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import process
 from ..errors import EdgenetError, InputFileError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, write_error
 
 COMPILER = "edgetpu_compiler"
 INSTALL_HINT = (
@@ -200,14 +201,17 @@ def compile_models(paths, out_dir: str | os.PathLike, *, timeout_s: float = COMP
     if not ok:
         raise CompilerUnavailableError(why)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(out_dir, exc) from None
     results = []
     for path in map(Path, paths):
         if not path.is_file():
             raise InputFileError(path, "no such file")
         cmd = [shutil.which(COMPILER) or COMPILER, "-s", "-o", str(out_dir), str(path)]
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+            proc = process.run(cmd, text=True, timeout_s=timeout_s)
             console, code = proc.stdout + proc.stderr, proc.returncode
         except subprocess.TimeoutExpired:
             console, code = f"Compilation failed: timed out after {timeout_s:.0f} s\n", 124

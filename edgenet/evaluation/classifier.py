@@ -4,7 +4,8 @@
 so both kinds read pixels the same way: :func:`edgenet.pixels.preprocess.preprocess` driven by the
 model's :class:`~edgenet.pixels.contract.PreprocessContract`. A ``.tflite`` model takes its contract
 from the manifest beside it (``MODEL.json``); quantized inputs and outputs are handled from
-the model's own quantization parameters by :class:`edgenet.runtime.interpreter.TFLiteModel`.
+the model's own quantization parameters by :class:`edgenet.runtime.interpreter.TFLiteModel`, which
+runs in a child process (:mod:`edgenet.runtime.isolated`) so a crashing model costs one line.
 
 Opening a ``.tflite`` never imports TensorFlow (the core install on a Pi has none).
 """
@@ -40,6 +41,12 @@ class Classifier:
             return np.asarray(self.runner(batch, training=False), dtype=np.float32)
         return self.runner.run(batch)
 
+    def close(self) -> None:
+        """Stop the model's child process (a .tflite model); a no-op for Keras."""
+        close = getattr(self.runner, "close", None)
+        if close is not None and self.kind == "tflite":
+            close()
+
 
 def manifest_for(path: Path) -> dict | None:
     """The manifest JSON written beside ``MODEL.tflite`` as ``MODEL.json``, if any."""
@@ -53,9 +60,18 @@ def manifest_for(path: Path) -> dict | None:
 
 
 def _tflite_classifier(path: Path, threads: int) -> Classifier:
-    from ..runtime.interpreter import TFLiteModel
+    from ..runtime.isolated import IsolatedTFLiteModel
 
-    model = TFLiteModel.from_path(path, threads=threads)
+    # A user's model runs in a child process: an interpreter crash is one line, not the command.
+    model = IsolatedTFLiteModel(path, threads=threads)
+    try:
+        return _describe_tflite(path, model)
+    except BaseException:
+        model.close()
+        raise
+
+
+def _describe_tflite(path: Path, model) -> Classifier:
     manifest = manifest_for(path)
     notes: list[str] = []
     if manifest and "preprocessing" in manifest:

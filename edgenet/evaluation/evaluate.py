@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import EdgenetError, InputFileError
 from ..fsutil import read_input_text
-from ..pixels.images import IMAGE_EXTENSIONS, list_image_files
+from ..pixels.images import IMAGE_EXTENSIONS, check_unreadable_share, list_image_files
 from .classifier import Classifier
 
 __all__ = [
@@ -258,6 +258,7 @@ def evaluate(
             bar.update(min(batch_size, len(samples) - start))
     finally:
         bar.close()
+    check_unreadable_share(dataset.name, len(paths), skipped)  # the one images policy
     top = np.concatenate(predictions) if predictions else np.zeros((0, TOP_K), dtype=np.int64)
     y = np.asarray(labels, dtype=np.int64)
     count = len(y)

@@ -241,6 +241,8 @@ def parse_variant(text: str) -> Variant:
             raise VariantError(
                 f"bad custom variant {raw!r}: {item.strip()!r} is not one of {', '.join(sorted(_SPEC_KEYS))} =value"
             )
+        if name in values:
+            raise VariantError(f"bad custom variant {raw!r}: {name} is given twice")
         values[name] = value.strip()
     base = values.pop("base", "b")
     if base not in ("b", "lite"):
@@ -260,10 +262,7 @@ def parse_variant_list(texts) -> list[Variant]:
     """Expand names and ranges such as ``b0-b3`` or ``lite0-lite2`` into variants, in order."""
     out: list[Variant] = []
     for text in texts:
-        for piece in ([text] if "=" in text else text.split(",")):
-            piece = piece.strip()
-            if not piece:
-                continue
+        for piece in _list_pieces(text):
             rng = re.match(r"^(b|lite)(\d)-(?:b|lite)?(\d)$", piece.lower())
             if rng:
                 lo, hi = int(rng.group(2)), int(rng.group(3))
@@ -274,4 +273,30 @@ def parse_variant_list(texts) -> list[Variant]:
                     out.append(parse_variant(name))
             else:
                 out.append(parse_variant(piece))
+    if not out:
+        raise VariantError(f"no variant given; valid names: {', '.join(VARIANTS)}, ranges such as b0-b3, "
+                           "or a custom spec such as 'phi=1.5'")
     return out
+
+
+def _list_pieces(text: str) -> list[str]:
+    """Split ``lite0-lite4,phi=1.5,width=0.5,b0`` into ``lite0-lite4``, ``phi=1.5,width=0.5``, ``b0``.
+
+    ``key=value`` items belong to the custom spec they follow; a name or range ends it (so a
+    repeated key, as in ``phi=-8,phi=-7``, stays in one spec and is refused there).
+    """
+    pieces: list[str] = []
+    spec: list[str] = []
+    for item in (part.strip() for part in str(text).split(",")):
+        if not item:
+            continue
+        if "=" in item:
+            spec.append(item)
+            continue
+        if spec:
+            pieces.append(",".join(spec))
+            spec = []
+        pieces.append(item)
+    if spec:
+        pieces.append(",".join(spec))
+    return pieces

@@ -22,7 +22,9 @@ a huge image is refused with a clear error instead of exhausting a small device'
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,14 +32,24 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from ..errors import InputFileError
+from ..errors import EdgenetError, InputFileError, format_path
 
 # Lower-case suffixes (with the dot) that folder scans treat as image candidates.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm", ".pgm"}
 )
 
+#: Pillow formats edgenet decodes, decided by the file's content (the extension only nominates
+#: candidates in a folder scan). Anything else (EPS, which runs Ghostscript; PDF; ICO; raw camera
+#: formats; ...) is refused rather than decoded by a plugin nobody asked for.
+IMAGE_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF", "PPM")
+
+#: Above this share of unreadable files among those tried, a folder is taken to be the wrong one.
+MAX_UNREADABLE_SHARE = 0.5
+
 CAUSE_MISSING = "no such file"
+CAUSE_BROKEN_LINK = "symbolic link to a missing file"
+CAUSE_LINK_LOOP = "symbolic link loop"
 CAUSE_DIRECTORY = "is a directory, not an image file"
 CAUSE_NOT_IMAGE = "not an image file"
 CAUSE_CORRUPT = "truncated or corrupt image data"
@@ -78,23 +90,62 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"))
+
+
+def _open_regular(p: Path):
+    """A binary file object for ``p``, which must be a regular file (after symbolic links).
+
+    Special files are refused from ``stat`` without ever being opened (opening a FIFO blocks
+    until a writer comes; reading a device never ends); ``O_NONBLOCK`` and a second ``fstat``
+    close the window between the check and the open.
+    """
+    try:
+        info = os.stat(p)
+    except FileNotFoundError:
+        raise InputFileError(p, CAUSE_BROKEN_LINK if os.path.islink(p) else CAUSE_MISSING) from None
+    except PermissionError:
+        raise InputFileError(p, CAUSE_PERMISSION) from None
+    except OSError as exc:
+        raise InputFileError(p, CAUSE_LINK_LOOP if exc.errno == errno.ELOOP else
+                             f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputFileError(p, CAUSE_DIRECTORY)
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "a special file")
+        raise InputFileError(p, f"{kind}, not an image file (not opened)")
+    try:
+        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except PermissionError:
+        raise InputFileError(p, CAUSE_PERMISSION) from None
+    except OSError as exc:
+        raise InputFileError(p, f"cannot read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise InputFileError(p, "changed into a special file while being opened")
+    return os.fdopen(fd, "rb")
+
+
 def load_image(path: str | os.PathLike) -> Image.Image:
     """Decode ``path`` fully into an RGB :class:`PIL.Image.Image` with EXIF orientation applied.
 
     Raises :class:`edgenet.errors.InputFileError` naming the file for a missing path, a
-    folder, a file that is not an image, truncated or corrupt data, or an image beyond
-    Pillow's decompression-bomb limit. Multi-frame files (GIF, TIFF) give their first frame.
+    folder, a special file (FIFO, device, socket: never opened), a link loop, a file whose
+    content is not one of :data:`IMAGE_FORMATS` (decided by content, whatever its extension),
+    truncated or corrupt data, or an image beyond Pillow's decompression-bomb limit.
+    Multi-frame files (GIF, TIFF) give their first frame.
     """
     p = Path(path)
-    if not p.exists():
-        raise InputFileError(p, CAUSE_MISSING)
-    if p.is_dir():
-        raise InputFileError(p, CAUSE_DIRECTORY)
+    fh = _open_regular(p)
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), fh:
+            # Pillow's remarks on damaged metadata ("Corrupt EXIF data") are not the user's business:
+            # the image either decodes or fails below in one line.
+            warnings.simplefilter("ignore", UserWarning)
             # Between MAX_IMAGE_PIXELS and twice it Pillow only warns; refuse those too.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(p) as im:
+            with Image.open(fh, formats=IMAGE_FORMATS) as im:
                 im.load()  # force the full decode here so corrupt data fails inside the try
                 try:
                     oriented = ImageOps.exif_transpose(im)
@@ -104,11 +155,12 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputFileError(p, CAUSE_TOO_LARGE) from None
     except UnidentifiedImageError:
-        raise InputFileError(p, CAUSE_NOT_IMAGE) from None
+        raise InputFileError(p, CAUSE_NOT_IMAGE) from None  # or not one of IMAGE_FORMATS
     except PermissionError:
         raise InputFileError(p, CAUSE_PERMISSION) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError):
-        # Pillow reports broken data with a zoo of exception types depending on the codec.
+    except Exception:  # noqa: BLE001 - Pillow reports broken data with a zoo of exception types
+        # (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, ...) depending on the
+        # codec; whatever a decoder raises on a user's bytes is that file's problem, in one line.
         raise InputFileError(p, CAUSE_CORRUPT) from None
 
 
@@ -171,3 +223,19 @@ def scan_images(folder: str | os.PathLike) -> ScanResult:
         else:
             usable.append(path)
     return ScanResult(folder=root, images=tuple(usable), skipped=tuple(skipped))
+
+
+def describe_skipped(skipped, limit: int = 3) -> str:
+    """``3 file(s): a.jpg (not an image file), b.png (symbolic link loop), ... and 1 more``."""
+    shown = ", ".join(f"{format_path(path)} ({reason})" for path, reason in list(skipped)[:limit])
+    more = f" and {len(skipped) - limit} more" if len(skipped) > limit else ""
+    return f"{len(skipped)} file(s): {shown}{more}"
+
+
+def check_unreadable_share(where: str, usable: int, skipped) -> None:
+    """The one policy for folders of images: raise when more than :data:`MAX_UNREADABLE_SHARE` of
+    the files tried could not be read (the folder is likely the wrong one), naming the first few."""
+    tried = usable + len(skipped)
+    if tried and len(skipped) / tried > MAX_UNREADABLE_SHARE:
+        raise EdgenetError(f"{where}: {len(skipped)} of {tried} image files are unreadable (more than "
+                           f"{MAX_UNREADABLE_SHARE:.0%}); first {describe_skipped(skipped)}")

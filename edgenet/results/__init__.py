@@ -12,6 +12,7 @@ from .records import (
     AccuracyIndex,
     BenchRecord,
     ConvertRecord,
+    DeviceInfo,
     EvalRecord,
     Latency,
     ModelInfo,
@@ -48,7 +49,7 @@ __all__ = [
     "FIELDS", "KINDS", "NESTED_FIELDS", "SCHEMA", "append_records", "flatten_record", "make_record", "parse_records",
     "read_records", "records_to_csv", "write_csv", "write_records",
     # typed views and queries
-    "PERCENTILES", "STATS", "AccuracyIndex", "BenchRecord", "ConvertRecord", "EvalRecord", "Latency", "ModelInfo", "Record",
+    "PERCENTILES", "STATS", "AccuracyIndex", "BenchRecord", "ConvertRecord", "DeviceInfo", "EvalRecord", "Latency", "ModelInfo", "Record",
     "SettingKey", "accuracy_index", "as_record", "as_records", "bench_group", "fraction_from_stored", "latest",
     "latest_by", "usable_bench", "variant_label", "variant_of", "with_model_path",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "AccuracyIndex",
     "BenchRecord",
     "ConvertRecord",
+    "DeviceInfo",
     "EvalRecord",
     "Latency",
     "ModelInfo",
@@ -91,6 +92,26 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class DeviceInfo:
+    """The ``device`` object's machine description (the runtime and delegate are on the record)."""
+
+    label: str | None = None
+    hostname: str | None = None
+    machine: str | None = None
+    cpu_model: str | None = None
+    cores: int | None = None
+    governor: str | None = None
+    freq_mhz: float | None = None
+    os: str | None = None
+    python: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> DeviceInfo:
+        data = _obj(data)
+        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
 class Latency:
     """The ``latency_ms`` object, in milliseconds."""
 
@@ -139,14 +160,15 @@ class Record:
     kind: str
     created_utc: str
     model: ModelInfo
-    device_label: str | None
-    hostname: str | None
+    device: DeviceInfo
     delegate_ran: str | None  # device.delegate.name: set only when a delegate really ran the model
     threads: int | None
     xnnpack: bool | None
     delegate_setting: str | None  # settings.delegate: what was asked for
     error: str | None
     raw: dict = field(repr=False, compare=False)
+    throttled_before: str | None = None  # a Raspberry Pi's `vcgencmd get_throttled` before the run
+    throttled_after: str | None = None  # ... and after it (None where vcgencmd is absent)
 
     @property
     def ok(self) -> bool:
@@ -155,7 +177,7 @@ class Record:
     @property
     def device_name(self) -> str:
         """The user's label for the device, else its hostname."""
-        return str(self.device_label or self.hostname or "unknown-device")
+        return str(self.device.label or self.device.hostname or "unknown-device")
 
     @property
     def delegate(self) -> str | None:
@@ -168,7 +190,7 @@ class Record:
 
     def on_device(self, device: str) -> bool:
         """True when ``device`` is this record's device label or hostname."""
-        return device in (self.device_label, self.hostname)
+        return device in (self.device.label, self.device.hostname)
 
     @cached_property
     def variant(self) -> str | None:
@@ -194,14 +216,15 @@ class Record:
             kind=str(data.get("kind")),
             created_utc=str(data.get("created_utc") or ""),
             model=ModelInfo.from_dict(data.get("model")),
-            device_label=device.get("label"),
-            hostname=device.get("hostname"),
+            device=DeviceInfo.from_dict(device),
             delegate_ran=_obj(device.get("delegate")).get("name"),
             threads=settings.get("threads"),
             xnnpack=settings.get("xnnpack"),
             delegate_setting=settings.get("delegate"),
             error=data.get("error"),
             raw=data,
+            throttled_before=device.get("throttled_before"),
+            throttled_after=device.get("throttled_after"),
         )
 
 

@@ -1,0 +1,699 @@
+"""A fault corpus: hostile inputs and interruptions, one test per fault class, built from scratch here.
+
+Every case checks what the issue promises: the exit code, exactly one error line naming the file and
+the cause, no traceback, nothing partial written, earlier outputs intact, no child process left.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from test_bench import local_sshd  # noqa: F401 - the suite's throw-away sshd on 127.0.0.1
+
+import edgenet
+from edgenet.cli import main as cli_main
+from edgenet.errors import EdgenetError, InputFileError
+
+PACKAGE_ROOT = str(Path(edgenet.__file__).resolve().parents[1])
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _env(**extra) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = PACKAGE_ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.update(extra)
+    return env
+
+
+def edgenet_cli(*args, timeout_s: float = 300, **env) -> subprocess.CompletedProcess:
+    """A real ``python -m edgenet ...`` run."""
+    return subprocess.run([sys.executable, "-m", "edgenet", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout_s, env=_env(**env), stdin=subprocess.DEVNULL)
+
+
+def invoke(*args):
+    """The CLI in this process (fast: TensorFlow stays loaded)."""
+    return CliRunner().invoke(cli_main, [str(a) for a in args])
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The error lines, without the count a multi-setting command ends with ("1 of 2 setting(s) failed")."""
+    return [line for line in stderr.splitlines() if line.startswith(("Error:", "error:"))
+            and not re.match(r"Error: \d+ of \d+ \w+\(s\) failed", line)]
+
+
+def assert_one_error(result, code: int, *needles: str) -> str:
+    """Exit ``code``, no traceback, exactly one error line, holding every needle."""
+    stderr = result.stderr if isinstance(result, subprocess.CompletedProcess) else result.output
+    rc = result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
+    assert rc == code, (rc, stderr[-2000:])
+    assert "Traceback" not in stderr, stderr[-3000:]
+    if not isinstance(result, subprocess.CompletedProcess):
+        assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr[-2000:]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process whose parent chain reaches ``pid`` (read from /proc)."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] != "Z":
+                parents[int(entry.name)] = int(fields[1])
+    found, frontier = [], [pid]
+    while frontier:
+        current = frontier.pop()
+        kids = [p for p, pp in parents.items() if pp == current]
+        found += kids
+        frontier += kids
+    return found
+
+
+def processes_with(marker: str) -> list[int]:
+    """Live processes whose command line or environment mentions ``marker`` (an orphan keeps its env)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker.encode() in blob:
+            out.append(int(entry.name))
+    return out
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --- 1. weights files that reach outside themselves ------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory, tiny_variant):
+    from edgenet.family.model import build_model
+    from edgenet.weights.keras_files import save_weights
+
+    model = build_model(tiny_variant)
+    path = save_weights(model, tmp_path_factory.mktemp("weights") / "tiny.weights.h5")
+    return model, path
+
+
+def _first_vars(h5) -> str:
+    """Path of the first weight dataset in a Keras 3 weights file (a conv kernel)."""
+    for key in h5["layers"]:
+        if "vars" in h5["layers"][key] and len(h5["layers"][key]["vars"]):
+            return f"layers/{key}/vars/0"
+    raise AssertionError("no weights")
+
+
+def _mutated(src: Path, dst: Path, mutate) -> Path:
+    dst.write_bytes(src.read_bytes())
+    with h5py.File(dst, "r+") as h5:
+        name = _first_vars(h5)
+        shape, dtype = h5[name].shape, h5[name].dtype
+        del h5[name]
+        mutate(h5, name, shape, dtype, dst.parent)
+    return dst
+
+
+def _secret(folder: Path, shape, dtype) -> Path:
+    """A file outside the weights that a hostile link points at (distinctive bytes)."""
+    path = folder / "secret.bin"
+    path.write_bytes(np.full(shape, 7, dtype=dtype).tobytes())
+    return path
+
+
+def _other_h5(folder: Path, shape, dtype) -> Path:
+    path = folder / "other.h5"
+    with h5py.File(path, "w") as h5:
+        h5["data"] = np.full(shape, 7, dtype=dtype)
+    return path
+
+
+HOSTILE_H5 = {
+    "external link": (lambda h5, n, s, d, f: h5.__setitem__(n, h5py.ExternalLink(str(_other_h5(f, s, d)), "data")),
+                      "external link to"),
+    "dangling soft link": (lambda h5, n, s, d, f: h5.__setitem__(n, h5py.SoftLink("/nowhere/at/all")),
+                           "soft link to /nowhere/at/all"),
+    "soft link": (lambda h5, n, s, d, f: (h5.create_dataset("elsewhere", data=np.zeros(s, d)),
+                                          h5.__setitem__(n, h5py.SoftLink("/elsewhere"))), "soft link to /elsewhere"),
+    "virtual dataset": (lambda h5, n, s, d, f: h5.create_virtual_dataset(
+        n, _virtual_layout(f, s, d)), "virtual dataset"),
+    "external raw storage": (lambda h5, n, s, d, f: h5.create_dataset(
+        n, shape=s, dtype=d, external=[(str(_secret(f, s, d)), 0, int(np.prod(s)) * d.itemsize)]),
+        "external raw storage"),
+    "256 TiB declared, chunked": (lambda h5, n, s, d, f: h5.create_dataset(
+        n, shape=(2**46,), dtype="f4", chunks=(1024,)), "the model expects"),
+    "2 GiB declared, contiguous": (lambda h5, n, s, d, f: h5.create_dataset(
+        n, shape=(2**29,), dtype="f4"), "declares 2147483648 bytes"),
+    "strings, not numbers": (lambda h5, n, s, d, f: h5.__setitem__(n, np.array([b"x"] * 3)), "not numbers"),
+    "a group, not a dataset": (lambda h5, n, s, d, f: h5.create_group(n), "found a group"),
+    "NaN weights": (lambda h5, n, s, d, f: h5.__setitem__(n, np.full(s, np.nan, d)), "NaN or infinite"),
+    "Inf weights": (lambda h5, n, s, d, f: h5.__setitem__(n, np.where(np.arange(int(np.prod(s))).reshape(s) == 3,
+                                                                      np.inf, 0).astype(d)), "1 NaN or infinite"),
+}
+
+
+def _virtual_layout(folder: Path, shape, dtype):
+    other = _other_h5(folder, shape, dtype)
+    layout = h5py.VirtualLayout(shape=shape, dtype=dtype)
+    layout[...] = h5py.VirtualSource(str(other), "data", shape=shape)
+    return layout
+
+
+def test_weights_that_reach_outside_the_file_are_refused_in_one_line(tiny_weights, tiny_variant, tmp_path):
+    from edgenet.weights.keras_files import load_weights
+
+    model, good = tiny_weights
+    before = [w.copy() for w in model.get_weights()]
+    for index, (case, (mutate, cause)) in enumerate(HOSTILE_H5.items()):
+        folder = tmp_path / f"case{index}"
+        folder.mkdir()
+        path = _mutated(good, folder / "hostile.weights.h5", mutate)
+        with pytest.raises(EdgenetError) as info:
+            load_weights(model, tiny_variant, path)
+        message = str(info.value)
+        assert str(path) in message and cause in message and "\n" not in message, (case, message)
+        # Nothing was loaded from a refused file (a refusal comes before any assignment or at the
+        # first bad layer, and the secret bytes 7.0 never reach the model).
+        assert not any(np.any(w == 7) for w in model.get_weights()), case
+    model.set_weights(before)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (tools/run-tests installs it)")
+def test_a_hostile_weights_file_opens_no_other_file(tiny_weights, tmp_path):
+    """Traced for real: the files an external link, a virtual dataset and external storage point at are never
+    opened (not even by HDF5 to look), only the weights file itself."""
+    _, good = tiny_weights
+    cases = []
+    for case in ("external link", "virtual dataset", "external raw storage"):
+        folder = tmp_path / case.replace(" ", "_")
+        folder.mkdir()
+        cases.append(_mutated(good, folder / "hostile.weights.h5", HOSTILE_H5[case][0]))
+    script = ("import sys\nfrom edgenet.weights.keras_files import open_keras_weights\n"
+              "for path in sys.argv[1:]:\n    try:\n        with open_keras_weights(path) as (layout, entries):\n"
+              "            [v.read() for vs in entries.values() for item in vs for v in (item if isinstance(item, list)"
+              " else [item])]\n    except Exception as exc:\n        print(type(exc).__name__, exc)\n")
+    trace = tmp_path / "trace.txt"
+    done = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat,openat2", "-o", str(trace),
+                           sys.executable, "-c", script, *map(str, cases)], capture_output=True, text=True,
+                          env=_env(), timeout=120)
+    assert done.stdout.count("InputFileError") == 3, done.stdout + done.stderr
+    opened = trace.read_text()
+    for path in cases:
+        assert str(path) in opened  # the trace works: the weights file itself was opened
+        for other in ("other.h5", "secret.bin"):
+            assert str(path.parent / other) not in opened, other
+
+
+def test_hostile_weights_through_the_cli(tiny_weights, tmp_path):
+    from conftest import TINY_SPEC
+
+    _, good = tiny_weights
+    image = tmp_path / "img.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 64), (120, 30, 200)).save(image)
+    path = _mutated(good, tmp_path / "linked.weights.h5", HOSTILE_H5["external link"][0])
+    result = invoke("predict", image, "--model", TINY_SPEC, "--weights", path)
+    assert_one_error(result, 1, str(path), "external link to", "other.h5")
+    # A truncated file: one line naming it, whatever HDF5 says inside.
+    truncated = tmp_path / "truncated.weights.h5"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    result = invoke("predict", image, "--model", TINY_SPEC, "--weights", truncated)
+    assert_one_error(result, 1, str(truncated))
+
+
+# --- 2. native crashes stay in a child process -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_tflite():
+    from fixtures_tflite import tiny_tflite_models
+
+    return tiny_tflite_models()
+
+
+@pytest.fixture(scope="module")
+def crashing_models(tiny_tflite, tmp_path_factory):
+    from fixtures_tflite import crashing_tflite_models
+
+    return crashing_tflite_models(tiny_tflite.fp32.read_bytes(), tmp_path_factory.mktemp("crashing"))
+
+
+@pytest.fixture(scope="module")
+def image(tmp_path_factory) -> Path:
+    from PIL import Image
+
+    path = tmp_path_factory.mktemp("img") / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_a_crashing_model_costs_one_line_in_predict_eval_and_bench(crashing_models, tiny_tflite, image, tmp_path):
+    data = tmp_path / "data" / "cat"
+    data.mkdir(parents=True)
+    (data / "a.png").write_bytes(image.read_bytes())
+    for model in crashing_models:
+        marker = f"edgenet-fault-{os.getpid()}-{model.stem}"
+        for args in (["predict", image, "--model", model],
+                     ["eval", model, "--data", data.parent, "--no-progress"],
+                     ["bench", model, "--warmup-s", "0", "--min-runs", "1", "--min-s", "0", "--max-s", "0.1"]):
+            result = edgenet_cli(*args, EDGENET_FAULT_MARKER=marker)
+            line = assert_one_error(result, 1, str(model), "crashed (SIG")
+            assert "core dumped" not in result.stderr and "double free" not in result.stderr, line
+            assert processes_with(marker) == []
+    # The same commands still work on a sound model (the crash was the model's, not the mechanism's).
+    ok = edgenet_cli("predict", image, "--model", tiny_tflite.fp32, "--top", "1")
+    assert ok.returncode == 0 and "photo.png" in ok.stdout, ok.stderr
+
+
+# --- 3. signals --------------------------------------------------------------------------------------
+
+def _start(args, marker: str, **env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "edgenet", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(EDGENET_FAULT_MARKER=marker, **env),
+                            stdin=subprocess.DEVNULL)
+
+
+def _wait_for(condition, timeout_s: float = 240.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _interrupt(proc: subprocess.Popen, sig: int, marker: str) -> tuple[int, str]:
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    # Every process the run started (they carry its marker in their environment) is gone.
+    _wait_for(lambda: processes_with(marker) == [], 10, "children to go")
+    return proc.returncode, stderr
+
+
+def _assert_interrupted(code: int, stderr: str, sig: int) -> None:
+    assert code == 128 + sig, (code, stderr[-2000:])
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if line.startswith("interrupted")]
+    assert len(lines) == 1 and signal.Signals(sig).name in lines[0], stderr[-2000:]
+
+
+def test_sigterm_sigint_sighup_stop_children_remove_temporaries_and_keep_finished_work(tmp_path):
+    import tempfile
+
+    from conftest import TINY_LITE_SPEC, TINY_SPEC
+
+    # SIGTERM after the first of two conversions finished: the first is kept, the second leaves nothing.
+    out = tmp_path / "out"
+    marker = f"edgenet-fault-{os.getpid()}-convert-term"
+    proc = _start(["convert", TINY_SPEC, TINY_LITE_SPEC, "--quant", "fp32", "-o", out, "--quiet"], marker)
+    _wait_for(lambda: len(list(out.glob("*.json"))) == 1 and len(descendants(proc.pid)) > 0, what="1st output")
+    code, stderr = _interrupt(proc, signal.SIGTERM, marker)
+    _assert_interrupted(code, stderr, signal.SIGTERM)
+    kept = sorted(p.name for p in out.iterdir())
+    assert len(kept) == 2 and all(not n.startswith(".") for n in kept), kept  # one model + its manifest
+    assert not list(Path(tempfile.gettempdir()).glob(f"edgenet-convert-{proc.pid}-*"))
+    again = edgenet_cli("convert", TINY_SPEC, "--quant", "fp32", "-o", out, "--quiet")
+    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
+
+    # SIGINT and SIGHUP while the conversion worker runs.
+    for sig in (signal.SIGINT, signal.SIGHUP):
+        folder = tmp_path / signal.Signals(sig).name
+        marker = f"edgenet-fault-{os.getpid()}-convert-{sig}"
+        proc = _start(["convert", TINY_SPEC, "--quant", "fp32", "-o", folder, "--quiet"], marker)
+        _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the worker")  # noqa: B023
+        time.sleep(0.5)
+        code, stderr = _interrupt(proc, sig, marker)
+        _assert_interrupted(code, stderr, sig)
+        assert list(folder.iterdir()) == []
+        assert not list(Path(tempfile.gettempdir()).glob(f"edgenet-convert-{proc.pid}-*"))
+
+
+def test_sigterm_stops_a_hanging_bench_child_and_leaves_earlier_results(tiny_tflite, tmp_path):
+    from edgenet.bench.child import SLEEP_ENV
+
+    results = tmp_path / "results.jsonl"
+    results.write_text('{"earlier": true}\n')
+    marker = f"edgenet-fault-{os.getpid()}-bench"
+    proc = _start(["bench", tiny_tflite.int8, "--json", results], marker, **{SLEEP_ENV: "300"})
+    _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the bench child")
+    time.sleep(0.3)
+    code, stderr = _interrupt(proc, signal.SIGTERM, marker)
+    _assert_interrupted(code, stderr, signal.SIGTERM)
+    assert results.read_text() == '{"earlier": true}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.jsonl"]
+
+
+# --- 4. outputs that cannot be written -------------------------------------------------------------
+
+def _mount_tmpfs(path: Path, options: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True)
+    return done.returncode == 0
+
+
+def _umount(path: Path) -> None:
+    subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+BENCH_FAST = ["--warmup-s", "0", "--min-runs", "3", "--min-s", "0", "--max-s", "0.2"]
+
+
+def _unwritable_cases(tiny_tflite, lite0_checkpoint, folder: Path) -> list[tuple[list, Path]]:
+    from conftest import TINY_SPEC
+
+    return [
+        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--json", folder / "r.jsonl"], folder / "r.jsonl"),
+        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--csv", folder / "r.csv"], folder / "r.csv"),
+        (["layout", TINY_SPEC, "--png", folder / "layout.png"], folder / "layout.png"),
+        (["convert", TINY_SPEC, "--quant", "fp32", "--force", "-o", folder / "models"], folder / "models"),
+        (["sweep", "--budget-ms", "5", "--variants", TINY_SPEC, "-o", folder / "run"], folder / "run"),
+        (["import-weights", lite0_checkpoint, "--variant", "lite0", "-o", folder / "l0.weights.h5"],
+         folder / "l0.weights.h5"),
+    ]
+
+
+def _check_unwritable(cases, cause: str) -> None:
+    for args, target in cases:
+        result = invoke(*args)
+        assert_one_error(result, 1, str(target), "cannot write", cause)
+
+
+def test_outputs_under_a_file_and_in_proc_are_one_line(tiny_tflite, lite0_checkpoint, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    _check_unwritable(_unwritable_cases(tiny_tflite, lite0_checkpoint, blocker), "")
+    assert blocker.read_text() == "not a folder"
+    result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--csv", "/proc/edgenet.csv")
+    assert_one_error(result, 1, "/proc/edgenet.csv", "cannot write")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a read-only or full tmpfs needs root (the ENOTDIR and "
+                                              "/proc cases above cover unwritable outputs without it)")
+def test_read_only_folder_and_full_disk_keep_earlier_outputs(tiny_tflite, lite0_checkpoint, tmp_path):
+    ro = tmp_path / "ro"
+    assert _mount_tmpfs(ro, "size=1m"), "root but cannot mount a tmpfs"
+    try:
+        earlier = {"r.jsonl": b'{"earlier": 1}\n', "r.csv": b"a,b\n1,2\n", "layout.png": b"old png"}
+        for name, data in earlier.items():
+            (ro / name).write_bytes(data)
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        _check_unwritable(_unwritable_cases(tiny_tflite, lite0_checkpoint, ro), "Read-only file system")
+        assert snapshot(ro) == {k: v for k, v in earlier.items()}
+    finally:
+        _umount(ro)
+    full = tmp_path / "full"
+    assert _mount_tmpfs(full, "size=64k")
+    try:
+        (full / "r.jsonl").write_bytes(b'{"earlier": 1}\n')
+        fd = os.open(full / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError, match="No space"):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--json", full / "r.jsonl")
+        assert_one_error(result, 1, str(full / "r.jsonl"), "No space left on device")
+        assert (full / "r.jsonl").read_bytes() == b'{"earlier": 1}\n'
+        assert sorted(p.name for p in full.iterdir()) == ["filler", "r.jsonl"]
+    finally:
+        _umount(full)
+
+
+# --- 5. image folders from the real world ----------------------------------------------------------
+
+def _photo(path: Path, seed: int, black: bool = False) -> Path:
+    from PIL import Image
+
+    pixels = np.zeros((40, 48, 3), np.uint8) if black else \
+        np.random.default_rng(seed).integers(0, 255, (40, 48, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG")
+    return path
+
+
+def _hostile_folder(root: Path, good: int) -> dict[str, str]:
+    """``good`` real images plus one of each pathological entry; returns name -> expected cause."""
+    import socket
+
+    root.mkdir(parents=True)
+    for i in range(good):
+        _photo(root / f"good{i}.png", i)
+    os.symlink("loop_b.jpg", root / "loop_a.jpg")
+    os.symlink("loop_a.jpg", root / "loop_b.jpg")
+    os.symlink("missing.png", root / "dangling.png")
+    os.mkfifo(root / "pipe.jpg")
+    os.symlink("/dev/zero", root / "zero.jpg")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(root / "sock.png"))
+    server.close()
+    (root / "postscript.jpg").write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n")
+    real = (root / "good0.png").read_bytes()
+    (root / "line\nbreak.png").write_bytes(real[: len(real) // 2])  # a truncated PNG, odd name
+    (root / os.fsdecode(b"latin\xe9.png")).write_bytes(b"not an image")
+    return {"loop_a.jpg": "symbolic link loop", "loop_b.jpg": "symbolic link loop",
+            "dangling.png": "symbolic link to a missing file", "pipe.jpg": "a FIFO, not an image file",
+            "zero.jpg": "a character device", "sock.png": "a socket",
+            "postscript.jpg": "not an image file", "line\nbreak.png": "corrupt",
+            os.fsdecode(b"latin\xe9.png"): "not an image file"}
+
+
+def test_image_folders_with_special_files_links_and_odd_names(tmp_path, tiny_tflite):
+    from conftest import TINY_SPEC
+
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.pixels.contract import PreprocessContract
+    from edgenet.pixels.images import load_image
+
+    # Every pathological entry is refused with its own cause, without hanging on the FIFO.
+    folder = tmp_path / "mixed"
+    expected = _hostile_folder(folder, good=12)
+    for name, cause in expected.items():
+        with pytest.raises(InputFileError) as info:
+            load_image(folder / name)
+        assert cause in str(info.value) and "\n" not in str(info.value), (name, str(info.value))
+    # A content/extension mismatch within the allow-list is decoded by content (a PNG named .jpg).
+    (folder / "really_png.jpg").write_bytes((folder / "good0.png").read_bytes())
+    assert load_image(folder / "really_png.jpg").size == (48, 40)
+
+    # Calibration: enough good images -> the skips are said on the terminal (one line, names escaped).
+    contract = PreprocessContract(32, (0.0,) * 3, (1.0,) * 3)
+    said: list[str] = []
+    calib = load_calibration(folder, contract, samples=40, log=said.append)
+    assert calib.count == 40 and len(calib.skipped) == len(expected)
+    assert len(said) == 1 and f"{len(expected)} file(s)" in said[0] and "\n" not in said[0], said
+    assert "line\\nbreak.png" in said[0] or "and 6 more" in said[0]
+
+    # Mostly unreadable (1 good, 9 bad): convert fails before converting, in one line naming the folder.
+    bad = tmp_path / "bad"
+    _hostile_folder(bad, good=1)
+    out = tmp_path / "out"
+    result = invoke("convert", TINY_SPEC, "--calib", bad, "-o", out, "--quiet")
+    assert_one_error(result, 1, str(bad), "9 of 10 image files are unreadable", "more than 50%")
+    assert not out.exists() or list(out.iterdir()) == []
+
+    # All-black calibration images: a warning about the degenerate input range.
+    black = tmp_path / "black"
+    black.mkdir()
+    for i in range(3):
+        _photo(black / f"b{i}.png", i, black=True)
+    said.clear()
+    load_calibration(black, contract, samples=3, log=said.append)
+    assert len(said) == 1 and "span only 0.0% of the input range" in said[0], said
+
+    # predict on a FIFO and on an undecodable name: one line each, the FIFO never opened (no hang).
+    result = invoke("predict", folder / "pipe.jpg", folder / os.fsdecode(b"latin\xe9.png"), folder / "good1.png",
+                    "--model", tiny_tflite.fp32)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    lines = error_lines(result.output)
+    assert len(lines) == 2 and "a FIFO" in lines[0] and "latin\\xe9.png" in lines[1], result.output
+
+
+# --- 7. stale outputs -------------------------------------------------------------------------------
+
+def test_resume_follows_what_a_weights_link_points_at(tiny_weights, tmp_path):
+    from conftest import TINY_SPEC
+
+    from edgenet.weights.keras_files import save_weights
+
+    model, first = tiny_weights
+    original = [w.copy() for w in model.get_weights()]
+    model.set_weights([w + 0.01 for w in original])
+    second = save_weights(model, tmp_path / "second.weights.h5")
+    model.set_weights(original)
+    link = tmp_path / "current.weights.h5"
+    link.symlink_to(first)
+    out = tmp_path / "out"
+    args = ["convert", TINY_SPEC, "--quant", "fp32", "--weights", link, "-o", out, "--quiet"]
+    assert "wrote" in invoke(*args).output
+    assert "up to date" in invoke(*args).output
+    link.unlink()
+    link.symlink_to(second)  # same name, same link, other content: must rebuild
+    result = invoke(*args)
+    assert result.exit_code == 0 and "wrote" in result.output and "up to date" not in result.output, result.output
+
+
+# --- 8. the small ones --------------------------------------------------------------------------------
+
+def test_small_ones_exit_codes_and_one_line_messages(tmp_path, lite0_checkpoint, tiny_weights, tiny_variant):
+    # Usage errors exit 2: budgets that are not finite, '' as the variant list, a repeated spec key.
+    for args in (["select", "r.jsonl", "--budget-ms", "nan"], ["select", "r.jsonl", "--budget-ms", "inf"],
+                 ["sweep", "--budget-ms", "-inf"], ["sweep", "--budget-ms", "1e308"],
+                 ["convert", "", "-o", tmp_path / "o"], ["convert", "phi=-8,phi=-7", "-o", tmp_path / "o"],
+                 ["layout", "phi=1,width=0.5,width=0.7"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "Traceback" not in result.output, (args, result.output)
+        message = error_lines(result.output)
+        assert len(message) == 1 and len(message[0]) < 300, (args, result.output)
+    assert not (tmp_path / "o").exists()
+    # The README's example list: names, a range and a custom spec in one value.
+    from edgenet.family.variants import parse_variant_list
+
+    assert [v.name for v in parse_variant_list(["lite0-lite4,phi=1.5"])][-2:] == ["lite4", "phi1.5"]
+
+    # import-weights with a checkpoint of another variant: the file is named in the one line.
+    result = invoke("import-weights", lite0_checkpoint, "--variant", "lite1", "-o", tmp_path / "x.weights.h5")
+    assert_one_error(result, 1, str(lite0_checkpoint), "shape")
+    assert not (tmp_path / "x.weights.h5").exists()
+
+    # A newline in a file name does not split the error line; NaN weights are refused in one line.
+    _, good = tiny_weights
+    odd = tmp_path / "two\nlines.weights.h5"
+    odd.write_bytes(good.read_bytes())
+    with h5py.File(odd, "r+") as h5:
+        name = _first_vars(h5)
+        h5[name][...] = np.nan
+    from conftest import TINY_SPEC
+
+    result = invoke("predict", good, "--model", TINY_SPEC, "--weights", odd)
+    assert_one_error(result, 1, "two\\nlines.weights.h5", "NaN")
+    assert "two\nlines" not in result.output
+
+
+# --- 6. remote timeouts that hold, results reused only for the same device ---------------------------
+
+@pytest.fixture()
+def silent_port():
+    """A TCP port on 127.0.0.1 that accepts connections and never says a word."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held: list = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(timeout=5)
+    for conn in held:
+        conn.close()
+    server.close()
+
+
+def test_remote_timeouts_are_bounds(tiny_tflite, silent_port, tmp_path, request):
+    # --timeout-s bounds the whole remote run, connection included, whatever ssh's own timeout says.
+    started = time.monotonic()
+    result = invoke("bench", tiny_tflite.int8, "--remote", "nobody@127.0.0.1", "--timeout-s", "3",
+                    "--ssh-option", f"Port={silent_port}", "--ssh-option", "ConnectTimeout=120")
+    took = time.monotonic() - started
+    assert_one_error(result, 1, "127.0.0.1", "no result within 3 s")
+    assert took < 3 + 5 + 10, took  # budget + grace + process start-up; it was 135 s
+    # The user's ConnectTimeout is honoured (ssh keeps the first value; ours came first before).
+    started = time.monotonic()
+    result = invoke("bench", tiny_tflite.int8, "--remote", "nobody@127.0.0.1",
+                    "--ssh-option", f"Port={silent_port}", "--ssh-option", "ConnectTimeout=2")
+    took = time.monotonic() - started
+    assert_one_error(result, 1, "127.0.0.1: unreachable", "timed out")
+    assert took < 2 + 10, took
+
+
+def test_remote_processes_and_folders_do_not_outlive_the_budget(tiny_tflite, local_sshd, tmp_path):  # noqa: F811
+    import tempfile
+
+    host, options = local_sshd
+    ssh_args = [arg for option in options for arg in ("--ssh-option", option)]
+    before = set(Path(tempfile.gettempdir()).glob("tmp.*"))
+    # A remote command that hangs (the bench arguments after '#' are a shell comment).
+    result = invoke("bench", tiny_tflite.int8, "--remote", host, *ssh_args, "--timeout-s", "3",
+                    "--remote-command", "sleep 317.25 #")
+    assert_one_error(result, 1, "127.0.0.1", "3 s")
+    _wait_for(lambda: processes_with("317.25") == [], 10, "the remote sleep to end")
+    assert set(Path(tempfile.gettempdir()).glob("tmp.*")) - before == set()  # the remote folder is gone
+
+
+def test_sweep_reuses_a_measurement_only_for_the_same_device():
+    import socket
+
+    from conftest import TINY_SPEC
+
+    from edgenet.bench import BenchParams
+    from edgenet.decide.sweep import SweepParams, _device_label, _matches
+    from edgenet.family.variants import parse_variant
+    from edgenet.results import as_record
+
+    bench = BenchParams(threads=1)
+    record = {"kind": "bench", "error": None, "model": {"sha256": "abc"}, "runs": 30,
+              "latency_ms": {"min": 1.0, "mean": 1.2, "p50": 1.2, "p90": 1.4, "p95": 1.5, "p99": 1.6, "max": 2.0,
+                             "std": 0.1, "init": 5.0, "first": 2.0},
+              "settings": {"threads": 1, "xnnpack": True, "delegate": "cpu"},
+              "device": {"label": socket.gethostname(), "hostname": socket.gethostname()}}
+    local = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),))
+    remote = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),), remote="pi@board")
+    here, on_board = as_record(record), as_record(dict(record, device={"label": "pi@board", "hostname": "board"}))
+    assert _matches(here, "abc", bench, _device_label(local))
+    assert not _matches(here, "abc", bench, _device_label(remote))  # measured here, not on the board
+    assert not _matches(here, "abd", bench, _device_label(local))  # other model bytes
+    assert not _matches(here, "abc", BenchParams(threads=2), _device_label(local))  # other settings
+    assert _matches(on_board, "abc", bench, _device_label(remote))
+    assert not _matches(on_board, "abc", bench, _device_label(local))
+
+
+def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):
+    marker = f"edgenet-fault-{os.getpid()}-kill9"
+    code = ("import sys, time; from edgenet import process; "
+            "process.popen([sys.executable, '-c', 'import time; time.sleep(300)']); print('up', flush=True); "
+            "time.sleep(300)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
+                            env=_env(EDGENET_FAULT_MARKER=marker))
+    assert proc.stdout.readline().strip() == "up"
+    assert len(processes_with(marker)) == 2
+    proc.kill()
+    proc.wait()
+    _wait_for(lambda: processes_with(marker) == [], 10, "the orphan to die")
