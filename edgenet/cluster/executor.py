@@ -371,8 +371,11 @@ class RayExecutor(_Base):
                 f"{variant.name}: its conversion needs {memory / 2**30:.1f} GiB and the largest node of the cluster "
                 f"offers {largest / 2**30:.1f} GiB (ray start --memory)")))
             return future
+        shipped = None
+        if existing is not None:  # the node decides with convert_variants' own up-to-date check
+            shipped = (model_path.name, model_path.read_bytes(), manifest_path.read_text(encoding="utf-8"))
         ref = self._convert.options(num_cpus=1, memory=memory, max_retries=3).remote(
-            spec, replace(options, progress=False), existing.get("inputs_fingerprint") if existing else None)
+            spec, replace(options, progress=False), shipped)
 
         def done(payload, error):
             if error is not None:

@@ -43,22 +43,12 @@ def node_name() -> str:
 # --- conversion -------------------------------------------------------------------------------------------------
 
 
-def _fingerprint_here(variant, options) -> str:
-    """The inputs fingerprint :mod:`edgenet.convert.api` would compute for ``variant`` on this node."""
-    from ..convert import api
-    from ..convert.manifest import inputs_fingerprint
-
-    io = api.resolve_io(options.quant, options.io)
-    ctx = api._Context(replace(options, progress=False), io)
-    calib = ctx.calibration(variant.contract) if ctx.calibrated else None
-    return inputs_fingerprint(api._inputs(variant, ctx, calib))
-
-
-def convert_task(spec: str, options, existing_fingerprint: str | None = None) -> dict:
+def convert_task(spec: str, options, existing: tuple[str, bytes, str] | None = None) -> dict:
     """Convert one variant on this node into a private folder; return the model and manifest bytes.
 
-    ``existing_fingerprint`` is the inputs fingerprint of the submitter's finished output: when this
-    node computes the same one, nothing is converted (``up_to_date``).
+    ``existing`` is the submitter's finished output (file name, model bytes, manifest text): it is
+    placed in the private folder first, so :func:`edgenet.convert.api.convert_variants` itself decides
+    whether it is up to date (same inputs fingerprint on this node) and converts nothing then.
     """
     from ..convert.api import convert_variants
     from ..convert.manifest import manifest_path_for
@@ -66,12 +56,15 @@ def convert_task(spec: str, options, existing_fingerprint: str | None = None) ->
 
     variant = parse_variant(spec)
     started = time.time()
-    if existing_fingerprint is not None and not options.force:
-        if _fingerprint_here(variant, options) == existing_fingerprint:
-            return {"up_to_date": True, "node": node_name(), "started": started, "ended": time.time()}
     workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}convert-{os.getpid()}-"))
     try:
-        (result,) = convert_variants([variant], replace(options, out_dir=workdir, force=True, progress=False))
+        if existing is not None:
+            name, model_bytes, manifest_text = existing
+            (workdir / name).write_bytes(model_bytes)
+            manifest_path_for(workdir / name).write_text(manifest_text, encoding="utf-8")
+        (result,) = convert_variants([variant], replace(options, out_dir=workdir, progress=False))
+        if result.status == "up to date":
+            return {"up_to_date": True, "node": node_name(), "started": started, "ended": time.time()}
         out = {"up_to_date": False, "result": result.to_dict(), "model": None, "manifest": None, "node": node_name()}
         if result.ok:
             out["model"] = Path(result.model_path).read_bytes()
