@@ -218,3 +218,35 @@ def test_cli_keras_variant_builds_to_fit_its_weights(digits_model):
     # The Keras model and its fp32 conversion give the same top-1 on the same images.
     top1 = [float(row.split("|")[3]) for row in rows]
     assert top1[0] == pytest.approx(top1[1], abs=0.2)
+
+
+def test_eval_on_the_edgetpu_refuses_in_one_line_without_library_or_compiled_model(digits_model, tmp_path):
+    """The Edge TPU's accuracy is measured on it or not at all: never a CPU figure under its label."""
+    from fixtures_tflite import with_unused_edgetpu_op_code
+
+    data = str(digits_model.data.test_dir)
+    out = tmp_path / "tpu.jsonl"
+    plain = CliRunner().invoke(eval_command, [str(digits_model.int8), "--data", data, "--delegate", "edgetpu",
+                                              "--json", str(out), "--no-progress"])
+    assert plain.exit_code == 1 and "not compiled for the Edge TPU" in plain.output
+    assert len(plain.output.strip().splitlines()) == 1 and "Traceback" not in plain.output
+    marked = tmp_path / "digits-int8_edgetpu.tflite"
+    marked.write_bytes(with_unused_edgetpu_op_code(digits_model.int8.read_bytes()))
+    shutil.copy2(digits_model.int8.with_suffix(".json"), marked.with_suffix(".json"))
+    nolib = CliRunner().invoke(eval_command, [str(marked), "--data", data, "--delegate", "edgetpu",
+                                              "--edgetpu-lib", "/nonexistent/libedgetpu.so.1", "--json", str(out),
+                                              "--no-progress"])
+    assert nolib.exit_code == 1 and "/nonexistent/libedgetpu.so.1 unavailable" in nolib.output
+    assert len(nolib.output.strip().splitlines()) == 1
+    assert not out.exists()  # no record at all, least of all one labelled edgetpu
+    keras = CliRunner().invoke(eval_command, ["lite0", "--data", data, "--delegate", "edgetpu"])
+    assert keras.exit_code == 1 and "not Keras variants" in keras.output
+
+
+def test_eval_records_name_the_delegate_and_json_to_stdout_is_pure(digits_model):
+    res = CliRunner().invoke(eval_command, [str(digits_model.int8), "--data", str(digits_model.data.test_dir),
+                                            "--limit", "20", "--json", "-", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    (record,) = [json.loads(line) for line in res.stdout.splitlines()]  # the table went to stderr
+    assert record["settings"]["delegate"] == "cpu" and record["device"]["delegate"] is None
+    assert record["accuracy"]["count"] == 20 and "top-1 %" in res.stderr

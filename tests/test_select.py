@@ -226,6 +226,11 @@ def test_cli_prints_every_candidate_with_reasons(tmp_path):
     assert "picked" in result.stdout and "over budget by 55.00 ms" in result.stdout
     assert "smaller than the pick" in result.stdout
     assert "pick: b2" in result.stderr
+    # The published float top-1 beside the measured one (unknown here), each marked.
+    header = [c.strip() for c in result.stdout.splitlines()[0].split("|")]
+    (b2_line,) = [line for line in result.stdout.splitlines() if line.startswith("| b2 ")]
+    b2 = dict(zip(header, (c.strip() for c in b2_line.split("|")), strict=True))
+    assert (b2["measured top-1 %"], b2["published top-1 %"]) == ("–", "80.1")
 
 
 def test_cli_json(tmp_path):

@@ -1,7 +1,9 @@
 """Entry point of the per-model benchmark process: ``python -m edgenet.bench.child``.
 
 Protocol: one JSON request on stdin ``{"model_path": str, "params": BenchParams.to_dict()}``;
-one JSON line on stdout ``{"result": BenchResult.to_dict()}``. Anything the interpreter prints
+one JSON line on stdout ``{"result": BenchResult.to_dict()}``. With ``"task": "profile"`` (and
+``rounds``, ``runs``) the answer is ``{"profile": ...}`` (:mod:`edgenet.bench.profile`) or
+``{"error": "one line"}``. Anything the interpreter prints
 (e.g. "INFO: Created TensorFlow Lite XNNPACK delegate") is diverted to stderr so stdout carries
 only the result.
 
@@ -37,6 +39,8 @@ def main() -> int:
     try:
         request = json.loads(sys.stdin.read())
         params = BenchParams.from_dict(request["params"])
+        if request.get("task") == "profile":
+            return _profile(request, params, result_fd)
         result = run_in_process(request["model_path"], params)
     except Exception as exc:  # noqa: BLE001 - report anything as the one line the parent prints
         message = one_line(f"{type(exc).__name__}: {exc}", None)
@@ -45,6 +49,24 @@ def main() -> int:
         result = BenchResult(str(path), params, error=f"{path}: {message}")
     with os.fdopen(result_fd, "w", encoding="utf-8") as out:
         out.write(json.dumps({"result": result.to_dict()}) + "\n")
+    return 0
+
+
+def _profile(request: dict, params, result_fd: int) -> int:
+    """``task: profile``: answer ``{"profile": ...}`` or ``{"error": "one line"}``."""
+    from ..errors import EdgenetError
+    from .profile import profile_in_process
+
+    path = request.get("model_path", "?")
+    try:
+        payload = {"profile": profile_in_process(path, params, int(request.get("rounds", 10)),
+                                                 int(request.get("runs", 20)), request.get("stat", "min"))}
+    except EdgenetError as exc:
+        payload = {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - one line for the parent
+        payload = {"error": f"{path}: " + " ".join(f"{type(exc).__name__}: {exc}".split())}
+    with os.fdopen(result_fd, "w", encoding="utf-8") as out:
+        out.write(json.dumps(payload) + "\n")
     return 0
 
 

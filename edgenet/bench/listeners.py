@@ -93,7 +93,8 @@ class ProgressListener(BenchListener):
 
     def on_setting(self, model_path: Path, params: BenchParams) -> None:
         self.index += 1
-        self._write(f"[{self.index}/{self.total}] {model_path.name} threads={params.threads} {params.delegate}")
+        self._write(f"[{self.index}/{self.total}] {model_path.name} threads={params.threads} {params.delegate}"
+                    + ("" if params.label().startswith("interpreter/xnnpack t=") else f" ({params.label()})"))
 
     def on_result(self, result) -> None:
         view = results.as_record(_record(result))

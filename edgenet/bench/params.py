@@ -7,8 +7,10 @@ from dataclasses import asdict, dataclass
 from ..errors import EdgenetError
 from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 
-__all__ = ["BenchParams", "BenchParamsError", "DELEGATES"]
+__all__ = ["APIS", "BenchParams", "BenchParamsError", "DELEGATES"]
 
+#: How the model is run: LiteRT's Interpreter, or its CompiledModel API (ai-edge-litert 2.x).
+APIS = ("interpreter", "compiled")
 #: Slack on top of warm-up + max time before a child is declared hung: interpreter creation,
 #: process start-up and, on a Pi, reading a large model from an SD card.
 TIMEOUT_SLACK_S = 60.0
@@ -38,6 +40,11 @@ class BenchParams:
     timeout_s: float | None = None
     seed: int = 0
     edgetpu_lib: str = EDGETPU_LIBRARY
+    #: XNNPACK with every flag-protected feature (``experimental_default_delegate_latest_features``).
+    xnnpack_latest: bool = False
+    api: str = "interpreter"
+    #: XNNPACK weight cache file (CompiledModel only): packed weights mapped at start-up, not rebuilt.
+    xnnpack_weight_cache: bool = False
 
     def __post_init__(self):
         if not isinstance(self.threads, int) or self.threads < 1:
@@ -51,6 +58,14 @@ class BenchParams:
             raise BenchParamsError(f"min_runs must be >= 1, got {self.min_runs}")
         if self.max_s < self.min_s:
             raise BenchParamsError(f"max_s ({self.max_s}) must be >= min_s ({self.min_s})")
+        if self.api not in APIS:
+            raise BenchParamsError(f"unknown api {self.api!r}; choose from {', '.join(APIS)}")
+        if self.xnnpack_latest and (not self.xnnpack or self.api != "interpreter"):
+            raise BenchParamsError("the XNNPACK latest-features switch needs the interpreter api with XNNPACK on")
+        if self.xnnpack_weight_cache and self.api != "compiled":
+            raise BenchParamsError("the XNNPACK weight cache needs --api compiled (the Python Interpreter has none)")
+        if self.api == "compiled" and (self.delegate != "cpu" or not self.xnnpack):
+            raise BenchParamsError("--api compiled runs on the CPU with XNNPACK (no --delegate, no --no-xnnpack)")
         if self.timeout_s is not None and self.timeout_s <= 0:
             raise BenchParamsError(f"timeout_s must be > 0, got {self.timeout_s}")
 
@@ -62,6 +77,17 @@ class BenchParams:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def label(self) -> str:
+        """Short name of the runtime settings, e.g. ``interpreter/xnnpack+latest t=2``."""
+        if self.delegate != "cpu":
+            engine = self.delegate
+        elif not self.xnnpack:
+            engine = "builtin"
+        else:
+            engine = "xnnpack" + ("+latest" if self.xnnpack_latest else "") + (
+                "+cache" if self.xnnpack_weight_cache else "")
+        return f"{self.api}/{engine} t={self.threads}"
 
     @classmethod
     def from_dict(cls, data: dict) -> BenchParams:
@@ -78,4 +104,11 @@ class BenchParams:
             "min_s": self.min_s,
             "max_s": self.max_s,
             "timeout_s": self.effective_timeout_s,
+            "xnnpack_latest": self.xnnpack_latest,
+            "api": self.api,
+            "xnnpack_weight_cache": self.xnnpack_weight_cache,
         }
+
+    def interpreter_options(self) -> dict:
+        """Keyword arguments of :func:`edgenet.runtime.interpreter.make_interpreter` beyond the basics."""
+        return {"xnnpack_latest": self.xnnpack_latest}

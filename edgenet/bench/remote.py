@@ -24,10 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import process, results
+from ..devices import Device, resolve_device, with_manifests
 from ..errors import EdgenetError, one_line
 from .params import BenchParams
 
-__all__ = ["RemoteError", "run_remote", "remote_budget_s"]
+__all__ = ["RemoteError", "run_remote", "run_remote_profile", "remote_budget_s"]
 
 #: Seconds the local side waits past the budget for the remote side to stop and clean up.
 GRACE_S = 5.0
@@ -85,21 +86,26 @@ def _script(remote_command: str, args: Sequence[str], names: Sequence[str], budg
 
 
 def run_remote(
-    host: str,
+    host: str | Device,
     model_paths: Sequence[str | os.PathLike],
     threads: Sequence[int],
     params: BenchParams,
     label: str | None = None,
-    remote_command: str = "edgenet bench",
+    remote_command: str | None = None,
     ssh_options: Sequence[str] = (),
     connect_timeout_s: int = 10,
 ) -> list[dict]:
-    """Benchmark ``model_paths`` on ``host`` (``user@host``); returns schema records.
+    """Benchmark ``model_paths`` on ``host`` (``user@host``, a device file or a :class:`Device`).
 
     ``ssh_options`` are ssh ``-o`` settings (``Port=2222``, ``IdentityFile=~/.ssh/pi``); they take
-    precedence over edgenet's defaults. ``model.path`` in the returned records is the local path.
-    The whole run is bounded by :func:`remote_budget_s` (see the module docstring).
+    precedence over edgenet's defaults. ``remote_command`` starts the bench command (default: the
+    device's edgenet command + ``bench``). ``model.path`` in the returned records is the local path.
+    The whole run is bounded by :func:`remote_budget_s` (see the module docstring). A device
+    without a host (an emulated board) runs its command here, on the local files.
     """
+    device = resolve_device(host, ssh_options)
+    host, ssh_options = device.where, device.ssh_options
+    remote_command = remote_command or f"{device.command} bench"
     local = [Path(p) for p in model_paths]
     if len({p.name for p in local}) != len(local):
         raise RemoteError("--remote needs models with distinct file names (they share one remote folder)")
@@ -113,20 +119,34 @@ def run_remote(
         args += ["--timeout-s", str(params.timeout_s)]
     if not params.xnnpack:
         args.append("--no-xnnpack")
+    if params.xnnpack_latest:
+        args.append("--xnnpack-latest")
+    if params.api != "interpreter":
+        args += ["--api", params.api]
+    if params.xnnpack_weight_cache:
+        args.append("--xnnpack-weight-cache")
     if label:
         args += ["--label", label]
-    script = _script(remote_command, args, [p.name for p in local], budget_s)
-    payload = _tar(local)
+    if device.local:
+        argv = [*shlex.split(remote_command), *map(str, local), *args]
+        script, payload = None, None
+    else:
+        script = _script(remote_command, args, [p.name for p in local], budget_s)
+        payload = _tar(with_manifests(local))
+        argv = ["ssh", *opts, host, script]
     try:
-        run = process.run(["ssh", *opts, host, script], input=payload, timeout_s=budget_s + GRACE_S)
+        run = process.run(argv, input=payload, timeout_s=budget_s + GRACE_S)
     except subprocess.TimeoutExpired:
         raise RemoteError(f"{host}: no result within {budget_s:g} s (the --timeout-s budget of "
                           f"{len(local) * len(threads)} setting(s)); ssh stopped") from None
     except FileNotFoundError:
+        if device.local:
+            raise RemoteError(f"{device.name}: {argv[0]} not found (build the device first, e.g. "
+                              "tools/emulated-pi build)") from None
         raise RemoteError("ssh is not installed on this machine") from None
     stdout = run.stdout.decode("utf-8", "replace")
     stderr = run.stderr.decode("utf-8", "replace")
-    if run.returncode == 255:
+    if run.returncode == 255 and not device.local:
         raise RemoteError(f"{host}: unreachable: {one_line(stderr, pick='last', empty='no output')}")
     if run.returncode == 124 or run.returncode == 137:
         raise RemoteError(f"{host}: the remote bench did not finish within {budget_s:g} s and was stopped there")
@@ -142,3 +162,46 @@ def run_remote(
         if view.model.path and Path(str(view.model.path)).name in by_name else record
         for record, view in zip(records, results.as_records(records), strict=True)
     ]
+
+
+def run_remote_profile(
+    host: str,
+    model_path: str | os.PathLike,
+    args: Sequence[str],
+    remote_command: str = "edgenet profile",
+    ssh_options: Sequence[str] = (),
+    connect_timeout_s: int = 10,
+    budget_s: float = 1800.0,
+) -> dict:
+    """Run ``edgenet profile MODEL ARGS --json`` on ``host``; return its profile document.
+
+    The same one-session transport as :func:`run_remote` (tar on stdin, ``trap`` clean-up, the
+    remote run under ``timeout``); ``model.path`` in the answer is the local path.
+    """
+    import json
+
+    local = Path(model_path)
+    opts = _ssh_options(ssh_options, min(connect_timeout_s, budget_s))
+    script = _script(remote_command, [*args, "--json"], [local.name], budget_s)
+    payload = _tar([local])
+    try:
+        run = process.run(["ssh", *opts, host, script], input=payload, timeout_s=budget_s + GRACE_S)
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"{host}: no profile within {budget_s:g} s; ssh stopped") from None
+    except FileNotFoundError:
+        raise RemoteError("ssh is not installed on this machine") from None
+    stdout = run.stdout.decode("utf-8", "replace")
+    stderr = run.stderr.decode("utf-8", "replace")
+    if run.returncode == 255:
+        raise RemoteError(f"{host}: unreachable: {one_line(stderr, pick='last', empty='no output')}")
+    if run.returncode in (124, 137):
+        raise RemoteError(f"{host}: the remote profile did not finish within {budget_s:g} s and was stopped there")
+    try:
+        document = json.loads(stdout)
+    except json.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict) or "blocks" not in document:
+        raise RemoteError(f"{host}: remote profile produced no result: {one_line(stderr, pick='last', empty='no output')}")
+    if isinstance(document.get("model"), dict):
+        document["model"]["path"] = str(local)
+    return document

@@ -29,7 +29,7 @@ from .listeners import BenchListener
 from .params import BenchParams
 from .result import BenchResult
 
-__all__ = ["TFLiteBackend", "measure", "run_in_process", "run_in_child", "run_settings", "peak_rss_mb"]
+__all__ = ["TFLiteBackend", "call_child", "measure", "run_in_process", "run_in_child", "run_settings", "peak_rss_mb"]
 
 
 def peak_rss_mb() -> float:
@@ -51,10 +51,19 @@ class TFLiteBackend:
 
         self.runtime = load_runtime()
         p = self.params
-        self.interpreter = make_interpreter(
-            self.model_bytes, p.threads, p.xnnpack, p.delegate, p.edgetpu_lib, source=self.source, runtime=self.runtime
-        )
         rng = np.random.default_rng(p.seed)
+        if p.api == "compiled":
+            from ..fsutil import sha256_bytes
+            from ..runtime.compiled import CompiledRunner, weight_cache_file
+
+            cache = weight_cache_file(sha256_bytes(self.model_bytes), p.threads) if p.xnnpack_weight_cache else None
+            self.interpreter = CompiledRunner(self.model_bytes, p.threads, weight_cache=cache, source=self.source)
+            self.interpreter.fill_inputs(rng)
+            return
+        self.interpreter = make_interpreter(
+            self.model_bytes, p.threads, p.xnnpack, p.delegate, p.edgetpu_lib, source=self.source, runtime=self.runtime,
+            **p.interpreter_options(),
+        )
         for detail in self.interpreter.get_input_details():
             dtype = np.dtype(detail["dtype"])
             shape = tuple(int(d) for d in detail["shape"])
@@ -164,27 +173,44 @@ def run_in_child(
     interpreter) or garbage output becomes ``error`` with one line.
     """
     path = str(model_path)
-    request = json.dumps({"model_path": path, "params": params.to_dict()})
-    timeout_s = params.effective_timeout_s
+    request = {"model_path": path, "params": params.to_dict()}
+    payload = call_child(request, params.effective_timeout_s, path, python=python, env=env)
+    if "error" in payload and "result" not in payload:
+        return BenchResult(path, params, error=payload["error"])
+    try:
+        return BenchResult.from_dict(payload["result"])
+    except (KeyError, TypeError, ValueError):
+        return BenchResult(path, params, error=f"{path}: benchmark child failed: unreadable result")
+
+
+def call_child(request: dict, timeout_s: float, path: str, python: str = sys.executable,
+               env: dict | None = None) -> dict:
+    """Send ``request`` to a fresh ``python -m edgenet.bench.child``; return its JSON answer.
+
+    A timeout, a crash (e.g. SIGSEGV inside the interpreter) or garbage output comes back as
+    ``{"error": "one line"}``; the child's own answer is returned as it is.
+    """
     try:
         # Own process group, ended with everything it started on a timeout or an interruption.
-        proc = process.run([python, "-m", "edgenet.bench.child"], input=request, text=True, timeout_s=timeout_s,
-                           env=env)
+        proc = process.run([python, "-m", "edgenet.bench.child"], input=json.dumps(request), text=True,
+                           timeout_s=timeout_s, env=env)
     except subprocess.TimeoutExpired:
-        return BenchResult(path, params, error=f"{path}: timed out after {timeout_s:g} s; benchmark child killed")
+        return {"error": f"{path}: timed out after {timeout_s:g} s; benchmark child killed"}
     except OSError as exc:
-        return BenchResult(path, params, error=f"{path}: cannot start benchmark child: {exc.strerror or exc}")
+        return {"error": f"{path}: cannot start benchmark child: {exc.strerror or exc}"}
     if proc.returncode < 0:
         name = signal_name(proc.returncode)
-        return BenchResult(path, params, error=f"{path}: benchmark child crashed ({name}), the model is likely malformed")
-    out_lines = proc.stdout.strip().splitlines()  # the result is the child's last stdout line, verbatim
+        return {"error": f"{path}: benchmark child crashed ({name}), the model is likely malformed"}
+    out_lines = proc.stdout.strip().splitlines()  # the answer is the child's last stdout line, verbatim
     line = out_lines[-1] if out_lines else ""
     try:
         payload = json.loads(line)
-        return BenchResult.from_dict(payload["result"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        if not isinstance(payload, dict):
+            raise TypeError
+        return payload
+    except (json.JSONDecodeError, TypeError, ValueError):
         detail = one_line(proc.stderr, pick="last") or f"exit code {proc.returncode}"
-        return BenchResult(path, params, error=f"{path}: benchmark child failed: {detail}")
+        return {"error": f"{path}: benchmark child failed: {detail}"}
 
 
 def run_settings(

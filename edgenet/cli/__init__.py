@@ -10,7 +10,7 @@ import click
 
 from .._version import __version__
 from ..process import install_signal_handlers
-from . import bench, cluster, convert, edgetpu, evaluate, models, predict, select, sweep
+from . import bench, cluster, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep, weights
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -49,13 +49,16 @@ for command in (
     predict.import_weights,
     predict.predict,
     convert.convert,
+    quant.quant_report,
     bench.bench,
+    profile.profile,
     evaluate.evaluate,
     select.select,
     select.predict_latency,
     select.report,
     sweep.sweep,
     edgetpu.edgetpu,
+    weights.weights,
     cluster.devices,
 ):
     main.add_command(command)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ..bench.params import DELEGATES, BenchParams
+from ..bench.params import APIS, DELEGATES, BenchParams
 from .cluster import cluster_option, executor_for
 from .common import info, table, user_errors
 
@@ -40,6 +40,20 @@ class ThreadList(click.ParamType):
 @click.option("--delegate", type=click.Choice(DELEGATES), default=DEFAULTS.delegate, show_default=True)
 @click.option("--edgetpu-lib", default=DEFAULTS.edgetpu_lib, show_default=True, help="Edge TPU delegate library.")
 @click.option("--no-xnnpack", is_flag=True, help="Builtin kernels without the default XNNPACK delegate.")
+@click.option("--xnnpack-latest", is_flag=True, help="XNNPACK with its flag-protected latest features.")
+@click.option("--api", type=click.Choice(APIS), default=DEFAULTS.api, show_default=True,
+              help="LiteRT's Interpreter or its CompiledModel API (ai-edge-litert 2.x).")
+@click.option("--xnnpack-weight-cache", is_flag=True,
+              help="XNNPACK weight cache file (with --api compiled): packed weights reused across starts.")
+@click.option("--tune", is_flag=True,
+              help="Find the fastest runtime settings (threads x engine) for each model, interleaved, repeated.")
+@click.option("--tune-reps", type=click.IntRange(min=1), default=3, show_default=True, help="Repetitions for --tune.")
+@click.option("--tune-stat", type=click.Choice(["p50", "min", "mean", "p90"]), default="p50", show_default=True,
+              help="Statistic --tune compares (min is the robust one on a shared, busy CPU).")
+@click.option("--engines", default=None, metavar="LIST",
+              help="Engines --tune tries (comma-separated; default: all, see --tune).")
+@click.option("--save-settings", default=None, metavar="FILE",
+              help="With --tune: write the chosen settings for `edgenet sweep --settings FILE`.")
 @click.option("--warmup-s", type=click.FloatRange(min=0), default=DEFAULTS.warmup_s, show_default=True,
               help="Warm-up time.")
 @click.option("--min-runs", type=click.IntRange(min=1), default=DEFAULTS.min_runs, show_default=True)
@@ -54,9 +68,12 @@ class ThreadList(click.ParamType):
               help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")
 @click.option("--label", default=None, help="Device label stored in the records  [default: hostname].")
-@click.option("--remote", default=None, metavar="USER@HOST", help="Run on another machine over ssh.")
-@click.option("--remote-command", default="edgenet bench", show_default=True,
-              help="How to start the bench command on the remote host.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
+              help="Run on another machine over ssh, or on the device a device file describes "
+                   "(e.g. an emulated Pi from tools/emulated-pi).")
+@click.option("--remote-command", default=None,
+              help="How to start the bench command on the remote device  [default: edgenet bench, or the "
+                   "device file's command + bench].")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
 @click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False), metavar="devices.toml",
@@ -65,8 +82,9 @@ class ThreadList(click.ParamType):
               help="With --devices: only this device (repeatable).")
 @cluster_option
 @user_errors
-def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs, min_s, max_s, timeout_s,
-          json_path, csv_path, label, remote, remote_command, ssh_options, inventory, device_names, cluster):
+def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, api, xnnpack_weight_cache, tune,
+          tune_reps, tune_stat, engines, save_settings, warmup_s, min_runs, min_s, max_s, timeout_s, json_path, csv_path, label,
+          remote, remote_command, ssh_options, inventory, device_names, cluster):
     """Measure inference latency of MODELS (.tflite), each in its own process.
 
     Protocol (as the TFLite benchmark tool): warm up for --warmup-s, then time invoke() until at
@@ -79,6 +97,14 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
       edgenet bench b0_int8.tflite lite0_int8.tflite --threads 1,2,4 --json results.jsonl
       edgenet bench b0_edgetpu.tflite --delegate edgetpu
       edgenet bench b0_int8.tflite --remote pi@raspberrypi.local --json pi.jsonl
+      edgenet bench b0_int8.tflite --remote ~/.cache/edgenet/emulated-pi/pi4/device.json
+      edgenet bench b0_int8.tflite --tune --save-settings tuned.json   # then: edgenet sweep --settings tuned.json
+
+    \b
+    --tune engines: interpreter/xnnpack (the default), interpreter/xnnpack+latest,
+    interpreter/builtin (no XNNPACK), compiled/xnnpack (CompiledModel API),
+    compiled/xnnpack+cache (with the XNNPACK weight cache). Threads: --threads if given,
+    else 1 up to the usable cores.
     """
     from .. import results
     from ..bench import ConsoleTableListener, CsvListener, JsonLinesListener, ProgressListener, run_settings
@@ -86,8 +112,19 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, warmup_s, min_runs
 
     base = BenchParams(
         threads=threads[0], xnnpack=not no_xnnpack, delegate=delegate, warmup_s=warmup_s, min_runs=min_runs,
-        min_s=min_s, max_s=max_s, timeout_s=timeout_s, edgetpu_lib=edgetpu_lib,
+        min_s=min_s, max_s=max_s, timeout_s=timeout_s, edgetpu_lib=edgetpu_lib, xnnpack_latest=xnnpack_latest,
+        api=api, xnnpack_weight_cache=xnnpack_weight_cache,
     )
+    if save_settings and not tune:
+        raise click.UsageError("--save-settings needs --tune")
+    if tune:
+        from .tune import run_tune
+
+        ctx = click.get_current_context()
+        explicit = ctx.get_parameter_source("threads") != click.core.ParameterSource.DEFAULT
+        run_tune(models, base, threads if explicit else None, engines, tune_reps, json_path, csv_path, label,
+                 remote, remote_command, ssh_options, save_settings, stat=tune_stat)
+        return
     to_stdout = json_path == "-"
     table_stream = sys.stderr if to_stdout else None  # keep stdout parseable JSON lines
     if inventory or cluster != "local":

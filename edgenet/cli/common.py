@@ -75,6 +75,44 @@ VARIANT = VariantType()
 VARIANT_LIST = VariantListType()
 BUDGET_MS = BudgetMsType()
 
+#: ``--weights imagenet``: each variant's published ImageNet weights (see ``edgenet weights list``).
+IMAGENET = "imagenet"
+
+
+class WeightsType(click.ParamType):
+    """A weights file, or ``imagenet`` for the published weights of each variant.
+
+    A file that is really called ``imagenet`` is passed as ``./imagenet``.
+    """
+
+    name = "FILE|imagenet"
+
+    def convert(self, value, param, ctx):
+        if value is None:
+            return None
+        return IMAGENET if str(value).lower() == IMAGENET else str(value)
+
+
+WEIGHTS = WeightsType()
+
+
+def weights_for(weights: str | None, variant) -> str | None:
+    """The weights file for ``variant``: the path given, or its published ImageNet weights.
+
+    ``imagenet`` resolves through the weights registry: an installed package copy or the
+    cache (verified, no network), else a verified download; failures are one line.
+    """
+    if weights != IMAGENET:
+        return weights
+    from ..family.variants import parse_variant
+    from ..weights.fetch import resolve
+
+    if not hasattr(variant, "name"):
+        variant = parse_variant(str(variant))
+    located = resolve(variant, log=info)
+    info(f"{variant.name}: ImageNet weights ({located.entry.source}, {located.origin}): {located.path}")
+    return str(located.path)
+
 
 def user_errors(fn):
     """Turn edgenet's one-line errors and Ctrl-C into clean CLI exits."""

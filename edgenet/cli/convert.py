@@ -14,7 +14,7 @@ from ..convert.calibrator import CALIBRATORS
 from ..convert.modes import IO_TYPES, QUANT_MODES, resolve_io
 from ..errors import EdgenetError
 from .cluster import cluster_option, executor_for
-from .common import VARIANT_LIST, emit_json, info, table, user_errors
+from .common import IMAGENET, VARIANT_LIST, WEIGHTS, emit_json, info, table, user_errors, weights_for
 
 QUANT_CHOICES = QUANT_MODES  # the table in edgenet/convert/modes.py
 IO_CHOICES = IO_TYPES
@@ -35,8 +35,9 @@ def _batch(ctx, param, value):
                    "quantized).")
 @click.option("--io", type=click.Choice(IO_CHOICES), default=None,
               help="Input/output type of an int8 model (default int8; float keeps float io).")
-@click.option("--weights", "-w", type=click.Path(path_type=Path), default=None,
-              help="Weights file (.weights.h5, .h5, .pth, .safetensors...). Without it: random weights.")
+@click.option("--weights", "-w", type=WEIGHTS, default=None,
+              help="Weights file (.weights.h5, .h5, .pth, .safetensors...), or 'imagenet': each variant's published "
+                   "weights (verified, cached; see 'edgenet weights list'). Without it: random weights.")
 @click.option("--calib", default="default", show_default=True,
               help="Calibration images: a folder (searched recursively) or 'default' (embedded photos).")
 @click.option("--samples", type=click.IntRange(1, 100_000), default=100, show_default=True,
@@ -45,6 +46,15 @@ def _batch(ctx, param, value):
 @click.option("--calibrator", type=click.Choice(CALIBRATORS), default=CALIBRATORS[0], show_default=True,
               help="Activation ranges: edgenet's streamed multi-threaded pass (each tensor's own range; B0-B7 about "
                    "4x faster) or TF's own single-threaded calibrator; see README.")
+@click.option("--ranges", type=click.Choice(("minmax", "percentile", "mse", "auto")), default="minmax",
+              show_default=True,
+              help="Activation ranges: min/max, 99.99th percentile, MSE-optimal clipping, or auto (per tensor, the "
+                   "method with the lowest cross-validated error on the calibration samples). Still full-integer.")
+@click.option("--bias-correction", is_flag=True,
+              help="Fold each convolution's measured mean quantization error into its int32 bias (full-integer).")
+@click.option("--min-agreement", type=click.FloatRange(0, 100, min_open=True), default=None,
+              help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
+                   "from plain int8 and adds bias correction, then auto ranges, then both, only as far as needed.")
 @click.option("--holdout", type=click.Path(path_type=Path), default=None,
               help="Images for the fidelity check (default: held-out images of the calibration source).")
 @click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
@@ -59,8 +69,8 @@ def _batch(ctx, param, value):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @cluster_option
 @user_errors
-def convert(variants, quant, io, weights, calib, samples, seed, calibrator, holdout, batch_size, out_dir, target,
-            force, as_json, quiet, cluster) -> None:
+def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, min_agreement,
+            holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -69,8 +79,10 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
     \b
     Example:
       edgenet convert lite0 --weights efficientnet-lite0.pth -o models/
+      edgenet convert b0 lite0-lite2 --weights imagenet -o models/
       edgenet convert b0-b3 --quant int8 --io uint8 --calib photos/ --samples 200 -o models/
       edgenet convert lite0 --target edgetpu --weights lite0.weights.h5 -o models/
+      edgenet convert lite0 --weights lite0.pth --min-agreement 99.5 -o models/
     """
     from ..convert.api import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
 
@@ -90,9 +102,13 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
     except EdgenetError as exc:
         raise click.UsageError(str(exc)) from None
     flat = [v for group in variants for v in group]
-    options = ConvertOptions(quant=quant, io=io, weights=weights, calib=calib, samples=samples, seed=seed,
+    # 'imagenet': one published file per variant, all found (or fetched) before any conversion starts.
+    per_variant = {v.name: Path(weights_for(IMAGENET, v)) for v in flat} if weights == IMAGENET else None
+    options = ConvertOptions(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
+                             calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
-                             progress=not quiet)
+                             progress=not quiet, ranges=ranges, bias_correction=bias_correction,
+                             min_agreement=min_agreement)
 
     def report(result) -> None:
         if result.status == "failed":
@@ -101,12 +117,23 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, hold
             info(f"{result.variant}: up to date ({result.model_path})")
         else:
             info(f"{result.variant}: wrote {result.model_path}")
+        for note in result.notes:
+            if note.startswith(("accuracy budget", "quantization repairs")):
+                info(f"{result.variant}: {note}")
 
-    if cluster == "local":
-        results = convert_variants(flat, options, on_result=report, log=info)
-    else:  # each variant a Ray task declaring its memory; files written here, atomically
+    if cluster != "local":  # each variant a Ray task declaring its memory; files written here, atomically
+        if per_variant is not None:
+            raise click.UsageError("--cluster converts with one weights file or none; convert per-variant weights "
+                                   "locally")
         with executor_for(cluster) as executor:
             results = executor.convert(flat, options, on_result=report)
+    elif per_variant is None:
+        results = convert_variants(flat, options, on_result=report, log=info)
+    else:
+        from dataclasses import replace
+
+        results = [r for v in flat for r in
+                   convert_variants([v], replace(options, weights=per_variant[v.name]), on_result=report, log=info)]
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -6,8 +6,9 @@ import contextlib
 
 import click
 
+from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 from .cluster import cluster_option, executor_for
-from .common import info, table, user_errors
+from .common import WEIGHTS, info, table, user_errors, weights_for
 
 
 def _pct(value: float | None) -> float | None:
@@ -22,17 +23,30 @@ def _pct(value: float | None) -> float | None:
               help="Class folder -> index: 'folder index' lines, or one class name per line (index = line "
                    "number from 0). Default: sorted folder names -> 0..N-1.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N images.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors).")
+@click.option("--weights", type=WEIGHTS, default=None,
+              help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors), or 'imagenet': "
+                   "each variant's published weights.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
+@click.option("--delegate", type=click.Choice(DELEGATES), default="cpu", show_default=True,
+              help="Run the .tflite models on this delegate (edgetpu: models compiled for the Edge TPU).")
+@click.option("--edgetpu-lib", default=EDGETPU_LIBRARY, show_default=True, help="Edge TPU delegate library.")
 @click.option("--json", "json_path", default=None, metavar="FILE",
-              help="Append one 'eval' record per model to this JSON-lines results file.")
+              help="Append one 'eval' record per model to this JSON-lines results file; '-' writes them to stdout.")
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
+              help="Evaluate on another device (ssh, or a device file such as an emulated Pi's): the models and "
+                   "images are shipped once and the records come back here.")
+@click.option("--remote-command", default=None,
+              help="How to start the eval command on the remote device  [default: edgenet eval, or the device "
+                   "file's command + eval].")
+@click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
 @click.option("--shard-images", type=click.IntRange(min=1), default=None,
               help="With --cluster: images per shard (task)  [default: 256].")
 @cluster_option
 @user_errors
-def evaluate(models, data, labels, limit, weights, threads, json_path, no_progress, shard_images, cluster) -> None:
+def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_lib, json_path, no_progress, remote,
+             remote_command, ssh_options, shard_images, cluster) -> None:
     """Top-1 and top-5 accuracy of .tflite models and Keras variants on labelled images.
 
     Each image goes through the one preprocessing path under each model's own contract
@@ -47,19 +61,26 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
       edgenet eval out/b0-fp32.tflite out/b0-int8.tflite --data imagenet/val --labels synsets.txt
       edgenet eval lite0 out/lite0-int8.tflite --weights lite0.weights.h5 --data val.txt --limit 1000 \\
           --json results.jsonl
+      edgenet eval out/b0-int8_edgetpu.tflite --delegate edgetpu --data val.txt     # on the Coral itself
+      edgenet eval out/lite0-int8.tflite --data val.txt --remote pi@raspberrypi.local --json pi.jsonl
     """
     from ..evaluation.classifier import open_classifier
     from ..evaluation.evaluate import compare, eval_record, evaluate, load_dataset, pick_references
-    from ..results import append_records
 
     dataset = load_dataset(data, labels)
-    classifiers = []
+    if remote:
+        return _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, json_path, remote,
+                       remote_command, ssh_options)
+    classifiers, weight_files = [], []
     for model in models:
         is_tflite = str(model).endswith(".tflite")
-        clf = open_classifier(model, weights=None if is_tflite else weights, threads=threads)
+        model_weights = None if is_tflite else weights_for(weights, model)
+        clf = open_classifier(model, weights=model_weights, threads=threads, delegate=delegate,
+                              edgetpu_lib=edgetpu_lib)
         for note in clf.notes:
             info(f"note: {note}")
         classifiers.append(clf)
+        weight_files.append(model_weights)
 
     results = []
     reported: set[str] = set()
@@ -81,7 +102,8 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
                 info(f"skipped: {path}: {reason}")
 
     rows, records = [], []
-    for i, (clf, result, ref) in enumerate(zip(classifiers, results, pick_references(classifiers), strict=True)):
+    for i, (clf, result, ref, model_weights) in enumerate(
+            zip(classifiers, results, pick_references(classifiers), weight_files, strict=True)):
         comparison = compare(result, results[ref]) if ref is not None else None
         rows.append({
             "model": clf.name, "quant": clf.quant or "", "top1": _pct(result.top1), "top5": _pct(result.top5),
@@ -90,14 +112,52 @@ def evaluate(models, data, labels, limit, weights, threads, json_path, no_progre
             "agreement": None if comparison is None else _pct(comparison.agreement_top1),
             "reference": "" if ref is None else f"#{ref + 1} {classifiers[ref].name}",
         })
-        records.append(eval_record(clf, result, comparison, weights=None if clf.kind == "tflite" else weights,
-                                   threads=threads))
+        records.append(eval_record(clf, result, comparison, weights=model_weights, threads=threads,
+                                   delegate=delegate))
         rows[-1]["model"] = f"#{i + 1} {clf.name}"
-    click.echo(table(rows, {"model": "model", "quant": "quant", "top1": "top-1 %", "top5": "top-5 %",
-                            "count": "count", "skipped": "skipped", "drop": "drop (pts)",
-                            "agreement": "agreement %", "reference": "vs"}, floatfmt=".2f"))
-    if json_path:
+    _output(rows, records, json_path)
+    if all(r.count == 0 for r in results):
+        raise click.ClickException(f"{dataset.name}: no readable images to evaluate")
+
+
+HEADERS = {"model": "model", "quant": "quant", "top1": "top-1 %", "top5": "top-5 %", "count": "count",
+           "skipped": "skipped", "drop": "drop (pts)", "agreement": "agreement %", "reference": "vs"}
+
+
+def _output(rows: list[dict], records: list[dict], json_path: str | None) -> None:
+    """The table (stderr when the records go to stdout) and the records."""
+    import sys
+
+    from ..results import append_records, write_records
+
+    to_stdout = json_path == "-"
+    click.echo(table(rows, HEADERS, floatfmt=".2f"), err=to_stdout)
+    if to_stdout:
+        write_records(sys.stdout, records)
+    elif json_path:
         path = append_records(json_path, records)
         info(f"appended {len(records)} eval record(s) to {path}")
-    if all(r.count == 0 for r in results):
+
+
+def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, json_path, remote, remote_command,
+            ssh_options) -> None:
+    from ..evaluation.remote import run_remote_eval
+
+    if weights:
+        raise click.UsageError("--weights applies to Keras variants, which --remote cannot run (no TensorFlow "
+                               "on the device): evaluate .tflite models there")
+    info(f"evaluating {len(models)} model(s) on {remote}")
+    out = run_remote_eval(remote, models, dataset, limit=limit, threads=threads, delegate=delegate,
+                          edgetpu_lib=edgetpu_lib, remote_command=remote_command, ssh_options=ssh_options)
+    for path, reason in out.skipped:
+        info(f"skipped: {path}: {reason}")
+    rows = []
+    for i, record in enumerate(out.records):
+        acc, model = record.get("accuracy") or {}, record.get("model") or {}
+        rows.append({"model": f"#{i + 1} {model.get('name')}", "quant": model.get("quant") or "",
+                     "top1": _pct(acc.get("top1")), "top5": _pct(acc.get("top5")), "count": acc.get("count"),
+                     "skipped": len(out.skipped), "drop": acc.get("drop_top1_points"),
+                     "agreement": _pct(acc.get("agreement_top1")), "reference": acc.get("reference") or ""})
+    _output(rows, list(out.records), json_path)
+    if all(not (r.get("accuracy") or {}).get("count") for r in out.records):
         raise click.ClickException(f"{dataset.name}: no readable images to evaluate")

@@ -5,14 +5,15 @@ from __future__ import annotations
 import click
 
 from ..errors import format_path
-from .common import VARIANT, emit_json, info, user_errors
+from .common import VARIANT, WEIGHTS, emit_json, info, user_errors, weights_for
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "model", required=True, help="A variant name/spec (built in Keras) or a .tflite file.")
-@click.option("--weights", type=click.Path(dir_okay=False), default=None,
-              help="Weights for a Keras variant: .weights.h5, legacy .h5, PyTorch .pth/.pt, .safetensors.")
+@click.option("--weights", type=WEIGHTS, default=None,
+              help="Weights for a Keras variant: .weights.h5, legacy .h5, PyTorch .pth/.pt, .safetensors, or "
+                   "'imagenet' (published weights, cached; see 'edgenet weights list').")
 @click.option("--top", "k", type=click.IntRange(1, 20), default=5, show_default=True, help="Classes per image.")
 @click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -27,11 +28,14 @@ def predict(images, model, weights, k, threads, as_json) -> None:
     \b
     Example:
       edgenet predict cat.jpg --model lite0 --weights efficientnet-lite0.pth
+      edgenet predict cat.jpg --model b0 --weights imagenet
       edgenet predict cat.jpg dog.png --model out/lite0-int8.tflite --json
     """
     from ..evaluation.classifier import open_classifier
     from ..evaluation.predict import predict_images
 
+    if weights is not None and not str(model).endswith(".tflite"):
+        weights = weights_for(weights, model)
     classifier = open_classifier(model, weights=weights, threads=threads)
     for note in classifier.notes:
         info(f"note: {note}")
@@ -57,13 +61,13 @@ def predict(images, model, weights, k, threads, as_json) -> None:
 
 
 @click.command("import-weights")
-@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.argument("checkpoint", type=WEIGHTS)
 @click.option("--variant", type=VARIANT, required=True, help="The variant the checkpoint was trained as.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="OUT.weights.h5")
 @click.option("--num-classes", type=click.IntRange(1, 100000), default=1000, show_default=True)
 @user_errors
 def import_weights(checkpoint, variant, output, num_classes) -> None:
-    """Convert a PyTorch/safetensors checkpoint into an edgenet .weights.h5 file.
+    """Convert a checkpoint (or 'imagenet': the published weights) into an edgenet .weights.h5 file.
 
     Reads PyTorch legacy and zip checkpoints and safetensors without torch, through a
     restricted reader that rebuilds tensors and refuses anything else. Both the
@@ -72,10 +76,12 @@ def import_weights(checkpoint, variant, output, num_classes) -> None:
     \b
     Example:
       edgenet import-weights efficientnet-lite0.pth --variant lite0 -o lite0.weights.h5
+      edgenet import-weights imagenet --variant b0 -o b0.weights.h5
     """
     from ..family.model import build_model
     from ..weights.keras_files import load_weights, save_weights
 
+    checkpoint = weights_for(checkpoint, variant)
     model = build_model(variant, num_classes=num_classes)
     result = load_weights(model, variant, checkpoint)
     for note in result.get("notes", []):

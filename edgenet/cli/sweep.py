@@ -11,7 +11,7 @@ from ..convert.modes import QUANT_MODES
 from ..decide.sweep import SWEEP_BENCH
 from ..results.records import PERCENTILES
 from .cluster import cluster_option, executor_for
-from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
+from .common import BUDGET_MS, IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
 
 
 @click.command()
@@ -32,6 +32,9 @@ from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--weights-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
                    "latency is unaffected, accuracy is meaningless).")
+@click.option("--weights", type=click.Choice([IMAGENET]), default=None,
+              help="imagenet: each variant's published weights (fetched and verified when the sweep reaches it; "
+                   "a custom --refine phi has none and stays random).")
 @click.option("--min-top1", type=click.FloatRange(0, 100), default=None,
               help="Accuracy floor (percent) for candidates whose top-1 was measured.")
 @click.option("--objective", type=click.Choice(["largest", "accuracy"]), default=None,
@@ -47,10 +50,15 @@ from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
 @click.option("--remeasure-rounds", type=click.IntRange(0, 10), default=2, show_default=True,
               help="When a candidate's interval straddles the budget, measure it again interleaved with its "
                    "neighbour this many times each (A-B-A-B); 0 turns this off.")
-@click.option("--remote", default=None, help="user@host: benchmark on that device over SSH.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
+              help="Benchmark on that device: user@host over SSH, or a device file (e.g. an emulated Pi's, whose "
+                   "latencies are never picked on).")
 @click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
+@click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
+              help="Runtime settings from `edgenet bench --tune --save-settings` (threads, api, XNNPACK flags); "
+                   "they replace --threads.")
 @click.option("--min-runs", type=click.IntRange(1), default=SWEEP_BENCH.min_runs, show_default=True)
 @click.option("--min-s", type=click.FloatRange(0), default=SWEEP_BENCH.min_s, show_default=True)
 @click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
@@ -63,9 +71,9 @@ from .common import BUDGET_MS, VARIANT_LIST, emit_json, info, table, user_errors
               help="With --devices: only this device (repeatable).")
 @cluster_option
 @user_errors
-def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, min_top1, objective, data,
-          labels, agreement_images, remeasure_rounds, remote, far_factor, refine, min_runs, min_s, rundir,
-          as_json, inventory, device_names, cluster) -> None:
+def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights, min_top1,
+          objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
+          min_runs, min_s, rundir, as_json, inventory, device_names, cluster) -> None:
     """Convert, benchmark and select in one resumable run.
 
     Works in increasing size; stops converting once a measured variant is over budget or
@@ -84,12 +92,22 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
     from ..family.variants import parse_variant_list
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
+    if weights == IMAGENET and weights_dir:
+        raise click.UsageError("--weights imagenet and --weights-dir exclude each other")
+    bench = replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s))
+    if settings_path:
+        from ..bench.tune import load_settings
+
+        bench = replace(bench, **load_settings(settings_path))
+        threads = bench.threads
+        info(f"benchmark settings: {bench.label()} (from {settings_path})")
     params = SweepParams(
         budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
-        samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, remote=remote,
+        samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, weights=weights,
+        remote=remote,
         min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
-        bench=replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s)),
+        bench=bench,
     )
     if inventory or cluster != "local":
         _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine,
@@ -104,6 +122,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
             click.echo(outcome.decision.message)
         elif outcome.selection is not None:
             click.echo(outcome.selection.message)
+        click.echo(f"measured with {bench.label()}" + (f" (tuned: {settings_path})" if settings_path else ""))
         if outcome.suggestion:
             s = outcome.suggestion
             verdict = "fits" if s.get("fits") else "does not fit"
@@ -111,6 +130,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                        f"{s['measured_ms'] if s['measured_ms'] is None else round(s['measured_ms'], 2)} ms: {verdict}")
         if outcome.report:
             info(f"report: {outcome.report}")
+    if outcome.emulated:
+        info("emulated device: the variants ran on its ARM code; latencies are the emulator's, so none is picked")
+        return
     if outcome.decision is None or outcome.decision.pick is None:
         raise SystemExit(1)
 

@@ -95,6 +95,9 @@ class ConvertOptions:
     out_dir: Path = Path(".")
     force: bool = False
     progress: bool = True
+    ranges: str = "minmax"  # edgenet.convert.ranges.RANGE_METHODS
+    bias_correction: bool = False  # edgenet.convert.bias
+    min_agreement: float | None = None  # accuracy budget, percent (edgenet.convert.quality)
 
 
 @dataclass(frozen=True)
@@ -213,6 +216,10 @@ def _inputs(variant: Variant, ctx: _Context, calib: CalibrationData | None) -> d
         "tensorflow": _tensorflow_version(),
         "converter_revision": CONVERTER_REVISION,
         "calibrator": o.calibrator if calib is not None else None,
+        # Only when asked, so that plain conversions keep their fingerprints.
+        **({"ranges": o.ranges} if calib is not None and o.ranges != "minmax" else {}),
+        **({"bias_correction": True} if calib is not None and o.bias_correction else {}),
+        **({"min_agreement": o.min_agreement} if calib is not None and o.min_agreement is not None else {}),
     }
 
 
@@ -239,6 +246,27 @@ def _input_note(quant: str, io: str, tensor: dict, contract: PreprocessContract)
             f"feed {io} through the model's own scale and zero point")
 
 
+def _quality_note(quality: dict | None) -> str | None:
+    """One line on what the range/bias repairs and the accuracy budget did (None for plain min/max int8)."""
+    if not quality:
+        return None
+    parts = []
+    if quality.get("ranges") and quality["ranges"] != "minmax":
+        methods = quality.get("range_methods") or {}
+        chosen = ", ".join(f"{m} {n}" for m, n in methods.items())
+        parts.append(f"{quality['ranges']} ranges" + (f" ({chosen} tensors)" if chosen else ""))
+    if quality.get("bias_correction"):
+        bias = quality["bias_correction"]
+        parts.append(f"bias correction ({bias['ops']} ops, {bias['channels']} biases moved)")
+    budget = quality.get("budget")
+    if budget:
+        done = " + ".join(parts) or "plain int8 (min/max ranges)"
+        verdict = "met" if budget["met"] else "NOT met"
+        return (f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} "
+                f"({budget['reached_pct']:.1f} %) with {done}; still full-integer, same operators as plain int8")
+    return ("quantization repairs: " + " + ".join(parts)) if parts else None
+
+
 def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | None, hold: HoldoutSet | None,
                     result: dict, model_path: Path, sha256: str, size_bytes: int, fingerprint: str,
                     inputs: dict) -> dict:
@@ -252,6 +280,9 @@ def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | No
         notes.append("random initial weights: accuracy and fidelity numbers are meaningless (pass --weights)")
     if calib is not None and calib.augmented_count:
         notes.append(calib.note)
+    quality_note = _quality_note(result.get("quality"))
+    if quality_note:
+        notes.append(quality_note)
     fidelity_note = None
     if o.quant in CALIBRATED_MODES:
         fidelity_note = hold.note if hold is not None else (
@@ -296,6 +327,7 @@ def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | No
         "peak_memory_after_convert_mb": result.get("peak_memory_after_convert_mb"),
         "fidelity": result.get("fidelity"),
         "fidelity_note": fidelity_note,
+        "quality": result.get("quality"),
         "notes": notes,
         "inputs": inputs,
         "inputs_fingerprint": fingerprint,
@@ -375,6 +407,9 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "quiet": not o.progress,
             "calibrator": o.calibrator,
             "seed": o.seed,
+            "ranges": o.ranges,
+            "bias_correction": o.bias_correction,
+            "min_agreement": o.min_agreement,
         }
         if calib is not None:
             names = [str(p) for p in calib.files] + [f"augmented sample {i + 1}" for i in range(calib.augmented_count)]
@@ -441,6 +476,17 @@ def convert_variants(
         raise EdgenetError(f"--samples must be at least 1, got {options.samples}")
     if options.calibrator not in CALIBRATORS:
         raise EdgenetError(f"unknown calibrator {options.calibrator!r}; choose {' or '.join(CALIBRATORS)}")
+    from .ranges import RANGE_METHODS
+
+    repairs = options.ranges != "minmax" or options.bias_correction or options.min_agreement is not None
+    if options.ranges not in RANGE_METHODS:
+        raise EdgenetError(f"unknown --ranges {options.ranges!r}; choose from {', '.join(RANGE_METHODS)}")
+    if repairs and options.quant not in CALIBRATED_MODES:
+        raise EdgenetError("--ranges, --bias-correction and --min-agreement need --quant int8 or int16x8")
+    if repairs and options.calibrator != "edgenet":
+        raise EdgenetError("--ranges, --bias-correction and --min-agreement need --calibrator edgenet")
+    if options.min_agreement is not None and not 0 < options.min_agreement <= 100:
+        raise EdgenetError(f"--min-agreement must be a percentage in (0, 100], got {options.min_agreement}")
     if options.batch_size not in (1, None):
         raise EdgenetError(f"--batch-size must be 1 or none, got {options.batch_size}")
     if options.weights is not None and not Path(options.weights).is_file():

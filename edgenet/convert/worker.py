@@ -142,7 +142,13 @@ def _expected_dtype(quant: str, io: str) -> str:
     return IO_DTYPES[io] if quant == "int8" else "float32"
 
 
-def edgenet_calibrate(self, dataset_gen, on_step=None):
+#: This child's calibration statistics, kept between conversions of the same model (the budget
+#: mode converts again with other ranges without re-running the calibration pass).
+_CALIBRATION_CACHE: dict = {}
+
+
+def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "minmax", record: dict | None = None,
+                      keep_histograms: bool = False):
     """Stand-in for ``tensorflow.lite...Calibrator.calibrate``: the same min/max statistics, faster.
 
     TF's calibrator sees only the first sample, to lay out the min/max fields exactly where
@@ -159,7 +165,30 @@ def edgenet_calibrate(self, dataset_gen, on_step=None):
     samples = list(dataset_gen())
     float_model = flatbuffer_utils.convert_bytearray_to_object(self._model_content)
     names = [t.name for t in float_model.subgraphs[0].tensors]
-    ranges = tensor_ranges(float_model, samples, on_step=on_step)
+    # Histograms cost time on every activation: only kept when a range method (now or, in the budget
+    # mode, on a later rung) needs them.
+    need_histograms = keep_histograms or ranges_method != "minmax"
+    key = (bytes(self._model_content), len(samples))
+    cached = _CALIBRATION_CACHE.get(key)
+    if cached is not None and (cached[1] is not None or not need_histograms):
+        ranges, histograms = cached
+    else:
+        histograms = {} if need_histograms else None
+        ranges = tensor_ranges(float_model, samples, on_step=on_step, histograms=histograms)
+        _CALIBRATION_CACHE.clear()
+        _CALIBRATION_CACHE[key] = (ranges, histograms)
+    if ranges_method != "minmax":
+        from .ranges import choose_ranges
+
+        graph0 = float_model.subgraphs[0]
+        io = {int(i) for i in graph0.inputs} | {int(i) for i in graph0.outputs}
+        chosen = choose_ranges(histograms, ranges_method, keep_minmax=io)
+        ranges = {**ranges, **{i: r for i, (r, _) in chosen.items()}}
+        if record is not None:
+            methods: dict[str, int] = {}
+            for _, m in chosen.values():
+                methods[m] = methods.get(m, 0) + 1
+            record["range_methods"] = dict(sorted(methods.items()))
     del float_model
     self._feed_tensors(lambda: iter(samples[:1]), resize_input=True)
     calibrated = flatbuffer_utils.convert_bytearray_to_object(self._calibrator.Calibrate())
@@ -176,12 +205,14 @@ def edgenet_calibrate(self, dataset_gen, on_step=None):
 
 def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
                     name: str = "model", progress_file=None, quiet: bool = True,
-                    crash_after_calibration: bool = False, calibrator: str = "tflite") -> tuple[bytes, float]:
+                    crash_after_calibration: bool = False, calibrator: str = "tflite", ranges: str = "minmax",
+                    record: dict | None = None, keep_histograms: bool = False) -> tuple[bytes, float]:
     """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
 
     Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
     float32 is required for int8/int16x8. Any converter failure (for int8: an op that has no
-    int8 kernel) raises :class:`EdgenetError` with one line.
+    int8 kernel) raises :class:`EdgenetError` with one line. ``ranges`` other than ``minmax``
+    (:mod:`edgenet.convert.ranges`) needs edgenet's calibrator; ``record`` receives what was chosen.
     """
     from tqdm import tqdm
 
@@ -190,6 +221,8 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 
     if quant in CALIBRATED_MODES and (calib is None or len(calib) == 0):
         raise EdgenetError(f"{name}: {quant} needs calibration data")
+    if ranges != "minmax" and calibrator != "edgenet":
+        raise EdgenetError(f"{name}: --ranges {ranges} needs --calibrator edgenet (TF's calibrator keeps min/max only)")
     height, width, channels = (int(d) for d in model.input_shape[1:])
     spec = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="input")
     serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
@@ -233,7 +266,8 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
                         bar.update(done * len(calib) // total - bar.n)
 
                     def calibrate(self, dataset_gen):
-                        return edgenet_calibrate(self, dataset_gen, on_step=step)
+                        return edgenet_calibrate(self, dataset_gen, on_step=step, ranges_method=ranges,
+                                                 record=record, keep_histograms=keep_histograms)
 
                     tf_calibrator.Calibrator.calibrate = calibrate  # this child process only
                     try:
@@ -292,10 +326,61 @@ def run(request: dict, progress_file) -> dict:
 
     res = variant.resolution
     crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
-    data, conversion_time_s = keras_to_tflite(
-        model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
-        quiet=request.get("quiet", False), crash_after_calibration=crash,
-        calibrator=request.get("calibrator", "tflite"))
+    conversion_seconds = [0.0]
+    ranges_record: dict = {}
+
+    def convert(ranges: str) -> bytes:
+        data, seconds = keras_to_tflite(
+            model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
+            quiet=request.get("quiet", False), crash_after_calibration=crash,
+            calibrator=request.get("calibrator", "tflite"), ranges=ranges, record=ranges_record,
+            keep_histograms=request.get("min_agreement") is not None)
+        conversion_seconds[0] += seconds
+        return data
+
+    holdout = None
+    if request.get("holdout_npy") and quant in CALIBRATED_MODES:
+        from .fidelity import HoldoutSet
+
+        arr = np.load(request["holdout_npy"])
+        holdout = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "")
+    reference_logits: list = []
+
+    def fidelity_of(data: bytes) -> dict | None:
+        from .fidelity import fidelity_metrics
+
+        if holdout is None:
+            return None
+        if not reference_logits:
+            reference_logits.append(np.concatenate(
+                [model(holdout.array[i : i + 1], training=False).numpy() for i in range(len(holdout.array))]))
+        tfl_check = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
+        quant_logits = np.concatenate([tfl_check.run(holdout.array[i : i + 1]) for i in range(len(holdout.array))])
+        return fidelity_metrics(reference_logits[0], quant_logits, images=holdout.images,
+                                source=holdout.source).to_dict()
+
+    float_bytes: list = []
+
+    def correct(data: bytes) -> tuple[bytes, dict]:
+        from .bias import DEFAULT_BIAS_SAMPLES, correct_bias
+
+        if not float_bytes:
+            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
+        fixed, summary = correct_bias(float_bytes[0], data, np.asarray(calib[:DEFAULT_BIAS_SAMPLES]))
+        return fixed, summary.to_dict()
+
+    from .quality import repair
+
+    ranges_method = request.get("ranges", "minmax")
+    try:
+        data, fidelity, quality = repair(convert, correct, fidelity_of, ranges=ranges_method,
+                                         bias_correction=bool(request.get("bias_correction")),
+                                         min_agreement_pct=request.get("min_agreement"))
+    except ValueError as exc:
+        raise EdgenetError(f"{variant.name}: {exc}") from None
+    if quality["ranges"] != "minmax":
+        quality["range_methods"] = ranges_record.get("range_methods")
+    conversion_time_s = conversion_seconds[0]
 
     peak_after_convert_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     _release_memory()
@@ -311,18 +396,6 @@ def run(request: dict, progress_file) -> dict:
                     f"{variant.name}: converted {quant} model has {kind} dtype {info['dtype']}, "
                     f"expected {want} (--io {io})"
                 )
-
-    fidelity = None
-    if request.get("holdout_npy") and quant in CALIBRATED_MODES:
-        from .fidelity import HoldoutSet, measure_fidelity
-
-        arr = np.load(request["holdout_npy"])
-        hold = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "")
-
-        def reference(x):
-            return model(x, training=False).numpy()
-
-        fidelity = measure_fidelity(reference, tfl.run, hold).to_dict()
 
     macs = variant_counts(variant, num_classes=classes).macs  # baselines: published (Keras applications)
 
@@ -346,6 +419,7 @@ def run(request: dict, progress_file) -> dict:
         "inputs": inputs,
         "outputs": outputs,
         "fidelity": fidelity,
+        "quality": quality if quant in CALIBRATED_MODES else None,
         "weights_info": weights_info,
         "conversion_time_s": round(conversion_time_s, 3),
         "worker_time_s": round(time.perf_counter() - started, 3),

@@ -196,7 +196,10 @@ def write_report(
     for t in tables:
         annotate_rows(t["rows"], records, stat, budget_ms)
     if not tables:
-        raise EdgenetError(f"{rundir}: no successful bench results to report")
+        emulated = usable_bench(records, emulated=True)
+        why = (": its bench results come from an emulated device, whose latency is the emulator's, not the board's"
+               if emulated else "")
+        raise EdgenetError(f"{rundir}: no successful bench results to report{why}")
     base_rows = _baseline_rows(tables) if baselines else []
     annotate_rows(base_rows, records, stat, budget_ms)
     main_rows = [r for r in tables[0]["rows"] if not (baselines and r["variant"] in BASELINE_NAMES)]

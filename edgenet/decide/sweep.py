@@ -59,6 +59,7 @@ class SweepParams:
     samples: int = 32
     seed: int = 0
     weights_dir: Path | None = None
+    weights: str | None = None  # "imagenet": each variant's published weights (custom specs stay random)
     remote: str | None = None
     min_top1: float | None = None
     far_factor: float = 1.5  # skip a conversion predicted above far_factor * budget
@@ -108,10 +109,12 @@ class SweepOutcome:
     rundir: Path
     suggestion: dict | None = None
     decision: object | None = None  # edgenet.decide.decision.Decision: what to deploy
+    emulated: bool = False  # measured on an emulated device: nothing is picked on its latencies
 
     def to_dict(self) -> dict:
         return {
             "rundir": str(self.rundir),
+            "emulated": self.emulated,
             "steps": [asdict(s) for s in self.steps],
             "decision": self.decision.to_dict() if self.decision is not None else None,
             "selection": self.selection.to_dict() if self.selection is not None else None,
@@ -120,8 +123,13 @@ class SweepOutcome:
         }
 
 
-def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
-    """``DIR/<variant>.weights.h5`` (or .pth, .safetensors, ...) when present."""
+def _weights_for(variant: Variant, weights_dir: Path | None, weights: str | None = None) -> Path | None:
+    """``DIR/<variant>.weights.h5`` (or .pth, .safetensors, ...) when present; or the published weights."""
+    if weights == "imagenet":
+        from ..weights.fetch import resolve_path
+        from ..weights.registry import REGISTRY
+
+        return resolve_path(variant) if variant.name in REGISTRY else None
     if weights_dir is None:
         return None
     for suffix in WEIGHT_SUFFIXES:
@@ -132,21 +140,30 @@ def _weights_for(variant: Variant, weights_dir: Path | None) -> Path | None:
 
 
 def _device_label(params) -> str:
-    """Who measures: the ``--remote`` host as given, or this machine's hostname (the records' device label)."""
+    """Who measures: the ``--remote`` device's name (the host as given, or a device file's name), or this
+    machine's hostname (the records' device label)."""
     import socket
 
-    return params.remote or socket.gethostname()
+    if params.remote:
+        from ..devices import resolve_device
+
+        return resolve_device(params.remote).name
+    return socket.gethostname()
 
 
 def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label: str) -> bool:
     """A successful earlier measurement of this very model file under this setting, on this device."""
     return (
-        record.usable
+        record.measured
         and record.on_device(device_label)
         and record.model.sha256 == sha256
         and record.threads == bench.threads
         and (record.xnnpack is not False) == bench.xnnpack
         and (record.delegate_setting or "cpu") == bench.delegate
+        # runtime settings from `bench --tune` (absent in older records: the defaults)
+        and record.api == bench.api
+        and record.xnnpack_latest == bench.xnnpack_latest
+        and record.xnnpack_weight_cache == bench.xnnpack_weight_cache
     )
 
 
@@ -254,7 +271,12 @@ def run_sweep(
     selection = None
     suggestion = None
     decision = None
-    if usable_bench(records):
+    measured_here = usable_bench(records, emulated=True)
+    emulated = bool(measured_here) and all(r.emulated for r in measured_here)
+    if emulated:
+        log("emulated device: its latencies are the emulator's, not the board's, so no variant is picked; "
+            "the models ran on its ARM code (results.jsonl)")
+    elif usable_bench(records):
         records = _measure_accuracy(run, models, records)
         decision = _decide(run, records)
         if decision is not None and params.remeasure_rounds > 0:
@@ -278,7 +300,7 @@ def run_sweep(
     report = None
     if selection is not None:
         report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision)
-    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision)
+    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision, emulated)
     atomic_write_text(run.rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
 
@@ -373,7 +395,8 @@ def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict
             continue
         if already_evaluated(records, sha, str(params.agreement_images), "agreement_top1"):
             continue
-        options = ConvertOptions(quant="fp32", weights=_weights_for(variant, params.weights_dir), calib=params.calib,
+        options = ConvertOptions(quant="fp32", weights=_weights_for(variant, params.weights_dir, params.weights),
+                                 calib=params.calib,
                                  samples=params.samples, seed=params.seed, out_dir=run.models_dir / "float",
                                  progress=run.progress)
         (result,) = convert_variants([variant], options)
@@ -396,7 +419,7 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
 
     params = run.params
     macs = architecture(variant).macs
-    weights = _weights_for(variant, params.weights_dir)
+    weights = _weights_for(variant, params.weights_dir, params.weights)
     options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=run.models_dir, progress=run.progress)
     (result,) = convert_variants([variant], options, log=run.log)
@@ -406,8 +429,10 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     run.log(f"convert {variant.name}: {result.status}")
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
-    for record in reversed(usable_bench(records)):
+    for record in reversed(usable_bench(records, emulated=True)):
         if _matches(record, sha, params.bench, _device_label(params)):
+            if record.emulated:
+                return _emulated_step(variant.name, macs, model_path, record, params.stat, "reused")
             latency = record.stat_ms(params.stat)
             run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
@@ -423,9 +448,20 @@ def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> St
     if not record.ok:
         run.log(f"bench {variant.name}: {record.error}")
         return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record.error}")
+    if record.emulated:
+        step = _emulated_step(variant.name, macs, model_path, record, params.stat, "measured")
+        run.log(f"bench {variant.name}: {step.reason}")
+        return step
     latency = record.stat_ms(params.stat)
-    run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat}")
+    run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} ({params.bench.label()})")
     return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
+
+
+def _emulated_step(name: str, macs: int, model_path: Path, record: BenchRecord, stat: str, action: str) -> Step:
+    """A step measured on an emulated device: it ran there, but its latency decides nothing (no budget check)."""
+    return Step(name, macs, action, model=str(model_path),
+                reason=f"ran on an emulated device, {record.emulation}: {record.stat_ms(stat):.1f} ms {stat} is the "
+                       "emulator's speed, not a board latency")
 
 
 def _refine(run: _Run, selection, order: list[Variant], records: list[dict]):
@@ -465,7 +501,8 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
         "budget_ms": params.budget_ms, "variants": [v.spec or v.name for v in params.variants],
         "quant": params.quant, "stat": params.stat, "threads": params.threads, "calib": params.calib,
         "samples": params.samples, "seed": params.seed,
-        "weights_dir": str(params.weights_dir) if params.weights_dir else None, "remote": params.remote,
+        "weights_dir": str(params.weights_dir) if params.weights_dir else None, "weights": params.weights,
+        "remote": params.remote,
         "min_top1": params.min_top1, "far_factor": params.far_factor, "refine": params.refine,
         "objective": params.objective, "remeasure_rounds": params.remeasure_rounds,
         "data": str(params.data) if params.data else None, "labels": str(params.labels) if params.labels else None,

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import EdgenetError, InputFileError
 from ..pixels.contract import PreprocessContract
+from ..runtime.delegates import EDGETPU_LIBRARY
 from ..runtime.envinfo import manifest_path
 
 
@@ -59,11 +60,14 @@ def manifest_for(path: Path) -> dict | None:
         raise InputFileError(candidate, f"unreadable manifest ({exc})") from None
 
 
-def _tflite_classifier(path: Path, threads: int) -> Classifier:
+def _tflite_classifier(path: Path, threads: int, delegate: str = "cpu",
+                       edgetpu_lib: str = EDGETPU_LIBRARY) -> Classifier:
     from ..runtime.isolated import IsolatedTFLiteModel
 
     # A user's model runs in a child process: an interpreter crash is one line, not the command.
-    model = IsolatedTFLiteModel(path, threads=threads)
+    # A delegate that cannot run the model is refused there (one line): the Edge TPU's arithmetic is
+    # its own, so its accuracy is measured on it or not at all, never taken from the CPU.
+    model = IsolatedTFLiteModel(path, threads=threads, delegate=delegate, edgetpu_lib=edgetpu_lib)
     try:
         return _describe_tflite(path, model)
     except BaseException:
@@ -109,10 +113,16 @@ def _keras_classifier(spec: str, weights: str | None) -> Classifier:
                       variant=variant.name, quant="float32", notes=tuple(notes))
 
 
-def open_classifier(model: str, *, weights: str | None = None, threads: int = 1) -> Classifier:
-    """A ``.tflite`` path or a variant name/spec (built in Keras, optionally with ``weights``)."""
+def open_classifier(model: str, *, weights: str | None = None, threads: int = 1, delegate: str = "cpu",
+                    edgetpu_lib: str = EDGETPU_LIBRARY) -> Classifier:
+    """A ``.tflite`` path or a variant name/spec (built in Keras, optionally with ``weights``).
+
+    ``delegate="edgetpu"`` runs a ``.tflite`` compiled for the Edge TPU on it (``edgetpu_lib``).
+    """
     if str(model).endswith(".tflite"):
         if weights:
             raise EdgenetError("--weights applies to Keras variants; a .tflite model carries its own weights")
-        return _tflite_classifier(Path(model), threads)
+        return _tflite_classifier(Path(model), threads, delegate, edgetpu_lib)
+    if delegate not in (None, "cpu"):
+        raise EdgenetError(f"{model}: --delegate {delegate} runs .tflite models compiled for it, not Keras variants")
     return _keras_classifier(model, weights)

@@ -327,8 +327,13 @@ def eval_record(
     comparison: Comparison | None = None,
     weights: str | None = None,
     threads: int | None = None,
+    delegate: str = "cpu",
 ) -> dict:
-    """The ``kind: "eval"`` record of the shared results schema (accuracies as fractions)."""
+    """The ``kind: "eval"`` record of the shared results schema (accuracies as fractions).
+
+    ``delegate`` is the one the classifier's interpreter ran with (opening it fails otherwise), so
+    an Edge TPU accuracy is labelled ``edgetpu`` only when the Edge TPU computed it.
+    """
     from ..results import NESTED_FIELDS, make_record
     from ..runtime.envinfo import device_info, model_info
 
@@ -350,8 +355,11 @@ def eval_record(
                 "agreement_top1": comparison.agreement_top1 if comparison else None}
     if "reference" in NESTED_FIELDS["accuracy"]:  # newer schema: name the reference model too
         accuracy["reference"] = comparison.reference if comparison else None
-    return make_record("eval", model=model, device=device_info(runtime=runtime),
-                       settings={"threads": threads}, accuracy=accuracy)
+    ran_on = None
+    if classifier.kind == "tflite" and delegate not in (None, "cpu"):
+        ran_on = {"name": delegate, "version": None}
+    return make_record("eval", model=model, device=device_info(runtime=runtime, delegate=ran_on),
+                       settings={"threads": threads, "delegate": delegate or "cpu"}, accuracy=accuracy)
 
 
 def _version(dist: str) -> str | None:

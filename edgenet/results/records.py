@@ -147,10 +147,14 @@ class SettingKey:
     threads: int | None
     delegate: str | None
     xnnpack: bool | None
+    #: Runtime settings beyond the defaults (``bench --api/--xnnpack-latest/--xnnpack-weight-cache``), e.g.
+    #: "compiled+cache"; "" for the default Interpreter, so older records and keys compare as before.
+    engine: str = ""
 
     def describe(self) -> str:
         xnn = {True: "xnnpack on", False: "xnnpack off", None: "xnnpack ?"}[self.xnnpack]
-        return f"{self.device} threads={self.threads} delegate={self.delegate or 'cpu'} {xnn}"
+        text = f"{self.device} threads={self.threads} delegate={self.delegate or 'cpu'} {xnn}"
+        return f"{text} {self.engine}" if self.engine else text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -166,9 +170,19 @@ class Record:
     xnnpack: bool | None
     delegate_setting: str | None  # settings.delegate: what was asked for
     error: str | None
+    emulation: str | None = None  # device.emulation, e.g. "pi4 cortex-a72 (qemu-user 7.2.22)"; None: real hardware
     raw: dict = field(repr=False, compare=False)
+    # Runtime settings (issue 16); absent in older records, which ran the defaults.
+    api: str = "interpreter"
+    xnnpack_latest: bool = False
+    xnnpack_weight_cache: bool = False
     throttled_before: str | None = None  # a Raspberry Pi's `vcgencmd get_throttled` before the run
     throttled_after: str | None = None  # ... and after it (None where vcgencmd is absent)
+
+    @property
+    def emulated(self) -> bool:
+        """Made under an emulator (tools/emulated-pi): ARM code and numerics, but never a board's latency."""
+        return self.emulation is not None
 
     @property
     def ok(self) -> bool:
@@ -186,7 +200,15 @@ class Record:
 
     @property
     def setting(self) -> SettingKey:
-        return SettingKey(self.device_name, self.threads, self.delegate, self.xnnpack)
+        return SettingKey(self.device_name, self.threads, self.delegate, self.xnnpack, self.engine)
+
+    @property
+    def engine(self) -> str:
+        """The non-default runtime settings in one word ("" for the default Interpreter)."""
+        parts = [] if self.api == "interpreter" else [self.api]
+        parts += ["latest"] if self.xnnpack_latest else []
+        parts += ["cache"] if self.xnnpack_weight_cache else []
+        return "+".join(parts)
 
     def on_device(self, device: str) -> bool:
         """True when ``device`` is this record's device label or hostname."""
@@ -222,7 +244,11 @@ class Record:
             xnnpack=settings.get("xnnpack"),
             delegate_setting=settings.get("delegate"),
             error=data.get("error"),
+            emulation=_emulation_text(device.get("emulation")),
             raw=data,
+            api=settings.get("api") or "interpreter",
+            xnnpack_latest=bool(settings.get("xnnpack_latest")),
+            xnnpack_weight_cache=bool(settings.get("xnnpack_weight_cache")),
             throttled_before=device.get("throttled_before"),
             throttled_after=device.get("throttled_after"),
         )
@@ -239,9 +265,20 @@ class BenchRecord(Record):
     samples_ms: tuple[float, ...]
 
     @property
-    def usable(self) -> bool:
-        """A successful measurement with latencies: the only kind a decision may use."""
+    def measured(self) -> bool:
+        """A successful measurement with latencies (on real hardware or under an emulator)."""
         return self.ok and self.latency is not None
+
+    @property
+    def usable(self) -> bool:
+        """A successful measurement of real hardware: the only kind a decision may use.
+
+        An emulated device's latency is the emulator's speed, not the board's (qemu runs a Pi's code
+        hundreds of times slower than a Pi): like a CPU figure under an Edge TPU label, it is never
+        picked on, tabulated or plotted as the board's, so select, the latency model, the report and
+        the sweep, which all take their latencies from here, leave it out.
+        """
+        return self.measured and not self.emulated
 
     def stat_ms(self, stat: str) -> float | None:
         return None if self.latency is None else self.latency.stat_ms(stat)
@@ -328,9 +365,22 @@ def variant_of(record: dict | Record) -> str | None:
     return as_record(record).variant
 
 
-def usable_bench(records: Iterable[dict | Record]) -> list[BenchRecord]:
-    """The successful bench records (with latencies), as views."""
-    return [r for r in as_records(records) if isinstance(r, BenchRecord) and r.usable]
+def _emulation_text(value: Any) -> str | None:
+    """``{"emulator", "cpu", "profile"}`` -> ``"pi4 cortex-a72 (qemu-user 7.2.22)"``; None when not emulated."""
+    if not value:
+        return None
+    data = _obj(value)
+    what = " ".join(str(data[k]) for k in ("profile", "cpu") if data.get(k)) or "unknown CPU"
+    return f"{what} ({data.get('emulator') or 'emulator'})"
+
+
+def usable_bench(records: Iterable[dict | Record], *, emulated: bool = False) -> list[BenchRecord]:
+    """The successful bench records (with latencies) of real hardware, as views.
+
+    ``emulated=True`` also returns those made under an emulator (to reuse, never to decide on).
+    """
+    views = [r for r in as_records(records) if isinstance(r, BenchRecord)]
+    return [r for r in views if (r.measured if emulated else r.usable)]
 
 
 R = TypeVar("R", bound=Record)
@@ -368,6 +418,10 @@ def bench_group(
         wanted = [x for x in (f"device {device!r}" if device else "", f"threads={threads}" if threads else "") if x]
         narrowed = " for " + ", ".join(wanted) if wanted else ""
         found = f"; found: {'; '.join(everything)}" if everything else ""
+        emulated = sum(1 for r in as_records(records) if isinstance(r, BenchRecord) and r.emulated)
+        if emulated:
+            found += (f"; {emulated} result(s) from an emulated device left out: emulated latency is the "
+                      "emulator's speed, not the board's")
         raise EdgenetError(f"no successful bench results{narrowed}{found}")
     if len(groups) > 1:
         found = "; ".join(

@@ -10,8 +10,10 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
     model:       {path, name, sha256, size_bytes, variant, quant, resolution, params, macs, manifest}
     device:      {label, hostname, machine, cpu_model, cores, governor, freq_mhz, os, python,
                   runtime: {name, version}, delegate: {name, version} | null,
-                  throttled_before, throttled_after}
-    settings:    {threads, xnnpack, delegate, warmup_s, min_runs, min_s, max_s, timeout_s}
+                  throttled_before, throttled_after,
+                  emulation: {emulator, cpu, profile} | null}
+    settings:    {threads, xnnpack, delegate, warmup_s, min_runs, min_s, max_s, timeout_s,
+                  xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records)}
     latency_ms:  {init, first, mean, std, min, p50, p90, p95, p99, max}
     runs:        int, timed invocations after warm-up
     failed_runs: int, invocations that raised (any > 0 sets ``error``)
@@ -24,6 +26,9 @@ Units are in the names: ``latency_ms`` holds milliseconds, ``size_bytes`` bytes,
 MiB-based megabytes (ru_maxrss KiB / 1024). ``device.label`` is the user's name for the machine
 (``--label``), which ``report`` groups by. ``device.delegate`` is non-null only when a delegate
 really ran the model: a CPU figure is never labelled ``edgetpu``.
+``device.emulation`` is non-null when the record was made under an emulator (qemu-user running an
+emulated Raspberry Pi, ``tools/emulated-pi``): its numbers prove ARM code and numerics, and its
+latencies are the emulator's, never a board's (``select``, ``sweep`` and ``report`` leave them out).
 
 CSV export flattens nested objects with dotted column names (``latency_ms.p50``,
 ``device.runtime.version``); lists and ``model.manifest`` become JSON text in one cell.
@@ -78,8 +83,10 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
         "delegate",
         "throttled_before",
         "throttled_after",
+        "emulation",
     ),
-    "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s"),
+    "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s",
+                 "xnnpack_latest", "api", "xnnpack_weight_cache"),
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"),
     "accuracy": ("top1", "top5", "count", "dataset", "agreement_top1", "drop_top1_points", "reference"),
 }
@@ -99,7 +106,8 @@ FIELDS: tuple[str, ...] = (
     "accuracy",
     "error",
 )
-_SUBOBJECTS = {("device", "runtime"): ("name", "version"), ("device", "delegate"): ("name", "version")}
+_SUBOBJECTS = {("device", "runtime"): ("name", "version"), ("device", "delegate"): ("name", "version"),
+               ("device", "emulation"): ("emulator", "cpu", "profile")}
 
 
 def _clean(value: Any) -> Any:

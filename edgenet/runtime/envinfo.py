@@ -6,6 +6,11 @@ the frequency governor (``ondemand``/``schedutil`` ramp up during a run, ``power
 and on a Raspberry Pi whether the firmware throttled the clock (under-voltage or heat), which
 ``vcgencmd get_throttled`` reports before and after the run. Everything is read from /proc and
 /sys where readable and ``None`` otherwise, never guessed.
+
+Under an emulator (qemu-user running an arm64 userland, as ``tools/emulated-pi`` builds) the code
+and the arithmetic are ARM's but the clock is the host's: :func:`emulation` says so, and the record
+carries it, so an emulated latency is never taken for a board's. The host's governor and frequency
+describe the host, not the emulated board, and are left out there.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ __all__ = [
     "cpu_cores",
     "cpufreq",
     "raspberry_pi_model",
+    "emulation",
     "throttled",
     "device_info",
     "model_info",
@@ -87,6 +93,46 @@ def raspberry_pi_model() -> str | None:
     return model if model and "raspberry pi" in model.lower() else None
 
 
+#: Set by the emulated device's interpreter wrapper: ``{"emulator", "cpu", "profile"}`` as JSON.
+EMULATION_ENV = "EDGENET_EMULATION"
+
+
+def _qemu_user() -> bool:
+    """True when this process is qemu-user emulating another architecture.
+
+    qemu runs the guest in its own process, so the kernel's name for it is qemu's
+    (``qemu-aarch64-st``); with binfmt_misc and no faked cpuinfo, the host's x86 /proc/cpuinfo
+    shows through on an ARM ``platform.machine()``.
+    """
+    status = _read("/proc/self/status") or ""
+    name = status.splitlines()[0].partition(":")[2].strip() if status else ""
+    if name.startswith("qemu-"):
+        return True
+    cpuinfo = (_read("/proc/cpuinfo") or "").lower()
+    return platform.machine().lower() in ("aarch64", "arm64", "armv7l") and (
+        "genuineintel" in cpuinfo or "authenticamd" in cpuinfo)
+
+
+def emulation() -> dict | None:
+    """``{"emulator", "cpu", "profile"}`` when running under an emulator, None on real hardware.
+
+    The wrapper of ``tools/emulated-pi`` names the emulated CPU and board; without it a detected
+    qemu still marks the record (CPU and board unknown).
+    """
+    declared = os.environ.get(EMULATION_ENV)
+    info = None
+    if declared:
+        try:
+            value = json.loads(declared)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            info = {k: (None if value.get(k) is None else str(value.get(k))) for k in ("emulator", "cpu", "profile")}
+    if info is None and _qemu_user():
+        info = {"emulator": "qemu-user", "cpu": None, "profile": None}
+    return info
+
+
 def throttled() -> str | None:
     """``vcgencmd get_throttled`` (e.g. ``0x0`` = never throttled), None where vcgencmd is absent."""
     exe = shutil.which("vcgencmd")
@@ -112,6 +158,10 @@ def device_info(
     cores = cpu_cores()
     hostname = socket.gethostname()
     pi = raspberry_pi_model()
+    emulated = emulation()
+    if emulated:  # the host's clock settings say nothing about the emulated board
+        freq = {"governor": None, "cur_mhz": None, "max_mhz": None}
+        label = label or f"emulated-{emulated.get('profile') or emulated.get('cpu') or 'arm'}"
     return {
         "label": label or hostname,
         "hostname": hostname,
@@ -126,6 +176,7 @@ def device_info(
         "delegate": delegate,
         "throttled_before": throttled_before,
         "throttled_after": throttled_after,
+        "emulation": emulated,
     }
 
 
@@ -136,6 +187,7 @@ def environment() -> dict:
         "cores": cpu_cores(),
         "cpufreq": cpufreq(),
         "raspberry_pi": raspberry_pi_model(),
+        "emulation": emulation(),
         "throttled": throttled(),
         "os": platform.platform(),
         "python": sys.version.split()[0],

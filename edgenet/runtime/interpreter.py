@@ -177,9 +177,12 @@ def make_interpreter(
     *,
     source: str = "<model bytes>",
     runtime: Runtime | None = None,
+    xnnpack_latest: bool = False,
 ):
     """Create an interpreter for ``model_bytes`` and allocate its tensors.
 
+    ``xnnpack_latest=True`` lets the default XNNPACK delegate use all its flag-protected features
+    (``experimental_default_delegate_latest_features``); runtimes without that switch raise.
     ``xnnpack=False`` selects the builtin kernels without default delegates (XNNPACK is applied by
     default in LiteRT; switching it off shows the plain-kernel latency older runtimes give).
     ``delegate="edgetpu"`` requires an Edge TPU-compiled model and a working ``edgetpu_lib``;
@@ -198,6 +201,12 @@ def make_interpreter(
         if resolver is None:
             raise EdgenetError(f"{runtime.info.name} {runtime.info.version} cannot switch XNNPACK off")
         kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    if xnnpack_latest:
+        import inspect
+
+        if "experimental_default_delegate_latest_features" not in inspect.signature(runtime.Interpreter).parameters:
+            raise EdgenetError(f"{runtime.info.name} {runtime.info.version} has no XNNPACK latest-features switch")
+        kwargs["experimental_default_delegate_latest_features"] = True
     if delegate == "edgetpu":
         if not is_edgetpu_compiled(model_bytes):
             raise DelegateError(

@@ -33,6 +33,7 @@ import numpy as np
 from .. import process
 from ..errors import EdgenetError, InputFileError
 from ..fsutil import read_input_bytes
+from .delegates import EDGETPU_LIBRARY
 from .interpreter import QuantParams, RuntimeInfo
 
 __all__ = ["IsolatedTFLiteModel"]
@@ -106,7 +107,8 @@ class _RuntimeView:
 class IsolatedTFLiteModel:
     """A .tflite file loaded in a child process; ``run(batch_float) -> float32 outputs``."""
 
-    def __init__(self, path: str | os.PathLike, *, threads: int = 1, python: str = sys.executable):
+    def __init__(self, path: str | os.PathLike, *, threads: int = 1, python: str = sys.executable,
+                 delegate: str = "cpu", edgetpu_lib: str = EDGETPU_LIBRARY):
         self.path = Path(path)
         self.source = str(path)
         self.model_bytes = read_input_bytes(self.path, "a .tflite model")
@@ -124,8 +126,8 @@ class IsolatedTFLiteModel:
         _widen_pipe(self._proc.stdout)
         model_array = np.frombuffer(self.model_bytes, dtype=np.uint8)
         try:
-            reply = self._exchange({"threads": int(threads), "source": self.source}, model_array,
-                                   expect_array=False)[0]
+            reply = self._exchange({"threads": int(threads), "source": self.source, "delegate": delegate,
+                                    "edgetpu_lib": edgetpu_lib}, model_array, expect_array=False)[0]
         except BaseException:
             self.close()
             raise
@@ -226,7 +228,9 @@ def _serve() -> int:
     data = _receive_array(inp)
     source = str(request.get("source", "<model>"))
     try:
-        model = TFLiteModel(data.tobytes(), threads=int(request.get("threads", 1)), source=source)
+        model = TFLiteModel(data.tobytes(), threads=int(request.get("threads", 1)), source=source,
+                            delegate=request.get("delegate") or "cpu",
+                            edgetpu_lib=request.get("edgetpu_lib") or EDGETPU_LIBRARY)
     except EdgenetError as exc:
         _send(out, {"error": str(exc)})
         return 0

