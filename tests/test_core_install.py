@@ -131,6 +131,15 @@ def test_convert_in_the_core_install_names_the_tf_extra(core_venv, tmp_path):
     assert build.returncode != 0 and "pip install 'edgenet[tf]'" in build.stderr
 
 
+def test_cluster_in_the_core_install_names_the_ray_extra(core_venv, board_model, digits_model):
+    asked = run(core_venv, "edgenet", "eval", board_model, "--data", digits_model.data.test_dir, "--cluster", "auto")
+    assert asked.returncode == 1
+    assert [ln for ln in asked.stderr.splitlines() if ln.strip()] == [
+        "Error: --cluster needs ray, which is not installed: pip install 'edgenet[ray]'"]
+    probe = run(core_venv, "edgenet", "devices", "--probe")  # what `edgenet devices` asks a board over SSH
+    assert probe.returncode == 0 and json.loads(probe.stdout)["runtime"] == "ai_edge_litert"
+
+
 IN_PROCESS = textwrap.dedent("""
     import json, sys
     from click.testing import CliRunner

@@ -10,7 +10,7 @@ import click
 
 from .._version import __version__
 from ..process import install_signal_handlers
-from . import bench, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep, weights
+from . import bench, cluster, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep, weights
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -59,5 +59,6 @@ for command in (
     sweep.sweep,
     edgetpu.edgetpu,
     weights.weights,
+    cluster.devices,
 ):
     main.add_command(command)

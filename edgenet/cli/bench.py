@@ -7,7 +7,8 @@ import sys
 import click
 
 from ..bench.params import APIS, DELEGATES, BenchParams
-from .common import info, user_errors
+from .cluster import cluster_option, executor_for
+from .common import info, table, user_errors
 
 #: The defaults of every measurement option are BenchParams' own (bench/params.py).
 DEFAULTS = BenchParams()
@@ -75,10 +76,15 @@ class ThreadList(click.ParamType):
                    "device file's command + bench].")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
+@click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False), metavar="devices.toml",
+              help="Measure on the devices of this inventory, all in parallel, each one job at a time.")
+@click.option("--device", "device_names", multiple=True, metavar="NAME",
+              help="With --devices: only this device (repeatable).")
+@cluster_option
 @user_errors
 def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, api, xnnpack_weight_cache, tune,
           tune_reps, tune_stat, engines, save_settings, warmup_s, min_runs, min_s, max_s, timeout_s, json_path, csv_path, label,
-          remote, remote_command, ssh_options):
+          remote, remote_command, ssh_options, inventory, device_names, cluster):
     """Measure inference latency of MODELS (.tflite), each in its own process.
 
     Protocol (as the TFLite benchmark tool): warm up for --warmup-s, then time invoke() until at
@@ -121,6 +127,26 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, ap
         return
     to_stdout = json_path == "-"
     table_stream = sys.stderr if to_stdout else None  # keep stdout parseable JSON lines
+    if inventory or cluster != "local":
+        if remote:
+            raise click.UsageError("--remote measures one host; with --devices/--cluster, declare it in devices.toml")
+        if not inventory:
+            raise click.UsageError("on a cluster, bench measures the devices of an inventory: pass --devices FILE")
+        from ..results.table import BENCH_COLUMNS, bench_row
+
+        explicit = click.get_current_context().get_parameter_source("threads").name != "DEFAULT"
+        records = _bench_fleet(models, base, inventory, device_names, threads if explicit else None, cluster)
+        files = [JsonLinesListener(json_path)] if json_path else []
+        if csv_path:
+            files.append(CsvListener(csv_path))
+        replay(records, files)  # the same files as a local run; the table gains a device column
+        click.echo(table([dict(bench_row(r), device=(r.get("device") or {}).get("label")) for r in records],
+                         {"device": "device", **BENCH_COLUMNS}), file=table_stream)
+        for record in records:
+            if record.get("error"):
+                info(f"error: {record['error']}")
+        raise_if_failed(sum(1 for r in results.as_records(records) if not r.ok), len(records))
+        return
     listeners = [ProgressListener()]
     if json_path:
         listeners.append(JsonLinesListener(json_path))
@@ -144,6 +170,27 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, ap
         records = out
     if failed:
         raise click.ClickException(f"{failed} of {len(records)} setting(s) failed (see the lines above)")
+
+
+def raise_if_failed(failed: int, total: int) -> None:
+    if failed:
+        raise click.ClickException(f"{failed} of {total} setting(s) failed (see the lines above)")
+
+
+def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> list[dict]:
+    """Every device in parallel (each serially: one latency job per device at a time); records in inventory order."""
+    from ..cluster.devices import load_inventory
+
+    fleet = load_inventory(inventory)
+    if device_names:
+        unknown = sorted(set(device_names) - {d.name for d in fleet})
+        if unknown:
+            raise click.UsageError(f"{inventory}: no device named {unknown[0]!r}")
+        fleet = tuple(d for d in fleet if d.name in device_names)
+    with executor_for(cluster) as executor:
+        futures = [executor.submit_latency(d, models, threads or d.threads, base) for d in fleet]
+        info(f"measuring {len(models)} model(s) on {len(fleet)} device(s)")
+        return [record for future in futures for record in future.result()]
 
 
 if __name__ == "__main__":  # python -m edgenet.cli.bench (used by --remote-command before registration)

@@ -13,6 +13,7 @@ import click
 from ..convert.calibrator import CALIBRATORS
 from ..convert.modes import IO_TYPES, QUANT_MODES, resolve_io
 from ..errors import EdgenetError
+from .cluster import cluster_option, executor_for
 from .common import IMAGENET, VARIANT_LIST, WEIGHTS, emit_json, info, table, user_errors, weights_for
 
 QUANT_CHOICES = QUANT_MODES  # the table in edgenet/convert/modes.py
@@ -66,9 +67,10 @@ def _batch(ctx, param, value):
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date output exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@cluster_option
 @user_errors
 def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, min_agreement,
-            holdout, batch_size, out_dir, target, force, as_json, quiet) -> None:
+            holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -119,7 +121,13 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
             if note.startswith(("accuracy budget", "quantization repairs")):
                 info(f"{result.variant}: {note}")
 
-    if per_variant is None:
+    if cluster != "local":  # each variant a Ray task declaring its memory; files written here, atomically
+        if per_variant is not None:
+            raise click.UsageError("--cluster converts with one weights file or none; convert per-variant weights "
+                                   "locally")
+        with executor_for(cluster) as executor:
+            results = executor.convert(flat, options, on_result=report)
+    elif per_variant is None:
         results = convert_variants(flat, options, on_result=report, log=info)
     else:
         from dataclasses import replace

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import click
 
 from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
+from .cluster import cluster_option, executor_for
 from .common import WEIGHTS, info, table, user_errors, weights_for
 
 
@@ -38,9 +41,12 @@ def _pct(value: float | None) -> float | None:
                    "file's command + eval].")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
+@click.option("--shard-images", type=click.IntRange(min=1), default=None,
+              help="With --cluster: images per shard (task)  [default: 256].")
+@cluster_option
 @user_errors
 def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_lib, json_path, no_progress, remote,
-             remote_command, ssh_options) -> None:
+             remote_command, ssh_options, shard_images, cluster) -> None:
     """Top-1 and top-5 accuracy of .tflite models and Keras variants on labelled images.
 
     Each image goes through the one preprocessing path under each model's own contract
@@ -78,16 +84,22 @@ def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_li
 
     results = []
     reported: set[str] = set()
-    for clf in classifiers:
-        try:
-            result = evaluate(clf, dataset, limit=limit, progress=not no_progress)
-        finally:
-            clf.close()
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(executor_for(cluster)) if cluster != "local" else None
+        for clf in classifiers:
+            try:
+                if executor is None:
+                    results.append(evaluate(clf, dataset, limit=limit, progress=not no_progress))
+                else:  # shards as Ray tasks, merged in order: the same counts as a local run
+                    results.append(executor.evaluate(clf, dataset, limit=limit, progress=not no_progress,
+                                                     shard_images=shard_images, threads=threads))
+            finally:
+                clf.close()
+    for result in results:
         for path, reason in result.skipped:
             if path not in reported:  # once per image, not once per model
                 reported.add(path)
                 info(f"skipped: {path}: {reason}")
-        results.append(result)
 
     rows, records = [], []
     for i, (clf, result, ref, model_weights) in enumerate(

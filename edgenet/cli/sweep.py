@@ -10,6 +10,7 @@ import click
 from ..convert.modes import QUANT_MODES
 from ..decide.sweep import SWEEP_BENCH
 from ..results.records import PERCENTILES
+from .cluster import cluster_option, executor_for
 from .common import BUDGET_MS, IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
 
 
@@ -63,10 +64,16 @@ from .common import BUDGET_MS, IMAGENET, VARIANT_LIST, emit_json, info, table, u
 @click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
               help="Run folder (resumable).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False), metavar="devices.toml",
+              help="Sweep a fleet: convert each variant once, measure on every device of this inventory in "
+                   "parallel (each one job at a time), pick per device.")
+@click.option("--device", "device_names", multiple=True, metavar="NAME",
+              help="With --devices: only this device (repeatable).")
+@cluster_option
 @user_errors
 def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights, min_top1,
           objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
-          min_runs, min_s, rundir, as_json) -> None:
+          min_runs, min_s, rundir, as_json, inventory, device_names, cluster) -> None:
     """Convert, benchmark and select in one resumable run.
 
     Works in increasing size; stops converting once a measured variant is over budget or
@@ -102,6 +109,10 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
         bench=bench,
     )
+    if inventory or cluster != "local":
+        _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine,
+               threads if click.get_current_context().get_parameter_source("threads").name != "DEFAULT" else None)
+        return
     outcome = run_sweep(params, rundir, log=lambda m: info(m))
     if as_json:
         emit_json(outcome.to_dict())
@@ -123,4 +134,30 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         info("emulated device: the variants ran on its ARM code; latencies are the emulator's, so none is picked")
         return
     if outcome.decision is None or outcome.decision.pick is None:
+        raise SystemExit(1)
+
+
+def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine, threads) -> None:
+    from ..cluster.devices import load_inventory
+    from ..decide.fleet import fleet_rows, run_fleet_sweep
+
+    if not inventory:
+        raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
+    if remote or refine:
+        raise click.UsageError("--remote/--refine apply to a one-device sweep; declare boards in devices.toml")
+    fleet = load_inventory(inventory)
+    if device_names:
+        unknown = sorted(set(device_names) - {d.name for d in fleet})
+        if unknown:
+            raise click.UsageError(f"{inventory}: no device named {unknown[0]!r}")
+        fleet = tuple(d for d in fleet if d.name in device_names)
+    with executor_for(cluster) as executor:
+        outcome = run_fleet_sweep(params, fleet, rundir, executor, log=lambda m: info(m),
+                                  threads={d.name: threads for d in fleet} if threads else None)
+    if as_json:
+        emit_json(outcome.to_dict())
+    else:
+        click.echo(table(fleet_rows(outcome, params.budget_ms)))
+        info(f"report: {outcome.report}")
+    if not any(d.selection is not None and d.selection.pick is not None for d in outcome.devices):
         raise SystemExit(1)

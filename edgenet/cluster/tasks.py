@@ -1,0 +1,215 @@
+"""The work a cluster node does: plain functions that :class:`edgenet.cluster.executor.RayExecutor`
+wraps with ``ray.remote`` (so this module imports without Ray, and the local executor calls the
+same functions in-process).
+
+Nothing here reads a path of the machine that submitted the work: models and images arrive as
+bytes through Ray's object store and results go back the same way; the submitting machine writes
+the files (atomically), so a node that dies mid-task leaves nothing partial anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+from ..bench.params import BenchParams
+from .devices import Device
+
+__all__ = ["convert_task", "eval_shard_task", "latency_task", "run_on_device", "check_task"]
+
+TMP_PREFIX = "edgenet-cluster-"
+
+
+def node_name() -> str:
+    """``host`` or, inside a Ray worker, ``host/<first 8 hex digits of the Ray node id>``."""
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        try:
+            return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
+        except Exception:  # noqa: BLE001 - a driver without a node context: the host name will do
+            pass
+    return socket.gethostname()
+
+
+# --- conversion -------------------------------------------------------------------------------------------------
+
+
+def convert_task(spec: str, options, existing: tuple[str, bytes, str] | None = None) -> dict:
+    """Convert one variant on this node into a private folder; return the model and manifest bytes.
+
+    ``existing`` is the submitter's finished output (file name, model bytes, manifest text): it is
+    placed in the private folder first, so :func:`edgenet.convert.api.convert_variants` itself decides
+    whether it is up to date (same inputs fingerprint on this node) and converts nothing then.
+    """
+    from ..convert.api import convert_variants
+    from ..convert.manifest import manifest_path_for
+    from ..family.variants import parse_variant
+
+    variant = parse_variant(spec)
+    started = time.time()
+    workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}convert-{os.getpid()}-"))
+    try:
+        if existing is not None:
+            name, model_bytes, manifest_text = existing
+            (workdir / name).write_bytes(model_bytes)
+            manifest_path_for(workdir / name).write_text(manifest_text, encoding="utf-8")
+        (result,) = convert_variants([variant], replace(options, out_dir=workdir, progress=False))
+        if result.status == "up to date":
+            return {"up_to_date": True, "node": node_name(), "started": started, "ended": time.time()}
+        out = {"up_to_date": False, "result": result.to_dict(), "model": None, "manifest": None, "node": node_name()}
+        if result.ok:
+            out["model"] = Path(result.model_path).read_bytes()
+            out["manifest"] = manifest_path_for(result.model_path).read_text(encoding="utf-8")
+        out.update(started=started, ended=time.time())
+        return out
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- evaluation -------------------------------------------------------------------------------------------------
+
+_MODEL_CACHE: dict[tuple, tuple] = {}  # (sha256, threads) -> (folder, classifier): one interpreter per worker
+
+
+def _classifier_for(model_bytes: bytes, manifest: dict | None, name: str, threads: int):
+    from ..evaluation.classifier import open_classifier
+    from ..fsutil import sha256_bytes
+
+    key = (sha256_bytes(model_bytes), threads)
+    if key not in _MODEL_CACHE:
+        for folder, _ in _MODEL_CACHE.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        _MODEL_CACHE.clear()
+        folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}model-{os.getpid()}-"))
+        path = folder / name
+        path.write_bytes(model_bytes)
+        if manifest is not None:
+            path.with_suffix(".json").write_text(json.dumps(manifest), encoding="utf-8")
+        _MODEL_CACHE[key] = (folder, open_classifier(str(path), threads=threads))
+    return _MODEL_CACHE[key][1]
+
+
+def eval_shard_task(model_bytes: bytes, manifest: dict | None, name: str, items: Sequence[tuple],
+                    threads: int = 1) -> dict:
+    """Top-5 predictions for one shard: ``items`` are ``(path, image bytes or None, read error, label)``.
+
+    The images are written under their own file names into a private folder and go through the very
+    :func:`edgenet.evaluation.evaluate.evaluate` a local run uses, so the pixels are the same.
+    """
+    from ..evaluation.evaluate import Dataset, Sample, evaluate
+
+    clf = _classifier_for(model_bytes, manifest, name, threads)
+    started = time.time()
+    folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}shard-{os.getpid()}-"))
+    try:
+        samples, index_of, skipped = [], {}, []
+        for i, (path, data, error, label) in enumerate(items):
+            if data is None:
+                skipped.append((i, path, error))
+                continue
+            local = folder / f"{i:06d}-{Path(path).name}"
+            local.write_bytes(data)
+            index_of[str(local)] = (i, path)
+            samples.append(Sample(local, int(label)))
+        if samples:
+            result = evaluate(clf, Dataset(folder, "list", tuple(samples)), progress=False)
+            paths = [index_of[p][1] for p in result.paths]
+            labels, predictions = list(result.labels), [list(p) for p in result.predictions]
+            skipped += [(*index_of[p], reason) for p, reason in result.skipped]
+        else:
+            paths, labels, predictions = [], [], []
+        skipped.sort()
+        return {"paths": paths, "labels": labels, "predictions": predictions,
+                "skipped": [(p, reason) for _, p, reason in skipped], "node": node_name(),
+                "started": started, "ended": time.time()}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# --- latency ----------------------------------------------------------------------------------------------------
+
+
+def run_on_device(device: Device, model_paths: Sequence[str | os.PathLike], threads: Sequence[int],
+                  params: BenchParams) -> list[dict]:
+    """Measure ``model_paths`` x ``threads`` on ``device`` from this node; schema records labelled with its name."""
+    params = replace(params, delegate=device.delegate, edgetpu_lib=device.edgetpu_lib)
+    if device.link == "ssh":
+        from ..bench.remote import run_remote
+
+        return run_remote(device.host, list(model_paths), list(threads), params, label=device.name,
+                          remote_command=f"{device.edgenet} bench", ssh_options=device.ssh_options)
+    from ..bench.runner import run_settings
+
+    results = run_settings(list(model_paths), [replace(params, threads=t) for t in threads], label=device.name)
+    return [r.to_record() for r in results]
+
+
+def describe_models(records: list[dict]) -> list[dict]:
+    """On the submitting machine: ``model`` of each record from the local file and its manifest.
+
+    A board measures a bare copy (the .tflite without its manifest), so its records lack the
+    variant, MACs and parameters; the local file, when its sha256 matches, supplies them.
+    """
+    from ..runtime.envinfo import model_info
+
+    cache: dict[str, dict] = {}
+    for record in records:
+        model = record.get("model") or {}
+        path = model.get("path")
+        if not path or not Path(path).is_file():
+            continue
+        if path not in cache:
+            cache[path] = model_info(path)
+        if model.get("sha256") in (None, cache[path]["sha256"]):
+            record["model"] = dict(cache[path])
+    return records
+
+
+def latency_task(device: Device, models: Sequence[tuple[str, bytes]], threads: Sequence[int],
+                 params: BenchParams) -> dict:
+    """A latency job on the node holding ``device``: the models arrive as bytes, records go back.
+
+    ``model.path`` in the records is the submitter's path. ``started``/``ended`` bracket the job
+    (wall clock), which is what the exclusivity of a device is checked against.
+    """
+    from ..errors import EdgenetError
+
+    started = time.time()
+    folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}bench-{os.getpid()}-"))
+    try:
+        local_to_origin = {}
+        for origin, data in models:
+            if not isinstance(data, (bytes, bytearray)):  # an ObjectRef: the bytes went once through the store
+                import ray
+
+                data = ray.get(data)
+            local = folder / Path(origin).name
+            local.write_bytes(data)
+            local_to_origin[str(local)] = origin
+        error = None
+        try:
+            records = run_on_device(device, list(local_to_origin), threads, params)
+        except EdgenetError as exc:
+            records, error = [], f"{device.name}: {exc}"
+        for record in records:
+            model = record.get("model") or {}
+            if model.get("path") in local_to_origin:
+                model["path"] = local_to_origin[model["path"]]
+        return {"records": records, "error": error, "node": node_name(), "started": started, "ended": time.time()}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_task(device: Device) -> dict:
+    from .devices import check_device
+
+    return check_device(device).to_dict()
