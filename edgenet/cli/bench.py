@@ -181,12 +181,7 @@ def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> lis
     """Every device in parallel (each serially: one latency job per device at a time); records in inventory order."""
     from ..cluster.devices import load_inventory
 
-    fleet = load_inventory(inventory)
-    if device_names:
-        unknown = sorted(set(device_names) - {d.name for d in fleet})
-        if unknown:
-            raise click.UsageError(f"{inventory}: no device named {unknown[0]!r}")
-        fleet = tuple(d for d in fleet if d.name in device_names)
+    fleet = load_inventory(inventory, device_names or ())
     with executor_for(cluster) as executor:
         futures = [executor.submit_latency(d, models, threads or d.threads, base) for d in fleet]
         info(f"measuring {len(models)} model(s) on {len(fleet)} device(s)")

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from ..runtime.delegates import EDGETPU_LIBRARY
 from .common import emit_json, info, user_errors
 
 __all__ = ["cluster_option", "executor_for", "devices"]
@@ -53,7 +54,7 @@ def executor_for(cluster: str):
 @click.option("--node", default=None, help="With --ray-resources: only devices whose node = NODE.")
 @click.option("--probe", is_flag=True, hidden=True, help="Print this machine's runtime as JSON (used over ssh).")
 @click.option("--delegate", default="cpu", hidden=True)
-@click.option("--edgetpu-lib", default="libedgetpu.so.1", hidden=True)
+@click.option("--edgetpu-lib", default=EDGETPU_LIBRARY, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @cluster_option
 @user_errors

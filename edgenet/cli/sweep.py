@@ -145,12 +145,7 @@ def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, re
         raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
     if remote or refine:
         raise click.UsageError("--remote/--refine apply to a one-device sweep; declare boards in devices.toml")
-    fleet = load_inventory(inventory)
-    if device_names:
-        unknown = sorted(set(device_names) - {d.name for d in fleet})
-        if unknown:
-            raise click.UsageError(f"{inventory}: no device named {unknown[0]!r}")
-        fleet = tuple(d for d in fleet if d.name in device_names)
+    fleet = load_inventory(inventory, device_names or ())
     with executor_for(cluster) as executor:
         outcome = run_fleet_sweep(params, fleet, rundir, executor, log=lambda m: info(m),
                                   threads={d.name: threads for d in fleet} if threads else None)

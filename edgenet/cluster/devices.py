@@ -42,6 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import EdgenetError, InputFileError
+from ..runtime.delegates import EDGETPU_LIBRARY
 
 __all__ = ["LINKS", "Device", "DeviceCheck", "load_inventory", "resource_name", "check_device", "probe_here",
            "ray_resources"]
@@ -63,7 +64,7 @@ class Device:
     ssh_options: tuple[str, ...] = ()
     edgenet: str = "edgenet"  # command that starts edgenet on the board (ssh)
     delegate: str = "cpu"
-    edgetpu_lib: str = "libedgetpu.so.1"
+    edgetpu_lib: str = EDGETPU_LIBRARY
     threads: tuple[int, ...] = (1,)
     labels: dict = field(default_factory=dict, compare=False)
     node: str | None = None  # the cluster node that owns the link (informational)
@@ -136,12 +137,15 @@ def _device(path: Path, index: int, raw: object) -> Device:
             raise InputFileError(path, f"{where}: {key} must be a string")
     return Device(name=name, link=link, host=host.strip() if isinstance(host, str) else None,
                   ssh_options=tuple(options), edgenet=raw.get("edgenet", "edgenet"), delegate=delegate,
-                  edgetpu_lib=raw.get("edgetpu_lib", "libedgetpu.so.1"), threads=tuple(threads),
+                  edgetpu_lib=raw.get("edgetpu_lib", EDGETPU_LIBRARY), threads=tuple(threads),
                   labels={str(k): str(v) for k, v in labels.items()}, node=raw.get("node"))
 
 
-def load_inventory(path: str | os.PathLike) -> tuple[Device, ...]:
-    """Parse ``devices.toml``; a missing file, bad TOML or a bad entry is one line naming the file."""
+def load_inventory(path: str | os.PathLike, names: Sequence[str] = ()) -> tuple[Device, ...]:
+    """Parse ``devices.toml``; a missing file, bad TOML or a bad entry is one line naming the file.
+
+    With ``names``, only those devices, in inventory order (an unknown name is one line).
+    """
     from ..fsutil import read_input_text
 
     path = Path(path)
@@ -159,6 +163,11 @@ def load_inventory(path: str | os.PathLike) -> tuple[Device, ...]:
         if device.name in seen:
             raise InputFileError(path, f"device {device.name!r} is listed twice")
         seen.add(device.name)
+    if names:
+        unknown = sorted(set(names) - seen)
+        if unknown:
+            raise InputFileError(path, f"no device named {unknown[0]!r}")
+        devices = tuple(d for d in devices if d.name in names)
     return devices
 
 
@@ -202,7 +211,7 @@ class DeviceCheck:
         return asdict(self)
 
 
-def probe_here(delegate: str = "cpu", edgetpu_lib: str = "libedgetpu.so.1") -> dict:
+def probe_here(delegate: str = "cpu", edgetpu_lib: str = EDGETPU_LIBRARY) -> dict:
     """This machine's runtime and, for the Edge TPU, whether its delegate loads (a JSON-able dict)."""
     import ctypes
     import platform

@@ -406,7 +406,7 @@ class RayExecutor(_Base):
         from tqdm import tqdm
 
         from ..evaluation.classifier import manifest_for
-        from ..evaluation.evaluate import TOP_K, EvalResult, evaluate
+        from ..evaluation.evaluate import TOP_K, EvalResult, evaluate, topk_accuracy
 
         if classifier.kind != "tflite":
             return evaluate(classifier, dataset, limit=limit, progress=progress)
@@ -473,8 +473,7 @@ class RayExecutor(_Base):
         top = np.asarray(preds, dtype=np.int64).reshape(-1, TOP_K) if preds else np.zeros((0, TOP_K), np.int64)
         y = np.asarray(labels, dtype=np.int64)
         count = len(y)
-        top1 = float(np.mean(top[:, 0] == y)) if count else None
-        top5 = float(np.mean(np.any(top == y[:, None], axis=1))) if count else None
+        top1, top5 = topk_accuracy(top, y)
         return EvalResult(
             model=classifier.name, dataset=dataset.name, top1=top1, top5=top5, count=count,
             skipped=tuple((p, reason) for r in results for p, reason in r["skipped"]),

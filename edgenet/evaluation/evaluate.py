@@ -262,8 +262,7 @@ def evaluate(
     top = np.concatenate(predictions) if predictions else np.zeros((0, TOP_K), dtype=np.int64)
     y = np.asarray(labels, dtype=np.int64)
     count = len(y)
-    top1 = float(np.mean(top[:, 0] == y)) if count else None
-    top5 = float(np.mean(np.any(top == y[:, None], axis=1))) if count else None
+    top1, top5 = topk_accuracy(top, y)
     return EvalResult(
         model=classifier.name, dataset=dataset.name, top1=top1, top5=top5, count=count,
         skipped=tuple(skipped), paths=tuple(paths), labels=tuple(int(v) for v in y),
@@ -369,3 +368,12 @@ def _version(dist: str) -> str | None:
         return version(dist)
     except PackageNotFoundError:
         return None
+
+
+def topk_accuracy(top, labels) -> tuple[float | None, float | None]:
+    """Top-1 and top-5 fractions from (N, TOP_K) predicted class indices and N labels; None for no images."""
+    import numpy as np
+
+    if not len(labels):
+        return None, None
+    return float(np.mean(top[:, 0] == labels)), float(np.mean(np.any(top == labels[:, None], axis=1)))
