@@ -124,10 +124,8 @@ def stop(proc: subprocess.Popen, grace_s: float = GRACE_S) -> None:
     try:
         if proc.poll() is None:
             _signal_group(proc, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=grace_s)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever the child started in its group goes too, even when the child itself is gone.
         _signal_group(proc, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):

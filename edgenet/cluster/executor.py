@@ -29,6 +29,7 @@ interrupted run leaves the run folder consistent and a rerun resumes.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import json
 import os
 import re
@@ -312,10 +313,8 @@ class RayExecutor(_Base):
     def cancel(self) -> None:
         """Cancel every task this executor submitted that has not finished (Ctrl-C)."""
         for ref in list(self._pending):
-            try:
+            with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
                 self.ray.cancel(ref, force=True)
-            except Exception:  # noqa: BLE001, S110 - already finished or gone: nothing to cancel
-                pass
         self._pending.clear()
 
     def _track(self, ref, done: Callable[[object, BaseException | None], object]) -> cf.Future:
@@ -546,10 +545,8 @@ class RayExecutor(_Base):
                     if held.get(device.resource, 0) < 1:
                         self._lost[ref] = f"the node holding {device.name} left the cluster"
                         self._watched.pop(ref, None)
-                        try:
+                        with contextlib.suppress(Exception):  # already finished
                             self.ray.cancel(ref, force=True)
-                        except Exception:  # noqa: BLE001, S110 - already finished
-                            pass
 
         self._watcher = threading.Thread(target=watch, name="edgenet-device-watch", daemon=True)
         self._watcher.start()

@@ -9,6 +9,7 @@ the files (atomically), so a node that dies mid-task leaves nothing partial anyw
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -33,10 +34,8 @@ def node_name() -> str:
 
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
-        try:
+        with contextlib.suppress(Exception):  # a driver without a node context: the host name will do
             return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
-        except Exception:  # noqa: BLE001 - a driver without a node context: the host name will do
-            pass
     return socket.gethostname()
 
 
