@@ -54,7 +54,14 @@ def _batch(ctx, param, value):
               help="Fold each convolution's measured mean quantization error into its int32 bias (full-integer).")
 @click.option("--min-agreement", type=click.FloatRange(0, 100, min_open=True), default=None,
               help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
-                   "from plain int8 and adds bias correction, then auto ranges, then both, only as far as needed.")
+                   "from plain int8 and adds bias correction, then auto ranges, then both, then (--allow-float) float for "
+                   "the 1, 2, 4... worst ops, only as far as needed.")
+@click.option("--allow-float", is_flag=True,
+              help="Let --min-agreement keep the worst ops (by the quant report, on calibration samples) in float "
+                   "when the integer rungs miss it, int8 io kept. CPU targets only; latency cost measured.")
+@click.option("--max-latency-cost", type=click.FloatRange(0, None), default=10.0, show_default=True,
+              help="Percent of extra latency against plain int8 a float rung of --min-agreement may cost (measured "
+                   "side by side, XNNPACK); a rung over it is not accepted.")
 @click.option("--holdout", type=click.Path(path_type=Path), default=None,
               help="Images for the fidelity check (default: held-out images of the calibration source).")
 @click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
@@ -70,7 +77,7 @@ def _batch(ctx, param, value):
 @cluster_option
 @user_errors
 def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, min_agreement,
-            holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
+            allow_float, max_latency_cost, holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -89,6 +96,9 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
     if target == "edgetpu":
         from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO
 
+        if allow_float:
+            raise click.ClickException("--allow-float cannot be used with --target edgetpu (the Edge TPU runs "
+                                       "full-integer only)")
         if quant != "int8":
             raise click.UsageError("--target edgetpu needs full-integer --quant int8 (the Edge TPU runs 8-bit only)")
         if batch_size != 1:
@@ -108,7 +118,8 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
                              calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
                              progress=not quiet, ranges=ranges, bias_correction=bias_correction,
-                             min_agreement=min_agreement)
+                             min_agreement=min_agreement, allow_float=allow_float,
+                             max_latency_cost=max_latency_cost)
 
     def report(result) -> None:
         if result.status == "failed":

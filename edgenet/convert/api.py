@@ -98,6 +98,8 @@ class ConvertOptions:
     ranges: str = "minmax"  # edgenet.convert.ranges.RANGE_METHODS
     bias_correction: bool = False  # edgenet.convert.bias
     min_agreement: float | None = None  # accuracy budget, percent (edgenet.convert.quality)
+    allow_float: bool = False  # budget may keep the worst ops in float (CPU only; edgenet.convert.quality)
+    max_latency_cost: float = 10.0  # percent over plain int8 a precision rung may cost
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ def _inputs(variant: Variant, ctx: _Context, calib: CalibrationData | None) -> d
         **({"ranges": o.ranges} if calib is not None and o.ranges != "minmax" else {}),
         **({"bias_correction": True} if calib is not None and o.bias_correction else {}),
         **({"min_agreement": o.min_agreement} if calib is not None and o.min_agreement is not None else {}),
+        **({"allow_float": True, "max_latency_cost": o.max_latency_cost}
+           if calib is not None and o.allow_float else {}),
     }
 
 
@@ -262,9 +266,24 @@ def _quality_note(quality: dict | None) -> str | None:
     if budget:
         done = " + ".join(parts) or "plain int8 (min/max ranges)"
         verdict = "met" if budget["met"] else "NOT met"
-        return (f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} "
-                f"({budget['reached_pct']:.1f} %) with {done}; still full-integer, same operators as plain int8")
+        head = (f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} "
+                f"({budget['reached_pct']:.1f} %) with {done}")
+        why = "" if budget["met"] else f"; ladder stopped: {budget.get('stopped', 'every rung tried')}"
+        precision = quality.get("precision")
+        if not precision:
+            return head + "; still full-integer, same operators as plain int8" + why
+        layers = ", ".join(_layer(name) for name in precision["ops"])
+        lat = budget.get("latency_vs_plain_int8") or {}
+        return (f"{head} + {precision['kind']} for {len(precision['ops'])} op(s) ({layers}); latency "
+                f"{lat.get('ratio_of_minima', float('nan')):.2f}x plain int8 (ratio of minima, median pair "
+                f"{lat.get('median_pair_ratio', float('nan')):.2f}x){why}")
     return ("quantization repairs: " + " + ".join(parts)) if parts else None
+
+
+def _layer(tensor_name: str) -> str:
+    from .tensor_errors import layer_of
+
+    return layer_of(tensor_name)
 
 
 def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | None, hold: HoldoutSet | None,
@@ -410,6 +429,8 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "ranges": o.ranges,
             "bias_correction": o.bias_correction,
             "min_agreement": o.min_agreement,
+            "allow_float": o.allow_float,
+            "max_latency_cost": o.max_latency_cost,
         }
         if calib is not None:
             names = [str(p) for p in calib.files] + [f"augmented sample {i + 1}" for i in range(calib.augmented_count)]
@@ -485,6 +506,12 @@ def convert_variants(
         raise EdgenetError("--ranges, --bias-correction and --min-agreement need --quant int8 or int16x8")
     if repairs and options.calibrator != "edgenet":
         raise EdgenetError("--ranges, --bias-correction and --min-agreement need --calibrator edgenet")
+    if options.allow_float and options.min_agreement is None:
+        raise EdgenetError("--allow-float lets the accuracy budget keep ops in float: it needs --min-agreement")
+    if options.allow_float and options.quant != "int8":
+        raise EdgenetError("--allow-float applies to --quant int8")
+    if options.max_latency_cost < 0:
+        raise EdgenetError(f"--max-latency-cost must be a percentage >= 0, got {options.max_latency_cost}")
     if options.min_agreement is not None and not 0 < options.min_agreement <= 100:
         raise EdgenetError(f"--min-agreement must be a percentage in (0, 100], got {options.min_agreement}")
     if options.batch_size not in (1, None):

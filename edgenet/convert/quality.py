@@ -3,20 +3,31 @@
 ``--ranges`` (:mod:`edgenet.convert.ranges`) and ``--bias-correction`` (:mod:`edgenet.convert.bias`)
 apply as asked. ``--min-agreement P`` instead starts from plain int8 (min/max ranges) and climbs
 :data:`LADDER` only as far as needed for the top-1 agreement with the float model on the held-out
-images to reach ``P`` percent: bias correction, then per-tensor ``auto`` ranges, then both. Every rung
-keeps the model full-integer with the same operators and shapes as plain int8 (only ranges and
-bias values differ), so it is valid for ``--target edgetpu`` and costs no latency by construction
-(``benchmarks/quant_quality.py`` measures it anyway). When no rung meets the budget, the best one
-(highest agreement, then SQNR) is kept and the verdict says the budget was missed; mixed int8/int16
-activations for the worst tensors are not part of the ladder yet (see README).
+images to reach ``P`` percent: bias correction, then per-tensor ``auto`` ranges, then both. Every
+integer rung keeps the model full-integer with the same operators and shapes as plain int8 (only
+ranges and bias values differ), so it is valid for ``--target edgetpu`` and costs no latency by
+construction (``benchmarks/quant_quality.py`` measures it anyway).
 
-The held-out images decide only where to stop, never a range or a bias value; the stopping rule
-still makes the reported agreement a slightly optimistic estimate, which the manifest says.
+Precision rungs (CPU targets only) come after the integer ladder when it misses the budget. A
+precision rung is a function ``(bytes of the best integer rung, names of the ops to upgrade) ->
+bytes``; each kind (``float`` with ``--allow-float``: :func:`edgenet.convert.worker.keras_to_tflite`
+with ``float_nodes``; ``int16`` activations later) is one more entry of ``precision``. The ops are
+taken worst first from the quant report's ranking (lowest local SQNR, :mod:`edgenet.convert.
+tensor_errors`) measured on *calibration* samples, K = 1, 2, 4, ... up to :func:`k_schedule`'s cap.
+These rungs change the graph, so each one's latency against plain int8 is measured side by side
+(:mod:`edgenet.convert.paired_latency`); a rung costing more than ``max_latency_cost_pct`` is not
+accepted and ends that kind's climb. When no rung meets the budget, the best accepted one (highest
+agreement, then SQNR; the earlier, smaller change on a tie) is kept and the verdict says the budget
+was missed and why the ladder stopped.
+
+The held-out images decide only where to stop, never a range, a bias value or which ops to upgrade;
+the stopping rule still makes the reported agreement a slightly optimistic estimate, which the
+manifest says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 #: (range method, bias correction) rungs of the budget mode, cheapest first.
@@ -25,29 +36,68 @@ from dataclasses import dataclass
 LADDER: tuple[tuple[str, bool], ...] = (("minmax", False), ("minmax", True), ("auto", False), ("auto", True))
 
 
+#: A precision rung: (bytes of the best integer rung, op output tensor names, worst first) -> bytes.
+PrecisionRung = Callable[[bytes, Sequence[str]], bytes]
+
+#: Most ops a precision rung upgrades (and at most a quarter of the ranked ones).
+MAX_UPGRADED_OPS = 32
+DEFAULT_MAX_LATENCY_COST_PCT = 10.0
+
+
+def k_schedule(ranked: int, cap: int = MAX_UPGRADED_OPS) -> list[int]:
+    """K = 1, 2, 4, ... ops to upgrade, ending at ``min(cap, ranked // 4)`` (at least 1)."""
+    top = max(1, min(cap, ranked // 4))
+    ks, k = [], 1
+    while k < top:
+        ks.append(k)
+        k *= 2
+    return [*ks, top]
+
+
 @dataclass(frozen=True)
 class Rung:
     ranges: str
     bias_correction: bool
     top1_agreement: float | None
     sqnr_db: float | None
+    precision: str | None = None  # None: an integer rung; else the kind ("float", ...)
+    ops: tuple[str, ...] = ()  # the ops that kind upgraded (as read back from the bytes)
+    latency: dict | None = None  # edgenet.convert.paired_latency against plain int8
+    accepted: bool = True
 
     def to_dict(self) -> dict:
-        return {"ranges": self.ranges, "bias_correction": self.bias_correction,
-                "top1_agreement": self.top1_agreement, "sqnr_db": self.sqnr_db}
+        out = {"ranges": self.ranges, "bias_correction": self.bias_correction,
+               "top1_agreement": self.top1_agreement, "sqnr_db": self.sqnr_db}
+        if self.precision is not None:
+            out.update(precision=self.precision, ops=list(self.ops), latency_vs_plain_int8=self.latency,
+                       accepted=self.accepted)
+        return out
 
 
 def _met(fidelity: dict | None, min_agreement_pct: float) -> bool:
     return fidelity is not None and 100.0 * fidelity["top1_agreement"] >= min_agreement_pct - 1e-9
 
 
+def _key(fid: dict) -> tuple[float, float]:
+    return fid["top1_agreement"], fid.get("sqnr_db") or float("-inf")
+
+
 def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tuple[bytes, dict]],
            fidelity: Callable[[bytes], dict | None], *, ranges: str = "minmax", bias_correction: bool = False,
-           min_agreement_pct: float | None = None) -> tuple[bytes, dict | None, dict]:
+           min_agreement_pct: float | None = None,
+           precision: Sequence[tuple[str, PrecisionRung]] = (),
+           rank: Callable[[bytes], list[str]] | None = None,
+           upgraded: Callable[[bytes], list[str]] | None = None,
+           latency: Callable[[bytes, bytes], dict] | None = None,
+           max_latency_cost_pct: float = DEFAULT_MAX_LATENCY_COST_PCT,
+           max_ops: int = MAX_UPGRADED_OPS) -> tuple[bytes, dict | None, dict]:
     """Return ``(model bytes, its fidelity, quality record)``.
 
     ``convert(ranges)`` converts with a range method; ``correct_bias(bytes)`` returns corrected bytes
     and a summary; ``fidelity(bytes)`` measures on the held-out images (``None`` when there are none).
+    Precision rungs (``precision``: ``(kind, rung)`` pairs, tried in order after the integer ladder
+    misses) need ``rank(bytes)`` (op output names worst first, on calibration samples),
+    ``upgraded(bytes)`` (the ops a result actually runs above int8) and ``latency(plain, candidate)``.
     """
     if min_agreement_pct is None:
         data = convert(ranges)
@@ -60,6 +110,7 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
     steps: list[Rung] = []
     best: tuple[bytes, dict | None, dict] | None = None
     converted: dict[str, bytes] = {}
+    met = False
     for method, bias in LADDER:
         if method not in converted:
             converted[method] = convert(method)
@@ -72,23 +123,64 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
             raise ValueError("the accuracy budget needs held-out images (pass --holdout DIR)")
         steps.append(Rung(method, bias, fid["top1_agreement"], fid.get("sqnr_db")))
         record = {"ranges": method, "bias_correction": summary}
-        key = (fid["top1_agreement"], fid.get("sqnr_db") or float("-inf"))
-        if best is None or key > (best[1]["top1_agreement"], best[1].get("sqnr_db") or float("-inf")):
+        if best is None or _key(fid) > _key(best[1]):
             best = (data, fid, record)
         if _met(fid, min_agreement_pct):
-            best = (data, fid, record)
+            best, met = (data, fid, record), True
             break
     assert best is not None
+    stopped = "met" if met else "integer rungs exhausted" + ("" if precision else
+                                                             " (no precision rung allowed: CPU --allow-float)")
+    chosen_latency = None
+    if not met and precision:
+        if rank is None or upgraded is None or latency is None:
+            raise ValueError("precision rungs need rank, upgraded and latency")
+        base, _, base_record = best
+        plain = converted["minmax"]
+        ranked = rank(base)
+        schedule = k_schedule(len(ranked), max_ops)
+        for kind, rung in precision:
+            for k in schedule:
+                data = rung(base, ranked[:k])
+                ops = tuple(upgraded(data))
+                fid = fidelity(data)
+                lat = latency(plain, data)
+                cost_pct = 100.0 * (lat["ratio_of_minima"] - 1.0)
+                accepted = cost_pct <= max_latency_cost_pct
+                steps.append(Rung(base_record["ranges"], bool(base_record.get("bias_correction")),
+                                  fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat, accepted))
+                if not accepted:
+                    stopped = (f"{kind} for {k} op(s) costs {cost_pct:+.1f} % latency against plain int8, over "
+                               f"--max-latency-cost {max_latency_cost_pct:g} %")
+                    break
+                record = {**base_record, "precision": {"kind": kind, "ops": list(ops), "asked": list(ranked[:k])}}
+                if _key(fid) > _key(best[1]):
+                    best, chosen_latency = (data, fid, record), lat
+                if _met(fid, min_agreement_pct):
+                    best, chosen_latency, met = (data, fid, record), lat, True
+                    stopped = "met"
+                    break
+            else:
+                stopped = f"{kind} reached its cap of {schedule[-1]} op(s) without meeting the budget"
+            if met:
+                break
     data, fid, record = best
+    precise = record.get("precision")
     record["budget"] = {
         "min_agreement_pct": min_agreement_pct,
         "met": _met(fid, min_agreement_pct),
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
+        "stopped": stopped,
         "steps": [s.to_dict() for s in steps],
-        "full_integer": True,
-        "latency_vs_plain_int8": "same operators, shapes and dtypes as plain int8 (only ranges and bias values "
-                                 "differ): no latency cost by construction",
+        "full_integer": not precise,
+        "max_latency_cost_pct": max_latency_cost_pct if precision else None,
+        "latency_vs_plain_int8": chosen_latency if precise else (
+            "same operators, shapes and dtypes as plain int8 (only ranges and bias values differ): no latency "
+            "cost by construction"),
         "note": "the held-out images chose where the ladder stopped, so the reached agreement is slightly "
                 "optimistic; measure on other images to confirm",
     }
+    if precise:
+        record["budget"]["ranking"] = ("ops worst first by local SQNR (edgenet.convert.tensor_errors) on "
+                                       "calibration samples, never the held-out images")
     return data, fid, record

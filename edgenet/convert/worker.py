@@ -109,6 +109,58 @@ def float_ops(data: bytes) -> list[str]:
     return sorted(set(compute or bad))
 
 
+def precision_ops(data: bytes) -> list[dict]:
+    """Compute operators whose output is neither int8 nor uint8: what a precision rung of the budget changed.
+
+    One entry per operator (QUANTIZE/DEQUANTIZE excluded), ``{"op", "tensor", "dtype"}`` with the
+    tensor named as in the float model (``.../block2b_project_conv/...``). A full-integer model gives
+    ``[]``; a model with float fallback lists the ops that compute in float (read from the bytes, not
+    from what was asked).
+    """
+    from ..runtime.tflite_graph import read_graph
+
+    graph = read_graph(data)
+    out = []
+    for op in graph.operators:
+        if op.opcode in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        for t in graph.op_outputs(op):
+            if t.dtype not in ("int8", "uint8", "int32", "bool"):
+                out.append({"op": op.opcode, "tensor": t.name, "dtype": t.dtype})
+    return out
+
+
+class _FloatNodes:
+    """Keep the named ops in float while the rest is quantized (``mlir_quantize``'s ``denylisted_nodes``).
+
+    TF's converter quantizes the calibrated model with ``lite._mlir_quantize``; TF's own
+    QuantizationDebugger passes ``denylisted_nodes`` (op output tensor names) to the same function
+    to leave chosen ops in float. This wraps it for the duration of one conversion in this child
+    process. The model's int8/uint8 input and output stay as asked.
+    """
+
+    def __init__(self, names):
+        self.names = list(names)
+
+    def __enter__(self):
+        from tensorflow.lite.python import lite
+
+        self.lite, self.original = lite, lite._mlir_quantize
+        names = self.names
+
+        def quantize(*args, **kwargs):
+            kwargs["denylisted_nodes"] = names
+            return self.original(*args, **kwargs)
+
+        if names:
+            lite._mlir_quantize = quantize
+        return self
+
+    def __exit__(self, *exc):
+        self.lite._mlir_quantize = self.original
+        return False
+
+
 def _release_memory() -> None:
     """Hand the converter's freed memory back to the OS before the read-back and fidelity check.
 
@@ -206,13 +258,16 @@ def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "min
 def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
                     name: str = "model", progress_file=None, quiet: bool = True,
                     crash_after_calibration: bool = False, calibrator: str = "tflite", ranges: str = "minmax",
-                    record: dict | None = None, keep_histograms: bool = False) -> tuple[bytes, float]:
+                    record: dict | None = None, keep_histograms: bool = False,
+                    float_nodes: tuple[str, ...] = ()) -> tuple[bytes, float]:
     """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
 
     Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
     float32 is required for int8/int16x8. Any converter failure (for int8: an op that has no
     int8 kernel) raises :class:`EdgenetError` with one line. ``ranges`` other than ``minmax``
     (:mod:`edgenet.convert.ranges`) needs edgenet's calibrator; ``record`` receives what was chosen.
+    ``float_nodes`` (int8 only; op output tensor names, as the quant report names them) stay in float
+    and are then the only float compute ops allowed in the result (the budget's float rung).
     """
     from tqdm import tqdm
 
@@ -249,9 +304,11 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], holder)
     _configure(converter, tf, quant, io, representative)
+    if float_nodes and quant != "int8":
+        raise EdgenetError(f"{name}: float fallback for chosen ops applies to int8 only")
     t0 = time.perf_counter()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _FloatNodes(float_nodes):
             # Integer io always triggers this benign notice: the input statistics come from
             # the representative dataset, not from user-given mean/std.
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
@@ -279,7 +336,12 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     except Exception as exc:  # ConverterError and friends: long multi-line messages
         raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {one_line(exc, 400, pick='error')}") from None
     seconds = time.perf_counter() - t0
-    if quant in CALIBRATED_MODES:
+    if quant in CALIBRATED_MODES and float_nodes:
+        asked = set(float_nodes)
+        stray = sorted({o["op"] for o in precision_ops(data) if o["tensor"] not in asked})
+        if stray:
+            raise EdgenetError(f"{name}: float fallback left {', '.join(stray)} in float beyond the ops asked for")
+    elif quant in CALIBRATED_MODES:
         left = float_ops(data)
         if left:
             raise EdgenetError(
@@ -288,6 +350,28 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
                 f"cannot run them)"
             )
     return data, seconds
+
+
+#: Calibration samples the budget's precision rungs rank ops on (never the held-out images).
+RANKING_SAMPLES = 16
+
+
+def _float_rung(convert, correct, origin: dict):
+    """The budget's float rung (a :data:`edgenet.convert.quality.PrecisionRung`).
+
+    The converter cannot take an int8 model back to float, so the rung re-quantizes from the cached
+    calibration with the base rung's own recipe (``origin[base]``: its range method and whether bias
+    correction was applied), leaving the named ops in float: every other op is quantized as in the base.
+    """
+
+    def rung(base: bytes, names) -> bytes:
+        method, bias = origin[base]
+        data = convert(method, tuple(names))
+        if bias:
+            data = correct(data)[0]
+        return data
+
+    return rung
 
 
 def run(request: dict, progress_file) -> dict:
@@ -328,14 +412,17 @@ def run(request: dict, progress_file) -> dict:
     crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
     conversion_seconds = [0.0]
     ranges_record: dict = {}
+    origin: dict[bytes, tuple[str, bool]] = {}  # integer rung bytes -> (range method, bias corrected)
 
-    def convert(ranges: str) -> bytes:
+    def convert(ranges: str, float_nodes: tuple[str, ...] = ()) -> bytes:
         data, seconds = keras_to_tflite(
             model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
             quiet=request.get("quiet", False), crash_after_calibration=crash,
             calibrator=request.get("calibrator", "tflite"), ranges=ranges, record=ranges_record,
-            keep_histograms=request.get("min_agreement") is not None)
+            keep_histograms=request.get("min_agreement") is not None, float_nodes=float_nodes)
         conversion_seconds[0] += seconds
+        if not float_nodes:
+            origin[data] = (ranges, False)
         return data
 
     holdout = None
@@ -367,15 +454,38 @@ def run(request: dict, progress_file) -> dict:
         if not float_bytes:
             float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
         fixed, summary = correct_bias(float_bytes[0], data, np.asarray(calib[:DEFAULT_BIAS_SAMPLES]))
+        if data in origin:
+            origin[fixed] = (origin[data][0], True)
         return fixed, summary.to_dict()
 
-    from .quality import repair
+    from .quality import DEFAULT_MAX_LATENCY_COST_PCT, repair
+
+    precision = []
+    if request.get("allow_float") and quant == "int8":
+        precision.append(("float", _float_rung(convert, correct, origin)))
+
+    def rank(data: bytes) -> list[str]:
+        from .tensor_errors import measure_report
+
+        if not float_bytes:
+            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
+        samples = np.asarray(calib[:RANKING_SAMPLES], dtype=np.float32)
+        report = measure_report(float_bytes[0], data, samples, model=variant.name, source="calibration samples")
+        return [t.name for t in report.ranked() if t.op not in ("INPUT", "QUANTIZE", "DEQUANTIZE")]
+
+    def latency(plain: bytes, candidate: bytes) -> dict:
+        from .paired_latency import paired_latency
+
+        return paired_latency(plain, candidate)
 
     ranges_method = request.get("ranges", "minmax")
     try:
         data, fidelity, quality = repair(convert, correct, fidelity_of, ranges=ranges_method,
                                          bias_correction=bool(request.get("bias_correction")),
-                                         min_agreement_pct=request.get("min_agreement"))
+                                         min_agreement_pct=request.get("min_agreement"), precision=precision,
+                                         rank=rank, upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
+                                         latency=latency, max_latency_cost_pct=float(
+                                             request.get("max_latency_cost") or DEFAULT_MAX_LATENCY_COST_PCT))
     except ValueError as exc:
         raise EdgenetError(f"{variant.name}: {exc}") from None
     if quality["ranges"] != "minmax":
