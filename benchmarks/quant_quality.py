@@ -12,7 +12,15 @@ float Keras model on real photographs never used for calibration:
 * scikit-image, scikit-learn and matplotlib sample photos, each through 8 fixed crops/flips.
 
 Latency of each model against plain int8 is measured interleaved (A-B-A-B), ``--reps`` rounds of
-``--runs`` invokes, median of per-round ratios, single thread (the machine is shared).
+``--runs`` invokes, median of per-round ratios, single thread, XNNPACK (the machine is shared).
+
+The budget mode runs twice: integer rungs only, and with ``--allow-float`` (float fallback for the
+K worst ops by local SQNR on 16 calibration samples, K = 1, 2, 4, ... 32, each rung's latency
+against plain int8 measured in the ladder as ``edgenet convert`` does, ``--max-latency-cost``).
+The budget decides where to stop on the *stop set* only (ImageNet nets: the 8 unlabelled sample
+photos x 8 views; digits: the first half of the test digits); ``agree_unseen_pct`` is the agreement
+on the other images (the 20 foolbox photos; the second half of the digits), which the stopping
+rule never saw.
 
     .venv/bin/python benchmarks/quant_quality.py [--nets lite0,lite1,lite2] [--digits] [--reps 5]
 
@@ -84,6 +92,11 @@ def _eval_set(contract):
     return np.stack(xs).astype(np.float32), np.asarray(labelled), np.asarray(labels)
 
 
+def _foolbox_samples(labelled: np.ndarray) -> np.ndarray:
+    """The samples of the labelled foolbox photos (centre crop and its mirror, in that order)."""
+    return np.concatenate([labelled, labelled + 1])
+
+
 def _latency_ratio(plain: bytes, other: bytes, reps: int, runs: int) -> float:
     """Median over ``reps`` rounds of (median invoke time of ``other`` / that of ``plain``), invokes interleaved."""
     from edgenet.runtime.interpreter import TFLiteModel
@@ -105,35 +118,58 @@ def _latency_ratio(plain: bytes, other: bytes, reps: int, runs: int) -> float:
 
 
 def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, reps: int, runs: int,
-            budget: float) -> list[dict]:
+            budget: float, stop: np.ndarray, max_latency_cost: float) -> list[dict]:
     from edgenet.convert.bias import correct_bias
     from edgenet.convert.fidelity import fidelity_metrics
-    from edgenet.convert.worker import float_ops, keras_to_tflite
+    from edgenet.convert.worker import float_ops, keras_to_tflite, precision_ops
     from edgenet.runtime.interpreter import TFLiteModel
+
+    unseen = np.setdiff1d(np.arange(len(xs)), stop)
 
     reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
     float_bytes = keras_to_tflite(model, "fp32")[0]
     converted: dict[str, bytes] = {}
     rows = []
     plain = None
-    for ranges, bias in SETTINGS + (("budget", None),):
+    origin: dict[bytes, tuple[str, bool]] = {}
+    for ranges, bias in SETTINGS + (("budget", None), ("budget", "float")):
         t0 = time.perf_counter()
         record: dict = {}
         if ranges == "budget":
+            from edgenet.convert.paired_latency import paired_latency
             from edgenet.convert.quality import repair
+            from edgenet.convert.tensor_errors import measure_report
 
             def fid(data):
-                q = np.concatenate([TFLiteModel(data).run(xs[i : i + 1]) for i in range(len(xs))])
-                return fidelity_metrics(reference, q).to_dict()
+                q = np.concatenate([TFLiteModel(data).run(xs[i : i + 1]) for i in stop])
+                return fidelity_metrics(reference[stop], q).to_dict()
 
-            def conv(method):
+            def conv(method, float_nodes=()):
+                if float_nodes:
+                    return keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
+                                           float_nodes=tuple(float_nodes))[0]
+                origin[converted[method]] = (method, False)
                 return converted[method]
 
             def corr(data):
                 fixed, summary = correct_bias(float_bytes, data, calib[:32])
+                if data in origin:
+                    origin[fixed] = (origin[data][0], True)
                 return fixed, summary.to_dict()
 
-            data, _, record = repair(conv, corr, fid, min_agreement_pct=budget)
+            def float_rung(base, names):
+                method, corrected = origin[base]
+                out = conv(method, names)
+                return corr(out)[0] if corrected else out
+
+            def rank(data):
+                report = measure_report(float_bytes, data, calib[:16])
+                return [t.name for t in report.ranked() if t.op not in ("INPUT", "QUANTIZE", "DEQUANTIZE")]
+
+            data, _, record = repair(conv, corr, fid, min_agreement_pct=budget,
+                                     precision=[("float", float_rung)] if bias == "float" else (),
+                                     rank=rank, upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
+                                     latency=paired_latency, max_latency_cost_pct=max_latency_cost)
         else:
             if ranges not in converted:
                 converted[ranges] = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet",
@@ -142,21 +178,31 @@ def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, 
             if bias:
                 data = correct_bias(float_bytes, data, calib[:32])[0]
         seconds = time.perf_counter() - t0
-        assert float_ops(data) == []
+        assert float_ops(data) == [] or (ranges == "budget" and bias == "float")
         tfl = TFLiteModel(data)
         quant = np.concatenate([tfl.run(xs[i : i + 1]) for i in range(len(xs))])
         f = fidelity_metrics(reference, quant)
         row = {"net": name, "setting": ranges + (" + bias" if bias else ""), "top1_agreement_pct":
                round(100 * f.top1_agreement, 2), "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs),
-               "seconds": round(seconds, 1)}
+               "seconds": round(seconds, 1),
+               "agree_unseen_pct": round(100 * float(np.mean(np.argmax(reference[unseen], 1)
+                                                            == np.argmax(quant[unseen], 1))), 2),
+               "unseen_samples": int(len(unseen))}
         if len(labelled):
             row["top1_float_pct"] = round(100 * float(np.mean(np.argmax(reference[labelled], 1) == labels)), 1)
             row["top1_int8_pct"] = round(100 * float(np.mean(np.argmax(quant[labelled], 1) == labels)), 1)
             row["top1_drop_points"] = round(row["top1_float_pct"] - row["top1_int8_pct"], 1)
         if ranges == "budget":
             row["budget"] = record.get("budget")
-            row["setting"] = f"budget {budget:g} % -> {record['ranges']}" + (
+            row["setting"] = f"budget {budget:g} %{' + float' if bias else ''} -> {record['ranges']}" + (
                 " + bias" if record.get("bias_correction") else "")
+            ops = [o["tensor"] for o in precision_ops(data)]
+            row["float_ops"] = ops
+            if ops:
+                from edgenet.convert.tensor_errors import layer_of
+
+                row["setting"] += f" + float x{len(ops)} ({', '.join(layer_of(n) for n in ops)})"
+                row["ladder_latency"] = record["budget"]["latency_vs_plain_int8"]
         if plain is None:
             plain = data
             row["latency_vs_plain"] = 1.0
@@ -175,6 +221,7 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--budget", type=float, default=99.5)
+    parser.add_argument("--max-latency-cost", type=float, default=10.0)
     args = parser.parse_args(argv)
 
     from edgenet.convert.calibration import load_calibration
@@ -190,7 +237,9 @@ def main(argv=None) -> int:
         load_weights(model, variant, _weights(net))
         calib = load_calibration("default", variant.contract, args.samples, 0, progress=False).array
         xs, labelled, labels = _eval_set(variant.contract)
-        rows += measure(net, model, variant, calib, xs, labelled, labels, args.reps, args.runs, args.budget)
+        stop = np.setdiff1d(np.arange(len(xs)), _foolbox_samples(labelled))
+        rows += measure(net, model, variant, calib, xs, labelled, labels, args.reps, args.runs, args.budget, stop,
+                        args.max_latency_cost)
     if args.digits:
         sys.path.insert(0, str(HERE.parent / "tests"))
         import tempfile
@@ -206,15 +255,15 @@ def main(argv=None) -> int:
             x_test, y_test = load_split(trained.data.test_dir, variant.contract)
             calib = x_train[np.random.default_rng(0).choice(len(x_train), args.samples, replace=False)]
             rows += measure("digits", model, variant, calib, x_test, np.arange(len(x_test)), y_test, args.reps,
-                            args.runs, args.budget)
+                            args.runs, args.budget, np.arange(len(x_test) // 2), args.max_latency_cost)
     distinct = {"imagenet_photos": len(photos), "imagenet_labelled": sum(1 for p in photos if p[2] is not None)}
     RESULTS.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "distinct": distinct, "rows": rows}, indent=1), encoding="utf-8")
-    print("| net | setting | top-1 agree % | SQNR dB | top-1 drop pts | latency vs plain |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| net | setting | top-1 agree % | agree % unseen by stop | SQNR dB | top-1 drop pts | latency vs plain |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['sqnr_db']:.1f} | "
-              f"{r.get('top1_drop_points', '-')} | {r['latency_vs_plain']:.2f}x |")
+        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['agree_unseen_pct']:.1f} | "
+              f"{r['sqnr_db']:.1f} | {r.get('top1_drop_points', '-')} | {r['latency_vs_plain']:.2f}x |")
     return 0
 
 

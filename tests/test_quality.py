@@ -1,0 +1,218 @@
+"""The precision rungs of the accuracy budget: float fallback for the worst ops, its measured latency cost.
+
+Real conversions of the tiny variant calibrated on real photos; no timing thresholds (latency ratios
+are only checked to be measured, positive numbers).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+NOT_IO = ("INPUT", "QUANTIZE", "DEQUANTIZE")
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_variant, photos):
+    """(Keras model, float bytes, plain int8 bytes, calibration samples, held-out samples)."""
+    import keras
+
+    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
+    from edgenet.pixels.images import load_image
+    from edgenet.pixels.preprocess import preprocess
+
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_variant, batch_size=1)
+    names = sorted(photos)
+    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
+    import skimage.data
+    from PIL import Image
+
+    # Held out: rocket (a file, as users pass them) and three more scikit-image photos, 8 views each.
+    images = [load_image(photos[names[3]])] + [Image.fromarray(getattr(skimage.data, n)()[..., :3])
+                                               for n in ("cat", "retina", "hubble_deep_field")]
+    held = np.stack([_view(im, v, tiny_variant.contract) for im in images for v in VIEWS]).astype(np.float32)
+    float_bytes, _ = keras_to_tflite(model, "fp32")
+    int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
+    return model, float_bytes, int8_bytes, calib, held
+
+
+def _ranked(float_bytes, int8_bytes, calib) -> list[str]:
+    from edgenet.convert.tensor_errors import measure_report
+
+    return [t.name for t in measure_report(float_bytes, int8_bytes, calib).ranked() if t.op not in NOT_IO]
+
+
+def test_float_nodes_stay_float_and_the_rest_int8_with_int8_io(tiny):
+    from edgenet.convert.worker import keras_to_tflite, precision_ops
+    from edgenet.runtime.interpreter import TFLiteModel
+    from edgenet.runtime.tflite_graph import read_graph
+
+    model, float_bytes, int8_bytes, calib, _ = tiny
+    ranked = _ranked(float_bytes, int8_bytes, calib)
+    asked = ranked[:3]
+    data, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", float_nodes=tuple(asked))
+    # Read from the bytes: exactly the asked ops compute in float, every other op as in plain int8.
+    assert sorted(o["tensor"] for o in precision_ops(data)) == sorted(asked)
+    assert all(o["dtype"] == "float32" for o in precision_ops(data))
+    assert precision_ops(int8_bytes) == []
+    plain_ops = [op.opcode for op in read_graph(int8_bytes).operators]
+    mixed_ops = [op.opcode for op in read_graph(data).operators]
+    assert [o for o in mixed_ops if o not in ("QUANTIZE", "DEQUANTIZE")] == \
+        [o for o in plain_ops if o not in ("QUANTIZE", "DEQUANTIZE")]
+    assert mixed_ops.count("DEQUANTIZE") >= 3 and mixed_ops.count("QUANTIZE") > plain_ops.count("QUANTIZE")
+    tfl = TFLiteModel(data)
+    assert tfl.input_details[0]["dtype"] == np.int8 and tfl.output_details[0]["dtype"] == np.int8
+
+
+def _ladder(tiny, rank_calls: list):
+    from edgenet.convert.bias import correct_bias
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.paired_latency import paired_latency
+    from edgenet.convert.worker import keras_to_tflite, precision_ops
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    model, float_bytes, _, calib, held = tiny
+    reference = np.concatenate([model(held[i : i + 1], training=False).numpy() for i in range(len(held))])
+    origin: dict = {}
+
+    def convert(method, float_nodes=()):
+        data = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
+                               keep_histograms=True, float_nodes=tuple(float_nodes))[0]
+        if not float_nodes:
+            origin[data] = (method, False)
+        return data
+
+    def correct(data):
+        fixed, summary = correct_bias(float_bytes, data, calib)
+        if data in origin:
+            origin[fixed] = (origin[data][0], True)
+        return fixed, summary.to_dict()
+
+    def fidelity(data):
+        tfl = TFLiteModel(data)
+        return fidelity_metrics(reference, np.concatenate([tfl.run(held[i : i + 1]) for i in range(len(held))]),
+                                images=4).to_dict()
+
+    def float_rung(base, names):
+        method, bias = origin[base]
+        data = convert(method, names)
+        return correct(data)[0] if bias else data
+
+    def rank(data):
+        rank_calls.append(data)
+        return _ranked(float_bytes, data, calib)
+
+    return dict(convert=convert, correct_bias=correct, fidelity=fidelity,
+                precision=[("float", float_rung)], rank=rank,
+                upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
+                latency=lambda a, b: paired_latency(a, b, pairs=6))
+
+
+def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
+    from edgenet.convert.quality import LADDER, repair
+    from edgenet.convert.worker import precision_ops
+
+    calls: list = []
+    parts = _ladder(tiny, calls)
+    fn = {k: parts[k] for k in ("convert", "correct_bias", "fidelity")}
+    rest = {k: parts[k] for k in ("precision", "rank", "upgraded", "latency")}
+    # Met by plain int8: no precision rung, nothing ranked.
+    data, _, record = repair(**fn, **rest, min_agreement_pct=1.0)
+    assert len(record["budget"]["steps"]) == 1 and calls == [] and record["budget"]["full_integer"]
+    assert precision_ops(data) == []
+
+    # Unreachable (100 %) with a latency limit no rung can break: the ladder climbs K = 1, 2, 4.
+    data, fid, record = repair(**fn, **rest, min_agreement_pct=100.0, max_latency_cost_pct=1e6, max_ops=4)
+    budget = record["budget"]
+    steps = budget["steps"]
+    floats = [s for s in steps if s.get("precision") == "float"]
+    # Precondition of this test: the random tiny model misses 100 % with every integer rung.
+    assert 100 * max(s["top1_agreement"] for s in steps[: len(LADDER)]) < 100.0
+    assert len(calls) == 1  # ranked once, on the best integer rung's bytes
+    # Each rung ran only because the one before missed; K doubles; what the bytes hold is what was named.
+    assert all(100 * s["top1_agreement"] < 100.0 for s in steps[:-1])
+    assert [len(s["ops"]) for s in floats] == [1, 2, 4][: len(floats)]
+    assert len(floats) == 3 or 100 * floats[-1]["top1_agreement"] >= 100.0
+    for s in floats:
+        assert s["latency_vs_plain_int8"]["ratio_of_minima"] > 0 and s["latency_vs_plain_int8"]["median_pair_ratio"] > 0
+        assert s["accepted"]
+    if record.get("precision"):
+        assert sorted(o["tensor"] for o in precision_ops(data)) == sorted(record["precision"]["ops"])
+        assert not budget["full_integer"] and budget["latency_vs_plain_int8"]["ratio_of_minima"] > 0
+    else:  # no float rung beat the best integer one: the kept model is full-integer
+        assert precision_ops(data) == [] and budget["full_integer"]
+    assert budget["met"] == (100 * fid["top1_agreement"] >= 100.0)
+
+    # A latency limit every rung breaks (any measured ratio > 0 is a cost above -100 %): the first float rung
+    # is measured, refused, and the ladder stops there with the reason.
+    data, _, record = repair(**fn, **rest, min_agreement_pct=100.0, max_latency_cost_pct=-100.0, max_ops=4)
+    floats = [s for s in record["budget"]["steps"] if s.get("precision")]
+    assert len(floats) == 1 and not floats[0]["accepted"]
+    assert "--max-latency-cost" in record["budget"]["stopped"]
+    assert precision_ops(data) == [] and record["budget"]["full_integer"]
+
+
+def test_allow_float_is_refused_for_edgetpu_and_without_a_budget(tmp_path):
+    from click.testing import CliRunner
+    from conftest import TINY_SPEC
+
+    from edgenet.cli import main
+
+    for extra in (["--target", "edgetpu", "--min-agreement", "99"], []):
+        result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--calibrator", "edgenet", "--allow-float",
+                                           *extra, "-o", str(tmp_path / "out"), "--quiet"])
+        assert result.exit_code != 0 and "Traceback" not in result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and "--allow-float" in lines[0], result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_convert_allow_float_records_ops_agreement_and_latency(tmp_path, photos):
+    from click.testing import CliRunner
+    from conftest import TINY_SPEC
+
+    from edgenet.cli import main
+    from edgenet.convert.worker import precision_ops
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--calibrator", "edgenet", "--min-agreement", "100",
+                                       "--allow-float", "--calib", str(calib), "--samples", "8", "--holdout",
+                                       str(held), "-o", str(tmp_path / "out"), "--quiet", "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    manifest = json.loads(open(row["manifest_path"]).read())
+    quality = manifest["quality"]
+    budget = quality["budget"]
+    assert manifest["inputs"]["allow_float"] is True and manifest["inputs"]["max_latency_cost"] == 10.0
+    floats = [s for s in budget["steps"] if s.get("precision") == "float"]
+    met_by_integer = any(100 * s["top1_agreement"] >= 100 for s in budget["steps"] if not s.get("precision"))
+    assert floats or met_by_integer
+    for s in floats:  # every float rung's cost was measured against plain int8
+        assert s["latency_vs_plain_int8"]["ratio_of_minima"] > 0 and s["latency_vs_plain_int8"]["pairs"] > 0
+    assert budget["stopped"] and ("met" if budget["met"] else "NOT met") in result.stderr
+    data = open(row["model_path"], "rb").read()
+    kept = sorted(o["tensor"] for o in precision_ops(data))
+    if quality.get("precision"):  # the manifest names exactly what the bytes run in float
+        assert kept == sorted(quality["precision"]["ops"]) and not budget["full_integer"]
+        assert budget["latency_vs_plain_int8"]["ratio_of_minima"] > 0
+        assert "float for" in result.stderr and "x plain int8" in result.stderr
+    else:
+        assert kept == [] and budget["full_integer"]
+    tfl = TFLiteModel(data)
+    assert manifest["io"] == "int8" and tfl.input_details[0]["dtype"] == np.int8
+    # The fidelity check after conversion still runs and is what the budget reached.
+    assert round(100 * row["fidelity"]["top1_agreement"], 3) == budget["reached_pct"]
