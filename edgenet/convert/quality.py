@@ -129,8 +129,8 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
             best, met = (data, fid, record), True
             break
     assert best is not None
-    stopped = "met" if met else "integer rungs exhausted" + ("" if precision else
-                                                             " (no precision rung allowed: CPU --allow-float)")
+    stopped = "met" if met else "integer rungs exhausted" + (
+        "" if precision else " (float for the worst ops needs --allow-float, CPU targets only)")
     chosen_latency = None
     if not met and precision:
         if rank is None or upgraded is None or latency is None:
