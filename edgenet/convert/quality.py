@@ -64,13 +64,14 @@ class Rung:
     ops: tuple[str, ...] = ()  # the ops that kind upgraded (as read back from the bytes)
     latency: dict | None = None  # edgenet.convert.paired_latency against plain int8
     accepted: bool = True
+    asked: tuple[str, ...] = ()  # the ops the rung asked for (``ops`` is what the bytes hold)
 
     def to_dict(self) -> dict:
         out = {"ranges": self.ranges, "bias_correction": self.bias_correction,
                "top1_agreement": self.top1_agreement, "sqnr_db": self.sqnr_db}
         if self.precision is not None:
-            out.update(precision=self.precision, ops=list(self.ops), latency_vs_plain_int8=self.latency,
-                       accepted=self.accepted)
+            out.update(precision=self.precision, ops=list(self.ops), asked=list(self.asked),
+                       latency_vs_plain_int8=self.latency, accepted=self.accepted)
         return out
 
 
@@ -148,7 +149,8 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                 cost_pct = 100.0 * (lat["ratio_of_minima"] - 1.0)
                 accepted = cost_pct <= max_latency_cost_pct
                 steps.append(Rung(base_record["ranges"], bool(base_record.get("bias_correction")),
-                                  fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat, accepted))
+                                  fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat, accepted,
+                                  tuple(ranked[:k])))
                 if not accepted:
                     stopped = (f"{kind} for {k} op(s) costs {cost_pct:+.1f} % latency against plain int8, over "
                                f"--max-latency-cost {max_latency_cost_pct:g} %")

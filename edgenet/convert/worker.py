@@ -267,7 +267,8 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     int8 kernel) raises :class:`EdgenetError` with one line. ``ranges`` other than ``minmax``
     (:mod:`edgenet.convert.ranges`) needs edgenet's calibrator; ``record`` receives what was chosen.
     ``float_nodes`` (int8 only; op output tensor names, as the quant report names them) stay in float
-    and are then the only float compute ops allowed in the result (the budget's float rung).
+    (the budget's float rung); the full-integer check is then skipped and :func:`precision_ops` tells
+    which ops the result computes in float.
     """
     from tqdm import tqdm
 
@@ -336,12 +337,10 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     except Exception as exc:  # ConverterError and friends: long multi-line messages
         raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {one_line(exc, 400, pick='error')}") from None
     seconds = time.perf_counter() - t0
-    if quant in CALIBRATED_MODES and float_nodes:
-        asked = set(float_nodes)
-        stray = sorted({o["op"] for o in precision_ops(data) if o["tensor"] not in asked})
-        if stray:
-            raise EdgenetError(f"{name}: float fallback left {', '.join(stray)} in float beyond the ops asked for")
-    elif quant in CALIBRATED_MODES:
+    # With float_nodes, what ends up in float is read back by the caller (precision_ops): the quantizer
+    # may keep a neighbour of an asked op in float too (seen on Lite0: the classifier's FULLY_CONNECTED
+    # when ops around it were asked), and the budget records what the bytes hold, not what was asked.
+    if quant in CALIBRATED_MODES and not float_nodes:
         left = float_ops(data)
         if left:
             raise EdgenetError(
