@@ -224,6 +224,7 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--budget", type=float, default=99.5)
     parser.add_argument("--max-latency-cost", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
     args = parser.parse_args(argv)
 
     from edgenet.convert.calibration import load_calibration
@@ -259,8 +260,9 @@ def main(argv=None) -> int:
             rows += measure("digits", model, variant, calib, x_test, np.arange(len(x_test)), y_test, args.reps,
                             args.runs, args.budget, np.arange(len(x_test) // 2), args.max_latency_cost)
     distinct = {"imagenet_photos": len(photos), "imagenet_labelled": sum(1 for p in photos if p[2] is not None)}
-    RESULTS.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                                   "distinct": distinct, "rows": rows}, indent=1), encoding="utf-8")
+    args.out.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                    "command": " ".join(sys.argv[1:]), "distinct": distinct, "rows": rows}, indent=1),
+                        encoding="utf-8")
     print("| net | setting | top-1 agree % | agree % unseen by stop | SQNR dB | top-1 drop pts | latency vs plain |")
     print("|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
