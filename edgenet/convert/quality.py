@@ -140,7 +140,9 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
         plain = converted["minmax"]
         ranked = rank(base)
         schedule = k_schedule(len(ranked), max_ops)
-        for kind, rung in precision:
+        if not ranked:
+            stopped = "no quantized op to upgrade was ranked"
+        for kind, rung in precision if ranked else ():
             for k in schedule:
                 data = rung(base, ranked[:k])
                 ops = tuple(upgraded(data))
