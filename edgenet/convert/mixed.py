@@ -47,7 +47,8 @@ import numpy as np
 
 from ..errors import EdgenetError
 
-__all__ = ["IO_TYPES", "MixedPlan", "activation_dtypes", "int16_scopes", "ranges_by_name", "upgrade_to_int16"]
+__all__ = ["IO_TYPES", "MixedPlan", "activation_dtypes", "add_signature", "int16_scopes", "ranges_by_name",
+           "upgrade_to_int16"]
 
 #: ``io`` choices of :func:`upgrade_to_int16` (the same as ``edgenet convert --io`` for int8).
 IO_TYPES = ("int8", "float", "uint8")
@@ -105,11 +106,13 @@ def ranges_by_name(float_bytes: bytes, calib: np.ndarray) -> dict[str, tuple[flo
     return {names[i]: (float(lo), float(hi)) for i, (lo, hi) in tensor_ranges(model, samples).items()}
 
 
-def int16_scopes(float_bytes: bytes, tensor_names: Sequence[str]) -> MixedPlan:
+def int16_scopes(float_bytes: bytes, tensor_names: Sequence[str], *, consumers: bool = True) -> MixedPlan:
     """The ops that must compute in int16 for ``tensor_names`` to be stored in 16 bits: producer and consumers.
 
     Ops are named by their first output tensor (AEQ's op scope). A name that is no activation
-    tensor of the float model raises :class:`EdgenetError`.
+    tensor of the float model raises :class:`EdgenetError`. ``consumers=False`` keeps the
+    producers only (their int16 output is requantized to int8 at once: measured useless, kept for
+    the comparison in ``benchmarks/mixed_int16.py``).
     """
     from ..runtime.tflite_graph import read_graph
 
@@ -122,14 +125,16 @@ def int16_scopes(float_bytes: bytes, tensor_names: Sequence[str]) -> MixedPlan:
             raise EdgenetError(f"mixed int8/int16: {name!r} is no activation tensor of the float model")
         for op in graph.operators:
             outputs = graph.op_outputs(op)
-            touches = any(t.index == tensor.index for t in outputs + graph.op_inputs(op))
+            touches = any(t.index == tensor.index for t in outputs + (graph.op_inputs(op) if consumers else []))
             if touches and outputs and outputs[0].name not in ops:
                 ops.append(outputs[0].name)
     return MixedPlan(tuple(tensor_names), tuple(ops))
 
 
-def _with_signature(float_bytes: bytes) -> bytes:
-    """AEQ addresses inputs by signature; edgenet's concrete-function conversion writes none."""
+def add_signature(float_bytes: bytes) -> bytes:
+    """The model with a ``serving_default`` signature (input ``input``), unless it has one.
+
+    AEQ addresses inputs by signature; edgenet's concrete-function conversion writes none."""
     from tensorflow.lite.python import schema_py_generated as schema
 
     model = _model_object(float_bytes)
@@ -225,7 +230,8 @@ def _adapt_io(data: bytes, io: str) -> bytes:
 
 
 def upgrade_to_int16(float_bytes: bytes, tensor_names: Sequence[str], *, calib: np.ndarray | None = None,
-                     ranges: Mapping[str, tuple[float, float]] | None = None, io: str = "int8") -> bytes:
+                     ranges: Mapping[str, tuple[float, float]] | None = None, io: str = "int8",
+                     consumers: bool = True) -> bytes:
     """A full-integer model of ``float_bytes``: ``tensor_names`` in int16, every other activation int8.
 
     ``float_bytes`` is the float .tflite of the same graph the int8 model came from (edgenet's
@@ -234,7 +240,7 @@ def upgrade_to_int16(float_bytes: bytes, tensor_names: Sequence[str], *, calib: 
     names are the float model's). Ranges: ``ranges`` by tensor name (reuse the conversion's
     calibration, or a ``--ranges`` method's choice), else measured on ``calib`` by edgenet's
     calibrator. An empty ``tensor_names`` gives AEQ's plain int8 of the same ranges.
-    ``io``: ``int8`` (AEQ's own), ``float`` or ``uint8``. Raises :class:`EdgenetError` on a
+    ``io``: ``int8`` (AEQ's own), ``float`` or ``uint8``. ``consumers``: see :func:`int16_scopes`. Raises :class:`EdgenetError` on a
     missing dependency, an unknown tensor name or a quantizer failure.
     """
     if io not in IO_TYPES:
@@ -244,13 +250,13 @@ def upgrade_to_int16(float_bytes: bytes, tensor_names: Sequence[str], *, calib: 
         if calib is None or len(calib) == 0:
             raise EdgenetError("mixed int8/int16 needs calibration data or ranges")
         ranges = ranges_by_name(float_bytes, calib)
-    plan = int16_scopes(float_bytes, tensor_names)
+    plan = int16_scopes(float_bytes, tensor_names, consumers=consumers)
     int16 = qtyping.OpQuantizationConfig(
         activation_tensor_config=qtyping.TensorQuantizationConfig(num_bits=16, symmetric=True),
         weight_tensor_config=qtyping.TensorQuantizationConfig(
             num_bits=8, symmetric=True, granularity=qtyping.QuantGranularity.CHANNELWISE),
         compute_precision=qtyping.ComputePrecision.INTEGER, explicit_dequantize=False)
-    signed = _with_signature(float_bytes)
+    signed = add_signature(float_bytes)
     try:
         qt = quantizer.Quantizer(bytearray(signed))
         qt.load_quantization_recipe(recipe.static_wi8_ai8())

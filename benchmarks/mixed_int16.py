@@ -1,0 +1,150 @@
+"""Mixed int8/int16 activations (16 bits for the K worst tensors) against edgenet's int8, on a real network.
+
+The budget mode's last full-integer rung would give 16-bit activations to the few worst tensors
+(CPU targets only): :func:`edgenet.convert.mixed.upgrade_to_int16` (ai-edge-quantizer fed edgenet's
+ranges; why, in its module docstring). This script measures, on the same images as
+``benchmarks/quant_quality.py`` (never the calibration images):
+
+* ``edgenet int8``: TF's converter, edgenet's calibrator, min/max (the baseline);
+* ``AEQ int8, own calibration``: ai-edge-quantizer's ``static_wi8_ai8`` with its own calibration
+  pass (moving-average min/max), which is why it once looked unusable;
+* ``AEQ int8, edgenet ranges`` = mixed with K = 0;
+* ``mixed, K worst tensors``: the K worst tensors of edgenet's quant report (local SQNR ranked on
+  calibration samples) stored in int16, i.e. their producers and consumers compute in 16x8;
+* ``AEQ, int16 on the K worst producers only`` (``--producer-only``): the naive per-op recipe
+  (input requantized up, output straight back down to int8), for the record;
+* ``whole-model int16x8``: TF's converter ``--quant int16x8``, the same edgenet calibration.
+
+For each: top-1 agreement with the float Keras model, logits SQNR, top-1 accuracy on the labelled
+photos, and latency against edgenet's int8 (single thread, default XNNPACK, invokes interleaved:
+median over ``--reps`` rounds of the ratio of medians of ``--runs`` invokes). ai-edge-quantizer is
+the optional extra ``mixed``.
+
+    .venv/bin/python benchmarks/mixed_int16.py [--net lite0] [--worst 0,1,2,4,8] [--producer-only 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from quant_quality import _eval_set, _latency_ratio, _photos, _weights  # noqa: E402
+
+RESULTS = HERE / "results" / "mixed_int16.json"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--net", default="lite0")
+    parser.add_argument("--worst", default="0,1,2,4,8")
+    parser.add_argument("--producer-only", default="4", help="K for the naive producer-only recipe ('' = skip)")
+    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--no-int16x8", action="store_true")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    from ai_edge_quantizer import quantizer, recipe
+
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.mixed import (
+        activation_dtypes,
+        add_signature,
+        int16_scopes,
+        ranges_by_name,
+        upgrade_to_int16,
+    )
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
+    from edgenet.quant.report import measure_report
+    from edgenet.runtime.interpreter import TFLiteModel
+    from edgenet.runtime.tflite_graph import read_graph
+    from edgenet.weights.keras_files import load_weights
+
+    variant = parse_variant(args.net)
+    model = build_model(variant, batch_size=1)
+    load_weights(model, variant, _weights(args.net))
+    calib = load_calibration("default", variant.contract, args.samples, 0, progress=False).array
+    xs, labelled, labels = _eval_set(variant.contract)
+    reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
+    float_bytes = keras_to_tflite(model, "fp32")[0]
+    plain = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")[0]
+    # Ranked on calibration samples, never on the evaluation images.
+    ranked = [t.name for t in measure_report(float_bytes, plain, calib[:16]).ranked()]
+    ranges = ranges_by_name(float_bytes, calib)
+
+    def top1_pct(logits):
+        return round(100 * float(np.mean(np.argmax(logits[labelled], axis=1) == labels)), 1)
+
+    def row(setting: str, data: bytes, **extra) -> dict:
+        tfl = TFLiteModel(data)
+        out = np.concatenate([tfl.run(xs[i : i + 1]) for i in range(len(xs))])
+        f = fidelity_metrics(reference, out)
+        graph = read_graph(data)
+        int16_ops = sum(1 for op in graph.operators if op.opcode != "QUANTIZE"
+                        and any(t.dtype == "int16" for t in graph.op_outputs(op)))
+        result = {"setting": setting, "top1_agreement_pct": round(100 * f.top1_agreement, 2),
+                  "sqnr_db": round(f.sqnr_db, 2), "top1_labelled_pct": top1_pct(out), "int16_ops": int16_ops,
+                  "requantize_ops": sum(1 for op in graph.operators if op.opcode == "QUANTIZE"
+                                        and {t.dtype for t in graph.op_inputs(op) + graph.op_outputs(op)}
+                                        == {"int8", "int16"}),
+                  "latency_vs_edgenet_int8": 1.0 if data is plain else round(
+                      _latency_ratio(plain, data, args.reps, args.runs), 2), **extra}
+        print(json.dumps(result), flush=True)
+        return result
+
+    rows = [row("edgenet int8 (TF converter, min/max)", plain)]
+    rows[0]["top1_labelled_float_pct"] = top1_pct(reference)
+
+    signed = add_signature(float_bytes)
+    t0 = time.perf_counter()
+    qt = quantizer.Quantizer(bytearray(signed))
+    qt.load_quantization_recipe(recipe.static_wi8_ai8())
+    own = qt.calibrate({"serving_default": [{"input": calib[i : i + 1]} for i in range(len(calib))]})
+    aeq_own = bytes(qt.quantize(own, enable_progress_bar=False, enable_progress_report=False).quantized_model)
+    widths = [(float(np.max(v["max"]) - np.min(v["min"]))) / (ranges[k][1] - ranges[k][0])
+              for k, v in own.items() if k in ranges and ranges[k][1] > ranges[k][0]]
+    rows.append(row("AEQ int8, own calibration (moving-average min/max)", aeq_own,
+                    quantize_s=round(time.perf_counter() - t0, 1),
+                    range_width_vs_edgenet={"median": round(float(np.median(widths)), 3),
+                                            "min": round(float(np.min(widths)), 3), "tensors": len(widths)}))
+    for k in [int(v) for v in args.worst.split(",") if v != ""]:
+        t0 = time.perf_counter()
+        data = upgrade_to_int16(float_bytes, ranked[:k], ranges=ranges)
+        seconds = round(time.perf_counter() - t0, 1)
+        dtypes = activation_dtypes(data)
+        assert all(dtypes[n] == "int16" for n in ranked[:k])
+        setting = "AEQ int8, edgenet ranges (mixed, K=0)" if k == 0 else f"mixed: {k} worst tensors int16"
+        rows.append(row(setting, data, k=k, tensors=ranked[:k], ops=list(int16_scopes(float_bytes, ranked[:k]).ops),
+                        quantize_s=seconds))
+    if args.producer_only:
+        k = int(args.producer_only)
+        data = upgrade_to_int16(float_bytes, ranked[:k], ranges=ranges, consumers=False)
+        rows.append(row(f"AEQ, int16 on the {k} worst producers only (requantized to int8 at once)", data,
+                        k=k, ops=list(int16_scopes(float_bytes, ranked[:k], consumers=False).ops)))
+    if not args.no_int16x8:
+        t0 = time.perf_counter()
+        whole = keras_to_tflite(model, "int16x8", "float", calib, calibrator="edgenet")[0]
+        rows.append(row("whole-model int16x8 (TF converter, edgenet calibrator)", whole,
+                        quantize_s=round(time.perf_counter() - t0, 1)))
+    RESULTS.write_text(json.dumps({
+        "net": args.net, "samples": len(xs), "distinct_photos": len(_photos()), "labelled_photos": int(len(labelled)),
+        "calibration_samples": int(len(calib)), "ranked_on": "16 calibration samples (quant report, local SQNR)",
+        "latency": f"threads=1, XNNPACK default, interleaved, median of {args.reps} x ratio of medians of "
+                   f"{args.runs} invokes", "rows": rows}, indent=1), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
