@@ -13,14 +13,16 @@ ranges; why, in its module docstring). This script measures, on the same images 
   calibration samples) stored in int16, i.e. their producers and consumers compute in 16x8;
 * ``AEQ, int16 on the K worst producers only`` (``--producer-only``): the naive per-op recipe
   (input requantized up, output straight back down to int8), for the record;
-* ``whole-model int16x8``: TF's converter ``--quant int16x8``, the same edgenet calibration.
+* ``whole-model int16x8``: TF's converter ``--quant int16x8``, the same edgenet calibration;
+* ``ceiling``: the float model with its weights rounded to int8 (float activations): what int8
+  weights alone cost, hence the best any activation precision can reach.
 
 For each: top-1 agreement with the float Keras model, logits SQNR, top-1 accuracy on the labelled
 photos, and latency against edgenet's int8 (single thread, default XNNPACK, invokes interleaved:
 median over ``--reps`` rounds of the ratio of medians of ``--runs`` invokes). ai-edge-quantizer is
 the optional extra ``mixed``.
 
-    .venv/bin/python benchmarks/mixed_int16.py [--net lite0] [--worst 0,1,2,4,8] [--producer-only 4]
+    .venv/bin/python benchmarks/mixed_int16.py [--nets lite0,lite1] [--worst 0,1,2,4,8] [--producer-only 4]
 """
 
 from __future__ import annotations
@@ -42,9 +44,35 @@ from quant_quality import _eval_set, _latency_ratio, _photos, _weights  # noqa: 
 RESULTS = HERE / "results" / "mixed_int16.json"
 
 
+def weights_only(float_bytes: bytes) -> bytes:
+    """The float model with its conv/FC weights rounded to int8 as TF's converter quantizes them (symmetric,
+    per output channel, [-127, 127]) and kept in float: the error of int8 weights alone, with float
+    activations, i.e. the best any activation precision (int16 anywhere) can reach."""
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
+    graph = model.subgraphs[0]
+    builtin = schema.BuiltinOperator
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    for op in graph.operators:
+        code = codes[op.opcodeIndex]
+        if code not in (builtin.CONV_2D, builtin.DEPTHWISE_CONV_2D, builtin.FULLY_CONNECTED):
+            continue
+        tensor = graph.tensors[op.inputs[1]]
+        buffer = model.buffers[tensor.buffer]
+        w = np.frombuffer(bytes(buffer.data), np.float32).reshape(tensor.shape)
+        axis = 3 if code == builtin.DEPTHWISE_CONV_2D else 0
+        scale = np.max(np.abs(w), axis=tuple(i for i in range(w.ndim) if i != axis), keepdims=True) / 127.0
+        scale[scale == 0] = 1.0
+        rounded = (np.clip(np.round(w / scale), -127, 127) * scale).astype(np.float32)
+        buffer.data = np.frombuffer(rounded.tobytes(), np.uint8)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--net", default="lite0")
+    parser.add_argument("--nets", default="lite0")
     parser.add_argument("--worst", default="0,1,2,4,8")
     parser.add_argument("--producer-only", default="4", help="K for the naive producer-only recipe ('' = skip)")
     parser.add_argument("--samples", type=int, default=100)
@@ -53,6 +81,16 @@ def main(argv=None) -> int:
     parser.add_argument("--no-int16x8", action="store_true")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    nets = {net: measure(net, args) for net in args.nets.split(",")}
+    RESULTS.write_text(json.dumps({
+        "samples": nets[next(iter(nets))]["samples"], "distinct_photos": len(_photos()),
+        "calibration_samples": args.samples, "ranked_on": "16 calibration samples (quant report, local SQNR)",
+        "latency": f"threads=1, XNNPACK default, interleaved, median of {args.reps} x ratio of medians of "
+                   f"{args.runs} invokes", "nets": nets}, indent=1), encoding="utf-8")
+    return 0
+
+
+def measure(net: str, args) -> dict:
     from ai_edge_quantizer import quantizer, recipe
 
     from edgenet.convert.calibration import load_calibration
@@ -72,9 +110,9 @@ def main(argv=None) -> int:
     from edgenet.runtime.tflite_graph import read_graph
     from edgenet.weights.keras_files import load_weights
 
-    variant = parse_variant(args.net)
+    variant = parse_variant(net)
     model = build_model(variant, batch_size=1)
-    load_weights(model, variant, _weights(args.net))
+    load_weights(model, variant, _weights(net))
     calib = load_calibration("default", variant.contract, args.samples, 0, progress=False).array
     xs, labelled, labels = _eval_set(variant.contract)
     reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
@@ -101,11 +139,12 @@ def main(argv=None) -> int:
                                         == {"int8", "int16"}),
                   "latency_vs_edgenet_int8": 1.0 if data is plain else round(
                       _latency_ratio(plain, data, args.reps, args.runs), 2), **extra}
-        print(json.dumps(result), flush=True)
+        print(net, json.dumps(result), flush=True)
         return result
 
     rows = [row("edgenet int8 (TF converter, min/max)", plain)]
     rows[0]["top1_labelled_float_pct"] = top1_pct(reference)
+    rows.append(row("ceiling: int8 weights only, float activations (not deployable)", weights_only(float_bytes)))
 
     signed = add_signature(float_bytes)
     t0 = time.perf_counter()
@@ -138,12 +177,7 @@ def main(argv=None) -> int:
         whole = keras_to_tflite(model, "int16x8", "float", calib, calibrator="edgenet")[0]
         rows.append(row("whole-model int16x8 (TF converter, edgenet calibrator)", whole,
                         quantize_s=round(time.perf_counter() - t0, 1)))
-    RESULTS.write_text(json.dumps({
-        "net": args.net, "samples": len(xs), "distinct_photos": len(_photos()), "labelled_photos": int(len(labelled)),
-        "calibration_samples": int(len(calib)), "ranked_on": "16 calibration samples (quant report, local SQNR)",
-        "latency": f"threads=1, XNNPACK default, interleaved, median of {args.reps} x ratio of medians of "
-                   f"{args.runs} invokes", "rows": rows}, indent=1), encoding="utf-8")
-    return 0
+    return {"samples": len(xs), "labelled_photos": int(len(labelled)), "rows": rows}
 
 
 if __name__ == "__main__":
