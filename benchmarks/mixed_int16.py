@@ -19,7 +19,8 @@ ranges; why, in its module docstring). This script measures, on the same images 
 
 For each: top-1 agreement with the float Keras model, logits SQNR, top-1 accuracy on the labelled
 photos, and latency against edgenet's int8 (single thread, default XNNPACK, invokes interleaved:
-median over ``--reps`` rounds of the ratio of medians of ``--runs`` invokes). ai-edge-quantizer is
+median over ``--reps`` rounds of the ratio of medians of ``--runs`` invokes; for models with int16 ops
+also both without XNNPACK, on TFLite's builtin kernels, which isolates the cost of the int16 kernels). ai-edge-quantizer is
 the optional extra ``mixed``.
 
     .venv/bin/python benchmarks/mixed_int16.py [--nets lite0,lite1] [--worst 0,1,2,4,8] [--producer-only 4]
@@ -39,9 +40,31 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from quant_quality import _eval_set, _latency_ratio, _photos, _weights  # noqa: E402
+from quant_quality import _eval_set, _photos, _weights  # noqa: E402
 
 RESULTS = HERE / "results" / "mixed_int16.json"
+
+
+def latency(plain: bytes, other: bytes, reps: int, runs: int, xnnpack: bool = True) -> dict:
+    """Invokes of ``plain`` and ``other`` interleaved, 1 thread: median over ``reps`` rounds of the ratio of
+    medians of ``runs`` invokes, and each model's median invoke time over all rounds (ms)."""
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    a, b = TFLiteModel(plain, threads=1, xnnpack=xnnpack), TFLiteModel(other, threads=1, xnnpack=xnnpack)
+    x = np.zeros(a.input_shape, dtype=np.float32)
+    a.run(x)
+    b.run(x)
+    ratios, times = [], ([], [])
+    for _ in range(reps):
+        start = len(times[0])
+        for _ in range(runs):
+            for k, model in enumerate((a, b)):
+                t0 = time.perf_counter()
+                model.interpreter.invoke()
+                times[k].append(1e3 * (time.perf_counter() - t0))
+        ratios.append(float(np.median(times[1][start:]) / np.median(times[0][start:])))
+    return {"ratio": round(float(np.median(ratios)), 2), "int8_p50_ms": round(float(np.median(times[0])), 2),
+            "p50_ms": round(float(np.median(times[1])), 2)}
 
 
 def weights_only(float_bytes: bytes) -> bytes:
@@ -137,12 +160,19 @@ def measure(net: str, args) -> dict:
                   "requantize_ops": sum(1 for op in graph.operators if op.opcode == "QUANTIZE"
                                         and {t.dtype for t in graph.op_inputs(op) + graph.op_outputs(op)}
                                         == {"int8", "int16"}),
-                  "latency_vs_edgenet_int8": 1.0 if data is plain else round(
-                      _latency_ratio(plain, data, args.reps, args.runs), 2), **extra}
+                  **extra}
+        if data is not plain:
+            timing = latency(plain, data, args.reps, args.runs)
+            result.update(latency_vs_edgenet_int8=timing["ratio"], p50_ms=timing["p50_ms"],
+                          edgenet_int8_p50_ms=timing["int8_p50_ms"])
+            if result["int16_ops"]:  # both on TFLite's builtin kernels: the cost of the int16 kernels alone
+                timing = latency(plain, data, args.reps, args.runs, xnnpack=False)
+                result.update(latency_vs_edgenet_int8_builtin_kernels=timing["ratio"], builtin_p50_ms=timing["p50_ms"],
+                              edgenet_int8_builtin_p50_ms=timing["int8_p50_ms"])
         print(net, json.dumps(result), flush=True)
         return result
 
-    rows = [row("edgenet int8 (TF converter, min/max)", plain)]
+    rows = [row("edgenet int8 (TF converter, min/max)", plain, latency_vs_edgenet_int8=1.0)]
     rows[0]["top1_labelled_float_pct"] = top1_pct(reference)
     rows.append(row("ceiling: int8 weights only, float activations (not deployable)", weights_only(float_bytes)))
 

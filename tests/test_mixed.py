@@ -96,8 +96,9 @@ def test_float_and_uint8_io_wrap_the_same_integer_model(tiny):
 
 
 def test_no_named_tensor_gives_plain_int8_and_bad_names_fail_in_one_line(tiny):
-    from edgenet.convert.mixed import activation_dtypes, upgrade_to_int16
+    from edgenet.convert.mixed import activation_dtypes, int16_candidates, upgrade_to_int16
     from edgenet.errors import EdgenetError
+    from edgenet.runtime.tflite_graph import read_graph
 
     float_bytes, _, calib, _, worst = tiny
     plain = upgrade_to_int16(float_bytes, [], calib=calib)
@@ -105,6 +106,10 @@ def test_no_named_tensor_gives_plain_int8_and_bad_names_fail_in_one_line(tiny):
     with pytest.raises(EdgenetError, match="no activation tensor") as err:
         upgrade_to_int16(float_bytes, ["no_such_tensor"], calib=calib)
     assert "\n" not in str(err.value)
+    with pytest.raises(EdgenetError, match="input or output"):
+        upgrade_to_int16(float_bytes, [read_graph(float_bytes).tensors[read_graph(float_bytes).outputs[0]].name],
+                         calib=calib)
+    assert int16_candidates(float_bytes, ["no_such_tensor", *worst, "x"], 1) == worst[:1]
     with pytest.raises(EdgenetError, match="io must be one of"):
         upgrade_to_int16(float_bytes, worst, calib=calib, io="int4")
     with pytest.raises(EdgenetError, match="calibration data or ranges"):

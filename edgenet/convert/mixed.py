@@ -47,8 +47,8 @@ import numpy as np
 
 from ..errors import EdgenetError
 
-__all__ = ["IO_TYPES", "MixedPlan", "activation_dtypes", "add_signature", "int16_scopes", "ranges_by_name",
-           "upgrade_to_int16"]
+__all__ = ["IO_TYPES", "MixedPlan", "activation_dtypes", "add_signature", "int16_candidates", "int16_scopes",
+           "ranges_by_name", "upgrade_to_int16"]
 
 #: ``io`` choices of :func:`upgrade_to_int16` (the same as ``edgenet convert --io`` for int8).
 IO_TYPES = ("int8", "float", "uint8")
@@ -118,17 +118,31 @@ def int16_scopes(float_bytes: bytes, tensor_names: Sequence[str], *, consumers: 
 
     graph = read_graph(float_bytes)
     by_name = {t.name: t for t in graph.tensors}
+    io = set(graph.inputs) | set(graph.outputs)
     ops: list[str] = []
     for name in tensor_names:
         tensor = by_name.get(name)
         if tensor is None or tensor.is_constant:
             raise EdgenetError(f"mixed int8/int16: {name!r} is no activation tensor of the float model")
+        if tensor.index in io:
+            raise EdgenetError(f"mixed int8/int16: {name!r} is the model's input or output, whose type is --io's")
         for op in graph.operators:
             outputs = graph.op_outputs(op)
             touches = any(t.index == tensor.index for t in outputs + (graph.op_inputs(op) if consumers else []))
             if touches and outputs and outputs[0].name not in ops:
                 ops.append(outputs[0].name)
     return MixedPlan(tuple(tensor_names), tuple(ops))
+
+
+def int16_candidates(float_bytes: bytes, ranked_names: Sequence[str], k: int) -> list[str]:
+    """The first ``k`` of ``ranked_names`` (worst first, e.g. the quant report's ranking) that can be made 16-bit:
+    activation tensors of the float model other than its input and output (whose type ``io`` sets)."""
+    from ..runtime.tflite_graph import read_graph
+
+    graph = read_graph(float_bytes)
+    io = set(graph.inputs) | set(graph.outputs)
+    allowed = {t.name for t in graph.tensors if not t.is_constant and t.index not in io}
+    return [name for name in ranked_names if name in allowed][:k]
 
 
 def add_signature(float_bytes: bytes) -> bytes:
