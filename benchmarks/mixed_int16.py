@@ -5,6 +5,10 @@ The budget mode's last full-integer rung would give 16-bit activations to the fe
 ranges; why, in its module docstring). This script measures, on the same images as
 ``benchmarks/quant_quality.py`` (never the calibration images):
 
+Networks: the real Lite nets (``--nets``) and, with ``--digits``, the swish+squeeze-excitation
+network of the test suite trained on scikit-learn digits (B-family traits; 539 test digits,
+calibrated on training digits).
+
 * ``edgenet int8``: TF's converter, edgenet's calibrator, min/max (the baseline);
 * ``AEQ int8, own calibration``: ai-edge-quantizer's ``static_wi8_ai8`` with its own calibration
   pass (moving-average min/max), which is why it once looked unusable;
@@ -23,7 +27,7 @@ median over ``--reps`` rounds of the ratio of medians of ``--runs`` invokes; for
 also both without XNNPACK, on TFLite's builtin kernels, which isolates the cost of the int16 kernels). ai-edge-quantizer is
 the optional extra ``mixed``.
 
-    .venv/bin/python benchmarks/mixed_int16.py [--nets lite0,lite1] [--worst 0,1,2,4,8] [--producer-only 4]
+    .venv/bin/python benchmarks/mixed_int16.py [--nets lite0,lite1] [--digits] [--worst 0,1,2,4,8] [--producer-only 4]
 """
 
 from __future__ import annotations
@@ -102,21 +106,59 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--no-int16x8", action="store_true")
+    parser.add_argument("--digits", action="store_true", help="also the swish+SE digits network (trains it)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
-    nets = {net: measure(net, args) for net in args.nets.split(",")}
+    nets = {net: measure(net, args, *imagenet_net(net, args.samples)) for net in args.nets.split(",") if net}
+    if args.digits:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            nets["digits"] = measure("digits", args, *digits_net(Path(tmp), args.samples))
     RESULTS.write_text(json.dumps({
-        "samples": nets[next(iter(nets))]["samples"], "distinct_photos": len(_photos()),
+        "distinct_imagenet_photos": len(_photos()),
         "calibration_samples": args.samples, "ranked_on": "16 calibration samples (quant report, local SQNR)",
         "latency": f"threads=1, XNNPACK default, interleaved, median of {args.reps} x ratio of medians of "
                    f"{args.runs} invokes", "nets": nets}, indent=1), encoding="utf-8")
     return 0
 
 
-def measure(net: str, args) -> dict:
+def imagenet_net(net: str, samples: int):
+    """(Keras model, calibration, eval images, labelled indices, labels) of a real Lite net."""
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
+    from edgenet.weights.keras_files import load_weights
+
+    variant = parse_variant(net)
+    model = build_model(variant, batch_size=1)
+    load_weights(model, variant, _weights(net))
+    calib = load_calibration("default", variant.contract, samples, 0, progress=False).array
+    return (model, calib, *_eval_set(variant.contract))
+
+
+def digits_net(tmp: Path, samples: int):
+    """The swish+SE network of the test suite trained on scikit-learn digits; its 539 test digits."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from digits import DIGITS_SPEC, load_split, train_digits
+
+    from edgenet.family.model import build_model
+    from edgenet.family.variants import parse_variant
+    from edgenet.weights.keras_files import load_weights
+
+    trained = train_digits(tmp)
+    variant = parse_variant(DIGITS_SPEC)
+    model = build_model(variant, batch_size=1, num_classes=10)
+    load_weights(model, variant, trained.weights)
+    x_train, _ = load_split(trained.data.train_dir, variant.contract)
+    x_test, y_test = load_split(trained.data.test_dir, variant.contract)
+    calib = x_train[np.random.default_rng(0).choice(len(x_train), samples, replace=False)]
+    return model, calib, x_test, np.arange(len(x_test)), y_test
+
+
+def measure(net: str, args, model, calib, xs, labelled, labels) -> dict:
     from ai_edge_quantizer import quantizer, recipe
 
-    from edgenet.convert.calibration import load_calibration
     from edgenet.convert.fidelity import fidelity_metrics
     from edgenet.convert.mixed import (
         activation_dtypes,
@@ -126,18 +168,10 @@ def measure(net: str, args) -> dict:
         upgrade_to_int16,
     )
     from edgenet.convert.worker import keras_to_tflite
-    from edgenet.family.model import build_model
-    from edgenet.family.variants import parse_variant
     from edgenet.quant.report import measure_report
     from edgenet.runtime.interpreter import TFLiteModel
     from edgenet.runtime.tflite_graph import read_graph
-    from edgenet.weights.keras_files import load_weights
 
-    variant = parse_variant(net)
-    model = build_model(variant, batch_size=1)
-    load_weights(model, variant, _weights(net))
-    calib = load_calibration("default", variant.contract, args.samples, 0, progress=False).array
-    xs, labelled, labels = _eval_set(variant.contract)
     reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
     float_bytes = keras_to_tflite(model, "fp32")[0]
     plain = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")[0]
