@@ -114,3 +114,13 @@ def test_no_named_tensor_gives_plain_int8_and_bad_names_fail_in_one_line(tiny):
         upgrade_to_int16(float_bytes, worst, calib=calib, io="int4")
     with pytest.raises(EdgenetError, match="calibration data or ranges"):
         upgrade_to_int16(float_bytes, worst)
+
+
+def test_module_imports_without_tensorflow_or_the_quantizer():
+    import subprocess
+    import sys
+
+    code = ("import sys, edgenet.convert.mixed; "
+            "print(sorted(m for m in ('tensorflow', 'ai_edge_quantizer', 'keras') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
