@@ -13,8 +13,10 @@ calibrated on training digits).
 * ``AEQ int8, own calibration``: ai-edge-quantizer's ``static_wi8_ai8`` with its own calibration
   pass (moving-average min/max), which is why it once looked unusable;
 * ``AEQ int8, edgenet ranges`` = mixed with K = 0;
-* ``mixed, K worst tensors``: the K worst tensors of edgenet's quant report (local SQNR ranked on
-  calibration samples) stored in int16, i.e. their producers and consumers compute in 16x8;
+* ``mixed, K worst tensors``: the K worst tensors stored in int16 (their producers and consumers
+  compute in 16x8), ranked on 16 calibration samples (never the evaluation images) two ways: by
+  edgenet's quant report (local SQNR) and by :func:`edgenet.convert.mixed.rank_by_output_gain`
+  (logits SQNR gained by that tensor alone in int16);
 * ``AEQ, int16 on the K worst producers only`` (``--producer-only``): the naive per-op recipe
   (input requantized up, output straight back down to int8), for the record;
 * ``whole-model int16x8``: TF's converter ``--quant int16x8``, the same edgenet calibration;
@@ -163,8 +165,10 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> dict:
     from edgenet.convert.mixed import (
         activation_dtypes,
         add_signature,
+        int16_candidates,
         int16_scopes,
         ranges_by_name,
+        rank_by_output_gain,
         upgrade_to_int16,
     )
     from edgenet.convert.worker import keras_to_tflite
@@ -222,15 +226,23 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> dict:
                     quantize_s=round(time.perf_counter() - t0, 1),
                     range_width_vs_edgenet={"median": round(float(np.median(widths)), 3),
                                             "min": round(float(np.min(widths)), 3), "tensors": len(widths)}))
-    for k in [int(v) for v in args.worst.split(",") if v != ""]:
-        t0 = time.perf_counter()
-        data = upgrade_to_int16(float_bytes, ranked[:k], ranges=ranges)
-        seconds = round(time.perf_counter() - t0, 1)
-        dtypes = activation_dtypes(data)
-        assert all(dtypes[n] == "int16" for n in ranked[:k])
-        setting = "AEQ int8, edgenet ranges (mixed, K=0)" if k == 0 else f"mixed: {k} worst tensors int16"
-        rows.append(row(setting, data, k=k, tensors=ranked[:k], ops=list(int16_scopes(float_bytes, ranked[:k]).ops),
-                        quantize_s=seconds))
+    t0 = time.perf_counter()
+    by_gain = [name for name, _ in rank_by_output_gain(float_bytes, calib, ranges=ranges, samples=16)]
+    gain_ranking_s = round(time.perf_counter() - t0, 1)
+    for ranking, names in (("report", int16_candidates(float_bytes, ranked, len(ranked))), ("output gain", by_gain)):
+        for k in [int(v) for v in args.worst.split(",") if v != ""]:
+            if k == 0 and ranking != "report":
+                continue
+            t0 = time.perf_counter()
+            data = upgrade_to_int16(float_bytes, names[:k], ranges=ranges)
+            seconds = round(time.perf_counter() - t0, 1)
+            dtypes = activation_dtypes(data)
+            assert all(dtypes[n] == "int16" for n in names[:k])
+            setting = ("AEQ int8, edgenet ranges (mixed, K=0)" if k == 0
+                       else f"mixed: {k} worst tensors int16 ({ranking} ranking)")
+            extra = {"ranking_s": gain_ranking_s} if ranking != "report" else {}
+            rows.append(row(setting, data, k=k, ranking=ranking, tensors=names[:k],
+                            ops=list(int16_scopes(float_bytes, names[:k]).ops), quantize_s=seconds, **extra))
     if args.producer_only:
         k = int(args.producer_only)
         data = upgrade_to_int16(float_bytes, ranked[:k], ranges=ranges, consumers=False)
