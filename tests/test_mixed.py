@@ -124,3 +124,23 @@ def test_module_imports_without_tensorflow_or_the_quantizer():
             "print(sorted(m for m in ('tensorflow', 'ai_edge_quantizer', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_output_gain_ranking_finds_a_tensor_whose_int8_range_is_far_too_wide(tiny):
+    from edgenet.convert.mixed import int16_candidates, ranges_by_name, rank_by_output_gain
+    from edgenet.runtime.tflite_graph import read_graph
+
+    float_bytes, _, calib, _, _ = tiny
+    ranges = ranges_by_name(float_bytes, calib)
+    graph = read_graph(float_bytes)
+    # Main-path conv outputs: their range is free (LOGISTIC outputs have a fixed int8 scale the quantizer keeps)
+    # and the answer depends on them (squeeze-excitation convs feed saturated sigmoids).
+    convs = [graph.op_outputs(op)[0].name for op in graph.operators if op.opcode == "CONV_2D"]
+    project = int16_candidates(float_bytes, [n for n in convs if "_project_conv" in n], len(convs))
+    expand = int16_candidates(float_bytes, [n for n in convs if "_expand_conv" in n], len(convs))
+    damaged, others = project[len(project) // 2], [expand[0], expand[-1]]
+    low, high = ranges[damaged]
+    ranges[damaged] = (64 * low, 64 * high)  # int8 steps 64x too coarse; int16 steps still finer than a sane int8
+    scored = rank_by_output_gain(float_bytes, calib, ranges=ranges, candidates=[*others, damaged], samples=3)
+    assert [name for name, _ in scored][0] == damaged
+    assert scored[0][1] > 3.0 and scored[0][1] > scored[1][1] + 3.0
