@@ -28,8 +28,15 @@ What AEQ is given, and why
 * **Symmetric int16 activations** (zero point 0), as TFLite's 16x8 kernels require; int8
   activations asymmetric, int8 weights symmetric per channel: what TF's converter writes too.
 
-The cost is latency: XNNPACK has no int16 kernels, so each int16 op runs on TFLite's reference
-16x8 kernels and splits the XNNPACK graph (numbers in README "Quantization quality").
+Which tensors: :func:`rank_by_output_gain` scores each candidate by the logits SQNR it gains alone
+in int16 on calibration samples (usable from this layer; the quant report's local SQNR ranking
+lives in :mod:`edgenet.quant`, above it); :func:`int16_candidates` filters any ranking.
+
+What it buys, measured (README "Quantization quality", ``benchmarks/mixed_int16.py``): nothing on
+the Lite nets, whose error is in the int8 weights (int8 weights with float activations are
+already as bad as whole-model int16x8); a little on the swish+SE digits net. The cost is
+latency: XNNPACK has no int16 kernels, so each int16 op runs on TFLite's reference 16x8 kernels
+and splits the XNNPACK graph (Lite0: 6-30x plain int8 for 1-8 tensors).
 
 Input and output: AEQ quantizes the graph input and output tensors in place (int8 io);
 ``io="float"`` or ``"uint8"`` adds the QUANTIZE/DEQUANTIZE pair TF's converter adds for the same
@@ -251,7 +258,7 @@ def upgrade_to_int16(float_bytes: bytes, tensor_names: Sequence[str], *, calib: 
     ``float_bytes`` is the float .tflite of the same graph the int8 model came from (edgenet's
     ``keras_to_tflite(model, "fp32")``); ``tensor_names`` are activation tensor names as the
     quant report ranks them (:meth:`edgenet.quant.report.QuantReport.ranked`; the int8 model's
-    names are the float model's). Ranges: ``ranges`` by tensor name (reuse the conversion's
+    names are the float model's; or :func:`rank_by_output_gain`'s). Ranges: ``ranges`` by tensor name (reuse the conversion's
     calibration, or a ``--ranges`` method's choice), else measured on ``calib`` by edgenet's
     calibrator. An empty ``tensor_names`` gives AEQ's plain int8 of the same ranges.
     ``io``: ``int8`` (AEQ's own), ``float`` or ``uint8``. ``consumers``: see :func:`int16_scopes`. Raises :class:`EdgenetError` on a
