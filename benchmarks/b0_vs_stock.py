@@ -92,7 +92,7 @@ def stock_model(name: str, samples: int = SAMPLES) -> Path:
     if not path.exists():
         tmp = path.with_suffix(".tmp")
         subprocess.run([sys.executable, __file__, "--stock-child", name, str(tmp), str(samples)], check=True,
-                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"), stdout=sys.stderr)  # TF's chatter
         tmp.replace(path)
     return path
 

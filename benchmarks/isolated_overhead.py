@@ -68,7 +68,7 @@ def main() -> None:
     for _ in range(args.reps):
         for kind in ("in-process", "child"):
             rows[kind].append(_measure(kind, path, batch, args.runs))
-    summary = {"model": str(path), "input_shape": list(probe.input_shape), "reps": args.reps, "runs": args.runs}
+    summary = {"model": path.name, "input_shape": list(probe.input_shape), "reps": args.reps, "runs": args.runs}
     for i, name in enumerate(("open_ms", "run_ms")):
         a = [r[i] for r in rows["in-process"]]
         b = [r[i] for r in rows["child"]]

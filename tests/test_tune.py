@@ -37,6 +37,10 @@ def test_every_engine_runs_and_is_recorded_as_itself(tiny, engine, tmp_path, mon
     assert result.ok, result.error
     settings = result.to_record()["settings"]
     assert {k: settings[k] for k in ENGINES[engine]} == ENGINES[engine]
+    # What init and the first run added, split private / file-backed: the runtime's own libraries are
+    # mapped then (file), and the interpreter's tensors allocated (private).
+    memory = result.to_record()["init_memory_mb"]
+    assert set(memory) == {"anon", "file"} and memory["file"] > 1.0 and memory["anon"] > 0.0, memory
     if params.xnnpack_weight_cache:  # the cache file is really written, next to nothing else
         assert [p.suffix for p in tmp_path.iterdir()] == [".xnnpack"]
 

@@ -64,6 +64,7 @@ class BenchResult:
     samples_ms: tuple[float, ...] = ()
     failed_runs: int = 0
     peak_rss_mb: float | None = None
+    init_memory_mb: dict | None = None  # {"anon", "file"} MB added by init + first run (runner.resident_mb)
     error: str | None = None
     device: dict | None = None
     # When it was measured, fixed once: the JSON line and the CSV row of one result carry the same time.
@@ -106,6 +107,7 @@ class BenchResult:
             runs=self.runs,
             failed_runs=self.failed_runs,
             peak_rss_mb=self.peak_rss_mb,
+            init_memory_mb=self.init_memory_mb,
             samples_ms=self.samples_ms,
             error=self.error,
             created_utc=self.created_utc,

@@ -37,6 +37,26 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def resident_mb() -> dict[str, float] | None:
+    """This process's resident memory now, ``{"anon", "file"}`` in MB (``/proc/self/status``), or None.
+
+    Anonymous pages are private (heap, XNNPACK's packed weights); file-backed ones are shareable and
+    reclaimable (libraries, a mapped model or weight cache file). Peak RSS cannot tell them apart.
+    """
+    found = {}
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile"):
+                    found[key] = int(value.split()[0]) / 1024.0  # kB
+    except (OSError, ValueError):
+        return None
+    if len(found) != 2:
+        return None
+    return {"anon": found["RssAnon"], "file": found["RssFile"]}
+
+
 class TFLiteBackend:
     """Creates the interpreter and invokes it; nothing else."""
 
@@ -86,6 +106,7 @@ def measure(backend, params: BenchParams) -> dict:
     counted and the loop goes on to the normal stopping rule; any failure sets ``error``.
     """
     clock = time.perf_counter_ns
+    before = resident_mb()
     t0 = clock()
     backend.init()
     init_ms = (clock() - t0) / 1e6
@@ -106,6 +127,10 @@ def measure(backend, params: BenchParams) -> dict:
         return (clock() - start) / 1e6
 
     first_ms = invoke()
+    after = resident_mb()
+    init_memory_mb = None
+    if before is not None and after is not None:  # what the model, its runtime and first run added
+        init_memory_mb = {k: round(after[k] - before[k], 2) for k in ("anon", "file")}
     warmup_end = clock() + int(params.warmup_s * 1e9)
     while clock() < warmup_end:
         invoke()
@@ -125,7 +150,8 @@ def measure(backend, params: BenchParams) -> dict:
     error = None
     if failed:
         error = f"{failed} invocation(s) failed: {first_error}"
-    return {"init_ms": init_ms, "first_ms": first_ms, "samples_ms": samples, "failed_runs": failed, "error": error}
+    return {"init_ms": init_ms, "first_ms": first_ms, "samples_ms": samples, "failed_runs": failed, "error": error,
+            "init_memory_mb": init_memory_mb}
 
 
 def _read_model(path: Path) -> bytes:

@@ -159,7 +159,9 @@ def tune(
             f"{stat}_median_ms": statistics.median(ok) if ok else None,
             f"{stat}_min_ms": min(ok) if ok else None,
             "init_ms_median": _median_of(records, params, "init_ms"),
-            "peak_rss_mb_median": _median_rss(records, params),
+            "peak_rss_mb_median": _median_field(records, params, "peak_rss_mb"),
+            "init_anon_mb_median": _median_field(records, params, "init_anon_mb"),
+            "init_file_mb_median": _median_field(records, params, "init_file_mb"),
             "ratio_vs_default_median": statistics.median(vs_default) if vs_default else None,
             "ratio_vs_default_min": min(vs_default) if vs_default else None,
             "ratio_vs_same_threads_median": statistics.median(vs_same) if vs_same else None,
@@ -186,8 +188,8 @@ def _median_of(records, params, key) -> float | None:
     return statistics.median(found) if found else None
 
 
-def _median_rss(records, params) -> float | None:
-    found = [r.peak_rss_mb for r in _matching(records, params) if r.peak_rss_mb is not None]
+def _median_field(records, params, field: str) -> float | None:
+    found = [getattr(r, field) for r in _matching(records, params) if getattr(r, field) is not None]
     return statistics.median(found) if found else None
 
 

@@ -10,6 +10,7 @@ import click
 
 from .._version import __version__
 from ..process import install_signal_handlers
+from ..runtime.heap import retain_freed_memory
 from . import bench, cluster, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep, weights
 
 
@@ -33,6 +34,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """
     # SIGTERM (kill, timeout, systemd, CI) and SIGHUP end a command as Ctrl-C does.
     install_signal_handlers()
+    retain_freed_memory()  # image after image: NumPy's temporaries reuse the heap (edgenet.runtime.heap)
     if verbose:
         from ..logs import set_verbose
         from ..logs import verbose as was_verbose

@@ -145,6 +145,10 @@ def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, re
         raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
     if remote or refine:
         raise click.UsageError("--remote/--refine apply to a one-device sweep; declare boards in devices.toml")
+    if params.objective == "accuracy" or params.data is not None:
+        # The fleet sweep picks by size under each device's budget; it does not evaluate accuracy yet.
+        raise click.UsageError("--objective accuracy/--data apply to a one-device sweep (a fleet sweep picks "
+                               "the largest variant within each device's budget)")
     fleet = load_inventory(inventory, device_names or ())
     with executor_for(cluster) as executor:
         outcome = run_fleet_sweep(params, fleet, rundir, executor, log=lambda m: info(m),

@@ -61,6 +61,7 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
             "setting": r["setting"], "reps": r["reps"],
             f"{stat} ms (median)": _r(r[f"{stat}_median_ms"]), f"{stat} ms (min)": _r(r[f"{stat}_min_ms"]),
             "init ms": _r(r["init_ms_median"], 1), "RSS MB": _r(r["peak_rss_mb_median"], 1),
+            "init private/file MB": _memory(r["init_anon_mb_median"], r["init_file_mb_median"]),
             "vs default (median/min)": _pair(r["ratio_vs_default_median"], r["ratio_vs_default_min"]),
             "vs same threads (median/min)": _pair(r["ratio_vs_same_threads_median"], r["ratio_vs_same_threads_min"]),
             "failed": r["failed"],
@@ -87,6 +88,10 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
                  f"`edgenet sweep --settings {save_settings}`")
     if failed:
         raise click.ClickException(f"{failed} of {len(models)} model(s) could not be tuned (see above)")
+
+
+def _memory(private_mb, file_mb) -> str:
+    return "" if private_mb is None or file_mb is None else f"{private_mb:.1f} / {file_mb:.1f}"
 
 
 def _pair(median, minimum) -> str:

@@ -263,6 +263,8 @@ class BenchRecord(Record):
     failed_runs: int | None
     peak_rss_mb: float | None
     samples_ms: tuple[float, ...]
+    init_anon_mb: float | None = None  # private memory the model's init and first run added
+    init_file_mb: float | None = None  # file-backed (shareable) memory they added
 
     @property
     def measured(self) -> bool:
@@ -293,6 +295,8 @@ class BenchRecord(Record):
             failed_runs=data.get("failed_runs"),
             peak_rss_mb=data.get("peak_rss_mb"),
             samples_ms=tuple(float(x) for x in data.get("samples_ms") or ()),
+            init_anon_mb=(data.get("init_memory_mb") or {}).get("anon"),
+            init_file_mb=(data.get("init_memory_mb") or {}).get("file"),
         )
 
 

@@ -18,6 +18,10 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
     runs:        int, timed invocations after warm-up
     failed_runs: int, invocations that raised (any > 0 sets ``error``)
     peak_rss_mb: float, the measuring process's peak resident memory
+    init_memory_mb: {anon, file}: what creating the model and its first invocation added to the
+                 process's resident memory, private (anonymous: heap, packed weights) and
+                 file-backed (libraries, the mapped model, an XNNPACK weight cache file; shareable)
+                 (added with issue 16; null in older records and where /proc is absent)
     samples_ms:  [float, ...] every timed invocation, in order
     accuracy:    {top1, top5, count, dataset, agreement_top1, drop_top1_points, reference}
     error:       null | "one line"   (a record with an error has no trustworthy numbers)
@@ -89,6 +93,7 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
                  "xnnpack_latest", "api", "xnnpack_weight_cache"),
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"),
     "accuracy": ("top1", "top5", "count", "dataset", "agreement_top1", "drop_top1_points", "reference"),
+    "init_memory_mb": ("anon", "file"),
 }
 #: Top-level keys, in output order.
 FIELDS: tuple[str, ...] = (
@@ -102,6 +107,7 @@ FIELDS: tuple[str, ...] = (
     "runs",
     "failed_runs",
     "peak_rss_mb",
+    "init_memory_mb",
     "samples_ms",
     "accuracy",
     "error",
@@ -143,6 +149,7 @@ def make_record(
     runs: int | None = None,
     failed_runs: int | None = None,
     peak_rss_mb: float | None = None,
+    init_memory_mb: dict | None = None,
     samples_ms: Iterable[float] | None = None,
     accuracy: dict | None = None,
     error: str | None = None,
@@ -166,6 +173,7 @@ def make_record(
         "runs": runs,
         "failed_runs": failed_runs,
         "peak_rss_mb": _clean(peak_rss_mb),
+        "init_memory_mb": _nested("init_memory_mb", init_memory_mb),
         "samples_ms": None if samples_ms is None else [float(x) for x in samples_ms],
         "accuracy": _nested("accuracy", accuracy),
         "error": None if error is None else one_line(error, None),

@@ -220,7 +220,10 @@ def _serve() -> int:
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     inp = sys.stdin.buffer
+    from .heap import retain_freed_memory
     from .interpreter import TFLiteModel
+
+    retain_freed_memory()  # one image after another: no fresh pages per temporary
 
     request = _receive_header(inp)
     if request is None:
