@@ -116,6 +116,7 @@ def _ladder(tiny, rank_calls: list):
 
 
 def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
+    from edgenet.convert.api import _quality_note
     from edgenet.convert.quality import LADDER, repair
     from edgenet.convert.worker import precision_ops
 
@@ -149,6 +150,12 @@ def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
     else:  # no float rung beat the best integer one: the kept model is full-integer
         assert precision_ops(data) == [] and budget["full_integer"]
     assert budget["met"] == (100 * fid["top1_agreement"] >= 100.0)
+    note = _quality_note(record)  # the summary line the CLI prints and the manifest keeps
+    assert note.startswith("accuracy budget 100 % top-1 agreement: ")
+    if record.get("precision"):
+        assert f"+ float for {len(record['precision']['ops'])} op(s)" in note and "x plain int8" in note
+    if not budget["met"]:
+        assert f"ladder stopped: {budget['stopped']}" in note
 
     # A latency limit every rung breaks (any measured ratio > 0 is a cost above -100 %): the first float rung
     # is measured, refused, and the ladder stops there with the reason.
@@ -157,6 +164,8 @@ def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
     assert len(floats) == 1 and not floats[0]["accepted"]
     assert "--max-latency-cost" in record["budget"]["stopped"]
     assert precision_ops(data) == [] and record["budget"]["full_integer"]
+    note = _quality_note(record)
+    assert "still full-integer" in note and "over --max-latency-cost -100 %" in note
 
 
 def test_allow_float_is_refused_for_edgetpu_and_without_a_budget(tmp_path):
