@@ -337,9 +337,9 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     except Exception as exc:  # ConverterError and friends: long multi-line messages
         raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {one_line(exc, 400, pick='error')}") from None
     seconds = time.perf_counter() - t0
-    # With float_nodes, what ends up in float is read back by the caller (precision_ops): the quantizer
-    # may keep a neighbour of an asked op in float too (seen on Lite0: the classifier's FULLY_CONNECTED
-    # when ops around it were asked), and the budget records what the bytes hold, not what was asked.
+    # With float_nodes, what ends up in float is read back by the caller (precision_ops) and the budget
+    # records what the bytes hold beside what was asked. They can differ in name: an asked output op
+    # (Lite0's classifier, tensor "Identity") computes into "Identity1" and a QUANTIZE writes "Identity".
     if quant in CALIBRATED_MODES and not float_nodes:
         left = float_ops(data)
         if left:
