@@ -225,3 +225,40 @@ def test_convert_allow_float_records_ops_agreement_and_latency(tmp_path, photos)
     assert manifest["io"] == "int8" and tfl.input_details[0]["dtype"] == np.int8
     # The fidelity check after conversion still runs and is what the budget reached.
     assert round(100 * row["fidelity"]["top1_agreement"], 3) == budget["reached_pct"]
+
+
+def test_int16_rung_gives_the_named_tensors_16_bits_and_stays_full_integer(tiny):
+    from edgenet.convert.quality import repair
+    from edgenet.convert.worker import _int16_rung, precision_ops
+
+    calls: list = []
+    parts = _ladder(tiny, calls)
+    _, float_bytes, _, calib, _ = tiny
+    parts["precision"] = [("int16", _int16_rung(lambda: float_bytes, calib, "int8"))]
+    data, fid, record = repair(**parts, min_agreement_pct=100.0, max_latency_cost_pct=1e6, max_ops=2)
+    budget = record["budget"]
+    int16 = [s for s in budget["steps"] if s.get("precision") == "int16"]
+    assert int16 and len(calls) == 1
+    for step in int16:  # what the bytes hold: some tensors in int16, every one of them asked for or its consumer
+        assert step["ops"] and step["ranges"] == "minmax" and step["bias_correction"] is False
+        assert step["latency_vs_plain_int8"]["ratio_of_minima"] > 0
+    if record.get("precision"):  # kept only because it raised the agreement
+        assert record["precision"]["kind"] == "int16"
+        assert {o["dtype"] for o in precision_ops(data)} == {"int16"}
+        assert budget["full_integer"] and not budget["int8_only"]
+        best_integer = max(s["top1_agreement"] for s in budget["steps"] if not s.get("precision"))
+        assert fid["top1_agreement"] > best_integer
+    else:
+        assert precision_ops(data) == [] and budget["int8_only"]
+
+
+def test_allow_int16_is_refused_for_edgetpu_in_one_line(tmp_path):
+    from click.testing import CliRunner
+    from conftest import TINY_SPEC
+
+    from edgenet.cli import main
+
+    result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--calibrator", "edgenet", "--allow-int16",
+                                       "--target", "edgetpu", "--min-agreement", "99", "-o", str(tmp_path / "o")])
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code != 0 and len(lines) == 1 and "--allow-int16" in lines[0], result.output

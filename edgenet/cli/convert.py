@@ -59,6 +59,10 @@ def _batch(ctx, param, value):
 @click.option("--allow-float", is_flag=True,
               help="Let --min-agreement keep the worst ops (by the quant report, on calibration samples) in float "
                    "when the integer rungs miss it, int8 io kept. CPU targets only; latency cost measured.")
+@click.option("--allow-int16", is_flag=True,
+              help="Let --min-agreement give the worst tensors 16-bit activations (mixed int8/int16, needs the "
+                   "'mixed' extra) when the integer rungs miss it, before any float. CPU targets only; latency cost "
+                   "measured (XNNPACK has no int16 kernels: expect several times plain int8).")
 @click.option("--max-latency-cost", type=click.FloatRange(0, None), default=10.0, show_default=True,
               help="Percent of extra latency against plain int8 a float rung of --min-agreement may cost (measured "
                    "side by side, XNNPACK); a rung over it is not accepted.")
@@ -77,7 +81,7 @@ def _batch(ctx, param, value):
 @cluster_option
 @user_errors
 def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, min_agreement,
-            allow_float, max_latency_cost, holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
+            allow_float, allow_int16, max_latency_cost, holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -96,9 +100,10 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
     if target == "edgetpu":
         from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO
 
-        if allow_float:
-            raise click.ClickException("--allow-float cannot be used with --target edgetpu (the Edge TPU runs "
-                                       "full-integer only)")
+        if allow_float or allow_int16:
+            flag = "--allow-float" if allow_float else "--allow-int16"
+            raise click.ClickException(f"{flag} cannot be used with --target edgetpu (the Edge TPU runs "
+                                       "8-bit full-integer only)")
         if quant != "int8":
             raise click.UsageError("--target edgetpu needs full-integer --quant int8 (the Edge TPU runs 8-bit only)")
         if batch_size != 1:
@@ -118,7 +123,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
                              calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
                              progress=not quiet, ranges=ranges, bias_correction=bias_correction,
-                             min_agreement=min_agreement, allow_float=allow_float,
+                             min_agreement=min_agreement, allow_float=allow_float, allow_int16=allow_int16,
                              max_latency_cost=max_latency_cost)
 
     def report(result) -> None:

@@ -99,6 +99,7 @@ class ConvertOptions:
     bias_correction: bool = False  # edgenet.convert.bias
     min_agreement: float | None = None  # accuracy budget, percent (edgenet.convert.quality)
     allow_float: bool = False  # budget may keep the worst ops in float (CPU only; edgenet.convert.quality)
+    allow_int16: bool = False  # budget may give the worst tensors int16 activations (CPU only; convert.mixed)
     max_latency_cost: float = 10.0  # percent over plain int8 a precision rung may cost
 
 
@@ -224,6 +225,8 @@ def _inputs(variant: Variant, ctx: _Context, calib: CalibrationData | None) -> d
         **({"min_agreement": o.min_agreement} if calib is not None and o.min_agreement is not None else {}),
         **({"allow_float": True, "max_latency_cost": o.max_latency_cost}
            if calib is not None and o.allow_float else {}),
+        **({"allow_int16": True, "max_latency_cost": o.max_latency_cost}
+           if calib is not None and o.allow_int16 else {}),
     }
 
 
@@ -272,7 +275,8 @@ def _quality_note(quality: dict | None) -> str | None:
         precision = quality.get("precision")
         if not precision:
             return head + "; still full-integer, same operators as plain int8" + why
-        layers = ", ".join(_layer(name) for name in precision["ops"])
+        named = list(dict.fromkeys(_layer(name) for name in precision["ops"]))  # an op pair per layer: once
+        layers = ", ".join(named[:8]) + (f", ... ({len(named)} layers)" if len(named) > 8 else "")
         lat = budget.get("latency_vs_plain_int8") or {}
         return (f"{head} + {precision['kind']} for {len(precision['ops'])} op(s) ({layers}); latency "
                 f"{lat.get('ratio_of_minima', float('nan')):.2f}x plain int8 (ratio of minima, median pair "
@@ -430,6 +434,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "bias_correction": o.bias_correction,
             "min_agreement": o.min_agreement,
             "allow_float": o.allow_float,
+            "allow_int16": o.allow_int16,
             "max_latency_cost": o.max_latency_cost,
         }
         if calib is not None:
@@ -510,6 +515,14 @@ def convert_variants(
         raise EdgenetError("--allow-float lets the accuracy budget keep ops in float: it needs --min-agreement")
     if options.allow_float and options.quant != "int8":
         raise EdgenetError("--allow-float applies to --quant int8")
+    if options.allow_int16 and (options.min_agreement is None or options.quant != "int8"):
+        raise EdgenetError("--allow-int16 is a rung of the accuracy budget of an int8 model: it needs --quant int8 "
+                           "and --min-agreement")
+    if options.allow_int16:
+        import importlib.util
+
+        if importlib.util.find_spec("ai_edge_quantizer") is None:
+            raise EdgenetError("--allow-int16 needs ai-edge-quantizer (pip install 'edgenet[mixed]')")
     if options.max_latency_cost < 0:
         raise EdgenetError(f"--max-latency-cost must be a percentage >= 0, got {options.max_latency_cost}")
     if options.min_agreement is not None and not 0 < options.min_agreement <= 100:

@@ -10,8 +10,11 @@ construction (``benchmarks/quant_quality.py`` measures it anyway).
 
 Precision rungs (CPU targets only) come after the integer ladder when it misses the budget. A
 precision rung is a function ``(bytes of the best integer rung, names of the ops to upgrade) ->
-bytes``; each kind (``float`` with ``--allow-float``: :func:`edgenet.convert.worker.keras_to_tflite`
-with ``float_nodes``; ``int16`` activations later) is one more entry of ``precision``. The ops are
+bytes``; each kind is one more entry of ``precision``, tried in order: ``int16`` with ``--allow-int16``
+(16-bit activations for the named tensors, still full-integer: :mod:`edgenet.convert.mixed`, quantized
+again from the float model with min/max ranges, :data:`PRECISION_BASIS`), then ``float`` with
+``--allow-float`` (:func:`edgenet.convert.worker.keras_to_tflite` with ``float_nodes``). A precision
+rung is kept only when it raises the agreement (it costs latency; a better SQNR alone does not pay). The ops are
 taken worst first from the quant report's ranking (lowest local SQNR, :mod:`edgenet.convert.
 tensor_errors`) measured on *calibration* samples, K = 1, 2, 4, ... up to :func:`k_schedule`'s cap.
 These rungs change the graph, so each one's latency against plain int8 is measured side by side
@@ -38,6 +41,10 @@ LADDER: tuple[tuple[str, bool], ...] = (("minmax", False), ("minmax", True), ("a
 
 #: A precision rung: (bytes of the best integer rung, op output tensor names, worst first) -> bytes.
 PrecisionRung = Callable[[bytes, Sequence[str]], bytes]
+
+#: What a precision kind is built from when it is not the best integer rung: int16 is quantized again from
+#: the float model with edgenet's min/max ranges, without bias correction (edgenet.convert.mixed).
+PRECISION_BASIS: dict[str, tuple[str, bool]] = {"int16": ("minmax", False)}
 
 #: Most ops a precision rung upgrades (and at most a quarter of the ranked ones).
 MAX_UPGRADED_OPS = 32
@@ -131,7 +138,8 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
             break
     assert best is not None
     stopped = "met" if met else "integer rungs exhausted" + (
-        "" if precision else " (float for the worst ops needs --allow-float, CPU targets only)")
+        "" if precision else " (int16 or float for the worst ops needs --allow-int16 or --allow-float, CPU targets "
+                             "only)")
     chosen_latency = None
     if not met and precision:
         if rank is None or upgraded is None or latency is None:
@@ -150,15 +158,18 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                 lat = latency(plain, data)
                 cost_pct = 100.0 * (lat["ratio_of_minima"] - 1.0)
                 accepted = cost_pct <= max_latency_cost_pct
-                steps.append(Rung(base_record["ranges"], bool(base_record.get("bias_correction")),
-                                  fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat, accepted,
-                                  tuple(ranked[:k])))
+                basis = PRECISION_BASIS.get(kind, (base_record["ranges"], bool(base_record.get("bias_correction"))))
+                steps.append(Rung(basis[0], basis[1], fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat,
+                                  accepted, tuple(ranked[:k])))
                 if not accepted:
                     stopped = (f"{kind} for {k} op(s) costs {cost_pct:+.1f} % latency against plain int8, over "
                                f"--max-latency-cost {max_latency_cost_pct:g} %")
                     break
                 record = {**base_record, "precision": {"kind": kind, "ops": list(ops), "asked": list(ranked[:k])}}
-                if _key(fid) > _key(best[1]):
+                if kind in PRECISION_BASIS:
+                    record.update(ranges=basis[0], bias_correction=None)
+                # A rung that costs latency is kept only for more agreement, not for a better SQNR alone.
+                if fid["top1_agreement"] > best[1]["top1_agreement"]:
                     best, chosen_latency = (data, fid, record), lat
                 if _met(fid, min_agreement_pct):
                     best, chosen_latency, met = (data, fid, record), lat, True
@@ -176,7 +187,8 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
         "stopped": stopped,
         "steps": [s.to_dict() for s in steps],
-        "full_integer": not precise,
+        "full_integer": not precise or precise["kind"] != "float",
+        "int8_only": not precise,
         "max_latency_cost_pct": max_latency_cost_pct if precision else None,
         "latency_vs_plain_int8": chosen_latency if precise else (
             "same operators, shapes and dtypes as plain int8 (only ranges and bias values differ): no latency "

@@ -45,6 +45,7 @@ import sys
 import time
 import traceback
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -373,6 +374,27 @@ def _float_rung(convert, correct, origin: dict):
     return rung
 
 
+def _int16_rung(float_model: Callable[[], bytes], calib, io: str):
+    """The budget's int16 rung (a :data:`edgenet.convert.quality.PrecisionRung`), by :mod:`edgenet.convert.mixed`.
+
+    The named tensors that can be 16-bit (producer and every consumer in int16) get int16 activations,
+    the rest int8, from the float model and edgenet's own min/max ranges (measured once, on the
+    calibration samples); the base rung's bytes only decided the ranking.
+    """
+    ranges: dict = {}
+
+    def rung(base: bytes, names) -> bytes:
+        from .mixed import int16_candidates, ranges_by_name, upgrade_to_int16
+
+        float_bytes = float_model()
+        if not ranges:
+            ranges.update(ranges_by_name(float_bytes, np.asarray(calib, dtype=np.float32)))
+        chosen = int16_candidates(float_bytes, list(names), len(names))
+        return upgrade_to_int16(float_bytes, chosen, ranges=ranges, io=io)
+
+    return rung
+
+
 def run(request: dict, progress_file) -> dict:
     """Do one conversion described by ``request``; return the result (raises on failure)."""
     from .._version import __version__
@@ -459,7 +481,14 @@ def run(request: dict, progress_file) -> dict:
 
     from .quality import DEFAULT_MAX_LATENCY_COST_PCT, repair
 
+    def float_model() -> bytes:
+        if not float_bytes:
+            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
+        return float_bytes[0]
+
     precision = []
+    if request.get("allow_int16") and quant == "int8":  # full-integer still: tried before any float
+        precision.append(("int16", _int16_rung(float_model, calib, io)))
     if request.get("allow_float") and quant == "int8":
         precision.append(("float", _float_rung(convert, correct, origin)))
 
