@@ -54,6 +54,8 @@ def check_all(names: list[str]) -> list[dict]:
         report = check_model(path)
         row = {"variant": name, "source": f"edgenet convert {name} --quant int8 --samples 100"}
         row.update(report.to_dict(include_ops=False))
+        if "path" in row:  # relative to the repository: results files carry no machine's folders
+            row["path"] = str(path.relative_to(ROOT.parent))
         rows.append(row)
     return rows
 
