@@ -1,0 +1,133 @@
+"""Error-compensating int8 weight rounding (GPTQ, edgenet.convert.rounding) against round-to-nearest.
+
+For each network (real ImageNet Lite0/1/2 from their packages; ``--digits`` adds the swish+SE
+network of the test suite trained on scikit-learn digits) one process builds the Keras model,
+runs edgenet's calibrator once (``--samples`` of the embedded calibration set, seed 0, min/max
+ranges) and compares, on the evaluation photographs of ``benchmarks/quant_quality.py`` (never the
+calibration images):
+
+* plain int8 (TF's converter: weights rounded to nearest);
+* plain + bias correction (edgenet.convert.bias, 32 calibration samples);
+* weight rounding (GPTQ on ``--rounding-samples`` calibration samples);
+* weight rounding + bias correction (measured on the re-rounded model);
+* ceiling: the float model with its weights rounded to nearest int8, float activations (not
+  deployable; benchmarks/mixed_int16.py ``weights_only``) -- what round-to-nearest weights cost.
+
+Top-1 agreement with the float Keras model, logits SQNR, top-1 on the labelled photos, time taken
+by the repair, and latency against plain int8 (interleaved, single thread; the graph is unchanged
+so it should be 1.00).
+
+    .venv/bin/python benchmarks/weight_rounding.py [--nets lite0,lite1,lite2] [--digits]
+
+Writes benchmarks/results/weight_rounding.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from quant_quality import _eval_set, _latency_ratio, _photos, _weights  # noqa: E402
+
+RESULTS = HERE / "results" / "weight_rounding.json"
+
+
+def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
+    from mixed_int16 import weights_only
+
+    from edgenet.convert.bias import DEFAULT_BIAS_SAMPLES, correct_bias
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.rounding import round_weights
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.runtime.interpreter import TFLiteModel
+    from edgenet.runtime.tflite_graph import read_graph
+
+    reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
+    float_bytes = keras_to_tflite(model, "fp32")[0]
+    plain = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")[0]
+
+    def signature(data: bytes):
+        g = read_graph(data)
+        return [(op.opcode, tuple((g.tensors[t].shape, g.tensors[t].dtype, g.tensors[t].quantization)
+                                  for t in op.inputs + op.outputs if t >= 0)) for op in g.operators]
+
+    rows = []
+
+    def row(setting: str, data: bytes, seconds: float = 0.0, **extra) -> None:
+        tfl = TFLiteModel(data)
+        out = np.concatenate([tfl.run(xs[i : i + 1]) for i in range(len(xs))])
+        f = fidelity_metrics(reference, out)
+        r = {"net": net, "setting": setting, "top1_agreement_pct": round(100 * f.top1_agreement, 2),
+             "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs), "seconds": round(seconds, 1), **extra}
+        if len(labelled):
+            r["top1_float_pct"] = round(100 * float(np.mean(np.argmax(reference[labelled], 1) == labels)), 1)
+            r["top1_pct"] = round(100 * float(np.mean(np.argmax(out[labelled], 1) == labels)), 1)
+        if "ceiling" not in setting:
+            r["same_graph_as_plain"] = signature(data) == signature(plain)
+            r["latency_vs_plain"] = 1.0 if data is plain else round(_latency_ratio(plain, data, args.reps,
+                                                                                   args.runs), 3)
+        rows.append(r)
+        print(json.dumps(r), file=sys.stderr, flush=True)
+
+    row("plain int8 (round to nearest)", plain)
+    t0 = time.perf_counter()
+    bias = correct_bias(float_bytes, plain, calib[:DEFAULT_BIAS_SAMPLES])[0]
+    row("plain + bias correction", bias, time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    rounded, summary = round_weights(float_bytes, plain, calib[: args.rounding_samples])
+    seconds = time.perf_counter() - t0
+    row("weight rounding (GPTQ)", rounded, seconds, rounding=summary.to_dict())
+    t0 = time.perf_counter()
+    both = correct_bias(float_bytes, rounded, calib[:DEFAULT_BIAS_SAMPLES])[0]
+    row("weight rounding + bias correction", both, seconds + time.perf_counter() - t0)
+    row("ceiling: int8 weights (nearest) only, float activations (not deployable)", weights_only(float_bytes))
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nets", default="lite0,lite1,lite2")
+    parser.add_argument("--digits", action="store_true", help="also the swish+SE digits network (trains it)")
+    parser.add_argument("--samples", type=int, default=100, help="calibration samples for the ranges")
+    parser.add_argument("--rounding-samples", type=int, default=32)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    from mixed_int16 import digits_net, imagenet_net
+
+    rows = []
+    for net in [n for n in args.nets.split(",") if n]:
+        rows += measure(net, args, *imagenet_net(net, args.samples))
+    if args.digits:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            rows += measure("digits", args, *digits_net(Path(tmp), args.samples))
+    photos = _photos()
+    args.out.write_text(json.dumps({
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv[1:]),
+        "distinct": {"imagenet_photos": len(photos), "imagenet_labelled": sum(p[2] is not None for p in photos)},
+        "rows": rows}, indent=1), encoding="utf-8")
+    print("| net | setting | top-1 agree % | SQNR dB | top-1 % (float) | seconds | latency vs plain |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        top1 = f"{r['top1_pct']} ({r['top1_float_pct']})" if "top1_pct" in r else "-"
+        lat = f"{r['latency_vs_plain']:.2f}x" if "latency_vs_plain" in r else "-"
+        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['sqnr_db']:.1f} | {top1} | "
+              f"{r['seconds']} | {lat} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
