@@ -36,7 +36,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from quant_quality import _eval_set, _latency_ratio, _photos, _weights  # noqa: E402
+from quant_quality import _latency_ratio, _photos  # noqa: E402
 
 RESULTS = HERE / "results" / "weight_rounding.json"
 

@@ -60,8 +60,9 @@ def _pad_same(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def _patches(x: np.ndarray, kh: int, kw: int, options: dict) -> np.ndarray:
-    """[H, W, C] input -> [out pixels, kh, kw, C] patches (TFLite's SAME/VALID padding, zeros in real value)."""
+def _patches(x: np.ndarray, kh: int, kw: int, options: dict, rng) -> np.ndarray:
+    """[H, W, C] input -> [P, kh, kw, C] patches at up to :data:`PIXELS_PER_SAMPLE` random output pixels
+    (TFLite's SAME/VALID padding: zeros in real value)."""
     sh, sw = options.get("stride_h", 1) or 1, options.get("stride_w", 1) or 1
     dh, dw = options.get("dilation_h_factor", 1) or 1, options.get("dilation_w_factor", 1) or 1
     h, w, _ = x.shape
@@ -70,13 +71,12 @@ def _patches(x: np.ndarray, kh: int, kw: int, options: dict) -> np.ndarray:
         x = np.pad(x, (ph, pw, (0, 0)))
     oh = (x.shape[0] - (kh - 1) * dh - 1) // sh + 1
     ow = (x.shape[1] - (kw - 1) * dw - 1) // sw + 1
-    rows = []
-    for i in range(kh):
-        cols = []
-        for j in range(kw):
-            cols.append(x[i * dh : i * dh + (oh - 1) * sh + 1 : sh, j * dw : j * dw + (ow - 1) * sw + 1 : sw])
-        rows.append(np.stack(cols, axis=2))  # [oh, ow, kw, C]
-    return np.stack(rows, axis=2).reshape(oh * ow, kh, kw, x.shape[-1])
+    pixels = np.arange(oh * ow)
+    if len(pixels) > PIXELS_PER_SAMPLE:
+        pixels = rng.choice(len(pixels), PIXELS_PER_SAMPLE, replace=False)
+    ys = (pixels // ow)[:, None, None] * sh + (np.arange(kh) * dh)[None, :, None]
+    xs = (pixels % ow)[:, None, None] * sw + (np.arange(kw) * dw)[None, None, :]
+    return x[ys, xs]  # [P, kh, kw, C]
 
 
 def _rows(x: np.ndarray, opcode: str, shape: tuple[int, ...], options: dict, rng) -> np.ndarray:
@@ -87,16 +87,14 @@ def _rows(x: np.ndarray, opcode: str, shape: tuple[int, ...], options: dict, rng
     if opcode == "CONV_2D" and shape[1] == shape[2] == 1 and (options.get("stride_h", 1) or 1) == 1 \
             and (options.get("stride_w", 1) or 1) == 1:
         rows = x.reshape(-1, x.shape[-1])
-    else:
-        kh, kw = shape[1], shape[2]
-        rows = _patches(x, kh, kw, options)  # [P, kh, kw, C]
-        if opcode == "DEPTHWISE_CONV_2D":
-            rows = rows.reshape(len(rows), kh * kw, -1).transpose(0, 2, 1)  # [P, C, k*k]
-        else:
-            rows = rows.reshape(len(rows), -1)  # (kh, kw, C) order, as the weights [O, kh, kw, I]
-    if len(rows) > PIXELS_PER_SAMPLE:
-        rows = rows[rng.choice(len(rows), PIXELS_PER_SAMPLE, replace=False)]
-    return rows
+        if len(rows) > PIXELS_PER_SAMPLE:
+            rows = rows[rng.choice(len(rows), PIXELS_PER_SAMPLE, replace=False)]
+        return rows
+    kh, kw = shape[1], shape[2]
+    rows = _patches(x, kh, kw, options, rng)
+    if opcode == "DEPTHWISE_CONV_2D":
+        return rows.reshape(len(rows), kh * kw, -1).transpose(0, 2, 1)  # [P, C, k*k]
+    return rows.reshape(len(rows), -1)  # (kh, kw, C) order, as the weights [O, kh, kw, I]
 
 
 def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float = DAMPING) -> np.ndarray:
@@ -126,7 +124,7 @@ def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float = DAMPI
 
 def _output_mse(delta: np.ndarray, h: np.ndarray) -> float:
     """Mean squared output error ``tr(delta H delta^T)`` summed over groups and rows (H already averaged)."""
-    return float(np.einsum("god,gde,goe->", delta, h, delta))
+    return float(np.sum(np.matmul(delta, h) * delta))
 
 
 def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
@@ -186,12 +184,12 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
         feed(qi, x[None])
         qi.invoke()
         for op, wf, _, _ in jobs:
-            rows = _rows(value(op.inputs[0]).astype(np.float64), op.opcode, wf.shape, op.options, rng)
+            rows = _rows(value(op.inputs[0]), op.opcode, wf.shape, op.options, rng)
             if op.opcode == "DEPTHWISE_CONV_2D":
                 r = rows.transpose(1, 0, 2)  # [C, P, k*k]
-                add = np.matmul(r.transpose(0, 2, 1), r)
+                add = np.matmul(r.transpose(0, 2, 1), r).astype(np.float64)
             else:
-                add = (rows.T @ rows)[None]
+                add = (rows.T @ rows).astype(np.float64)[None]
             hess[op.index] = hess.get(op.index, 0.0) + add
             counts[op.index] = counts.get(op.index, 0) + len(rows)
 
