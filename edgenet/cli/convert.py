@@ -52,9 +52,13 @@ def _batch(ctx, param, value):
                    "method with the lowest cross-validated error on the calibration samples). Still full-integer.")
 @click.option("--bias-correction", is_flag=True,
               help="Fold each convolution's measured mean quantization error into its int32 bias (full-integer).")
+@click.option("--weight-rounding", is_flag=True,
+              help="Re-round the int8 weights to minimise each convolution's output error on the calibration "
+                   "samples (GPTQ; same scales, full-integer, no latency cost). Before --bias-correction.")
 @click.option("--min-agreement", type=click.FloatRange(0, 100, min_open=True), default=None,
               help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
-                   "from plain int8 and adds bias correction, then auto ranges, then both, then (--allow-float) float for "
+                   "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
+                   "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "
                    "the 1, 2, 4... worst ops, only as far as needed.")
 @click.option("--allow-float", is_flag=True,
               help="Let --min-agreement keep the worst ops (by the quant report, on calibration samples) in float "
@@ -80,7 +84,8 @@ def _batch(ctx, param, value):
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @cluster_option
 @user_errors
-def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, min_agreement,
+def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, weight_rounding,
+            min_agreement,
             allow_float, allow_int16, max_latency_cost, holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
@@ -123,6 +128,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
                              calib=calib, samples=samples, seed=seed,
                              batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
                              progress=not quiet, ranges=ranges, bias_correction=bias_correction,
+                             weight_rounding=weight_rounding,
                              min_agreement=min_agreement, allow_float=allow_float, allow_int16=allow_int16,
                              max_latency_cost=max_latency_cost)
 

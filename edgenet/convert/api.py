@@ -97,6 +97,7 @@ class ConvertOptions:
     progress: bool = True
     ranges: str = "minmax"  # edgenet.convert.ranges.RANGE_METHODS
     bias_correction: bool = False  # edgenet.convert.bias
+    weight_rounding: bool = False  # edgenet.convert.rounding (int8 weights re-rounded, GPTQ)
     min_agreement: float | None = None  # accuracy budget, percent (edgenet.convert.quality)
     allow_float: bool = False  # budget may keep the worst ops in float (CPU only; edgenet.convert.quality)
     allow_int16: bool = False  # budget may give the worst tensors int16 activations (CPU only; convert.mixed)
@@ -222,6 +223,9 @@ def _inputs(variant: Variant, ctx: _Context, calib: CalibrationData | None) -> d
         # Only when asked, so that plain conversions keep their fingerprints.
         **({"ranges": o.ranges} if calib is not None and o.ranges != "minmax" else {}),
         **({"bias_correction": True} if calib is not None and o.bias_correction else {}),
+        # The budget's ladder of an int8 model may re-round weights too: its outputs differ from before.
+        **({"weight_rounding": True} if calib is not None and (o.weight_rounding or (
+            o.min_agreement is not None and o.quant == "int8")) else {}),
         **({"min_agreement": o.min_agreement} if calib is not None and o.min_agreement is not None else {}),
         **({"allow_float": True, "max_latency_cost": o.max_latency_cost}
            if calib is not None and o.allow_float else {}),
@@ -262,6 +266,9 @@ def _quality_note(quality: dict | None) -> str | None:
         methods = quality.get("range_methods") or {}
         chosen = ", ".join(f"{m} {n}" for m, n in methods.items())
         parts.append(f"{quality['ranges']} ranges" + (f" ({chosen} tensors)" if chosen else ""))
+    if quality.get("weight_rounding"):
+        rounded = quality["weight_rounding"]
+        parts.append(f"int8 weights re-rounded ({rounded['ops']} ops, {rounded['weights_changed']} weights moved)")
     if quality.get("bias_correction"):
         bias = quality["bias_correction"]
         parts.append(f"bias correction ({bias['ops']} ops, {bias['channels']} biases moved)")
@@ -432,6 +439,7 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
             "seed": o.seed,
             "ranges": o.ranges,
             "bias_correction": o.bias_correction,
+            "weight_rounding": o.weight_rounding,
             "min_agreement": o.min_agreement,
             "allow_float": o.allow_float,
             "allow_int16": o.allow_int16,
@@ -504,13 +512,16 @@ def convert_variants(
         raise EdgenetError(f"unknown calibrator {options.calibrator!r}; choose {' or '.join(CALIBRATORS)}")
     from .ranges import RANGE_METHODS
 
-    repairs = options.ranges != "minmax" or options.bias_correction or options.min_agreement is not None
+    repairs = (options.ranges != "minmax" or options.bias_correction or options.weight_rounding
+               or options.min_agreement is not None)
     if options.ranges not in RANGE_METHODS:
         raise EdgenetError(f"unknown --ranges {options.ranges!r}; choose from {', '.join(RANGE_METHODS)}")
     if repairs and options.quant not in CALIBRATED_MODES:
-        raise EdgenetError("--ranges, --bias-correction and --min-agreement need --quant int8 or int16x8")
+        raise EdgenetError("--ranges, --bias-correction, --weight-rounding and --min-agreement need --quant int8 or int16x8")
     if repairs and options.calibrator != "edgenet":
-        raise EdgenetError("--ranges, --bias-correction and --min-agreement need --calibrator edgenet")
+        raise EdgenetError("--ranges, --bias-correction, --weight-rounding and --min-agreement need --calibrator edgenet")
+    if options.weight_rounding and options.quant != "int8":
+        raise EdgenetError("--weight-rounding applies to --quant int8")
     if options.allow_float and options.min_agreement is None:
         raise EdgenetError("--allow-float lets the accuracy budget keep ops in float: it needs --min-agreement")
     if options.allow_float and options.quant != "int8":

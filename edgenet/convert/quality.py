@@ -3,10 +3,13 @@
 ``--ranges`` (:mod:`edgenet.convert.ranges`) and ``--bias-correction`` (:mod:`edgenet.convert.bias`)
 apply as asked. ``--min-agreement P`` instead starts from plain int8 (min/max ranges) and climbs
 :data:`LADDER` only as far as needed for the top-1 agreement with the float model on the held-out
-images to reach ``P`` percent: bias correction, then per-tensor ``auto`` ranges, then both. Every
-integer rung keeps the model full-integer with the same operators and shapes as plain int8 (only
-ranges and bias values differ), so it is valid for ``--target edgetpu`` and costs no latency by
-construction (``benchmarks/quant_quality.py`` measures it anyway).
+images to reach ``P`` percent: bias correction, then per-tensor ``auto`` ranges, then both, then
+(:data:`ROUNDING_LADDER`, int8 only) int8 weights re-rounded to minimise each op's output error
+(``--weight-rounding``, :mod:`edgenet.convert.rounding`) followed by bias correction, with min/max then
+auto ranges. Every integer rung keeps the model full-integer with the same operators, shapes and
+scales as plain int8 (only ranges, bias values and weight values differ), so it is valid for
+``--target edgetpu`` and costs no latency by construction (``benchmarks/quant_quality.py`` and
+``benchmarks/weight_rounding.py`` measure it anyway).
 
 Precision rungs (CPU targets only) come after the integer ladder when it misses the budget. A
 precision rung is a function ``(bytes of the best integer rung, names of the ops to upgrade) ->
@@ -37,6 +40,11 @@ from dataclasses import dataclass
 #: Bias correction comes before range changes: on the ReLU6 Lite networks it is what moves the error
 #: (benchmarks/quant_quality.py: Lite0 logits SQNR 19.2 -> 23.0 dB) while ranges barely do.
 LADDER: tuple[tuple[str, bool], ...] = (("minmax", False), ("minmax", True), ("auto", False), ("auto", True))
+#: Integer rungs tried after :data:`LADDER` when a weight rounder is given: int8 weights re-rounded to
+#: minimise each op's output error (GPTQ, :mod:`edgenet.convert.rounding`), then (bias True) bias correction
+#: measured on the re-rounded model. Same operators, shapes and scales as plain int8; only slower to convert
+#: (benchmarks/weight_rounding.py: Lite0 logits SQNR 19.2 -> 24.5 dB with bias correction).
+ROUNDING_LADDER: tuple[tuple[str, bool], ...] = (("minmax", True), ("auto", True))
 
 
 #: A precision rung: (bytes of the best integer rung, op output tensor names, worst first) -> bytes.
@@ -72,9 +80,10 @@ class Rung:
     latency: dict | None = None  # edgenet.convert.paired_latency against plain int8
     accepted: bool = True
     asked: tuple[str, ...] = ()  # the ops the rung asked for (``ops`` is what the bytes hold)
+    weight_rounding: bool = False  # int8 weights re-rounded (edgenet.convert.rounding)
 
     def to_dict(self) -> dict:
-        out = {"ranges": self.ranges, "bias_correction": self.bias_correction,
+        out = {"ranges": self.ranges, "bias_correction": self.bias_correction, "weight_rounding": self.weight_rounding,
                "top1_agreement": self.top1_agreement, "sqnr_db": self.sqnr_db}
         if self.precision is not None:
             out.update(precision=self.precision, ops=list(self.ops), asked=list(self.asked),
@@ -98,7 +107,9 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
            upgraded: Callable[[bytes], list[str]] | None = None,
            latency: Callable[[bytes, bytes], dict] | None = None,
            max_latency_cost_pct: float = DEFAULT_MAX_LATENCY_COST_PCT,
-           max_ops: int = MAX_UPGRADED_OPS) -> tuple[bytes, dict | None, dict]:
+           max_ops: int = MAX_UPGRADED_OPS,
+           round_weights: Callable[[bytes], tuple[bytes, dict]] | None = None,
+           weight_rounding: bool = False) -> tuple[bytes, dict | None, dict]:
     """Return ``(model bytes, its fidelity, quality record)``.
 
     ``convert(ranges)`` converts with a range method; ``correct_bias(bytes)`` returns corrected bytes
@@ -106,10 +117,16 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
     Precision rungs (``precision``: ``(kind, rung)`` pairs, tried in order after the integer ladder
     misses) need ``rank(bytes)`` (op output names worst first, on calibration samples),
     ``upgraded(bytes)`` (the ops a result actually runs above int8) and ``latency(plain, candidate)``.
+    ``round_weights(bytes)`` re-rounds the int8 weights (corrected bytes and a summary): applied before bias
+    correction when ``weight_rounding`` is asked, and the budget's :data:`ROUNDING_LADDER` rungs when given.
     """
     if min_agreement_pct is None:
         data = convert(ranges)
         record: dict = {"ranges": ranges, "bias_correction": None}
+        if weight_rounding:
+            if round_weights is None:
+                raise ValueError("weight rounding needs a weight rounder")
+            data, record["weight_rounding"] = round_weights(data)
         if bias_correction:
             data, summary = correct_bias(data)
             record["bias_correction"] = summary
@@ -119,18 +136,23 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
     best: tuple[bytes, dict | None, dict] | None = None
     converted: dict[str, bytes] = {}
     met = False
-    for method, bias in LADDER:
+    rungs = [(m, b, False) for m, b in LADDER] + [(m, b, True) for m, b in ROUNDING_LADDER if round_weights]
+    for method, bias, rounding in rungs:
         if method not in converted:
             converted[method] = convert(method)
         data = converted[method]
-        summary = None
+        summary = rounded = None
+        if rounding:
+            data, rounded = round_weights(data)
         if bias:
             data, summary = correct_bias(data)
         fid = fidelity(data)
         if fid is None:
             raise ValueError("the accuracy budget needs held-out images (pass --holdout DIR)")
-        steps.append(Rung(method, bias, fid["top1_agreement"], fid.get("sqnr_db")))
+        steps.append(Rung(method, bias, fid["top1_agreement"], fid.get("sqnr_db"), weight_rounding=rounding))
         record = {"ranges": method, "bias_correction": summary}
+        if rounded is not None:
+            record["weight_rounding"] = rounded
         if best is None or _key(fid) > _key(best[1]):
             best = (data, fid, record)
         if _met(fid, min_agreement_pct):
@@ -160,7 +182,8 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                 accepted = cost_pct <= max_latency_cost_pct
                 basis = PRECISION_BASIS.get(kind, (base_record["ranges"], bool(base_record.get("bias_correction"))))
                 steps.append(Rung(basis[0], basis[1], fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat,
-                                  accepted, tuple(ranked[:k])))
+                                  accepted, tuple(ranked[:k]), weight_rounding=kind not in PRECISION_BASIS
+                                  and bool(base_record.get("weight_rounding"))))
                 if not accepted:
                     stopped = (f"{kind} for {k} op(s) costs {cost_pct:+.1f} % latency against plain int8, over "
                                f"--max-latency-cost {max_latency_cost_pct:g} %")
@@ -168,6 +191,7 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                 record = {**base_record, "precision": {"kind": kind, "ops": list(ops), "asked": list(ranked[:k])}}
                 if kind in PRECISION_BASIS:
                     record.update(ranges=basis[0], bias_correction=None)
+                    record.pop("weight_rounding", None)
                 # A rung that costs latency is kept only for more agreement, not for a better SQNR alone.
                 if fid["top1_agreement"] > best[1]["top1_agreement"]:
                     best, chosen_latency = (data, fid, record), lat
@@ -191,8 +215,8 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
         "int8_only": not precise,
         "max_latency_cost_pct": max_latency_cost_pct if precision else None,
         "latency_vs_plain_int8": chosen_latency if precise else (
-            "same operators, shapes and dtypes as plain int8 (only ranges and bias values differ): no latency "
-            "cost by construction"),
+            "same operators, shapes and dtypes as plain int8 (only ranges, bias values and, when re-rounded, "
+            "int8 weight values differ): no latency cost by construction"),
         "note": "the held-out images chose where the ladder stopped, so the reached agreement is slightly "
                 "optimistic; measure on other images to confirm",
     }

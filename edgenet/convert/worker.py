@@ -356,17 +356,20 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 RANKING_SAMPLES = 16
 
 
-def _float_rung(convert, correct, origin: dict):
+def _float_rung(convert, correct, origin: dict, rounder=None):
     """The budget's float rung (a :data:`edgenet.convert.quality.PrecisionRung`).
 
     The converter cannot take an int8 model back to float, so the rung re-quantizes from the cached
-    calibration with the base rung's own recipe (``origin[base]``: its range method and whether bias
-    correction was applied), leaving the named ops in float: every other op is quantized as in the base.
+    calibration with the base rung's own recipe (``origin[base]``: its range method, whether bias
+    correction was applied and whether the weights were re-rounded), leaving the named ops in float:
+    every other op is quantized as in the base.
     """
 
     def rung(base: bytes, names) -> bytes:
-        method, bias = origin[base]
+        method, bias, *rounded = origin[base]
         data = convert(method, tuple(names))
+        if rounded and rounded[0] and rounder is not None:
+            data = rounder(data)[0]
         if bias:
             data = correct(data)[0]
         return data
@@ -433,7 +436,7 @@ def run(request: dict, progress_file) -> dict:
     crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
     conversion_seconds = [0.0]
     ranges_record: dict = {}
-    origin: dict[bytes, tuple[str, bool]] = {}  # integer rung bytes -> (range method, bias corrected)
+    origin: dict[bytes, tuple] = {}  # integer rung bytes -> (range method, bias corrected[, weights re-rounded])
 
     def convert(ranges: str, float_nodes: tuple[str, ...] = ()) -> bytes:
         data, seconds = keras_to_tflite(
@@ -476,7 +479,17 @@ def run(request: dict, progress_file) -> dict:
             float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
         fixed, summary = correct_bias(float_bytes[0], data, np.asarray(calib[:DEFAULT_BIAS_SAMPLES]))
         if data in origin:
-            origin[fixed] = (origin[data][0], True)
+            origin[fixed] = (origin[data][0], True, *origin[data][2:])
+        return fixed, summary.to_dict()
+
+    def rounder(data: bytes) -> tuple[bytes, dict]:
+        from .rounding import DEFAULT_ROUNDING_SAMPLES, round_weights
+
+        if not float_bytes:
+            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
+        fixed, summary = round_weights(float_bytes[0], data, np.asarray(calib[:DEFAULT_ROUNDING_SAMPLES]))
+        if data in origin:
+            origin[fixed] = (origin[data][0], origin[data][1], True)
         return fixed, summary.to_dict()
 
     from .quality import DEFAULT_MAX_LATENCY_COST_PCT, repair
@@ -490,7 +503,7 @@ def run(request: dict, progress_file) -> dict:
     if request.get("allow_int16") and quant == "int8":  # full-integer still: tried before any float
         precision.append(("int16", _int16_rung(float_model, calib, io)))
     if request.get("allow_float") and quant == "int8":
-        precision.append(("float", _float_rung(convert, correct, origin)))
+        precision.append(("float", _float_rung(convert, correct, origin, rounder)))
 
     def rank(data: bytes) -> list[str]:
         from .tensor_errors import measure_report
@@ -513,7 +526,9 @@ def run(request: dict, progress_file) -> dict:
                                          min_agreement_pct=request.get("min_agreement"), precision=precision,
                                          rank=rank, upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
                                          latency=latency, max_latency_cost_pct=float(
-                                             request.get("max_latency_cost") or DEFAULT_MAX_LATENCY_COST_PCT))
+                                             request.get("max_latency_cost") or DEFAULT_MAX_LATENCY_COST_PCT),
+                                         round_weights=rounder if quant == "int8" else None,
+                                         weight_rounding=bool(request.get("weight_rounding")))
     except ValueError as exc:
         raise EdgenetError(f"{variant.name}: {exc}") from None
     if quality["ranges"] != "minmax":
