@@ -1,0 +1,178 @@
+"""Error-compensating weight rounding (edgenet.convert.rounding) on real conversions of the tiny variant."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tiny_rounded(tiny_variant, photos):
+    """(float bytes, plain int8 bytes, re-rounded bytes, summary, calibration, held-out) for the tiny variant."""
+    import keras
+
+    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.rounding import round_weights
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
+    from edgenet.pixels.images import load_image
+    from edgenet.pixels.preprocess import preprocess
+
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_variant, batch_size=1)
+    names = sorted(photos)
+    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
+    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
+    float_bytes, _ = keras_to_tflite(model, "fp32")
+    plain, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
+    rounded, summary = round_weights(float_bytes, plain, calib)
+    return model, float_bytes, plain, rounded, summary, calib, held
+
+
+def _weights_of(data: bytes) -> dict[int, np.ndarray]:
+    """Constant tensor index -> its stored values, for every constant tensor of the model."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgenet.runtime.tflite_graph import read_graph
+
+    graph = read_graph(data)
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(data))
+    out = {}
+    for t in graph.tensors:
+        buf = model.buffers[model.subgraphs[0].tensors[t.index].buffer].data
+        if t.is_constant and buf is not None:
+            out[t.index] = np.frombuffer(bytes(bytearray(buf)), dtype=np.dtype(t.dtype)).reshape(t.shape)
+    return out
+
+
+def test_same_graph_scales_and_biases_only_weight_values_move(tiny_rounded):
+    from edgenet.convert.worker import float_ops
+    from edgenet.runtime.interpreter import TFLiteModel
+    from edgenet.runtime.tflite_graph import read_graph
+
+    _, _, plain, rounded, summary, _, held = tiny_rounded
+    before, after = read_graph(plain), read_graph(rounded)
+    assert [(op.opcode, op.inputs, op.outputs, op.options) for op in before.operators] == \
+        [(op.opcode, op.inputs, op.outputs, op.options) for op in after.operators]
+    assert [(t.name, t.shape, t.dtype, t.quantization) for t in before.tensors] == \
+        [(t.name, t.shape, t.dtype, t.quantization) for t in after.tensors]
+    assert float_ops(rounded) == []
+    w0, w1 = _weights_of(plain), _weights_of(rounded)
+    weight_inputs = {op.inputs[1] for op in before.operators
+                     if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")}
+    moved = {i for i in w0 if not np.array_equal(w0[i], w1[i])}
+    assert moved and moved <= weight_inputs  # biases and every other constant untouched
+    assert summary.ops == len(moved) and summary.ops >= 10
+    assert summary.weights_changed == sum(int(np.count_nonzero(w0[i] != w1[i])) for i in moved)
+    for i in moved:
+        assert w1[i].dtype == np.int8 and w1[i].min() >= -127
+        # Error compensation moves a weight by a step or two, never far from its own nearest value.
+        assert np.max(np.abs(w1[i].astype(int) - w0[i].astype(int))) <= 8
+    out = TFLiteModel(rounded).run(held[:1])
+    assert out.shape == (1, 1000) and np.all(np.isfinite(out))
+
+
+def test_each_ops_output_error_on_calibration_inputs_is_lower(tiny_rounded):
+    """Measured with TFLite's own float kernels, independently of the module's im2col: each re-rounded op, run
+    alone in float with its dequantized int8 weights on the quantized model's own inputs, against the same op
+    with its float weights."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgenet.convert.calibrator import single_op_bytes
+    from edgenet.runtime.activations import dequantizer, feed, preserving_interpreter
+    from edgenet.runtime.tflite_graph import read_graph
+
+    _, float_bytes, plain, rounded, summary, calib, _ = tiny_rounded
+    fgraph, qgraph = read_graph(float_bytes), read_graph(plain)
+    producer = {fgraph.tensors[t].name: k for k, op in enumerate(fgraph.operators) for t in op.outputs}
+    w_plain, w_round = _weights_of(plain), _weights_of(rounded)
+    qi = preserving_interpreter(plain, 1)
+    value = dequantizer(qi)
+    inputs = []
+    for x in calib:
+        feed(qi, x[None])
+        qi.invoke()
+        inputs.append({op.index: value(op.inputs[0]) for op in qgraph.operators})
+
+    def op_outputs(k: int, op, weights: np.ndarray | None) -> np.ndarray:
+        model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
+        fop = fgraph.operators[k]
+        if weights is not None:
+            scale = np.asarray(qgraph.tensors[op.inputs[1]].quantization.scale, np.float32)
+            axis = 3 if op.opcode == "DEPTHWISE_CONV_2D" else 0
+            w = weights.astype(np.float32) * scale.reshape([-1 if a == axis else 1 for a in range(weights.ndim)])
+            model.buffers[model.subgraphs[0].tensors[fop.inputs[1]].buffer].data = np.frombuffer(
+                w.astype("<f4").tobytes(), np.uint8)
+        interp = preserving_interpreter(single_op_bytes(model, k), 1)
+        outs = []
+        for sample in inputs:
+            interp.set_tensor(fop.inputs[0], sample[op.index])
+            interp.invoke()
+            outs.append(interp.get_tensor(fop.outputs[0]).astype(np.float64))
+        return np.stack(outs)
+
+    better = measured = 0
+    kinds = set()
+    for op in qgraph.operators:
+        if op.inputs[1:2] and op.inputs[1] in w_plain and not np.array_equal(w_plain[op.inputs[1]],
+                                                                                w_round[op.inputs[1]]):
+            k = producer[qgraph.tensors[op.outputs[0]].name]
+            reference = op_outputs(k, op, None)
+            e_plain = np.mean((op_outputs(k, op, w_plain[op.inputs[1]]) - reference) ** 2)
+            e_round = np.mean((op_outputs(k, op, w_round[op.inputs[1]]) - reference) ** 2)
+            measured += 1
+            better += e_round < e_plain
+            kinds.add(op.opcode)
+    assert measured == summary.ops and {"CONV_2D", "DEPTHWISE_CONV_2D"} <= kinds
+    print("better", better, "of", measured, "error ratio", summary.error_ratio)
+    assert better >= 0.8 * measured, (better, measured)
+    assert summary.error_ratio < 0.9
+
+
+def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
+    from edgenet.convert.bias import correct_bias
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.quality import LADDER, ROUNDING_LADDER, repair
+    from edgenet.convert.rounding import round_weights
+    from edgenet.convert.worker import float_ops, keras_to_tflite
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    model, float_bytes, plain, _, _, calib, held = tiny_rounded
+    reference = np.concatenate([model(held[i : i + 1], training=False).numpy() for i in range(len(held))])
+    cache: dict[str, bytes] = {"minmax": plain}
+
+    def convert(method):
+        if method not in cache:
+            cache[method] = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
+                                            keep_histograms=True)[0]
+        return cache[method]
+
+    def fidelity(data):
+        tfl = TFLiteModel(data)
+        return fidelity_metrics(reference, np.concatenate([tfl.run(held[i : i + 1]) for i in range(len(held))]),
+                                images=1).to_dict()
+
+    def correct(data):
+        fixed, summary = correct_bias(float_bytes, data, calib)
+        return fixed, summary.to_dict()
+
+    def rounder(data):
+        fixed, summary = round_weights(float_bytes, data, calib)
+        return fixed, summary.to_dict()
+
+    # An unreachable budget (over 100 %) climbs every integer rung: the re-rounded ones last, recorded as such.
+    data, _, record = repair(convert, correct, fidelity, min_agreement_pct=101.0, round_weights=rounder)
+    steps = record["budget"]["steps"]
+    assert not record["budget"]["met"] and len(steps) == len(LADDER) + len(ROUNDING_LADDER)
+    assert [s["weight_rounding"] for s in steps] == [False] * len(LADDER) + [True] * len(ROUNDING_LADDER)
+    assert [(s["ranges"], s["bias_correction"]) for s in steps[len(LADDER):]] == list(ROUNDING_LADDER)
+    assert float_ops(data) == [] and record["budget"]["full_integer"]
+    # Without a weight rounder (int16x8, or a caller that has none) the ladder is the plain integer one.
+    _, _, record = repair(convert, correct, fidelity, min_agreement_pct=101.0)
+    assert len(record["budget"]["steps"]) == len(LADDER)
+    # Asked outright (no budget): rounding, then bias correction, both recorded.
+    _, _, record = repair(convert, correct, fidelity, weight_rounding=True, bias_correction=True,
+                          round_weights=rounder)
+    assert record["weight_rounding"]["ops"] >= 10 and record["bias_correction"]["ops"] >= 5
