@@ -126,7 +126,6 @@ def test_each_ops_output_error_on_calibration_inputs_is_lower(tiny_rounded):
             better += e_round < e_plain
             kinds.add(op.opcode)
     assert measured == summary.ops and {"CONV_2D", "DEPTHWISE_CONV_2D"} <= kinds
-    print("better", better, "of", measured, "error ratio", summary.error_ratio)
     assert better >= 0.8 * measured, (better, measured)
     assert summary.error_ratio < 0.9
 

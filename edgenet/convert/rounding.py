@@ -36,6 +36,8 @@ DEFAULT_ROUNDING_SAMPLES = 32
 PIXELS_PER_SAMPLE = 256
 #: Damping added to H's diagonal, as a fraction of its mean diagonal (GPTQ's default).
 DAMPING = 0.01
+#: Quantize the columns with the most input energy first (GPTQ's "act-order").
+ACT_ORDER = False
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,17 @@ def _rows(x: np.ndarray, opcode: str, shape: tuple[int, ...], options: dict, rng
     return rows.reshape(len(rows), -1)  # (kh, kw, C) order, as the weights [O, kh, kw, I]
 
 
-def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float = DAMPING) -> np.ndarray:
+def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float = DAMPING,
+         act_order: bool = ACT_ORDER) -> np.ndarray:
     """Integer weights for float ``w`` ([G, O, D]: G groups sharing ``h`` [G, D, D]) at per-row ``scale``
-    ([G, O]), chosen column by column to minimise ``(w - q s) H (w - q s)^T`` (GPTQ); returns int8 [G, O, D]."""
+    ([G, O]), chosen column by column to minimise ``(w - q s) H (w - q s)^T`` (GPTQ); returns int8 [G, O, D].
+    ``act_order``: columns with the largest ``H`` diagonal (most input energy) first (one group only)."""
+    if act_order and w.shape[0] == 1:
+        perm = np.argsort(-np.diagonal(h[0]), kind="stable")
+        q = gptq(w[:, :, perm], scale, h[:, perm][:, :, perm], damping, act_order=False)
+        out = np.empty_like(q)
+        out[:, :, perm] = q
+        return out
     w = np.array(w, dtype=np.float64)
     h = np.array(h, dtype=np.float64)
     d = h.shape[-1]
