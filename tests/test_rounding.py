@@ -175,3 +175,39 @@ def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
     _, _, record = repair(convert, correct, fidelity, weight_rounding=True, bias_correction=True,
                           round_weights=rounder)
     assert record["weight_rounding"]["ops"] >= 10 and record["bias_correction"]["ops"] >= 5
+
+
+def test_convert_weight_rounding_flag_records_it_and_stays_full_integer(tmp_path, photos):
+    import json
+
+    from click.testing import CliRunner
+    from conftest import TINY_SPEC
+
+    from edgenet.cli import main
+    from edgenet.convert.worker import float_ops
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
+    held = tmp_path / "held"
+    held.mkdir()
+    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    args = ["convert", TINY_SPEC, "--calib", str(calib), "--samples", "8", "--holdout", str(held), "--quiet"]
+    result = CliRunner().invoke(main, [*args, "--calibrator", "edgenet", "--weight-rounding", "--bias-correction",
+                                       "--target", "edgetpu", "-o", str(tmp_path / "out"), "--json"])
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)
+    manifest = json.loads(open(row["manifest_path"]).read())
+    quality = manifest["quality"]
+    assert manifest["inputs"]["weight_rounding"] is True
+    assert quality["weight_rounding"]["ops"] >= 10 and quality["weight_rounding"]["samples"] == 8
+    assert quality["bias_correction"]["ops"] >= 5
+    assert "int8 weights re-rounded" in result.stderr and "bias correction" in result.stderr
+    assert float_ops(open(row["model_path"], "rb").read()) == []
+    # Only for int8, and only with edgenet's calibrator: one line, no traceback.
+    for extra, why in ((["--quant", "int16x8", "--calibrator", "edgenet"], "--quant int8"),
+                       (["--calibrator", "tflite"], "--calibrator edgenet")):
+        bad = CliRunner().invoke(main, [*args, "--weight-rounding", *extra, "-o", str(tmp_path / "bad")])
+        assert bad.exit_code != 0 and "Traceback" not in bad.output
+        assert "--weight-rounding" in bad.output and why in bad.output
