@@ -102,7 +102,15 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--act-order", action="store_true", help="ablation: GPTQ's act-order")
+    parser.add_argument("--damping", type=float, default=None, help="ablation: H damping (default 0.01)")
+    parser.add_argument("--pixels", type=int, default=None, help="ablation: pixels per sample (default 256)")
     args = parser.parse_args(argv)
+    import edgenet.convert.rounding as rounding
+
+    rounding.ACT_ORDER = args.act_order or rounding.ACT_ORDER
+    rounding.DAMPING = rounding.DAMPING if args.damping is None else args.damping
+    rounding.PIXELS_PER_SAMPLE = args.pixels or rounding.PIXELS_PER_SAMPLE
     warnings.filterwarnings("ignore")
     from mixed_int16 import digits_net, imagenet_net
 

@@ -99,11 +99,14 @@ def _rows(x: np.ndarray, opcode: str, shape: tuple[int, ...], options: dict, rng
     return rows.reshape(len(rows), -1)  # (kh, kw, C) order, as the weights [O, kh, kw, I]
 
 
-def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float = DAMPING,
-         act_order: bool = ACT_ORDER) -> np.ndarray:
+def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float | None = None,
+         act_order: bool | None = None) -> np.ndarray:
     """Integer weights for float ``w`` ([G, O, D]: G groups sharing ``h`` [G, D, D]) at per-row ``scale``
     ([G, O]), chosen column by column to minimise ``(w - q s) H (w - q s)^T`` (GPTQ); returns int8 [G, O, D].
-    ``act_order``: columns with the largest ``H`` diagonal (most input energy) first (one group only)."""
+    ``act_order``: columns with the largest ``H`` diagonal (most input energy) first (one group only).
+    Defaults: :data:`DAMPING`, :data:`ACT_ORDER`."""
+    damping = DAMPING if damping is None else damping
+    act_order = ACT_ORDER if act_order is None else act_order
     if act_order and w.shape[0] == 1:
         perm = np.argsort(-np.diagonal(h[0]), kind="stable")
         q = gptq(w[:, :, perm], scale, h[:, perm][:, :, perm], damping, act_order=False)
