@@ -183,7 +183,9 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
         if weight.quantization.axis != axis or scale.size != weight.shape[axis]:
             continue
         shaped = scale.reshape([-1 if k == axis else 1 for k in range(wf.ndim)])
-        if np.max(np.abs(wf - wq * shaped) / shaped) > 0.5 + 1e-3:  # not this float op's weights, rounded
+        # These int8 weights must be this float op's, rounded (to nearest, or already re-rounded: most within
+        # half a step); the new values are always chosen from the float weights, never from the old ones.
+        if np.median(np.abs(wf - wq * shaped) / shaped) > 0.5 + 1e-3:
             continue
         jobs.append((op, wf, wq, scale))
 
