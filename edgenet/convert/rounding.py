@@ -45,10 +45,10 @@ class WeightRounding:
     """What weight rounding changed."""
 
     ops: int  # operators whose weights were re-rounded
-    weights_changed: int  # int8 values that differ from round-to-nearest
+    weights_changed: int  # int8 values that differ from the input model's (round-to-nearest, from the converter)
     weights: int  # int8 weights of those operators
     samples: int
-    error_ratio: float  # median over ops of (output error after) / (output error of round-to-nearest), on X
+    error_ratio: float  # median over ops of (output error after) / (output error of the input model's weights)
     per_op: tuple[tuple[str, float, float], ...] = ()  # (output tensor, error before, after): calibration MSE
 
     def to_dict(self) -> dict:
@@ -231,7 +231,7 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
             after = (wf - q * scale.reshape([-1] + [1] * (wf.ndim - 1))).reshape(1, len(wf), -1)
         e0, e1 = _output_mse(before, hh), _output_mse(after, hh)
         name = qgraph.tensors[op.outputs[0]].name
-        if e1 >= e0:  # never worse than round-to-nearest on the calibration inputs
+        if e1 >= e0:  # never worse than the input model's weights (round-to-nearest) on the calibration inputs
             per_op.append((name, e0, e0))
             ratios.append(1.0)
             continue
