@@ -83,7 +83,10 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
     bias = correct_bias(float_bytes, plain, calib[:DEFAULT_BIAS_SAMPLES])[0]
     row("plain + bias correction", bias, time.perf_counter() - t0)
     t0 = time.perf_counter()
-    rounded, summary = round_weights(float_bytes, plain, calib[: args.rounding_samples])
+    used = calib[args.rounding_start : args.rounding_start + args.rounding_samples]
+    rounded, summary = round_weights(float_bytes, plain, used)
+    for _ in range(args.passes - 1):  # again, its inputs now from re-rounded upstream weights
+        rounded, summary = round_weights(float_bytes, rounded, used)
     seconds = time.perf_counter() - t0
     row("weight rounding (GPTQ)", rounded, seconds, rounding=summary.to_dict())
     t0 = time.perf_counter()
@@ -105,6 +108,8 @@ def main(argv=None) -> int:
     parser.add_argument("--act-order", action="store_true", help="ablation: GPTQ's act-order")
     parser.add_argument("--damping", type=float, default=None, help="ablation: H damping (default 0.01)")
     parser.add_argument("--pixels", type=int, default=None, help="ablation: pixels per sample (default 256)")
+    parser.add_argument("--passes", type=int, default=1, help="ablation: rounding passes (default 1)")
+    parser.add_argument("--rounding-start", type=int, default=0, help="ablation: first calibration sample rounded on")
     args = parser.parse_args(argv)
     import edgenet.convert.rounding as rounding
 
