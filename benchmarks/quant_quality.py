@@ -155,13 +155,20 @@ def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, 
             def corr(data):
                 fixed, summary = correct_bias(float_bytes, data, calib[:32])
                 if data in origin:
-                    origin[fixed] = (origin[data][0], True)
+                    origin[fixed] = (origin[data][0], True, *origin[data][2:])
                 return fixed, summary.to_dict()
 
-            def float_rung(base, names):
-                method, corrected = origin[base]
-                out = conv(method, names)
-                return corr(out)[0] if corrected else out
+            def rounder(data):  # what the worker does for int8 budgets (edgenet.convert.rounding)
+                from edgenet.convert.rounding import DEFAULT_ROUNDING_SAMPLES, round_weights
+
+                fixed, summary = round_weights(float_bytes, data, calib[:DEFAULT_ROUNDING_SAMPLES])
+                if data in origin:
+                    origin[fixed] = (origin[data][0], origin[data][1], True)
+                return fixed, summary.to_dict()
+
+            from edgenet.convert.worker import _float_rung
+
+            float_rung = _float_rung(conv, corr, origin, rounder)
 
             def rank(data):
                 report = measure_report(float_bytes, data, calib[:16])
@@ -171,7 +178,8 @@ def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, 
                                      precision=[("float", float_rung)] if bias else (),
                                      rank=rank, upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
                                      latency=paired_latency,
-                                     max_latency_cost_pct=1e9 if bias and "uncapped" in bias else max_latency_cost)
+                                     max_latency_cost_pct=1e9 if bias and "uncapped" in bias else max_latency_cost,
+                                     round_weights=rounder)
         else:
             if ranges not in converted:
                 converted[ranges] = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet",
@@ -197,6 +205,7 @@ def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, 
         if ranges == "budget":
             row["budget"] = record.get("budget")
             row["setting"] = f"budget {budget:g} %{' + ' + bias if bias else ''} -> {record['ranges']}" + (
+                " + rounding" if record.get("weight_rounding") else "") + (
                 " + bias" if record.get("bias_correction") else "")
             ops = [o["tensor"] for o in precision_ops(data)]
             row["float_ops"] = ops
