@@ -10,6 +10,8 @@ calibration images):
 * plain + bias correction (edgenet.convert.bias, 32 calibration samples);
 * weight rounding (GPTQ on ``--rounding-samples`` calibration samples);
 * weight rounding + bias correction (measured on the re-rounded model);
+* with ``--target float_output``: weight rounding (and + bias correction) towards the float model's
+  op outputs (``round_weights(..., target="float_output")``, ridge ``--ridge``), next to the default;
 * ceiling: the float model with its weights rounded to nearest int8, float activations (not
   deployable; benchmarks/mixed_int16.py ``weights_only``) -- what round-to-nearest weights cost.
 
@@ -92,6 +94,16 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
     t0 = time.perf_counter()
     both = correct_bias(float_bytes, rounded, calib[:DEFAULT_BIAS_SAMPLES])[0]
     row("weight rounding + bias correction", both, seconds + time.perf_counter() - t0)
+    if args.target == "float_output":  # the upstream-aware target, side by side with the default one
+        t0 = time.perf_counter()
+        rounded, summary = round_weights(float_bytes, plain, used, target="float_output", ridge=args.ridge)
+        seconds = time.perf_counter() - t0
+        row(f"weight rounding (GPTQ), float_output target, ridge {args.ridge}", rounded, seconds,
+            rounding=summary.to_dict())
+        t0 = time.perf_counter()
+        both = correct_bias(float_bytes, rounded, calib[:DEFAULT_BIAS_SAMPLES])[0]
+        row(f"weight rounding, float_output target, ridge {args.ridge} + bias correction", both,
+            seconds + time.perf_counter() - t0)
     row("ceiling: int8 weights (nearest) only, float activations (not deployable)", weights_only(float_bytes))
     return rows
 
@@ -110,6 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--pixels", type=int, default=None, help="ablation: pixels per sample (default 256)")
     parser.add_argument("--passes", type=int, default=1, help="ablation: rounding passes (default 1)")
     parser.add_argument("--rounding-start", type=int, default=0, help="ablation: first calibration sample rounded on")
+    parser.add_argument("--target", choices=("weights", "float_output"), default="weights",
+                        help="float_output: also the upstream-aware target (rows added next to the default's)")
+    parser.add_argument("--ridge", type=float, default=None, help="float_output target's ridge (default 0.01)")
     args = parser.parse_args(argv)
     import edgenet.convert.rounding as rounding
 

@@ -38,6 +38,13 @@ PIXELS_PER_SAMPLE = 256
 DAMPING = 0.01
 #: Quantize the columns with the most input energy first (GPTQ's "act-order").
 ACT_ORDER = False
+#: What the integers are chosen to reproduce: "weights" (the op's float weights on the quantized inputs,
+#: ``||(W_q - W) X_q||``) or "float_output" (the float model's output of the op, ``||W_q X_q - W X_f||``,
+#: through the ridge least-squares target ``W* = (W X_f X_q^T + l W)(X_q X_q^T + l I)^-1``).
+TARGETS = ("weights", "float_output")
+DEFAULT_TARGET = "weights"
+#: Ridge towards ``W`` for the "float_output" target, as a fraction of H's mean diagonal.
+TARGET_RIDGE = 0.01
 
 
 @dataclass(frozen=True)
@@ -140,10 +147,50 @@ def _output_mse(delta: np.ndarray, h: np.ndarray) -> float:
     return float(np.sum(np.matmul(delta, h) * delta))
 
 
+def _grid(v: np.ndarray, depthwise: bool) -> np.ndarray:
+    """Weights as GPTQ's [G, O, D]: depthwise [1, kh, kw, C] -> [C, 1, k*k]; others [O, ...] -> [1, O, D]."""
+    if depthwise:
+        return v.reshape(-1, v.shape[-1]).T[:, None, :]
+    return v.reshape(1, len(v), -1)
+
+
+def _ungrid(v: np.ndarray, shape: tuple[int, ...], depthwise: bool) -> np.ndarray:
+    return v[:, 0, :].T.reshape(shape) if depthwise else v[0].reshape(shape)
+
+
+def _expand(m: np.ndarray, mult: int) -> np.ndarray:
+    """Per-input-channel matrices to per-output-channel (depthwise multiplier > 1)."""
+    return np.repeat(m, mult, axis=0) if mult > 1 else m
+
+
+def _ridge_target(w: np.ndarray, h: np.ndarray, c: np.ndarray, ridge: float) -> np.ndarray:
+    """``argmin_V ||V X_q - W X_f||^2 + l ||V - W||^2 = (W X_f^T X_q + l W)(X_q^T X_q + l I)^-1`` per group,
+    from ``h = X_q^T X_q``, ``c = X_q^T X_f`` (row-averaged), ``l = ridge * mean diag(h)``."""
+    lam = ridge * np.maximum(np.einsum("gii->gi", h).mean(axis=1), 1e-12)[:, None, None]
+    rhs = np.matmul(w, c.transpose(0, 2, 1)) + lam * w  # [G, O, D]
+    a = h + lam * np.eye(h.shape[-1])[None]
+    return np.linalg.solve(a, rhs.transpose(0, 2, 1)).transpose(0, 2, 1)  # a symmetric
+
+
+def _float_output_mse(v: np.ndarray, w: np.ndarray, h: np.ndarray, c: np.ndarray, f: np.ndarray) -> float:
+    """``||V X_q - W X_f||^2`` per row, from ``h = X_q^T X_q``, ``c = X_q^T X_f``, ``f = X_f^T X_f``."""
+    return _output_mse(v, h) - 2 * float(np.sum(np.matmul(v, c) * w)) + _output_mse(w, f)
+
+
 def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
                   threads: int | None = None, seed: int = 0,
-                  ops: tuple[str, ...] = ROUNDED_OPS) -> tuple[bytes, WeightRounding]:
-    """Return ``quant_bytes`` with GPTQ-rounded int8 weights (see the module docstring)."""
+                  ops: tuple[str, ...] = ROUNDED_OPS, target: str | None = None,
+                  ridge: float | None = None) -> tuple[bytes, WeightRounding]:
+    """Return ``quant_bytes`` with GPTQ-rounded int8 weights (see the module docstring).
+
+    ``target``: :data:`TARGETS` (default :data:`DEFAULT_TARGET`); with "float_output" the float model is run on
+    the same samples and each op's float inputs ``X_f`` (same pixels) give the upstream-aware target, ``ridge``
+    (default :data:`TARGET_RIDGE`) its pull towards ``W``; the per-op error is then against ``W X_f``."""
+    target = DEFAULT_TARGET if target is None else target
+    if target not in TARGETS:
+        raise ValueError(f"unknown rounding target {target!r}: one of {', '.join(TARGETS)}")
+    ridge = TARGET_RIDGE if ridge is None else ridge
+    upstream = target == "float_output"
     from tensorflow.lite.tools import flatbuffer_utils
 
     from ..runtime.activations import dequantizer, feed, preserving_interpreter
@@ -187,49 +234,62 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
         # half a step); the new values are always chosen from the float weights, never from the old ones.
         if np.median(np.abs(wf - wq * shaped) / shaped) > 0.5 + 1e-3:
             continue
-        jobs.append((op, wf, wq, scale))
+        jobs.append((op, wf, wq, scale, fop))
 
     qi = preserving_interpreter(quant_bytes, threads)
     value = dequantizer(qi)
     rng = np.random.default_rng(seed)
+    if upstream:
+        fi = preserving_interpreter(float_bytes, threads)
+        fvalue = dequantizer(fi)
+        frng = np.random.default_rng(seed)  # drawn in lockstep with rng: the same pixels in both models
     hess: dict[int, np.ndarray] = {}
+    cross: dict[int, np.ndarray] = {}  # X_q^T X_f
+    fhess: dict[int, np.ndarray] = {}  # X_f^T X_f
     counts: dict[int, int] = {}
     used = np.asarray(samples, dtype=np.float32)
+
+    def gram(a: np.ndarray, b: np.ndarray, opcode: str) -> np.ndarray:
+        if opcode == "DEPTHWISE_CONV_2D":
+            return np.matmul(a.transpose(1, 2, 0), b.transpose(1, 0, 2)).astype(np.float64)  # [C, k*k, k*k]
+        return (a.T @ b).astype(np.float64)[None]
+
     for x in used:
         feed(qi, x[None])
         qi.invoke()
-        for op, wf, _, _ in jobs:
+        if upstream:
+            feed(fi, x[None])
+            fi.invoke()
+        for op, wf, _, _, fop in jobs:
             rows = _rows(value(op.inputs[0]), op.opcode, wf.shape, op.options, rng)
-            if op.opcode == "DEPTHWISE_CONV_2D":
-                r = rows.transpose(1, 0, 2)  # [C, P, k*k]
-                add = np.matmul(r.transpose(0, 2, 1), r).astype(np.float64)
-            else:
-                add = (rows.T @ rows).astype(np.float64)[None]
-            hess[op.index] = hess.get(op.index, 0.0) + add
+            hess[op.index] = hess.get(op.index, 0.0) + gram(rows, rows, op.opcode)
             counts[op.index] = counts.get(op.index, 0) + len(rows)
+            if upstream:
+                frows = _rows(fvalue(fop.inputs[0]), op.opcode, wf.shape, op.options, frng)
+                cross[op.index] = cross.get(op.index, 0.0) + gram(rows, frows, op.opcode)
+                fhess[op.index] = fhess.get(op.index, 0.0) + gram(frows, frows, op.opcode)
 
     changed = total = 0
     ratios, per_op = [], []
-    for op, wf, wq, scale in jobs:
+    for op, wf, wq, scale, _ in jobs:
         if op.index not in hess:
             continue
-        h = hess[op.index] / max(counts[op.index], 1)
-        if op.opcode == "DEPTHWISE_CONV_2D":
-            kh, kw, channels = wf.shape[1], wf.shape[2], wf.shape[3]
-            mult = channels // h.shape[0]
-            w = wf.reshape(kh * kw, channels).T[:, None, :]  # [C*mult, 1, k*k]
-            s = scale[:, None]
-            hh = np.repeat(h, mult, axis=0) if mult > 1 else h
-            q = gptq(w, s, hh)[:, 0, :].T.reshape(wf.shape)
-            before = (wf - wq * scale).reshape(kh * kw, channels).T[:, None, :]
-            after = (wf - q * scale).reshape(kh * kw, channels).T[:, None, :]
+        n = max(counts[op.index], 1)
+        depthwise = op.opcode == "DEPTHWISE_CONV_2D"
+        mult = wf.shape[3] // hess[op.index].shape[0] if depthwise else 1
+        hh = _expand(hess[op.index] / n, mult)
+        w = _grid(wf, depthwise)  # [G, O, D]
+        s = scale[:, None] if depthwise else scale[None]
+        shaped = scale.reshape([-1 if k == (3 if depthwise else 0) else 1 for k in range(wf.ndim)])
+        if upstream:
+            c, f = _expand(cross[op.index] / n, mult), _expand(fhess[op.index] / n, mult)
+            q = _ungrid(gptq(_ridge_target(w, hh, c, ridge), s, hh), wf.shape, depthwise)
+            e0 = _float_output_mse(_grid(wq * shaped, depthwise), w, hh, c, f)
+            e1 = _float_output_mse(_grid(q * shaped, depthwise), w, hh, c, f)
         else:
-            w = wf.reshape(len(wf), -1)[None]
-            q = gptq(w, scale[None], h)[0].reshape(wf.shape)
-            hh = h
-            before = (wf - wq * scale.reshape([-1] + [1] * (wf.ndim - 1))).reshape(1, len(wf), -1)
-            after = (wf - q * scale.reshape([-1] + [1] * (wf.ndim - 1))).reshape(1, len(wf), -1)
-        e0, e1 = _output_mse(before, hh), _output_mse(after, hh)
+            q = _ungrid(gptq(w, s, hh), wf.shape, depthwise)
+            e0 = _output_mse(_grid(wf - wq * shaped, depthwise), hh)
+            e1 = _output_mse(_grid(wf - q * shaped, depthwise), hh)
         name = qgraph.tensors[op.outputs[0]].name
         if e1 >= e0:  # never worse than the input model's weights (round-to-nearest) on the calibration inputs
             per_op.append((name, e0, e0))
