@@ -74,29 +74,28 @@ def test_same_graph_scales_and_biases_only_weight_values_move(tiny_rounded):
     assert out.shape == (1, 1000) and np.all(np.isfinite(out))
 
 
-def test_each_ops_output_error_on_calibration_inputs_is_lower(tiny_rounded):
-    """Measured with TFLite's own float kernels, independently of the module's im2col: each re-rounded op, run
-    alone in float with its dequantized int8 weights on the quantized model's own inputs, against the same op
-    with its float weights."""
+def _single_op_runner(float_bytes: bytes, plain: bytes, samples: np.ndarray):
+    """``run(k, op, weights, source)``: the float model's operator ``k`` run alone with TFLite's float kernels, with
+    ``weights`` (int8, dequantized with the quantized op's scales; None: its float weights), on each sample's
+    inputs of that op as the quantized model (``source="quant"``) or the float model (``"float"``) computes them."""
     from tensorflow.lite.tools import flatbuffer_utils
 
     from edgenet.convert.calibrator import single_op_bytes
     from edgenet.runtime.activations import dequantizer, feed, preserving_interpreter
     from edgenet.runtime.tflite_graph import read_graph
 
-    _, float_bytes, plain, rounded, summary, calib, _ = tiny_rounded
     fgraph, qgraph = read_graph(float_bytes), read_graph(plain)
-    producer = {fgraph.tensors[t].name: k for k, op in enumerate(fgraph.operators) for t in op.outputs}
-    w_plain, w_round = _weights_of(plain), _weights_of(rounded)
-    qi = preserving_interpreter(plain, 1)
-    value = dequantizer(qi)
-    inputs = []
-    for x in calib:
-        feed(qi, x[None])
-        qi.invoke()
-        inputs.append({op.index: value(op.inputs[0]) for op in qgraph.operators})
+    inputs = {}
+    for source, data, graph in (("quant", plain, qgraph), ("float", float_bytes, fgraph)):
+        interp = preserving_interpreter(data, 1)
+        value = dequantizer(interp)
+        inputs[source] = []
+        for x in samples:
+            feed(interp, x[None])
+            interp.invoke()
+            inputs[source].append({graph.tensors[op.outputs[0]].name: value(op.inputs[0]) for op in graph.operators})
 
-    def op_outputs(k: int, op, weights: np.ndarray | None) -> np.ndarray:
+    def run(k: int, op, weights: np.ndarray | None, source: str = "quant") -> np.ndarray:
         model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
         fop = fgraph.operators[k]
         if weights is not None:
@@ -107,27 +106,68 @@ def test_each_ops_output_error_on_calibration_inputs_is_lower(tiny_rounded):
                 w.astype("<f4").tobytes(), np.uint8)
         interp = preserving_interpreter(single_op_bytes(model, k), 1)
         outs = []
-        for sample in inputs:
-            interp.set_tensor(fop.inputs[0], sample[op.index])
+        for sample in inputs[source]:
+            interp.set_tensor(fop.inputs[0], sample[qgraph.tensors[op.outputs[0]].name])
             interp.invoke()
             outs.append(interp.get_tensor(fop.outputs[0]).astype(np.float64))
         return np.stack(outs)
 
+    producer = {fgraph.tensors[t].name: k for k, op in enumerate(fgraph.operators) for t in op.outputs}
+    return run, producer, qgraph
+
+
+def _moved_ops(qgraph, plain: bytes, rounded: bytes):
+    w_plain, w_round = _weights_of(plain), _weights_of(rounded)
+    return [(op, w_plain[op.inputs[1]], w_round[op.inputs[1]]) for op in qgraph.operators
+            if op.inputs[1:2] and op.inputs[1] in w_plain
+            and not np.array_equal(w_plain[op.inputs[1]], w_round[op.inputs[1]])]
+
+
+def test_each_ops_output_error_on_calibration_inputs_is_lower(tiny_rounded):
+    """Measured with TFLite's own float kernels, independently of the module's im2col: each re-rounded op, run
+    alone in float with its dequantized int8 weights on the quantized model's own inputs, against the same op
+    with its float weights."""
+    _, float_bytes, plain, rounded, summary, calib, _ = tiny_rounded
+    run, producer, qgraph = _single_op_runner(float_bytes, plain, calib)
     better = measured = 0
     kinds = set()
-    for op in qgraph.operators:
-        if op.inputs[1:2] and op.inputs[1] in w_plain and not np.array_equal(w_plain[op.inputs[1]],
-                                                                                w_round[op.inputs[1]]):
-            k = producer[qgraph.tensors[op.outputs[0]].name]
-            reference = op_outputs(k, op, None)
-            e_plain = np.mean((op_outputs(k, op, w_plain[op.inputs[1]]) - reference) ** 2)
-            e_round = np.mean((op_outputs(k, op, w_round[op.inputs[1]]) - reference) ** 2)
-            measured += 1
-            better += e_round < e_plain
-            kinds.add(op.opcode)
+    for op, w_plain, w_round in _moved_ops(qgraph, plain, rounded):
+        k = producer[qgraph.tensors[op.outputs[0]].name]
+        reference = run(k, op, None)
+        e_plain = np.mean((run(k, op, w_plain) - reference) ** 2)
+        e_round = np.mean((run(k, op, w_round) - reference) ** 2)
+        measured += 1
+        better += e_round < e_plain
+        kinds.add(op.opcode)
     assert measured == summary.ops and {"CONV_2D", "DEPTHWISE_CONV_2D"} <= kinds
     assert better >= 0.8 * measured, (better, measured)
     assert summary.error_ratio < 0.9
+
+
+def test_float_output_target_lowers_each_ops_error_against_the_float_models_output(tiny_rounded):
+    """target="float_output": the error that counts is against the float op on the float model's inputs; each
+    re-rounded op (TFLite float kernels, dequantized int8 weights, the quantized model's inputs) must come closer
+    to it than round-to-nearest does, though its own float weights are no longer the target."""
+    from edgenet.convert.rounding import round_weights
+
+    _, float_bytes, plain, default_rounded, _, calib, _ = tiny_rounded
+    rounded, summary = round_weights(float_bytes, plain, calib, target="float_output")
+    assert summary.ops >= 10 and summary.error_ratio < 0.9
+    assert rounded != default_rounded  # a different target, different integers
+    run, producer, qgraph = _single_op_runner(float_bytes, plain, calib)
+    better = measured = 0
+    for op, w_plain, w_round in _moved_ops(qgraph, plain, rounded):
+        k = producer[qgraph.tensors[op.outputs[0]].name]
+        reference = run(k, op, None, source="float")
+        e_plain = np.mean((run(k, op, w_plain) - reference) ** 2)
+        e_round = np.mean((run(k, op, w_round) - reference) ** 2)
+        measured += 1
+        better += e_round < e_plain
+        assert np.all(w_round >= -127)
+    assert measured == summary.ops
+    assert better >= 0.8 * measured, (better, measured)
+    with pytest.raises(ValueError, match="float_output"):
+        round_weights(float_bytes, plain, calib, target="outputs")
 
 
 def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
