@@ -86,9 +86,9 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
     row("plain + bias correction", bias, time.perf_counter() - t0)
     t0 = time.perf_counter()
     used = calib[args.rounding_start : args.rounding_start + args.rounding_samples]
-    rounded, summary = round_weights(float_bytes, plain, used)
+    rounded, summary = round_weights(float_bytes, plain, used, ops=args.ops)
     for _ in range(args.passes - 1):  # again, its inputs now from re-rounded upstream weights
-        rounded, summary = round_weights(float_bytes, rounded, used)
+        rounded, summary = round_weights(float_bytes, rounded, used, ops=args.ops)
     seconds = time.perf_counter() - t0
     row("weight rounding (GPTQ)", rounded, seconds, rounding=summary.to_dict())
     t0 = time.perf_counter()
@@ -96,7 +96,8 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
     row("weight rounding + bias correction", both, seconds + time.perf_counter() - t0)
     if args.target == "float_output":  # the upstream-aware target, side by side with the default one
         t0 = time.perf_counter()
-        rounded, summary = round_weights(float_bytes, plain, used, target="float_output", ridge=args.ridge)
+        rounded, summary = round_weights(float_bytes, plain, used, ops=args.ops, target="float_output",
+                                         ridge=args.ridge)
         seconds = time.perf_counter() - t0
         row(f"weight rounding (GPTQ), float_output target, ridge {args.ridge}", rounded, seconds,
             rounding=summary.to_dict())
@@ -106,6 +107,12 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
             seconds + time.perf_counter() - t0)
     row("ceiling: int8 weights (nearest) only, float activations (not deployable)", weights_only(float_bytes))
     return rows
+
+
+def rounding_ops() -> tuple[str, ...]:
+    from edgenet.convert.rounding import ROUNDED_OPS
+
+    return ROUNDED_OPS
 
 
 def main(argv=None) -> int:
@@ -125,7 +132,10 @@ def main(argv=None) -> int:
     parser.add_argument("--target", choices=("weights", "float_output"), default="weights",
                         help="float_output: also the upstream-aware target (rows added next to the default's)")
     parser.add_argument("--ridge", type=float, default=None, help="float_output target's ridge (default 0.01)")
+    parser.add_argument("--ops", default=None,
+                        help="ablation: only these opcodes re-rounded, comma-separated (default all three)")
     args = parser.parse_args(argv)
+    args.ops = tuple(args.ops.split(",")) if args.ops else rounding_ops()
     import edgenet.convert.rounding as rounding
 
     rounding.ACT_ORDER = args.act_order or rounding.ACT_ORDER
