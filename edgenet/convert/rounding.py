@@ -19,6 +19,11 @@ same operators, shapes, dtypes, scales and zero points; only int8 weight values 
 stays full-integer (valid for ``--target edgetpu``) and runs exactly as fast. Bias correction
 (:mod:`edgenet.convert.bias`) can follow, measured on the re-rounded model.
 
+``target="float_output"`` (an option, not the default) aims each op at the float model's output of that op
+instead of its own float weights: GPTQ on the ridge least-squares weights from the quantized inputs to the float
+op on its float inputs (same samples and pixels). Each op's error against that output falls on calibration data,
+but the one-shot per-op fits do not compose and the whole network is far worse (README, "Repairing the weights").
+
 Calibration samples only, never the fidelity check's held-out images. Needs TensorFlow
 (flatbuffer editing) and a runtime; the arithmetic is numpy.
 """
