@@ -171,21 +171,15 @@ def photos() -> list[tuple[str, np.ndarray]]:
             image = np.asarray(fn())
             if image.ndim == 3 and image.shape[2] >= 3:
                 out.append((f"skimage:{name}", image[..., :3]))
-    try:
-        from sklearn.datasets import load_sample_images
+    # Both ship with the dev extra; a missing one must fail loudly, not shrink the photo count silently.
+    import foolbox
+    from sklearn.datasets import load_sample_images
 
-        for k, image in enumerate(load_sample_images().images):
-            out.append((f"sklearn:{k}", np.asarray(image)))
-    except ImportError:
-        pass
-    try:
-        import foolbox
-
-        folder = Path(foolbox.__file__).parent / "data"
-        for path in sorted(folder.glob("imagenet_*.*")):
-            out.append((f"foolbox:{path.name}", np.asarray(Image.open(path).convert("RGB"))))
-    except ImportError:
-        pass
+    for k, image in enumerate(load_sample_images().images):
+        out.append((f"sklearn:{k}", np.asarray(image)))
+    folder = Path(foolbox.__file__).parent / "data"
+    for path in sorted(folder.glob("imagenet_*.*")):
+        out.append((f"foolbox:{path.name}", np.asarray(Image.open(path).convert("RGB"))))
     return out
 
 

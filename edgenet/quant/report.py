@@ -1,29 +1,11 @@
-"""Where quantization hurts: the error each quantized tensor adds, on held-out real images.
+"""Where quantization hurts: the error each quantized tensor adds, on held-out real images (``quant-report``).
 
-A quantized model and its float original are run side by side on the same held-out images with
-every intermediate tensor kept (the interpreter's ``experimental_preserve_all_tensors``, builtin
-kernels: a delegate such as XNNPACK fuses operators and hides their outputs). Tensors are matched
-by name: the converter keeps the Keras layer names (``.../block6a_se_excite_1/Mul``) in both
-graphs. For every quantized activation tensor ``t`` (int8, or int16 in int16x8 models), with
-``f`` its float activation and ``q`` the quantized model's value dequantized:
-
-* ``sqnr_db``: ``10 log10(sum f^2 / sum (f - q)^2)``, the *cumulative* error at ``t`` (everything
-  quantized upstream plus ``t`` itself), as TF's QuantizationDebugger reports it;
-* ``local_sqnr_db``: the error the operator producing ``t`` *adds*: the float operator alone (a
-  one-operator model cut from the float graph) is run on the quantized model's own dequantized
-  inputs and compared with the quantized operator's output, as TF's QuantizationDebugger does in
-  its debug mode. This is what the report ranks by, because a tensor downstream of a bad one
-  inherits its cumulative error but not its local one;
-* ``own_sqnr_db``: ``f`` put on ``t``'s own int grid (scale, zero point, clipped to the dtype):
-  the error of the range alone, rounding plus clipping, independent of everything upstream;
-* ``clipped_fraction``: the share of ``f`` outside ``t``'s representable range (a range chosen too
-  narrow shows here first); ``rmse_over_scale``: cumulative RMSE in units of ``t``'s step.
-
-Tensors are named by their Keras layer (``block6a_se_excite``) and block (``block6a``).
-:class:`QuantReport` renders a ranked Markdown table, JSON and a picture (matplotlib, the ``plot``
-extra). The measurement runs user models, so :func:`quant_report` runs it in a child process.
-The measurement itself lives in :mod:`edgenet.convert.tensor_errors` (re-exported here), one level
-below, so that the conversion's accuracy budget can rank tensors with it too.
+The measurement (cumulative, local and own-range SQNR, clipping, RMSE per quantized tensor, named by
+Keras layer and block; what each figure means) lives in :mod:`edgenet.convert.tensor_errors`, one
+level below so that the conversion's accuracy budget can rank tensors with it too, and is
+re-exported here. This module is the command's side: :func:`quant_report` runs the measurement on
+user models in a child process, and :class:`QuantReport` renders a ranked Markdown table, JSON and a
+picture (matplotlib, the ``plot`` extra).
 """
 
 from __future__ import annotations
