@@ -51,6 +51,32 @@ def photos(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_int8(tiny_variant, photos):
+    """The tiny variant (seed 0) as (Keras model, float bytes, plain int8 bytes, calibration, held-out views).
+
+    Calibrated on three of the ``photos`` with edgenet's calibrator; held out: the fourth photo's fidelity
+    views. Shared by the quantization-quality tests (report, budget, rounding, mixed precision).
+    """
+    import keras
+    import numpy as np
+
+    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
+    from edgenet.pixels.images import load_image
+    from edgenet.pixels.preprocess import preprocess
+
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_variant, batch_size=1)
+    names = sorted(photos)
+    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
+    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
+    float_bytes, _ = keras_to_tflite(model, "fp32")
+    int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
+    return model, float_bytes, int8_bytes, calib, held
+
+
+@pytest.fixture(scope="session")
 def digits_model(tmp_path_factory):
     """A tiny EfficientNet trained on scikit-learn's digits, with fp32/int8 .tflite and manifests (trained once)."""
     from digits import digits_model_once

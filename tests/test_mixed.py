@@ -9,27 +9,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_variant, photos):
+def tiny(tiny_int8):
     """(float bytes, edgenet int8 bytes, calibration, held-out views, the 2 worst tensors on the calibration)."""
-    import keras
-
-    from edgenet.convert.fidelity import VIEWS, _view
-    from edgenet.convert.worker import keras_to_tflite
-    from edgenet.family.model import build_model
-    from edgenet.pixels.images import load_image
-    from edgenet.pixels.preprocess import preprocess
     from edgenet.quant.report import measure_report
 
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_variant, batch_size=1)
-    names = sorted(photos)
-    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
-    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
-    float_bytes, _ = keras_to_tflite(model, "fp32")
-    int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
+    _, float_bytes, int8_bytes, calib, held = tiny_int8
     worst = [t.name for t in measure_report(float_bytes, int8_bytes, calib).ranked()[:2]]
     return float_bytes, int8_bytes, calib, held, worst
-
 
 def _sqnr_db(reference: np.ndarray, other: np.ndarray) -> float:
     return float(10 * np.log10(np.sum(reference**2) / np.sum((reference - other) ** 2)))

@@ -17,30 +17,21 @@ NOT_IO = ("INPUT", "QUANTIZE", "DEQUANTIZE")
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_variant, photos):
-    """(Keras model, float bytes, plain int8 bytes, calibration samples, held-out samples)."""
-    import keras
+def tiny(tiny_int8, tiny_variant):
+    """(Keras model, float bytes, plain int8 bytes, calibration samples, held-out samples).
 
-    from edgenet.convert.fidelity import VIEWS, _view
-    from edgenet.convert.worker import keras_to_tflite
-    from edgenet.family.model import build_model
-    from edgenet.pixels.images import load_image
-    from edgenet.pixels.preprocess import preprocess
-
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_variant, batch_size=1)
-    names = sorted(photos)
-    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
+    The shared tiny conversion (conftest ``tiny_int8``), held out on more photos: its own held-out photo
+    (rocket) and three more scikit-image photos, 8 views each.
+    """
     import skimage.data
     from PIL import Image
 
-    # Held out: rocket (a file, as users pass them) and three more scikit-image photos, 8 views each.
-    images = [load_image(photos[names[3]])] + [Image.fromarray(getattr(skimage.data, n)()[..., :3])
-                                               for n in ("cat", "retina", "hubble_deep_field")]
-    held = np.stack([_view(im, v, tiny_variant.contract) for im in images for v in VIEWS]).astype(np.float32)
-    float_bytes, _ = keras_to_tflite(model, "fp32")
-    int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
-    return model, float_bytes, int8_bytes, calib, held
+    from edgenet.convert.fidelity import VIEWS, _view
+
+    model, float_bytes, int8_bytes, calib, rocket_views = tiny_int8
+    images = [Image.fromarray(getattr(skimage.data, n)()[..., :3]) for n in ("cat", "retina", "hubble_deep_field")]
+    more = np.stack([_view(im, v, tiny_variant.contract) for im in images for v in VIEWS]).astype(np.float32)
+    return model, float_bytes, int8_bytes, calib, np.concatenate([rocket_views, more])
 
 
 def _ranked(float_bytes, int8_bytes, calib) -> list[str]:

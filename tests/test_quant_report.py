@@ -11,25 +11,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_models(tiny_variant, photos):
+def tiny_models(tiny_int8):
     """(Keras model, float bytes, plain int8 bytes, calibration, held-out) for the tiny variant on real photos."""
-    import keras
-
-    from edgenet.convert.fidelity import VIEWS, _view
-    from edgenet.convert.worker import keras_to_tflite
-    from edgenet.family.model import build_model
-    from edgenet.pixels.images import load_image
-    from edgenet.pixels.preprocess import preprocess
-
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_variant, batch_size=1)
-    names = sorted(photos)
-    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
-    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
-    float_bytes, _ = keras_to_tflite(model, "fp32")
-    int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
-    return model, float_bytes, int8_bytes, calib, held
-
+    return tiny_int8
 
 def _damage(data: bytes, name: str, factor: float = 32.0) -> bytes:
     """Force activation ``name``'s range ``factor`` times too narrow (its scale shrinks)."""

@@ -9,27 +9,13 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def tiny_rounded(tiny_variant, photos):
-    """(float bytes, plain int8 bytes, re-rounded bytes, summary, calibration, held-out) for the tiny variant."""
-    import keras
-
-    from edgenet.convert.fidelity import VIEWS, _view
+def tiny_rounded(tiny_int8):
+    """(model, float bytes, plain int8 bytes, re-rounded bytes, summary, calibration, held-out) for the tiny variant."""
     from edgenet.convert.rounding import round_weights
-    from edgenet.convert.worker import keras_to_tflite
-    from edgenet.family.model import build_model
-    from edgenet.pixels.images import load_image
-    from edgenet.pixels.preprocess import preprocess
 
-    keras.utils.set_random_seed(0)
-    model = build_model(tiny_variant, batch_size=1)
-    names = sorted(photos)
-    calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
-    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
-    float_bytes, _ = keras_to_tflite(model, "fp32")
-    plain, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
+    model, float_bytes, plain, calib, held = tiny_int8
     rounded, summary = round_weights(float_bytes, plain, calib)
     return model, float_bytes, plain, rounded, summary, calib, held
-
 
 def _weights_of(data: bytes) -> dict[int, np.ndarray]:
     """Constant tensor index -> its stored values, for every constant tensor of the model."""
