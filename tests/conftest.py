@@ -51,6 +51,19 @@ def photos(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def calib_and_holdout(photos, tmp_path_factory):
+    """Folders a user would pass to ``convert``: ``calib/`` with three photos, ``held/`` with the fourth."""
+    root = tmp_path_factory.mktemp("calib_and_holdout")
+    calib, held = root / "calib", root / "held"
+    calib.mkdir()
+    held.mkdir()
+    for name in ("chelsea", "coffee", "astronaut"):
+        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
+    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    return calib, held
+
+
+@pytest.fixture(scope="session")
 def tiny_int8(tiny_variant, photos):
     """The tiny variant (seed 0) as (Keras model, float bytes, plain int8 bytes, calibration, held-out views).
 

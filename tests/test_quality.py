@@ -174,7 +174,7 @@ def test_allow_float_is_refused_for_edgetpu_and_without_a_budget(tmp_path):
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-def test_convert_allow_float_records_ops_agreement_and_latency(tmp_path, photos):
+def test_convert_allow_float_records_ops_agreement_and_latency(tmp_path, calib_and_holdout):
     from click.testing import CliRunner
     from conftest import TINY_SPEC
 
@@ -182,13 +182,7 @@ def test_convert_allow_float_records_ops_agreement_and_latency(tmp_path, photos)
     from edgenet.convert.worker import precision_ops
     from edgenet.runtime.interpreter import TFLiteModel
 
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for name in ("chelsea", "coffee", "astronaut"):
-        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
-    held = tmp_path / "held"
-    held.mkdir()
-    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    calib, held = calib_and_holdout
     result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--calibrator", "edgenet", "--min-agreement", "100",
                                        "--allow-float", "--calib", str(calib), "--samples", "8", "--holdout",
                                        str(held), "-o", str(tmp_path / "out"), "--quiet", "--json"])

@@ -124,20 +124,14 @@ def test_cli_quant_report_writes_markdown_json_and_png(tiny_models, tmp_path, ph
     assert bad.exit_code == 1 and "not a quantized model" in bad.output and "Traceback" not in bad.output
 
 
-def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_integer(tmp_path, photos):
+def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_integer(tmp_path, calib_and_holdout):
     from click.testing import CliRunner
     from conftest import TINY_SPEC
 
     from edgenet.cli import main
     from edgenet.convert.worker import float_ops
 
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for name in ("chelsea", "coffee", "astronaut"):
-        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
-    held = tmp_path / "held"
-    held.mkdir()
-    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    calib, held = calib_and_holdout
     result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--min-agreement", "1",
                                        "--calib", str(calib), "--samples", "8", "--holdout", str(held),
                                        "-o", str(tmp_path / "out"), "--quiet", "--json"])

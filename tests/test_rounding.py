@@ -203,7 +203,7 @@ def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
     assert record["weight_rounding"]["ops"] >= 10 and record["bias_correction"]["ops"] >= 5
 
 
-def test_convert_weight_rounding_flag_records_it_and_stays_full_integer(tmp_path, photos):
+def test_convert_weight_rounding_flag_records_it_and_stays_full_integer(tmp_path, calib_and_holdout):
     import json
 
     from click.testing import CliRunner
@@ -212,13 +212,7 @@ def test_convert_weight_rounding_flag_records_it_and_stays_full_integer(tmp_path
     from edgenet.cli import main
     from edgenet.convert.worker import float_ops
 
-    calib = tmp_path / "calib"
-    calib.mkdir()
-    for name in ("chelsea", "coffee", "astronaut"):
-        (calib / f"{name}.png").write_bytes(photos[name].read_bytes())
-    held = tmp_path / "held"
-    held.mkdir()
-    (held / "rocket.png").write_bytes(photos["rocket"].read_bytes())
+    calib, held = calib_and_holdout
     args = ["convert", TINY_SPEC, "--calib", str(calib), "--samples", "8", "--holdout", str(held), "--quiet"]
     result = CliRunner().invoke(main, [*args, "--calibrator", "edgenet", "--weight-rounding", "--bias-correction",
                                        "--target", "edgetpu", "-o", str(tmp_path / "out"), "--json"])
