@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 import tempfile
@@ -142,7 +143,7 @@ def micro(folder: Path, reps: int, runs: int) -> dict:
     grid = np.linspace(-8, 8, 16001)
     swish = grid / (1 + np.exp(-grid))
     u = grid / 1.702
-    gelu = 0.5 * u * (1 + np.vectorize(__import__("math").erf)(u / np.sqrt(2)))
+    gelu = 0.5 * u * (1 + np.vectorize(math.erf)(u / np.sqrt(2)))
     return {
         "shape": "conv1x1 32->96 -> act -> depthwise 3x3, 112x112, int8, 1 thread",
         "ops": ops, "xnnpack_partitions": partitions,
