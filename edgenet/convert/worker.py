@@ -472,12 +472,16 @@ def run(request: dict, progress_file) -> dict:
 
     float_bytes: list = []
 
+    def float_model() -> bytes:
+        """The float .tflite of the model, converted once (bias correction, rounding, ranking, int16 need it)."""
+        if not float_bytes:
+            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
+        return float_bytes[0]
+
     def correct(data: bytes) -> tuple[bytes, dict]:
         from .bias import DEFAULT_BIAS_SAMPLES, correct_bias
 
-        if not float_bytes:
-            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
-        fixed, summary = correct_bias(float_bytes[0], data, np.asarray(calib[:DEFAULT_BIAS_SAMPLES]))
+        fixed, summary = correct_bias(float_model(), data, np.asarray(calib[:DEFAULT_BIAS_SAMPLES]))
         if data in origin:
             origin[fixed] = (origin[data][0], True, *origin[data][2:])
         return fixed, summary.to_dict()
@@ -485,19 +489,12 @@ def run(request: dict, progress_file) -> dict:
     def rounder(data: bytes) -> tuple[bytes, dict]:
         from .rounding import DEFAULT_ROUNDING_SAMPLES, round_weights
 
-        if not float_bytes:
-            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
-        fixed, summary = round_weights(float_bytes[0], data, np.asarray(calib[:DEFAULT_ROUNDING_SAMPLES]))
+        fixed, summary = round_weights(float_model(), data, np.asarray(calib[:DEFAULT_ROUNDING_SAMPLES]))
         if data in origin:
             origin[fixed] = (origin[data][0], origin[data][1], True)
         return fixed, summary.to_dict()
 
     from .quality import DEFAULT_MAX_LATENCY_COST_PCT, repair
-
-    def float_model() -> bytes:
-        if not float_bytes:
-            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
-        return float_bytes[0]
 
     precision = []
     if request.get("allow_int16") and quant == "int8":  # full-integer still: tried before any float
@@ -508,10 +505,8 @@ def run(request: dict, progress_file) -> dict:
     def rank(data: bytes) -> list[str]:
         from .tensor_errors import measure_report
 
-        if not float_bytes:
-            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
         samples = np.asarray(calib[:RANKING_SAMPLES], dtype=np.float32)
-        report = measure_report(float_bytes[0], data, samples, model=variant.name, source="calibration samples")
+        report = measure_report(float_model(), data, samples, model=variant.name, source="calibration samples")
         return [t.name for t in report.ranked() if t.op not in ("INPUT", "QUANTIZE", "DEQUANTIZE")]
 
     def latency(plain: bytes, candidate: bytes) -> dict:
