@@ -47,10 +47,10 @@ from __future__ import annotations
 
 import math
 import os
-from statistics import NormalDist
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from PIL import Image
