@@ -144,6 +144,12 @@ def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_in
     assert budget["steps"][0] == {**budget["steps"][0], "ranges": "minmax", "bias_correction": False}
     assert "accuracy budget 1 % top-1 agreement: met" in result.stderr
     assert manifest["inputs"]["min_agreement"] == 1.0
+    # The verdict carries the agreement's interval over the held-out photo and says whether its lower bound meets it.
+    low, high = budget["reached_ci95_pct"]
+    assert [low, high] == [round(100 * x, 3) for x in manifest["fidelity"]["top1_agreement_ci95"]]
+    assert low <= budget["reached_pct"] <= high and budget["met_at_ci_lower_bound"] == (low >= 1.0)
+    assert f"95 % CI {low:.1f}-{high:.1f} %; its lower bound " in result.stderr and f"{low:.1f}-{high:.1f} %" in \
+        budget["note"]
     data = open(record["model_path"], "rb").read()
     assert float_ops(data) == []  # the Edge TPU model never leaves full-integer
     assert manifest["io"] == "uint8"

@@ -27,10 +27,13 @@ How far to trust the agreement (a few photos make a noisy number):
   :data:`BOOTSTRAP_RESAMPLES` times (seed :data:`BOOTSTRAP_SEED`, so it is reproducible), the
   agreement of each resample's views, the 2.5th-97.5th percentiles. When the resamples cannot vary
   (every image agrees on the same share of its views, e.g. no flip at all) the bootstrap collapses
-  to a point and says nothing, so the interval is then Wilson's score interval on the images (each
-  image one observation: the limit of fully correlated views). Without ``groups``: Wilson's
-  interval on the samples. ``ci_method`` names which. With few images a percentile bootstrap is
-  itself approximate (it tends to be too narrow): read the interval as the least uncertainty there is.
+  to a point and says nothing, so Wilson's score interval on the images stands in (each image one
+  observation: the limit of fully correlated views). Correlation can only add uncertainty, and a
+  percentile bootstrap over a handful of images is too narrow (3 photos with 6, 6 and 7 of 8 views
+  agreeing give 75.0-87.5 %), so the interval is never narrower than Wilson's score interval on the
+  samples (as if every view were an independent image): it spans both. Without ``groups``: Wilson's
+  interval on the samples. ``ci_method`` names the rule. Read it as the least uncertainty there is,
+  not the most.
 
 These measure *fidelity to the float model*, not accuracy: with random weights they are
 numbers about noise. Held-out images must not be calibration images (the quantizer has
@@ -104,7 +107,7 @@ class Fidelity:
     flips_near_tie: int  # flips among the near-ties
     margin_error_rms: float  # RMS over samples of the quantized model's error on the float top-1/top-2 margin
     top1_agreement_ci95: tuple[float, float]  # 95 % interval of top1_agreement (see ci_method)
-    ci_method: str  # "cluster bootstrap over N images", "Wilson on N images" or "Wilson on N samples"
+    ci_method: str  # how the interval was made, e.g. "cluster bootstrap over 28 images, at least Wilson on 104 samples"
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -124,6 +127,10 @@ class HoldoutSet:
     groups: np.ndarray | None = None
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _wilson(successes: float, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
     """Wilson's score interval for a proportion ``successes / n`` (``successes`` may be fractional)."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
@@ -138,15 +145,16 @@ def agreement_interval(agree: np.ndarray, groups: np.ndarray | Sequence[int] | N
                        level: float = CI_LEVEL) -> tuple[tuple[float, float], str]:
     """``((low, high), method)``: an interval for the mean of ``agree`` (one bool per sample).
 
-    With ``groups`` (an image id per sample) a cluster bootstrap over the distinct images, falling back to
-    Wilson on the images when the resamples cannot vary; without, Wilson on the samples (module docstring).
+    With ``groups`` (an image id per sample) a cluster bootstrap over the distinct images (Wilson on the images
+    when the resamples cannot vary), widened to at least Wilson on the samples; without, Wilson on the samples
+    (module docstring).
     """
     agree = np.asarray(agree, dtype=bool).reshape(-1)
     n = len(agree)
     if n == 0:
         raise ValueError("an agreement interval needs at least one sample")
     if groups is None:
-        return _wilson(float(agree.sum()), n, level), f"Wilson on {n} samples"
+        return _wilson(float(agree.sum()), n, level), f"Wilson on {_count(n, 'sample')}"
     groups = np.asarray(groups).reshape(-1)
     if len(groups) != n:
         raise ValueError(f"groups has {len(groups)} entries for {n} samples")
@@ -155,13 +163,17 @@ def agreement_interval(agree: np.ndarray, groups: np.ndarray | Sequence[int] | N
     views = np.bincount(index, minlength=images).astype(np.float64)
     agreed = np.bincount(index, weights=agree.astype(np.float64), minlength=images)
     shares = agreed / views
+    floor_low, floor_high = _wilson(float(agree.sum()), n, level)  # views at best independent: never narrower
+    floor = f"at least Wilson on {_count(n, 'sample')}"
     if np.all(shares == shares[0]):  # every resample gives the same agreement: the bootstrap says nothing
-        return _wilson(float(shares.sum()), images, level), f"Wilson on {images} images"
+        low, high = _wilson(float(shares.sum()), images, level)
+        return (min(low, floor_low), max(high, floor_high)), f"Wilson on {_count(images, 'image')}, {floor}"
     drawn = np.random.default_rng(seed).integers(0, images, size=(resamples, images))
     boot = agreed[drawn].sum(axis=1) / views[drawn].sum(axis=1)
     tail = 100.0 * (1 - level) / 2
     low, high = np.percentile(boot, [tail, 100.0 - tail])
-    return (float(low), float(high)), f"cluster bootstrap over {images} images"
+    return ((min(float(low), floor_low), max(float(high), floor_high)),
+            f"cluster bootstrap over {_count(images, 'image')}, {floor}")
 
 
 def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: int | None = None,
@@ -220,29 +232,28 @@ def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: in
 
 def agreement_line(fidelity: dict) -> str:
     """One line for a person: ``top-1 agreement 99.0 % (103/104 views of 28 images, 95 % CI 96.4-100.0 %; 1 flip,
-    a near-tie of 15 near-ties)``.
+    at a near-tie; 15 near-ties)``.
 
     ``fidelity`` is :meth:`Fidelity.to_dict` (a manifest's ``fidelity``); one written before the flips and the
     interval were recorded gives the agreement and counts only.
     """
     samples, images = int(fidelity["samples"]), int(fidelity.get("images") or fidelity["samples"])
     agreed = samples - int(fidelity["flips"]) if "flips" in fidelity else round(fidelity["top1_agreement"] * samples)
-    what = f"{agreed}/{samples} views of {images} images" if samples > images else f"{agreed}/{samples} images"
+    what = f"{agreed}/{samples} views of {_count(images, 'image')}" if samples > images else \
+        f"{agreed}/{_count(samples, 'image')}"
     ci = fidelity.get("top1_agreement_ci95")
     if ci:
         what += f", 95 % CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f} %"
     line = f"top-1 agreement {100 * fidelity['top1_agreement']:.1f} % ({what}"
     if "flips" not in fidelity:
         return line + ")"
-    flips, near = int(fidelity["flips"]), int(fidelity["near_ties"])
-    ties = f"{near} near-tie{'' if near == 1 else 's'}"
+    flips, near, at_ties = int(fidelity["flips"]), int(fidelity["near_ties"]), int(fidelity["flips_near_tie"])
+    ties = _count(near, "near-tie")
     if flips == 0:
-        return f"{line}; no flip, {ties})"
+        return f"{line}; no flip; {ties})"
     if flips == 1:
-        among = "a near-tie of" if int(fidelity["flips_near_tie"]) else "not among the"
-        return f"{line}; 1 flip, {among} {ties})"
-    return (f"{line}; {flips} flip{'' if flips == 1 else 's'}, {int(fidelity['flips_near_tie'])} of them among "
-            f"{ties})")
+        return f"{line}; 1 flip, {'at a' if at_ties else 'not at a'} near-tie; {ties})"
+    return f"{line}; {flips} flips, {at_ties} at near-ties; {ties})"
 
 
 def _view(image: Image.Image, view: tuple[float | None, float, float, bool],
