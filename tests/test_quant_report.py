@@ -116,6 +116,9 @@ def test_cli_quant_report_writes_markdown_json_and_png(tiny_models, tmp_path, ph
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["images"] == 1 and data["samples"] == 8  # one photo, eight fixed crops/flips
+    # The output's agreement interval knows the eight views are one photo.
+    assert data["output"]["ci_method"].startswith(("Wilson on 1 image,", "cluster bootstrap over 1 image,"))
+    assert "views of 1 image, 95 % CI" in md.read_text()
     assert data["ranked"][0] in {t["name"] for t in data["tensors"]}
     assert md.read_text().startswith("# Quantization report") and "| rank | layer |" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
