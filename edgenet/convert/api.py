@@ -281,7 +281,8 @@ def _quality_note(quality: dict | None) -> str | None:
         if ci:  # the interval over the held-out photos; whether its lower bound meets the target too
             reached += f", 95 % CI {ci[0]:.1f}-{ci[1]:.1f} %"
             if budget["met"]:
-                reached += "; its lower bound " + ("meets it too" if budget["met_at_ci_lower_bound"] else "does not")
+                reached += ": " + ("met even by its lower bound" if budget["met_at_ci_lower_bound"] else
+                                   "not by its lower bound")
         head = f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} ({reached}) with {done}"
         why = "" if budget["met"] else f"; ladder stopped: {budget.get('stopped', 'every rung tried')}"
         precision = quality.get("precision")

@@ -214,10 +214,16 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
     note = ("the held-out images chose where the ladder stopped, so the reached agreement is slightly "
             "optimistic; measure on other images to confirm")
     if ci:
+        if at_lower:
+            verdict = "the target is met even by its lower bound"
+        elif _met(fid, min_agreement_pct):
+            verdict = "its lower bound misses the target, so on other images the agreement may fall below it"
+        elif 100.0 * ci[1] >= min_agreement_pct - 1e-9:
+            verdict = "the target lies inside it, so other images may meet it or miss it"
+        else:
+            verdict = "even its upper bound misses the target"
         note += (f". Its 95 % interval on these {fid.get('images')} image(s) is {ci_pct[0]:.1f}-{ci_pct[1]:.1f} % "
-                 f"({fid.get('ci_method')}): the target is "
-                 + ("met even by its lower bound" if at_lower else "not met by its lower bound, so on other images "
-                    "the agreement may well fall below it"))
+                 f"({fid.get('ci_method')}): {verdict}")
     record["budget"] = {
         "min_agreement_pct": min_agreement_pct,
         "met": _met(fid, min_agreement_pct),
