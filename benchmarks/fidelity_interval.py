@@ -8,7 +8,8 @@ script checks both on real networks and on simulated data where the truth is kno
 * **real**: Lite0/1/2 (ImageNet weights from their packages), int8 with edgenet's calibrator (100 default
   calibration samples, seed 0) as plain min/max, + bias correction, and auto ranges + bias correction; the
   28 evaluation photos of ``benchmarks/quant_quality.py`` (20 foolbox ImageNet photos x 2 views, 8 sample
-  photos x 8 views: 104 samples). Per model: the agreement on all 104, flips, near-ties, flips at near-ties.
+  photos x 8 views: 104 samples). Per model: the agreement on all 104, flips, near-ties, flips at near-ties,
+  and the expected agreement from the margins (``expected_agreement``) against the counted one.
   Then, as a check of the interval, ``--subsets`` random subsets of k photos (k = 3, 8, 14, drawn without
   replacement): how often each method's interval on the subset contains the agreement on all 28 photos.
 * **simulated**: G photos x 8 views with a known agreement of 95.5 %, either *correlated* (15 % of photos
@@ -178,16 +179,21 @@ def main(argv=None) -> int:
         print(f"| {r['scenario']} | {r['photos']} x {r['views']} | " + " | ".join(
             f"{r[m]['coverage_pct']:.1f} ({r[m]['mean_width_pts']:.1f})" for m in methods) + " |")
     print()
-    print("| net | setting | agreement on 28 photos | flips | at near-ties | near-ties | " + " | ".join(
-        f"k={k}: " + " / ".join(methods) for k in SUBSET_SIZES) + " |")
-    print("|---|---|---|---:|---:|---:|" + "---|" * len(SUBSET_SIZES))
+    print("| net | setting | agreement on 28 photos (95 % CI) | expected | flips | at near-ties | near-ties | "
+          "expected flips | " + " | ".join(f"k={k}: " + " / ".join(methods) for k in SUBSET_SIZES) + " |")
+    print("|---|---|---|---:|---:|---:|---:|---:|" + "---|" * len(SUBSET_SIZES))
     for r in rows:
         f = r["fidelity"]
         low, high = f["top1_agreement_ci95"]
         print(f"| {r['net']} | {r['setting']} | {100 * f['top1_agreement']:.1f} % ({100 * low:.1f}-{100 * high:.1f}) "
-              f"| {f['flips']} | {f['flips_near_tie']} | {f['near_ties']} | " + " | ".join(
+              f"| {100 * f['expected_agreement']:.1f} % | {f['flips']} | {f['flips_near_tie']} | {f['near_ties']} | "
+              f"{(1 - f['expected_agreement']) * f['samples']:.1f} | " + " | ".join(
                   " / ".join(f"{r['coverage_of_all_28'][str(k)][m]['coverage_pct']:.0f}" for m in methods)
                   for k in SUBSET_SIZES) + " |")
+    if rows:
+        counted = sum(r["fidelity"]["flips"] for r in rows)
+        expected = sum((1 - r["fidelity"]["expected_agreement"]) * r["fidelity"]["samples"] for r in rows)
+        print(f"\nflips over all {len(rows)} models: counted {counted}, expected {expected:.1f}")
     return 0
 
 

@@ -118,6 +118,7 @@ def test_int8_fidelity_says_how_far_to_trust_it(all_modes, tiny_variant):
     assert fid["flips"] == round((1 - agreement) * samples)
     assert 0 <= fid["flips_near_tie"] <= fid["flips"] <= samples and 0 <= fid["near_ties"] <= samples
     assert fid["margin_error_rms"] > 0  # int8 logits differ from float ones
+    assert 0.0 < fid["expected_agreement"] <= 1.0
     low, high = fid["top1_agreement_ci95"]
     assert 0.0 <= low <= agreement <= high <= 1.0 and low < high
     # The worker knew which views belong to which photo: the interval is over the 3 photos, not 24 samples.

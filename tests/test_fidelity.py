@@ -69,11 +69,41 @@ def test_near_ties_are_margins_below_twice_the_rms_margin_error():
 
 
 def test_a_large_error_flips_a_sample_that_is_no_near_tie():
-    # One big error (1.5) among 19 exact margins: sigma = sqrt(1.5**2 / 20) = 0.335, so margin 1.0 is clear.
+    # One big error (1.5) among 19 exact margins; sigma is over the 10 smallest margins: sqrt(1.5**2 / 10) =
+    # 0.474, so margin 1.0 (> 2 sigma) is clear.
     ref, quant = _margins([1.0] + [3.0] * 19, [1.5] + [0.0] * 19)
     fid = fidelity_metrics(ref, quant)
-    assert fid.margin_error_rms == pytest.approx(math.sqrt(1.5**2 / 20))
+    assert fid.margin_error_rms == pytest.approx(math.sqrt(1.5**2 / 10))
     assert fid.flips == 1 and fid.near_ties == 0 and fid.flips_near_tie == 0
+
+
+def test_margin_noise_is_measured_where_samples_could_flip():
+    # Confident samples carry large logit errors (1.0) that cannot flip them; the close half carries 0.05.
+    ref, quant = _margins([0.02, 0.05, 0.08, 0.12, 8.0, 9.0, 10.0, 11.0], [0.05, -0.05, 0.05, -0.05, 1, -1, 1, -1])
+    fid = fidelity_metrics(ref, quant)
+    assert fid.margin_error_rms == pytest.approx(0.05)  # not the 0.73 RMS over all eight
+    assert fid.near_ties == 3  # margins below 2 sigma = 0.1: 0.02, 0.05, 0.08
+    assert fid.flips == 1 and fid.flips_near_tie == 1  # 0.02 - 0.05 < 0
+
+
+def test_expected_agreement_is_one_minus_the_mean_flip_probability():
+    from scipy.stats import norm
+
+    # Every margin 0.1, margin errors +-0.1: each sample flips with probability Phi(-1).
+    ref, quant = _margins([0.1] * 6, [0.1, -0.1] * 3)
+    fid = fidelity_metrics(ref, quant)
+    assert fid.expected_agreement == pytest.approx(1 - norm.cdf(-1.0))
+    assert fidelity_metrics(ref, ref.copy()).expected_agreement == 1.0  # no noise: nothing can flip
+
+
+def test_expected_agreement_tracks_the_flips_of_normal_margin_noise():
+    """Margins spread like a real classifier's, normal noise on each: expectation ~ the counted agreement."""
+    rng = np.random.default_rng(5)
+    margins = rng.exponential(1.0, size=4000)
+    ref, quant = _margins(margins, rng.normal(scale=0.3, size=4000))
+    fid = fidelity_metrics(ref, quant)
+    assert fid.flips > 100  # enough flips to compare
+    assert fid.expected_agreement == pytest.approx(fid.top1_agreement, abs=0.01)
 
 
 @pytest.mark.parametrize("agreed, n", [(8, 10), (103, 104), (24, 24), (0, 5), (22, 24)])
@@ -150,8 +180,8 @@ def test_fidelity_carries_flips_ties_and_interval_in_its_dict():
     assert low <= d["top1_agreement"] <= high and low < high
     assert d["ci_method"] == "cluster bootstrap over 13 images, at least Wilson on 104 samples"
     line = agreement_line(d)
-    assert line.startswith(f"top-1 agreement {100 * d['top1_agreement']:.1f} % ({104 - d['flips']}/104 views of "
-                           "13 images, 95 % CI ")
+    assert line.startswith(f"top-1 agreement {100 * d['top1_agreement']:.1f} %, expected "
+                           f"{100 * d['expected_agreement']:.1f} % ({104 - d['flips']}/104 views of 13 images, 95 % CI ")
     assert f"{d['flips']} flips, {d['flips_near_tie']} at near-ties; {d['near_ties']} near-ties)" in line
     with pytest.raises(ValueError):
         fidelity_metrics(ref, quant, groups=groups[:-1])

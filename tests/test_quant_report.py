@@ -154,6 +154,8 @@ def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_in
     assert f"95 % CI {low:.1f}-{high:.1f} %: " + ("met even" if low >= 1.0 else "not") + " by its lower bound" \
         in result.stderr
     assert f"{low:.1f}-{high:.1f} %" in budget["note"]
+    assert budget["expected_pct"] == round(100 * manifest["fidelity"]["expected_agreement"], 3)
+    assert f"expected {budget['expected_pct']:.1f} %" in result.stderr
     data = open(record["model_path"], "rb").read()
     assert float_ops(data) == []  # the Edge TPU model never leaves full-integer
     assert manifest["io"] == "uint8"

@@ -278,6 +278,8 @@ def _quality_note(quality: dict | None) -> str | None:
         verdict = "met" if budget["met"] else "NOT met"
         ci = budget.get("reached_ci95_pct")
         reached = f"{budget['reached_pct']:.1f} %"
+        if budget.get("expected_pct") is not None:
+            reached += f", expected {budget['expected_pct']:.1f} %"
         if ci:  # the interval over the held-out photos; whether its lower bound meets the target too
             reached += f", 95 % CI {ci[0]:.1f}-{ci[1]:.1f} %"
             if budget["met"]:

@@ -29,8 +29,9 @@ was missed and why the ladder stopped.
 The held-out images decide only where to stop, never a range, a bias value or which ops to upgrade;
 the stopping rule still makes the reported agreement a slightly optimistic estimate, which the
 manifest says. The verdict also carries the agreement's 95 % interval (``reached_ci95_pct``, from
-:mod:`edgenet.convert.fidelity`: a cluster bootstrap over the held-out photos) and whether even its
-lower bound meets the target (``met_at_ci_lower_bound``); the ladder itself still decides on the point
+:mod:`edgenet.convert.fidelity`: a cluster bootstrap over the held-out photos), whether even its
+lower bound meets the target (``met_at_ci_lower_bound``) and the smooth estimate of the agreement from
+the margins (``expected_pct``, the fidelity's ``expected_agreement``); the ladder itself still decides on the point
 agreement, so ``met`` with ``met_at_ci_lower_bound`` false means "met on these photos, within their noise".
 """
 
@@ -229,6 +230,7 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
         "met": _met(fid, min_agreement_pct),
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
         "reached_ci95_pct": ci_pct,
+        "expected_pct": round(100.0 * fid["expected_agreement"], 3) if "expected_agreement" in fid else None,
         "met_at_ci_lower_bound": at_lower if ci else None,
         "stopped": stopped,
         "steps": [s.to_dict() for s in steps],
