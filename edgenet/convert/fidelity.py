@@ -39,8 +39,9 @@ How far to trust the agreement (a few photos make a noisy number):
   percentile bootstrap over a handful of images is too narrow (3 photos with 6, 6 and 7 of 8 views
   agreeing give 75.0-87.5 %), so the interval is never narrower than Wilson's score interval on the
   samples (as if every view were an independent image): it spans both. Without ``groups``: Wilson's
-  interval on the samples. ``ci_method`` names the rule. Read it as the least uncertainty there is,
-  not the most.
+  interval on the samples. ``ci_method`` names the rule. Measured (``benchmarks/fidelity_interval.py``):
+  it contains the true agreement 92-100 % of the time where the bootstrap alone does 24-94 %; on a
+  handful of photos it is conservative (wide), which is what a handful of photos can tell.
 
 These measure *fidelity to the float model*, not accuracy: with random weights they are
 numbers about noise. Held-out images must not be calibration images (the quantizer has
