@@ -12,7 +12,14 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from edgenet.convert.calibration import calibration_images, holdout_images, load_calibration
-from edgenet.convert.fidelity import VIEWS, agreement_interval, agreement_line, fidelity_metrics, holdout_set
+from edgenet.convert.fidelity import (
+    MIN_IMAGES_WITHOUT_VIEWS,
+    VIEWS,
+    agreement_interval,
+    agreement_line,
+    fidelity_metrics,
+    holdout_set,
+)
 from edgenet.errors import EdgenetError
 from edgenet.family.variants import parse_variant
 
@@ -211,6 +218,21 @@ def test_default_holdout_never_overlaps_calibration():
     np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(3), len(VIEWS)))
     np.testing.assert_array_equal(hold.array[len(VIEWS)], preprocess(holdout_images()[1], contract))
     assert float(hold.array.min()) >= 0.0 and float(hold.array.max()) <= 255.0
+
+
+@pytest.mark.parametrize("count", [MIN_IMAGES_WITHOUT_VIEWS - 1, MIN_IMAGES_WITHOUT_VIEWS])
+def test_holdout_groups_follow_the_views(tmp_path, count):
+    """Below the threshold every photo gives all views (one id for its rows), from it on one view each."""
+    import skimage.data
+
+    photo = skimage.data.astronaut()
+    for i in range(count):  # distinct crops of a real photo, one file each
+        Image.fromarray(photo[8 * i : 8 * i + 96, 4 * i : 4 * i + 96]).save(tmp_path / f"crop{i:02d}.png")
+    contract = parse_variant("phi=0,width=0.25,depth=0.25,resolution=64").contract
+    hold = holdout_set(str(tmp_path), contract, holdout=tmp_path)
+    views = len(VIEWS) if count < MIN_IMAGES_WITHOUT_VIEWS else 1
+    assert hold.images == count and len(hold.array) == count * views
+    np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(count), views))
 
 
 def test_user_folder_holds_out_what_calibration_did_not_use(tmp_path):
