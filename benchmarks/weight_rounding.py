@@ -62,9 +62,12 @@ def flip_risk(reference: np.ndarray, out: np.ndarray) -> dict:
     """How the flips relate to the float model's near-ties, and what the error would have to be for 99.5 %.
 
     With ``a, b`` the float top-1/top-2 of sample i, ``m_i`` its float margin and ``d_i`` the quantized model's
-    error on that difference, a Gaussian model of ``d`` (sigma = RMS of d) expects ``sum_i Phi(-m_i / sigma)``
-    flips: a smooth estimate of the agreement, far less noisy than counting flips on ~100 samples. ``db_for_99_5``
-    is how much the error would have to shrink (in dB of SQNR) for that model to expect 99.5 %."""
+    error on that difference, a Gaussian model of ``d`` expects ``sum_i Phi(-m_i / sigma)`` flips: a smooth
+    estimate of the agreement, far less noisy than counting flips on ~100 samples. ``sigma`` is the RMS of ``d``
+    over the samples whose margin is below the median (the ones that can flip; confident samples have larger
+    logit errors and would double the estimate). Lite0, 6 seeds of the same repair: 3.8 flips on average,
+    estimated 3.2-4.4. ``db_for_99_5`` is how much the error would have to shrink (in dB of SQNR) for that
+    model to expect 99.5 %."""
     from scipy.optimize import brentq
     from scipy.special import ndtr
 
@@ -73,7 +76,8 @@ def flip_risk(reference: np.ndarray, out: np.ndarray) -> dict:
     a, b = order[:, 0], order[:, 1]
     margin = reference[rows, a] - reference[rows, b]
     d = margin - (out[rows, a] - out[rows, b])
-    sigma = float(np.sqrt(np.mean(d**2)))
+    low = margin < np.median(margin)
+    sigma = float(np.sqrt(np.mean(d[low] ** 2))) if low.any() else float(np.sqrt(np.mean(d**2)))
     flips = np.nonzero(np.argmax(out, axis=1) != a)[0]
 
     def expected(s: float) -> float:
