@@ -99,6 +99,32 @@ def weights_only(float_bytes: bytes) -> bytes:
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
+def with_weights_of(float_bytes: bytes, quant_bytes: bytes) -> bytes:
+    """The float model with the conv/FC weights of the int8 model ``quant_bytes`` (dequantized, matched by output
+    tensor name) and float activations: what those integer weights alone cost (not deployable)."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    from edgenet.runtime.tflite_graph import read_graph
+
+    ops = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+    fgraph, qgraph = read_graph(float_bytes), read_graph(quant_bytes)
+    quant_op = {qgraph.tensors[op.outputs[0]].name: op for op in qgraph.operators if op.opcode in ops}
+    model = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
+    qmodel = flatbuffer_utils.convert_bytearray_to_object(bytearray(quant_bytes))
+    for op in fgraph.operators:
+        qop = quant_op.get(fgraph.tensors[op.outputs[0]].name) if op.opcode in ops else None
+        if qop is None:
+            continue
+        weight = qgraph.tensors[qop.inputs[1]]
+        data = qmodel.buffers[qmodel.subgraphs[0].tensors[qop.inputs[1]].buffer].data
+        q = np.frombuffer(bytes(bytearray(data)), np.int8).reshape(weight.shape)
+        axis = 3 if op.opcode == "DEPTHWISE_CONV_2D" else 0
+        scale = np.asarray(weight.quantization.scale).reshape([-1 if k == axis else 1 for k in range(q.ndim)])
+        tensor = model.subgraphs[0].tensors[op.inputs[1]]
+        model.buffers[tensor.buffer].data = np.frombuffer((q * scale).astype(np.float32).tobytes(), np.uint8)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--nets", default="lite0")

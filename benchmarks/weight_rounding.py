@@ -10,10 +10,21 @@ calibration images):
 * plain + bias correction (edgenet.convert.bias, 32 calibration samples);
 * weight rounding (GPTQ on ``--rounding-samples`` calibration samples);
 * weight rounding + bias correction (measured on the re-rounded model);
+* with ``--sequential``: the same, ops in execution order, each one's inputs measured again after the
+  earlier ones are re-rounded (``round_weights(..., sequential=True)``; with ``--target float_output``
+  also for that target);
 * with ``--target float_output``: weight rounding (and + bias correction) towards the float model's
   op outputs (``round_weights(..., target="float_output")``, ridge ``--ridge``), next to the default;
 * ceiling: the float model with its weights rounded to nearest int8, float activations (not
-  deployable; benchmarks/mixed_int16.py ``weights_only``) -- what round-to-nearest weights cost.
+  deployable; benchmarks/mixed_int16.py ``weights_only``) -- what round-to-nearest weights cost;
+  and the same with the re-rounded weights (``with_weights_of``) -- what is left of the weights' error;
+* with ``--seeds N``: rounding + bias correction again with seeds 1..N-1 (other random pixels for the
+  Hessians; same samples), to show how much the agreement moves at the same SQNR.
+
+Each row also has its flips (sample indices and their float top-1/top-2 margins) and a smooth estimate
+of the agreement from the float margins and the error on the top-2 difference (``flip_risk``), with how
+many dB of SQNR that estimate says 99.5 % would take; the JSON's ``near_ties`` counts the evaluation
+samples whose float margin is small.
 
 Top-1 agreement with the float Keras model, logits SQNR, top-1 on the labelled photos, time taken
 by the repair, and latency against plain int8 (interleaved, single thread; the graph is unchanged
@@ -43,8 +54,45 @@ from quant_quality import _latency_ratio, _photos  # noqa: E402
 RESULTS = HERE / "results" / "weight_rounding.json"
 
 
+#: Float top-1 over top-2 logit margins counted as near-ties in the results (logits of the Lite nets).
+MARGINS = (0.1, 0.2, 0.5)
+
+
+def flip_risk(reference: np.ndarray, out: np.ndarray) -> dict:
+    """How the flips relate to the float model's near-ties, and what the error would have to be for 99.5 %.
+
+    With ``a, b`` the float top-1/top-2 of sample i, ``m_i`` its float margin and ``d_i`` the quantized model's
+    error on that difference, a Gaussian model of ``d`` expects ``sum_i Phi(-m_i / sigma)`` flips: a smooth
+    estimate of the agreement, far less noisy than counting flips on ~100 samples. ``sigma`` is the RMS of ``d``
+    over the samples whose margin is below the median (the ones that can flip; confident samples have larger
+    logit errors and would double the estimate). Lite0, 6 seeds of the same repair: 3.8 flips on average,
+    estimated 3.2-4.4. ``db_for_99_5`` is how much the error would have to shrink (in dB of SQNR) for that
+    model to expect 99.5 %."""
+    from scipy.optimize import brentq
+    from scipy.special import ndtr
+
+    order = np.argsort(-reference, axis=1)
+    rows = np.arange(len(reference))
+    a, b = order[:, 0], order[:, 1]
+    margin = reference[rows, a] - reference[rows, b]
+    d = margin - (out[rows, a] - out[rows, b])
+    low = margin < np.median(margin)
+    sigma = float(np.sqrt(np.mean(d[low] ** 2))) if low.any() else float(np.sqrt(np.mean(d**2)))
+    flips = np.nonzero(np.argmax(out, axis=1) != a)[0]
+
+    def expected(s: float) -> float:
+        return float(np.mean(ndtr(-margin / s))) if s > 0 else 0.0
+
+    target = 0.005
+    shrink = brentq(lambda s: expected(s) - target, 1e-6, sigma) if expected(sigma) > target else sigma
+    return {"flips": flips.tolist(), "flip_margins": [round(float(margin[i]), 3) for i in flips],
+            "sigma_top2_diff": round(sigma, 4),
+            "expected_agreement_pct": round(100 * (1 - expected(sigma)), 2),
+            "db_for_99_5": round(20 * np.log10(sigma / shrink), 1)}
+
+
 def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
-    from mixed_int16 import weights_only
+    from mixed_int16 import weights_only, with_weights_of
 
     from edgenet.convert.bias import DEFAULT_BIAS_SAMPLES, correct_bias
     from edgenet.convert.fidelity import fidelity_metrics
@@ -54,6 +102,9 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
     from edgenet.runtime.tflite_graph import read_graph
 
     reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    args.near_ties[net] = {f"float_margin_below_{m}": int(np.sum(top2[:, 1] - top2[:, 0] < m)) for m in MARGINS}
+    args.near_ties[net]["samples"] = len(xs)
     float_bytes = keras_to_tflite(model, "fp32")[0]
     plain = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")[0]
 
@@ -69,7 +120,8 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
         out = np.concatenate([tfl.run(xs[i : i + 1]) for i in range(len(xs))])
         f = fidelity_metrics(reference, out)
         r = {"net": net, "setting": setting, "top1_agreement_pct": round(100 * f.top1_agreement, 2),
-             "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs), "seconds": round(seconds, 1), **extra}
+             "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs), "seconds": round(seconds, 1),
+             **flip_risk(reference, out), **extra}
         if len(labelled):
             r["top1_float_pct"] = round(100 * float(np.mean(np.argmax(reference[labelled], 1) == labels)), 1)
             r["top1_pct"] = round(100 * float(np.mean(np.argmax(out[labelled], 1) == labels)), 1)
@@ -94,6 +146,13 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
     t0 = time.perf_counter()
     both = correct_bias(float_bytes, rounded, calib[:DEFAULT_BIAS_SAMPLES])[0]
     row("weight rounding + bias correction", both, seconds + time.perf_counter() - t0)
+    row("ceiling: re-rounded int8 weights only, float activations (not deployable)",
+        with_weights_of(float_bytes, rounded))
+    for seed in range(1, args.seeds):  # the same repair, other random pixels for the Hessians
+        t0 = time.perf_counter()
+        other = round_weights(float_bytes, plain, used, ops=args.ops, seed=seed)[0]
+        other = correct_bias(float_bytes, other, calib[:DEFAULT_BIAS_SAMPLES])[0]
+        row(f"weight rounding + bias correction, seed {seed}", other, time.perf_counter() - t0)
     if args.target == "float_output":  # the upstream-aware target, side by side with the default one
         t0 = time.perf_counter()
         rounded, summary = round_weights(float_bytes, plain, used, ops=args.ops, target="float_output",
@@ -105,6 +164,18 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
         both = correct_bias(float_bytes, rounded, calib[:DEFAULT_BIAS_SAMPLES])[0]
         row(f"weight rounding, float_output target, ridge {args.ridge} + bias correction", both,
             seconds + time.perf_counter() - t0)
+    if args.sequential:  # each op's inputs re-measured after the ops before it are re-rounded
+        for target in ("weights", "float_output") if args.target == "float_output" else ("weights",):
+            label = "sequential weight rounding" + (f", float_output target, ridge {args.ridge}"
+                                                    if target == "float_output" else "")
+            t0 = time.perf_counter()
+            rounded, summary = round_weights(float_bytes, plain, used, ops=args.ops, target=target,
+                                             ridge=args.ridge, sequential=True)
+            seconds = time.perf_counter() - t0
+            row(label, rounded, seconds, rounding=summary.to_dict())
+            t0 = time.perf_counter()
+            both = correct_bias(float_bytes, rounded, calib[:DEFAULT_BIAS_SAMPLES])[0]
+            row(label + " + bias correction", both, seconds + time.perf_counter() - t0)
     row("ceiling: int8 weights (nearest) only, float activations (not deployable)", weights_only(float_bytes))
     return rows
 
@@ -131,6 +202,10 @@ def main(argv=None) -> int:
     parser.add_argument("--rounding-start", type=int, default=0, help="ablation: first calibration sample rounded on")
     parser.add_argument("--target", choices=("weights", "float_output"), default="weights",
                         help="float_output: also the upstream-aware target (rows added next to the default's)")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="also rounding + bias correction with seeds 1..N-1 (pixels drawn for the Hessians)")
+    parser.add_argument("--sequential", action="store_true",
+                        help="also sequential rounding (each op's inputs re-measured after earlier ops re-rounded)")
     parser.add_argument("--ridge", type=float, default=None, help="float_output target's ridge (default 0.01)")
     parser.add_argument("--ops", default=None,
                         help="ablation: only these opcodes re-rounded, comma-separated (default all three)")
@@ -145,6 +220,7 @@ def main(argv=None) -> int:
     from mixed_int16 import digits_net, imagenet_net
 
     rows = []
+    near_ties = args.near_ties = {}
     for net in [n for n in args.nets.split(",") if n]:
         rows += measure(net, args, *imagenet_net(net, args.samples))
     if args.digits:
@@ -156,14 +232,16 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps({
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": " ".join(sys.argv[1:]),
         "distinct": {"imagenet_photos": len(photos), "imagenet_labelled": sum(p[2] is not None for p in photos)},
-        "rows": rows}, indent=1), encoding="utf-8")
-    print("| net | setting | top-1 agree % | SQNR dB | top-1 % (float) | seconds | latency vs plain |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+        "near_ties": near_ties, "rows": rows}, indent=1), encoding="utf-8")
+    print("| net | setting | top-1 agree % | expected % | dB to 99.5 % | SQNR dB | top-1 % (float) | seconds |"
+          " latency vs plain |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         top1 = f"{r['top1_pct']} ({r['top1_float_pct']})" if "top1_pct" in r else "-"
         lat = f"{r['latency_vs_plain']:.2f}x" if "latency_vs_plain" in r else "-"
-        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['sqnr_db']:.1f} | {top1} | "
-              f"{r['seconds']} | {lat} |")
+        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['expected_agreement_pct']:.1f} | "
+              f"{r['db_for_99_5']} | {r['sqnr_db']:.1f} | {top1} | {r['seconds']} | {lat} |")
+    print(json.dumps(near_ties))
     return 0
 
 

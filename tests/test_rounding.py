@@ -156,6 +156,29 @@ def test_float_output_target_lowers_each_ops_error_against_the_float_models_outp
         round_weights(float_bytes, plain, calib, target="outputs")
 
 
+def test_sequential_rounding_fits_each_op_on_the_inputs_it_ends_up_with(tiny_rounded):
+    """sequential=True: op k's inputs are measured after ops 0..k-1 are re-rounded, and ops after k do not change
+    them, so in the final model each re-rounded op sees exactly the inputs it was fitted on. There (TFLite float
+    kernels, dequantized int8 weights) each must beat round-to-nearest's weights."""
+    from edgenet.convert.rounding import round_weights
+
+    _, float_bytes, plain, one_shot, _, calib, _ = tiny_rounded
+    rounded, summary = round_weights(float_bytes, plain, calib, sequential=True)
+    assert summary.ops >= 10 and summary.error_ratio < 0.9 and rounded != one_shot
+    run, producer, qgraph = _single_op_runner(float_bytes, rounded, calib)  # the inputs of the final model
+    w_nearest = _weights_of(plain)
+    better = measured = 0
+    for op, _, w_round in _moved_ops(qgraph, plain, rounded):
+        k = producer[qgraph.tensors[op.outputs[0]].name]
+        reference = run(k, op, None)
+        e_nearest = np.mean((run(k, op, w_nearest[op.inputs[1]]) - reference) ** 2)
+        e_round = np.mean((run(k, op, w_round) - reference) ** 2)
+        measured += 1
+        better += e_round < e_nearest
+    assert measured == summary.ops
+    assert better >= 0.8 * measured, (better, measured)
+
+
 def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
     from edgenet.convert.bias import correct_bias
     from edgenet.convert.fidelity import fidelity_metrics

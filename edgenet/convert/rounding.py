@@ -50,6 +50,8 @@ TARGETS = ("weights", "float_output")
 DEFAULT_TARGET = "weights"
 #: Ridge towards ``W`` for the "float_output" target, as a fraction of H's mean diagonal.
 TARGET_RIDGE = 0.01
+#: Re-measure each op's inputs on the model whose earlier ops are already re-rounded (one pass per op).
+SEQUENTIAL = False
 
 
 @dataclass(frozen=True)
@@ -182,36 +184,16 @@ def _float_output_mse(v: np.ndarray, w: np.ndarray, h: np.ndarray, c: np.ndarray
     return _output_mse(v, h) - 2 * float(np.sum(np.matmul(v, c) * w)) + _output_mse(w, f)
 
 
-def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
-                  threads: int | None = None, seed: int = 0,
-                  ops: tuple[str, ...] = ROUNDED_OPS, target: str | None = None,
-                  ridge: float | None = None) -> tuple[bytes, WeightRounding]:
-    """Return ``quant_bytes`` with GPTQ-rounded int8 weights (see the module docstring).
-
-    ``target``: :data:`TARGETS` (default :data:`DEFAULT_TARGET`); with "float_output" the float model is run on
-    the same samples and each op's float inputs ``X_f`` (same pixels) give the upstream-aware target, ``ridge``
-    (default :data:`TARGET_RIDGE`) its pull towards ``W``; the per-op error is then against ``W X_f``."""
-    target = DEFAULT_TARGET if target is None else target
-    if target not in TARGETS:
-        raise ValueError(f"unknown rounding target {target!r}: one of {', '.join(TARGETS)}")
-    ridge = TARGET_RIDGE if ridge is None else ridge
-    upstream = target == "float_output"
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    from ..runtime.activations import dequantizer, feed, preserving_interpreter
-    from ..runtime.tflite_graph import read_graph
-
-    fgraph, qgraph = read_graph(float_bytes), read_graph(quant_bytes)
+def _jobs(fgraph, qgraph, fmodel, qmodel, ops: tuple[str, ...]) -> list[tuple]:
+    """(op, float weights [O, ...], int8 weights, scales [O], float op) for every op that can be re-rounded."""
     float_by_name = {t.name: t.index for t in fgraph.tensors if not t.is_constant}
     float_producer = {t: op for op in fgraph.operators for t in op.outputs if t >= 0}
-    fmodel = flatbuffer_utils.convert_bytearray_to_object(bytearray(float_bytes))
-    qmodel = flatbuffer_utils.convert_bytearray_to_object(bytearray(quant_bytes))
-    qtensors = qmodel.subgraphs[0].tensors
+    fsub, qsub = fmodel.Subgraphs(0), qmodel.Subgraphs(0)
     buffer_users: dict[int, int] = {}
-    for t in qtensors:
-        buffer_users[t.buffer] = buffer_users.get(t.buffer, 0) + 1
-
-    jobs = []  # (op, float weights [O, ...], int8 weights, scales [O])
+    for i in range(qsub.TensorsLength()):
+        b = qsub.Tensors(i).Buffer()
+        buffer_users[b] = buffer_users.get(b, 0) + 1
+    jobs = []
     for op in qgraph.operators:
         if op.opcode not in ops or len(op.inputs) < 2:
             continue
@@ -224,12 +206,13 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
         ftensor = fgraph.tensors[fop.inputs[1]]
         if ftensor.dtype != "float32" or tuple(ftensor.shape) != tuple(weight.shape):
             continue
-        fbuf = fmodel.buffers[fmodel.subgraphs[0].tensors[fop.inputs[1]].buffer].data
-        qbuf = qmodel.buffers[qtensors[op.inputs[1]].buffer].data
-        if fbuf is None or qbuf is None or buffer_users[qtensors[op.inputs[1]].buffer] > 1:
+        qbuffer = qsub.Tensors(op.inputs[1]).Buffer()
+        fbuf = fmodel.Buffers(fsub.Tensors(fop.inputs[1]).Buffer())
+        qbuf = qmodel.Buffers(qbuffer)
+        if fbuf.DataIsNone() or qbuf.DataIsNone() or buffer_users[qbuffer] > 1:
             continue
-        wf = np.frombuffer(bytes(bytearray(fbuf)), "<f4").reshape(weight.shape).astype(np.float64)
-        wq = np.frombuffer(bytes(bytearray(qbuf)), np.int8).reshape(weight.shape)
+        wf = fbuf.DataAsNumpy().view("<f4").reshape(weight.shape).astype(np.float64)
+        wq = qbuf.DataAsNumpy().view(np.int8).reshape(weight.shape).copy()
         axis = 3 if op.opcode == "DEPTHWISE_CONV_2D" else 0
         scale = np.asarray(weight.quantization.scale, dtype=np.float64)
         if weight.quantization.axis != axis or scale.size != weight.shape[axis]:
@@ -239,74 +222,123 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
         # half a step); the new values are always chosen from the float weights, never from the old ones.
         if np.median(np.abs(wf - wq * shaped) / shaped) > 0.5 + 1e-3:
             continue
-        jobs.append((op, wf, wq, scale, fop))
+        jobs.append((op, wf, wq, scale, fop, qbuffer))
+    return jobs
+
+
+def _gram(a: np.ndarray, b: np.ndarray, opcode: str) -> np.ndarray:
+    if opcode == "DEPTHWISE_CONV_2D":
+        return np.matmul(a.transpose(1, 2, 0), b.transpose(1, 0, 2)).astype(np.float64)  # [C, k*k, k*k]
+    return (a.T @ b).astype(np.float64)[None]
+
+
+def _statistics(jobs, quant_bytes: bytes, fi, samples: np.ndarray, seed, threads: int | None) -> dict:
+    """Per op: ``h = X_q^T X_q`` (and, with a float interpreter ``fi``, ``c = X_q^T X_f``, ``f = X_f^T X_f``),
+    row-averaged, from the op's inputs in the quantized model ``quant_bytes`` on ``samples``. The random pixels
+    are drawn from one generator seeded by ``seed``, sample by sample and op by op, and the float rows from a
+    twin drawn in lockstep (the same pixels in both models)."""
+    from ..runtime.activations import dequantizer, feed, preserving_interpreter
 
     qi = preserving_interpreter(quant_bytes, threads)
     value = dequantizer(qi)
-    rng = np.random.default_rng(seed)
-    if upstream:
-        fi = preserving_interpreter(float_bytes, threads)
-        fvalue = dequantizer(fi)
-        frng = np.random.default_rng(seed)  # drawn in lockstep with rng: the same pixels in both models
-    hess: dict[int, np.ndarray] = {}
-    cross: dict[int, np.ndarray] = {}  # X_q^T X_f
-    fhess: dict[int, np.ndarray] = {}  # X_f^T X_f
-    counts: dict[int, int] = {}
-    used = np.asarray(samples, dtype=np.float32)
-
-    def gram(a: np.ndarray, b: np.ndarray, opcode: str) -> np.ndarray:
-        if opcode == "DEPTHWISE_CONV_2D":
-            return np.matmul(a.transpose(1, 2, 0), b.transpose(1, 0, 2)).astype(np.float64)  # [C, k*k, k*k]
-        return (a.T @ b).astype(np.float64)[None]
-
-    for x in used:
+    fvalue = dequantizer(fi) if fi is not None else None
+    twins = (np.random.default_rng(seed), np.random.default_rng(seed))
+    rngs = {op.index: twins for op, *_ in jobs}
+    stats: dict[int, dict] = {op.index: {"n": 0} for op, *_ in jobs}
+    for x in samples:
         feed(qi, x[None])
         qi.invoke()
-        if upstream:
+        if fi is not None:
             feed(fi, x[None])
             fi.invoke()
-        for op, wf, _, _, fop in jobs:
+        for op, wf, _, _, fop, _ in jobs:
+            s, (rng, frng) = stats[op.index], rngs[op.index]
             rows = _rows(value(op.inputs[0]), op.opcode, wf.shape, op.options, rng)
-            hess[op.index] = hess.get(op.index, 0.0) + gram(rows, rows, op.opcode)
-            counts[op.index] = counts.get(op.index, 0) + len(rows)
-            if upstream:
+            s["h"] = s.get("h", 0.0) + _gram(rows, rows, op.opcode)
+            s["n"] += len(rows)
+            if fi is not None:
                 frows = _rows(fvalue(fop.inputs[0]), op.opcode, wf.shape, op.options, frng)
-                cross[op.index] = cross.get(op.index, 0.0) + gram(rows, frows, op.opcode)
-                fhess[op.index] = fhess.get(op.index, 0.0) + gram(frows, frows, op.opcode)
+                s["c"] = s.get("c", 0.0) + _gram(rows, frows, op.opcode)
+                s["f"] = s.get("f", 0.0) + _gram(frows, frows, op.opcode)
+    return stats
+
+
+def _round_one(job, s: dict, upstream: bool, ridge: float) -> tuple[np.ndarray, float, float]:
+    """New int8 weights of one op from its statistics, with its output error before (the model's current
+    weights) and after."""
+    op, wf, wq, scale, _, _ = job
+    n = max(s["n"], 1)
+    depthwise = op.opcode == "DEPTHWISE_CONV_2D"
+    mult = wf.shape[3] // s["h"].shape[0] if depthwise else 1
+    hh = _expand(s["h"] / n, mult)
+    w = _grid(wf, depthwise)  # [G, O, D]
+    sc = scale[:, None] if depthwise else scale[None]
+    shaped = scale.reshape([-1 if k == (3 if depthwise else 0) else 1 for k in range(wf.ndim)])
+    if upstream and "c" in s:
+        c, f = _expand(s["c"] / n, mult), _expand(s["f"] / n, mult)
+        q = _ungrid(gptq(_ridge_target(w, hh, c, ridge), sc, hh), wf.shape, depthwise)
+        e0 = _float_output_mse(_grid(wq * shaped, depthwise), w, hh, c, f)
+        e1 = _float_output_mse(_grid(q * shaped, depthwise), w, hh, c, f)
+    else:
+        q = _ungrid(gptq(w, sc, hh), wf.shape, depthwise)
+        e0 = _output_mse(_grid(wf - wq * shaped, depthwise), hh)
+        e1 = _output_mse(_grid(wf - q * shaped, depthwise), hh)
+    return q, e0, e1
+
+
+def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
+                  threads: int | None = None, seed: int = 0,
+                  ops: tuple[str, ...] = ROUNDED_OPS, target: str | None = None,
+                  ridge: float | None = None, sequential: bool | None = None) -> tuple[bytes, WeightRounding]:
+    """Return ``quant_bytes`` with GPTQ-rounded int8 weights (see the module docstring).
+
+    ``target``: :data:`TARGETS` (default :data:`DEFAULT_TARGET`); with "float_output" the float model is run on
+    the same samples and each op's float inputs ``X_f`` (same pixels) give the upstream-aware target, ``ridge``
+    (default :data:`TARGET_RIDGE`) its pull towards ``W``; the per-op error is then against ``W X_f``.
+    ``sequential`` (default :data:`SEQUENTIAL`): ops in execution order, each one's inputs measured again on the
+    model whose earlier ops are already re-rounded (one pass over the samples per op) instead of all on the
+    input model at once."""
+    target = DEFAULT_TARGET if target is None else target
+    if target not in TARGETS:
+        raise ValueError(f"unknown rounding target {target!r}: one of {', '.join(TARGETS)}")
+    ridge = TARGET_RIDGE if ridge is None else ridge
+    sequential = SEQUENTIAL if sequential is None else sequential
+    upstream = target == "float_output"
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from ..runtime.activations import preserving_interpreter
+    from ..runtime.tflite_graph import read_graph
+
+    data = bytearray(quant_bytes)  # patched in place: the int8 weights keep their size and offset
+    fbuf = bytearray(float_bytes)
+    qmodel, fmodel = schema.Model.GetRootAs(data, 0), schema.Model.GetRootAs(fbuf, 0)
+    qgraph = read_graph(quant_bytes)
+    jobs = _jobs(read_graph(float_bytes), qgraph, fmodel, qmodel, ops)
+    used = np.asarray(samples, dtype=np.float32)
+    fi = preserving_interpreter(float_bytes, threads) if upstream else None
 
     changed = total = 0
     ratios, per_op = [], []
-    for op, wf, wq, scale, _ in jobs:
-        if op.index not in hess:
-            continue
-        n = max(counts[op.index], 1)
-        depthwise = op.opcode == "DEPTHWISE_CONV_2D"
-        mult = wf.shape[3] // hess[op.index].shape[0] if depthwise else 1
-        hh = _expand(hess[op.index] / n, mult)
-        w = _grid(wf, depthwise)  # [G, O, D]
-        s = scale[:, None] if depthwise else scale[None]
-        shaped = scale.reshape([-1 if k == (3 if depthwise else 0) else 1 for k in range(wf.ndim)])
-        if upstream:
-            c, f = _expand(cross[op.index] / n, mult), _expand(fhess[op.index] / n, mult)
-            q = _ungrid(gptq(_ridge_target(w, hh, c, ridge), s, hh), wf.shape, depthwise)
-            e0 = _float_output_mse(_grid(wq * shaped, depthwise), w, hh, c, f)
-            e1 = _float_output_mse(_grid(q * shaped, depthwise), w, hh, c, f)
-        else:
-            q = _ungrid(gptq(w, s, hh), wf.shape, depthwise)
-            e0 = _output_mse(_grid(wf - wq * shaped, depthwise), hh)
-            e1 = _output_mse(_grid(wf - q * shaped, depthwise), hh)
-        name = qgraph.tensors[op.outputs[0]].name
-        if e1 >= e0:  # never worse than the input model's weights (round-to-nearest) on the calibration inputs
-            per_op.append((name, e0, e0))
-            ratios.append(1.0)
-            continue
-        per_op.append((name, e0, e1))
-        ratios.append(e1 / e0 if e0 > 0 else 1.0)
-        tensor = qtensors[op.inputs[1]]
-        qmodel.buffers[tensor.buffer].data = np.frombuffer(q.astype(np.int8).tobytes(), dtype=np.uint8)
-        changed += int(np.count_nonzero(q != wq))
-        total += int(q.size)
-    data = bytes(flatbuffer_utils.convert_object_to_bytearray(qmodel))
+    batches = [[job] for job in jobs] if sequential else [jobs]
+    for batch in batches:
+        stats = _statistics(batch, bytes(data), fi, used, [seed, batch[0][0].index] if sequential else seed,
+                            threads)
+        for job in batch:
+            op, wq = job[0], job[2]
+            if stats[op.index]["n"] == 0:
+                continue
+            q, e0, e1 = _round_one(job, stats[op.index], upstream, ridge)
+            name = qgraph.tensors[op.outputs[0]].name
+            if e1 >= e0:  # never worse than the input model's weights (round-to-nearest) on these inputs
+                per_op.append((name, e0, e0))
+                ratios.append(1.0)
+                continue
+            per_op.append((name, e0, e1))
+            ratios.append(e1 / e0 if e0 > 0 else 1.0)
+            qmodel.Buffers(job[5]).DataAsNumpy()[:] = q.astype(np.int8).reshape(-1).view(np.uint8)
+            changed += int(np.count_nonzero(q != wq))
+            total += int(q.size)
     rounded = sum(1 for _, e0, e1 in per_op if e1 < e0)
-    return data, WeightRounding(ops=rounded, weights_changed=changed, weights=total, samples=int(len(used)),
-                                error_ratio=float(np.median(ratios)) if ratios else 1.0, per_op=tuple(per_op))
+    return bytes(data), WeightRounding(ops=rounded, weights_changed=changed, weights=total, samples=int(len(used)),
+                                       error_ratio=float(np.median(ratios)) if ratios else 1.0,
+                                       per_op=tuple(per_op))
