@@ -76,9 +76,9 @@ def test_near_ties_are_margins_below_twice_the_rms_margin_error():
 
 
 def test_a_large_error_flips_a_sample_that_is_no_near_tie():
-    # One big error (1.5) among 19 exact margins; sigma is over the 10 smallest margins: sqrt(1.5**2 / 10) =
-    # 0.474, so margin 1.0 (> 2 sigma) is clear.
-    ref, quant = _margins([1.0] + [3.0] * 19, [1.5] + [0.0] * 19)
+    # One big error (1.5) among 19 exact margins; sigma is over the 10 margins below the median (3.85):
+    # sqrt(1.5**2 / 10) = 0.474, so margin 1.0 (> 2 sigma) is clear.
+    ref, quant = _margins([1.0] + [3.0 + 0.1 * k for k in range(19)], [1.5] + [0.0] * 19)
     fid = fidelity_metrics(ref, quant)
     assert fid.margin_error_rms == pytest.approx(math.sqrt(1.5**2 / 10))
     assert fid.flips == 1 and fid.near_ties == 0 and fid.flips_near_tie == 0
