@@ -107,6 +107,31 @@ def test_int8_manifest_contents(all_modes, tiny_variant):
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
 
+def test_int8_fidelity_says_how_far_to_trust_it(all_modes, tiny_variant):
+    """The manifest's fidelity carries flips, near-ties and an interval over the 3 held-out photos, consistent."""
+    from edgenet.convert.fidelity import agreement_line
+
+    out, results = all_modes
+    manifest = read_manifest(results["int8"].manifest_path)
+    fid = manifest["fidelity"]
+    samples, agreement = fid["samples"], fid["top1_agreement"]
+    assert fid["flips"] == round((1 - agreement) * samples)
+    assert 0 <= fid["flips_near_tie"] <= fid["flips"] <= samples and 0 <= fid["near_ties"] <= samples
+    assert fid["margin_error_rms"] > 0  # int8 logits differ from float ones
+    assert 0.0 < fid["expected_agreement"] <= 1.0
+    low, high = fid["top1_agreement_ci95"]
+    assert 0.0 <= low <= agreement <= high <= 1.0 and low < high
+    # The worker knew which views belong to which photo: the interval is over the 3 photos, not 24 samples.
+    assert fid["ci_method"].startswith(("cluster bootstrap over 3 images,", "Wilson on 3 images,"))
+    line = agreement_line(fid)
+    assert manifest["fidelity_summary"] == line
+    assert f"({samples - fid['flips']}/24 views of 3 images, 95 % CI {100 * low:.1f}-{100 * high:.1f} %" in line
+    # The CLI prints that line for the variant (here from the finished manifest: up to date).
+    cli = CliRunner().invoke(convert, [TINY_SPEC, "--samples", str(SAMPLES), "-o", str(out), "--quiet"])
+    assert cli.exit_code == 0, cli.output
+    assert f"{tiny_variant.name}: {line}" in cli.stderr.splitlines()
+
+
 def test_float_modes_have_no_calibration_or_fidelity(all_modes):
     _, results = all_modes
     manifest = read_manifest(results["fp32"].manifest_path)

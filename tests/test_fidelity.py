@@ -7,10 +7,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from edgenet.convert.calibration import calibration_images, holdout_images, load_calibration
-from edgenet.convert.fidelity import VIEWS, fidelity_metrics, holdout_set
+from edgenet.convert.fidelity import (
+    MIN_IMAGES_WITHOUT_VIEWS,
+    VIEWS,
+    agreement_interval,
+    agreement_line,
+    fidelity_metrics,
+    holdout_set,
+)
 from edgenet.errors import EdgenetError
 from edgenet.family.variants import parse_variant
 
@@ -47,6 +56,154 @@ def test_top1_and_top5_overlap_by_hand():
         fidelity_metrics(ref, quant[:1])
 
 
+def _margins(margins, errors, classes: int = 3):
+    """Logits whose float top-1/top-2 margin is ``margins[i]`` and the quantized model's error on it ``errors[i]``."""
+    ref = np.zeros((len(margins), classes))
+    ref[:, 0], ref[:, 1] = 10.0 + np.asarray(margins, dtype=float), 10.0
+    quant = ref.copy()
+    quant[:, 0] -= np.asarray(errors, dtype=float)  # quantized margin = margin - error
+    return ref, quant
+
+
+def test_near_ties_are_margins_below_twice_the_rms_margin_error():
+    # Margin errors of +-0.1 everywhere: sigma = 0.1, near-tie below 0.2.
+    ref, quant = _margins([0.01, 5.0, 0.15, 0.25], [0.1, -0.1, -0.1, 0.1])
+    fid = fidelity_metrics(ref, quant)
+    assert fid.margin_error_rms == pytest.approx(0.1)
+    assert fid.near_ties == 2  # margins 0.01 and 0.15; not 0.25 (>= 0.2) nor 5
+    assert fid.flips == 1 and fid.flips_near_tie == 1  # 0.01 - 0.1 < 0: the near-tie flipped
+    assert fid.top1_agreement == 0.75 and fid.samples - fid.flips == 3
+
+
+def test_a_large_error_flips_a_sample_that_is_no_near_tie():
+    # One big error (1.5) among 19 exact margins; sigma is over the 10 margins below the median (3.85):
+    # sqrt(1.5**2 / 10) = 0.474, so margin 1.0 (> 2 sigma) is clear.
+    ref, quant = _margins([1.0] + [3.0 + 0.1 * k for k in range(19)], [1.5] + [0.0] * 19)
+    fid = fidelity_metrics(ref, quant)
+    assert fid.margin_error_rms == pytest.approx(math.sqrt(1.5**2 / 10))
+    assert fid.flips == 1 and fid.near_ties == 0 and fid.flips_near_tie == 0
+
+
+def test_margin_noise_is_measured_where_samples_could_flip():
+    # Confident samples carry large logit errors (1.0) that cannot flip them; the close half carries 0.05.
+    ref, quant = _margins([0.02, 0.05, 0.08, 0.12, 8.0, 9.0, 10.0, 11.0], [0.05, -0.05, 0.05, -0.05, 1, -1, 1, -1])
+    fid = fidelity_metrics(ref, quant)
+    assert fid.margin_error_rms == pytest.approx(0.05)  # not the 0.73 RMS over all eight
+    assert fid.near_ties == 3  # margins below 2 sigma = 0.1: 0.02, 0.05, 0.08
+    assert fid.flips == 1 and fid.flips_near_tie == 1  # 0.02 - 0.05 < 0
+
+
+def test_expected_agreement_is_one_minus_the_mean_flip_probability():
+    from scipy.stats import norm
+
+    # Every margin 0.1, margin errors +-0.1: each sample flips with probability Phi(-1).
+    ref, quant = _margins([0.1] * 6, [0.1, -0.1] * 3)
+    fid = fidelity_metrics(ref, quant)
+    assert fid.expected_agreement == pytest.approx(1 - norm.cdf(-1.0))
+    assert fidelity_metrics(ref, ref.copy()).expected_agreement == 1.0  # no noise: nothing can flip
+
+
+def test_expected_agreement_tracks_the_flips_of_normal_margin_noise():
+    """Margins spread like a real classifier's, normal noise on each: expectation ~ the counted agreement."""
+    rng = np.random.default_rng(5)
+    margins = rng.exponential(1.0, size=4000)
+    ref, quant = _margins(margins, rng.normal(scale=0.3, size=4000))
+    fid = fidelity_metrics(ref, quant)
+    assert fid.flips > 100  # enough flips to compare
+    assert fid.expected_agreement == pytest.approx(fid.top1_agreement, abs=0.01)
+
+
+@pytest.mark.parametrize("agreed, n", [(8, 10), (103, 104), (24, 24), (0, 5), (22, 24)])
+def test_wilson_interval_matches_scipy(agreed, n):
+    from scipy.stats import binomtest
+
+    (low, high), method = agreement_interval(np.array([True] * agreed + [False] * (n - agreed)))
+    reference = binomtest(agreed, n).proportion_ci(0.95, method="wilson")
+    assert (low, high) == pytest.approx((reference.low, reference.high), abs=1e-9)
+    assert method == f"Wilson on {n} samples"
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 8), st.integers(0, 8)), min_size=1, max_size=30))
+def test_cluster_interval_is_ordered_and_holds_the_point(photos):
+    """Any photos x views with any flips: 0 <= low <= agreement <= high <= 1."""
+    agree = np.concatenate([np.arange(views) >= min(flips, views) for views, flips in photos])
+    groups = np.repeat(np.arange(len(photos)), [views for views, _ in photos])
+    (low, high), _ = agreement_interval(agree, groups)
+    assert 0.0 <= low <= float(agree.mean()) + 1e-12 and float(agree.mean()) - 1e-12 <= high <= 1.0
+
+
+def test_cluster_bootstrap_widens_when_the_flips_share_a_photo():
+    groups = np.repeat(np.arange(13), 8)  # 13 photos x 8 views = 104 samples
+    spread = np.ones(104, dtype=bool)
+    spread[[0, 8, 16, 24]] = False  # 4 flips, one view each of 4 photos
+    together = np.ones(104, dtype=bool)
+    together[[0, 1, 2, 3]] = False  # the same 4 flips, all views of one photo
+    (lo_s, hi_s), method = agreement_interval(spread, groups)
+    (lo_t, hi_t), _ = agreement_interval(together, groups)
+    assert method == "cluster bootstrap over 13 images, at least Wilson on 104 samples"
+    point = 100 / 104
+    assert lo_s <= point <= hi_s and lo_t <= point <= hi_t
+    assert lo_t < lo_s and hi_t - lo_t > hi_s - lo_s  # correlated views: less information, wider
+    # Samples treated as independent (Wilson) understate the uncertainty of the correlated flips.
+    (lo_w, _), _ = agreement_interval(together)
+    assert lo_w > lo_t
+    # Fixed seed: the same data give the same interval.
+    assert agreement_interval(together, groups) == agreement_interval(together, groups)
+
+
+def test_few_photos_never_give_an_interval_narrower_than_independent_views():
+    # 3 photos, 8 views each, 6, 6 and 7 agreeing: the bootstrap alone would say 75.0-87.5 %.
+    agree = np.concatenate([np.arange(8) >= 2, np.arange(8) >= 2, np.arange(8) >= 1])
+    groups = np.repeat(np.arange(3), 8)
+    (low, high), _ = agreement_interval(agree, groups)
+    (w_low, w_high), _ = agreement_interval(agree)
+    assert (low, high) == (w_low, w_high) and low < 0.75 and high > 0.875
+
+
+def test_no_flip_gives_wilson_on_the_photos_not_a_point():
+    groups = np.repeat(np.arange(3), 8)
+    (low, high), method = agreement_interval(np.ones(24, dtype=bool), groups)
+    # Every resample would agree 100 %: the interval is Wilson's on 3 observations, n / (n + z**2).
+    assert method == "Wilson on 3 images, at least Wilson on 24 samples" and high == 1.0
+    assert low == pytest.approx(3 / (3 + 1.959964**2), rel=1e-5)
+    (low_views, _), _ = agreement_interval(np.ones(24, dtype=bool))
+    assert low < low_views  # 3 photos say less than 24 independent samples would
+
+
+def test_fidelity_carries_flips_ties_and_interval_in_its_dict():
+    import json
+
+    rng = np.random.default_rng(3)
+    ref = rng.normal(scale=3.0, size=(104, 50))
+    quant = ref + rng.normal(scale=0.5, size=ref.shape)
+    groups = np.repeat(np.arange(13), 8)
+    fid = fidelity_metrics(ref, quant, groups=groups)
+    d = json.loads(json.dumps(fid.to_dict()))
+    assert d["images"] == 13 and d["samples"] == 104
+    assert d["flips"] == round((1 - d["top1_agreement"]) * 104) and d["flips"] > 0
+    assert 0 <= d["flips_near_tie"] <= d["flips"] <= d["near_ties"] + d["flips"]
+    low, high = d["top1_agreement_ci95"]
+    assert low <= d["top1_agreement"] <= high and low < high
+    assert d["ci_method"] == "cluster bootstrap over 13 images, at least Wilson on 104 samples"
+    line = agreement_line(d)
+    assert line.startswith(f"top-1 agreement {100 * d['top1_agreement']:.1f} %, expected "
+                           f"{100 * d['expected_agreement']:.1f} % ({104 - d['flips']}/104 views of 13 images, 95 % CI ")
+    assert f"{d['flips']} flips, {d['flips_near_tie']} at near-ties; {d['near_ties']} near-ties)" in line
+    with pytest.raises(ValueError):
+        fidelity_metrics(ref, quant, groups=groups[:-1])
+
+
+def test_agreement_line_for_one_flip_and_for_an_old_manifest():
+    one = {"top1_agreement": 103 / 104, "samples": 104, "images": 28, "flips": 1, "near_ties": 15,
+           "flips_near_tie": 1, "top1_agreement_ci95": [0.964, 1.0]}
+    assert agreement_line(one) == ("top-1 agreement 99.0 % (103/104 views of 28 images, 95 % CI 96.4-100.0 %; "
+                                   "1 flip, at a near-tie; 15 near-ties)")
+    assert "1 flip, not at a near-tie" in agreement_line({**one, "flips_near_tie": 0})
+    old = {"top1_agreement": 22 / 24, "samples": 24, "images": 3}  # written before flips were recorded
+    assert agreement_line(old) == "top-1 agreement 91.7 % (22/24 views of 3 images)"
+
+
 def test_default_holdout_never_overlaps_calibration():
     contract = parse_variant("phi=0,width=0.25,depth=0.25,resolution=64").contract
     hold = holdout_set("default", contract)
@@ -57,7 +214,25 @@ def test_default_holdout_never_overlaps_calibration():
     from edgenet.pixels.preprocess import preprocess
 
     np.testing.assert_array_equal(hold.array[0], preprocess(holdout_images()[0], contract))
+    # Rows come image by image, all views of one before the next: that is the grouping the interval uses.
+    np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(3), len(VIEWS)))
+    np.testing.assert_array_equal(hold.array[len(VIEWS)], preprocess(holdout_images()[1], contract))
     assert float(hold.array.min()) >= 0.0 and float(hold.array.max()) <= 255.0
+
+
+@pytest.mark.parametrize("count", [MIN_IMAGES_WITHOUT_VIEWS - 1, MIN_IMAGES_WITHOUT_VIEWS])
+def test_holdout_groups_follow_the_views(tmp_path, count):
+    """Below the threshold every photo gives all views (one id for its rows), from it on one view each."""
+    import skimage.data
+
+    photo = skimage.data.astronaut()
+    for i in range(count):  # distinct crops of a real photo, one file each
+        Image.fromarray(photo[8 * i : 8 * i + 96, 4 * i : 4 * i + 96]).save(tmp_path / f"crop{i:02d}.png")
+    contract = parse_variant("phi=0,width=0.25,depth=0.25,resolution=64").contract
+    hold = holdout_set(str(tmp_path), contract, holdout=tmp_path)
+    views = len(VIEWS) if count < MIN_IMAGES_WITHOUT_VIEWS else 1
+    assert hold.images == count and len(hold.array) == count * views
+    np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(count), views))
 
 
 def test_user_folder_holds_out_what_calibration_did_not_use(tmp_path):

@@ -210,6 +210,10 @@ def test_convert_allow_float_records_ops_agreement_and_latency(tmp_path, calib_a
     assert manifest["io"] == "int8" and tfl.input_details[0]["dtype"] == np.int8
     # The fidelity check after conversion still runs and is what the budget reached.
     assert round(100 * row["fidelity"]["top1_agreement"], 3) == budget["reached_pct"]
+    # 8 views of one photo cannot show 100 % beyond doubt: the interval's lower bound stays below the target.
+    low, high = budget["reached_ci95_pct"]
+    assert low <= budget["reached_pct"] <= high and low < 100.0 and budget["met_at_ci_lower_bound"] is False
+    assert f"95 % CI {low:.1f}-{high:.1f} %" in result.stderr
 
 
 def test_int16_rung_gives_the_named_tensors_16_bits_and_stays_full_integer(tiny):

@@ -116,6 +116,9 @@ def test_cli_quant_report_writes_markdown_json_and_png(tiny_models, tmp_path, ph
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["images"] == 1 and data["samples"] == 8  # one photo, eight fixed crops/flips
+    # The output's agreement interval knows the eight views are one photo.
+    assert data["output"]["ci_method"].startswith(("Wilson on 1 image,", "cluster bootstrap over 1 image,"))
+    assert "views of 1 image, 95 % CI" in md.read_text()
     assert data["ranked"][0] in {t["name"] for t in data["tensors"]}
     assert md.read_text().startswith("# Quantization report") and "| rank | layer |" in md.read_text()
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -144,6 +147,15 @@ def test_convert_with_a_budget_for_edgetpu_reports_the_verdict_and_stays_full_in
     assert budget["steps"][0] == {**budget["steps"][0], "ranges": "minmax", "bias_correction": False}
     assert "accuracy budget 1 % top-1 agreement: met" in result.stderr
     assert manifest["inputs"]["min_agreement"] == 1.0
+    # The verdict carries the agreement's interval over the held-out photo and says whether its lower bound meets it.
+    low, high = budget["reached_ci95_pct"]
+    assert [low, high] == [round(100 * x, 3) for x in manifest["fidelity"]["top1_agreement_ci95"]]
+    assert low <= budget["reached_pct"] <= high and budget["met_at_ci_lower_bound"] == (low >= 1.0)
+    assert f"95 % CI {low:.1f}-{high:.1f} %: " + ("met even" if low >= 1.0 else "not") + " by its lower bound" \
+        in result.stderr
+    assert f"{low:.1f}-{high:.1f} %" in budget["note"]
+    assert budget["expected_pct"] == round(100 * manifest["fidelity"]["expected_agreement"], 3)
+    assert f"expected {budget['expected_pct']:.1f} %" in result.stderr
     data = open(record["model_path"], "rb").read()
     assert float_ops(data) == []  # the Edge TPU model never leaves full-integer
     assert manifest["io"] == "uint8"

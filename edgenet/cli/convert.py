@@ -101,6 +101,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
       edgenet convert lite0 --weights lite0.pth --min-agreement 99.5 -o models/
     """
     from ..convert.api import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
+    from ..convert.fidelity import agreement_line
 
     if target == "edgetpu":
         from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO
@@ -139,6 +140,8 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
             info(f"{result.variant}: up to date ({result.model_path})")
         else:
             info(f"{result.variant}: wrote {result.model_path}")
+        if result.fidelity:  # int8/int16x8 vs float on held-out images, with how far to trust it
+            info(f"{result.variant}: {agreement_line(result.fidelity)}")
         for note in result.notes:
             if note.startswith(("accuracy budget", "quantization repairs")):
                 info(f"{result.variant}: {note}")

@@ -52,7 +52,7 @@ from ..fsutil import sha256_bytes, sha256_file, tmp_path, write_error
 from ..pixels.contract import PreprocessContract
 from .calibration import DEFAULT_SAMPLES, DEFAULT_SOURCE, CalibrationData, check_calibration_array, load_calibration
 from .calibrator import CALIBRATORS
-from .fidelity import HoldoutSet, holdout_set
+from .fidelity import HoldoutSet, agreement_line, holdout_set
 from .manifest import SCHEMA, inputs_fingerprint, is_up_to_date, manifest_path_for, utc_now, write_manifest
 from .modes import CALIBRATED_MODES, IO_TYPES, QUANT_MODES, default_io, resolve_io
 
@@ -276,8 +276,16 @@ def _quality_note(quality: dict | None) -> str | None:
     if budget:
         done = " + ".join(parts) or "plain int8 (min/max ranges)"
         verdict = "met" if budget["met"] else "NOT met"
-        head = (f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} "
-                f"({budget['reached_pct']:.1f} %) with {done}")
+        ci = budget.get("reached_ci95_pct")
+        reached = f"{budget['reached_pct']:.1f} %"
+        if budget.get("expected_pct") is not None:
+            reached += f", expected {budget['expected_pct']:.1f} %"
+        if ci:  # the interval over the held-out photos; whether its lower bound meets the target too
+            reached += f", 95 % CI {ci[0]:.1f}-{ci[1]:.1f} %"
+            if budget["met"]:
+                reached += ": " + ("met even by its lower bound" if budget["met_at_ci_lower_bound"] else
+                                   "not by its lower bound")
+        head = f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} ({reached}) with {done}"
         why = "" if budget["met"] else f"; ladder stopped: {budget.get('stopped', 'every rung tried')}"
         precision = quality.get("precision")
         if not precision:
@@ -357,6 +365,7 @@ def _build_manifest(variant: Variant, ctx: _Context, calib: CalibrationData | No
         "peak_memory_after_convert_mb": result.get("peak_memory_after_convert_mb"),
         "fidelity": result.get("fidelity"),
         "fidelity_note": fidelity_note,
+        "fidelity_summary": agreement_line(result["fidelity"]) if result.get("fidelity") else None,
         "quality": result.get("quality"),
         "notes": notes,
         "inputs": inputs,
@@ -453,7 +462,8 @@ def _convert_one(variant: Variant, ctx: _Context) -> ConvertResult:
         if hold is not None:
             np.save(workdir / "holdout.npy", hold.array)
             request.update(holdout_npy=str(workdir / "holdout.npy"), holdout_images=hold.images,
-                           holdout_source=hold.source)
+                           holdout_source=hold.source,
+                           holdout_groups=None if hold.groups is None else [int(g) for g in hold.groups])
 
         code, result = _run_worker(request, workdir)
         if code < 0:

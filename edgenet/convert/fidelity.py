@@ -11,6 +11,40 @@ images the calibrator never saw:
 * ``sqnr_db``: signal-to-quantization-noise ratio of the logits,
   ``10 * log10(sum(ref**2) / sum((ref - quant)**2))`` over all images and classes.
 
+How far to trust the agreement (a few photos make a noisy number):
+
+* ``flips``: samples whose top-1 differs (``samples - flips`` agree);
+* ``near_ties``: samples the quantization noise can flip either way. With ``a``, ``b`` the float
+  model's top-1 and top-2 classes of sample ``i``, its margin is ``m_i = ref[i,a] - ref[i,b]`` and the
+  quantized model's error on it ``d_i = m_i - (q[i,a] - q[i,b])``; ``margin_error_rms`` is
+  ``sigma``, the RMS of ``d_i`` (logit units) over the samples whose margin is below the median margin
+  (the ones that could flip; all samples when none is: confident samples have larger logits and larger
+  logit errors, and counting them overstates the noise where it matters about 2x), the same rule as
+  ``benchmarks/weight_rounding.py``'s, and a sample is a near-tie when
+  ``m_i < 2 * sigma``. ``flips_near_tie`` counts the flips among them: when every flip is a near-tie,
+  the int8 model disagrees only where the float model itself barely decided, and another rounding of
+  the same quality may flip a different handful;
+* ``expected_agreement``: a smooth estimate of the agreement, far less noisy than counting flips:
+  with ``d_i`` taken as normal noise of RMS ``sigma``, sample ``i`` flips with probability
+  ``Phi(-m_i / sigma)``, so ``expected_agreement = 1 - mean_i Phi(-m_i / sigma)`` (1 when
+  ``sigma`` is 0). On the real Lite0 (104 samples, 6 rounding seeds of one repair,
+  ``benchmarks/results/weight_rounding.json``) the flips counted were 1, 4, 5, 4, 6, 3 (mean 3.8) and
+  this estimate said 3.3-4.4 (mean 3.7);
+* ``top1_agreement_ci95``: a 95 % interval for the agreement. The views of one photo are not
+  independent samples (they flip together), so when the sample -> image grouping is known
+  (``groups``) it is a cluster bootstrap over the distinct images: images drawn with replacement
+  :data:`BOOTSTRAP_RESAMPLES` times (seed :data:`BOOTSTRAP_SEED`, so it is reproducible), the
+  agreement of each resample's views, the 2.5th-97.5th percentiles. When the resamples cannot vary
+  (every image agrees on the same share of its views, e.g. no flip at all) the bootstrap collapses
+  to a point and says nothing, so Wilson's score interval on the images stands in (each image one
+  observation: the limit of fully correlated views). Correlation can only add uncertainty, and a
+  percentile bootstrap over a handful of images is too narrow (3 photos with 6, 6 and 7 of 8 views
+  agreeing give 75.0-87.5 %), so the interval is never narrower than Wilson's score interval on the
+  samples (as if every view were an independent image): it spans both. Without ``groups``: Wilson's
+  interval on the samples. ``ci_method`` names the rule. Measured (``benchmarks/fidelity_interval.py``):
+  it contains the true agreement 92-100 % of the time where the bootstrap alone does 24-94 %; on a
+  handful of photos it is conservative (wide), which is what a handful of photos can tell.
+
 These measure *fidelity to the float model*, not accuracy: with random weights they are
 numbers about noise. Held-out images must not be calibration images (the quantizer has
 fitted its ranges to those, so they flatter the result). The embedded default set keeps
@@ -29,6 +63,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
 from PIL import Image
@@ -39,7 +74,8 @@ from ..pixels.images import list_image_files, load_image
 from ..pixels.preprocess import centre_crop_box, pixels_to_input, resize_box
 from .calibration import DEFAULT_SOURCE, holdout_images
 
-__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "fidelity_metrics", "holdout_set", "measure_fidelity"]
+__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "agreement_interval", "agreement_line", "fidelity_metrics",
+           "holdout_set", "measure_fidelity"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
 #: The first view is the evaluation crop of :func:`edgenet.pixels.preprocess.preprocess`'s geometry.
@@ -57,6 +93,12 @@ VIEWS: tuple[tuple[float | None, float, float, bool], ...] = (
 MIN_IMAGES_WITHOUT_VIEWS = 24
 #: At most this many held-out images from a user folder (keeps the check to seconds).
 MAX_HOLDOUT_IMAGES = 64
+#: A sample is a near-tie when its float top-1/top-2 margin is below this many RMS margin errors.
+NEAR_TIE_SIGMAS = 2.0
+#: Cluster bootstrap of the agreement interval: resamples, seed, and the interval's coverage.
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 0
+CI_LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -70,9 +112,18 @@ class Fidelity:
     images: int
     source: str
     max_abs_logit_error: float
+    flips: int  # samples whose top-1 differs
+    near_ties: int  # samples whose float top-1/top-2 margin is < NEAR_TIE_SIGMAS x margin_error_rms
+    flips_near_tie: int  # flips among the near-ties
+    margin_error_rms: float  # RMS of the quantized model's error on the float top-1/top-2 margin (below-median margins)
+    expected_agreement: float  # 1 - mean Phi(-margin / margin_error_rms): the agreement without the counting noise
+    top1_agreement_ci95: tuple[float, float]  # 95 % interval of top1_agreement (see ci_method)
+    ci_method: str  # how the interval was made, e.g. "cluster bootstrap over 28 images, at least Wilson on 104 samples"
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["top1_agreement_ci95"] = list(self.top1_agreement_ci95)
+        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,17 +134,78 @@ class HoldoutSet:
     images: int
     source: str
     note: str
+    #: Image id (0 .. images-1) of each row of ``array``: the views of one photo share it. ``None``: unknown.
+    groups: np.ndarray | None = None
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _phi(x: float) -> float:
+    """The standard normal CDF."""
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
+
+
+def _wilson(successes: float, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
+    """Wilson's score interval for a proportion ``successes / n`` (``successes`` may be fractional)."""
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(max(0.0, p * (1 - p) / n + z * z / (4 * n * n)))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def agreement_interval(agree: np.ndarray, groups: np.ndarray | Sequence[int] | None = None, *,
+                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                       level: float = CI_LEVEL) -> tuple[tuple[float, float], str]:
+    """``((low, high), method)``: an interval for the mean of ``agree`` (one bool per sample).
+
+    With ``groups`` (an image id per sample) a cluster bootstrap over the distinct images (Wilson on the images
+    when the resamples cannot vary), widened to at least Wilson on the samples; without, Wilson on the samples
+    (module docstring).
+    """
+    agree = np.asarray(agree, dtype=bool).reshape(-1)
+    n = len(agree)
+    if n == 0:
+        raise ValueError("an agreement interval needs at least one sample")
+    if groups is None:
+        return _wilson(float(agree.sum()), n, level), f"Wilson on {_count(n, 'sample')}"
+    groups = np.asarray(groups).reshape(-1)
+    if len(groups) != n:
+        raise ValueError(f"groups has {len(groups)} entries for {n} samples")
+    _, index = np.unique(groups, return_inverse=True)
+    images = int(index.max()) + 1
+    views = np.bincount(index, minlength=images).astype(np.float64)
+    agreed = np.bincount(index, weights=agree.astype(np.float64), minlength=images)
+    shares = agreed / views
+    floor_low, floor_high = _wilson(float(agree.sum()), n, level)  # views at best independent: never narrower
+    floor = f"at least Wilson on {_count(n, 'sample')}"
+    if np.all(shares == shares[0]):  # every resample gives the same agreement: the bootstrap says nothing
+        low, high = _wilson(float(shares.sum()), images, level)
+        return (min(low, floor_low), max(high, floor_high)), f"Wilson on {_count(images, 'image')}, {floor}"
+    drawn = np.random.default_rng(seed).integers(0, images, size=(resamples, images))
+    boot = agreed[drawn].sum(axis=1) / views[drawn].sum(axis=1)
+    tail = 100.0 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100.0 - tail])
+    return ((min(float(low), floor_low), max(float(high), floor_high)),
+            f"cluster bootstrap over {_count(images, 'image')}, {floor}")
 
 
 def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: int | None = None,
-                     source: str = "") -> Fidelity:
-    """Compare logits ``reference`` (float model) and ``quantized`` (N, classes)."""
+                     source: str = "", groups: np.ndarray | Sequence[int] | None = None) -> Fidelity:
+    """Compare logits ``reference`` (float model) and ``quantized`` (N, classes).
+
+    ``groups``: the image id of each sample (views of one photo share one), for the agreement's interval;
+    ``images`` defaults to the number of distinct ids (else to N).
+    """
     ref = np.asarray(reference, dtype=np.float64).reshape(len(reference), -1)
     q = np.asarray(quantized, dtype=np.float64).reshape(len(quantized), -1)
     if ref.shape != q.shape or ref.shape[0] == 0:
         raise ValueError(f"fidelity needs two equal, non-empty logit arrays, got {ref.shape} and {q.shape}")
     k = min(5, ref.shape[1])
-    top1 = float(np.mean(np.argmax(ref, axis=1) == np.argmax(q, axis=1)))
+    agree = np.argmax(ref, axis=1) == np.argmax(q, axis=1)
+    top1 = float(np.mean(agree))
     top_ref = np.argsort(-ref, axis=1, kind="stable")[:, :k]
     top_q = np.argsort(-q, axis=1, kind="stable")[:, :k]
     overlap = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(top_ref, top_q, strict=True)]))
@@ -105,15 +217,67 @@ def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: in
         sqnr = -math.inf
     else:
         sqnr = 10.0 * math.log10(signal / noise)
+    if ref.shape[1] >= 2:
+        rows = np.arange(len(ref))
+        a, b = top_ref[:, 0], top_ref[:, 1]
+        margin = ref[rows, a] - ref[rows, b]
+        margin_error = margin - (q[rows, a] - q[rows, b])
+        # The noise where it matters: over the samples with a margin below the median (module docstring).
+        close = margin < np.median(margin)
+        if not close.any():  # every margin equal (or one sample)
+            close = np.ones(len(margin), dtype=bool)
+        sigma = float(np.sqrt(np.mean(margin_error[close] ** 2)))
+        near = margin < NEAR_TIE_SIGMAS * sigma
+        expected = 1.0 if sigma == 0.0 else 1.0 - float(np.mean([_phi(-m / sigma) for m in margin]))
+    else:  # one class: nothing to flip
+        sigma, near, expected = 0.0, np.zeros(len(ref), dtype=bool), 1.0
+    interval, method = agreement_interval(agree, groups)
+    if images is None:
+        images = len(np.unique(np.asarray(groups))) if groups is not None else ref.shape[0]
     return Fidelity(
         top1_agreement=top1,
         top5_overlap=overlap,
         sqnr_db=sqnr,
         samples=int(ref.shape[0]),
-        images=int(images if images is not None else ref.shape[0]),
+        images=int(images),
         source=source,
         max_abs_logit_error=float(np.max(np.abs(ref - q))),
+        flips=int(np.count_nonzero(~agree)),
+        near_ties=int(np.count_nonzero(near)),
+        flips_near_tie=int(np.count_nonzero(near & ~agree)),
+        margin_error_rms=sigma,
+        expected_agreement=expected,
+        top1_agreement_ci95=interval,
+        ci_method=method,
     )
+
+
+def agreement_line(fidelity: dict) -> str:
+    """One line for a person: ``top-1 agreement 99.0 %, expected 96.5 % (103/104 views of 28 images, 95 % CI
+    94.8-100.0 %; 1 flip, at a near-tie; 15 near-ties)``.
+
+    ``fidelity`` is :meth:`Fidelity.to_dict` (a manifest's ``fidelity``); one written before the flips and the
+    interval were recorded gives the agreement and counts only.
+    """
+    samples, images = int(fidelity["samples"]), int(fidelity.get("images") or fidelity["samples"])
+    agreed = samples - int(fidelity["flips"]) if "flips" in fidelity else round(fidelity["top1_agreement"] * samples)
+    what = f"{agreed}/{samples} views of {_count(images, 'image')}" if samples > images else \
+        f"{agreed}/{_count(samples, 'image')}"
+    ci = fidelity.get("top1_agreement_ci95")
+    if ci:
+        what += f", 95 % CI {100 * ci[0]:.1f}-{100 * ci[1]:.1f} %"
+    expected = fidelity.get("expected_agreement")
+    line = f"top-1 agreement {100 * fidelity['top1_agreement']:.1f} %" + (
+        f", expected {100 * expected:.1f} %" if expected is not None else "") + f" ({what}"
+    if "flips" not in fidelity:
+        return line + ")"
+    flips, near, at_ties = int(fidelity["flips"]), int(fidelity["near_ties"]), int(fidelity["flips_near_tie"])
+    ties = _count(near, "near-tie")
+    if flips == 0:
+        return f"{line}; no flip; {ties})"
+    if flips == 1:
+        return f"{line}; 1 flip, {'at a' if at_ties else 'not at a'} near-tie; {ties})"
+    return f"{line}; {flips} flips, {at_ties} at near-ties; {ties})"
 
 
 def _view(image: Image.Image, view: tuple[float | None, float, float, bool],
@@ -132,8 +296,11 @@ def _view(image: Image.Image, view: tuple[float | None, float, float, bool],
     return pixels_to_input(np.asarray(resized, dtype=np.uint8), contract)
 
 
-def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[np.ndarray], int]:
-    """Decode ``paths`` (skipping unreadable ones) into tensors, with views when there are few."""
+def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[np.ndarray], list[int], int]:
+    """Decode ``paths`` (skipping unreadable ones) into tensors, with views when there are few.
+
+    Returns the tensors, the image id (0, 1, ...) of each, and the number of images decoded.
+    """
     decoded = []
     for path in paths:
         try:
@@ -141,8 +308,8 @@ def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[
         except InputFileError:
             continue
     views = VIEWS if len(decoded) < MIN_IMAGES_WITHOUT_VIEWS else VIEWS[:1]
-    rows = [_view(image, view, contract) for image in decoded for view in views]
-    return rows, len(decoded)
+    pairs = [(_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
+    return [row for row, _ in pairs], [i for _, i in pairs], len(decoded)
 
 
 def holdout_set(
@@ -171,7 +338,7 @@ def holdout_set(
     else:
         paths = [p for p in list_image_files(Path(calib_source)) if p.resolve() not in used][:MAX_HOLDOUT_IMAGES]
         source = f"{calib_source} (images not used for calibration)"
-    rows, images = _tensors(paths, contract)
+    rows, groups, images = _tensors(paths, contract)
     if not rows:
         if holdout is not None:
             raise EdgenetError(f"holdout folder {holdout}: no readable images that are not calibration images")
@@ -179,7 +346,7 @@ def holdout_set(
     note = f"{images} held-out image(s) from {source}"
     if len(rows) > images:
         note += f", {len(rows) // images} fixed crops/flips each"
-    return HoldoutSet(np.stack(rows).astype(np.float32), images, source, note)
+    return HoldoutSet(np.stack(rows).astype(np.float32), images, source, note, np.asarray(groups, dtype=np.int64))
 
 
 def measure_fidelity(
@@ -190,4 +357,4 @@ def measure_fidelity(
     """Run both models (callables taking a float batch, returning logits) on ``holdout``."""
     ref = np.concatenate([np.asarray(reference(holdout.array[i : i + 1])) for i in range(len(holdout.array))])
     quant = np.concatenate([np.asarray(quantized(holdout.array[i : i + 1])) for i in range(len(holdout.array))])
-    return fidelity_metrics(ref, quant, images=holdout.images, source=holdout.source)
+    return fidelity_metrics(ref, quant, images=holdout.images, source=holdout.source, groups=holdout.groups)

@@ -28,7 +28,11 @@ was missed and why the ladder stopped.
 
 The held-out images decide only where to stop, never a range, a bias value or which ops to upgrade;
 the stopping rule still makes the reported agreement a slightly optimistic estimate, which the
-manifest says.
+manifest says. The verdict also carries the agreement's 95 % interval (``reached_ci95_pct``, from
+:mod:`edgenet.convert.fidelity`: a cluster bootstrap over the held-out photos), whether even its
+lower bound meets the target (``met_at_ci_lower_bound``) and the smooth estimate of the agreement from
+the margins (``expected_pct``, the fidelity's ``expected_agreement``); the ladder itself still decides on the point
+agreement, so ``met`` with ``met_at_ci_lower_bound`` false means "met on these photos, within their noise".
 """
 
 from __future__ import annotations
@@ -205,10 +209,29 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                 break
     data, fid, record = best
     precise = record.get("precision")
+    ci = fid.get("top1_agreement_ci95")
+    ci_pct = [round(100.0 * ci[0], 3), round(100.0 * ci[1], 3)] if ci else None
+    at_lower = ci is not None and 100.0 * ci[0] >= min_agreement_pct - 1e-9
+    note = ("the held-out images chose where the ladder stopped, so the reached agreement is slightly "
+            "optimistic; measure on other images to confirm")
+    if ci:
+        if at_lower:
+            verdict = "the target is met even by its lower bound"
+        elif _met(fid, min_agreement_pct):
+            verdict = "its lower bound misses the target, so on other images the agreement may fall below it"
+        elif 100.0 * ci[1] >= min_agreement_pct - 1e-9:
+            verdict = "the target lies inside it, so other images may meet it or miss it"
+        else:
+            verdict = "even its upper bound misses the target"
+        note += (f". Its 95 % interval on these {fid.get('images')} image(s) is {ci_pct[0]:.1f}-{ci_pct[1]:.1f} % "
+                 f"({fid.get('ci_method')}): {verdict}")
     record["budget"] = {
         "min_agreement_pct": min_agreement_pct,
         "met": _met(fid, min_agreement_pct),
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
+        "reached_ci95_pct": ci_pct,
+        "expected_pct": round(100.0 * fid["expected_agreement"], 3) if "expected_agreement" in fid else None,
+        "met_at_ci_lower_bound": at_lower if ci else None,
         "stopped": stopped,
         "steps": [s.to_dict() for s in steps],
         "full_integer": not precise or precise["kind"] != "float",
@@ -217,8 +240,7 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
         "latency_vs_plain_int8": chosen_latency if precise else (
             "same operators, shapes and dtypes as plain int8 (only ranges, bias values and, when re-rounded, "
             "int8 weight values differ): no latency cost by construction"),
-        "note": "the held-out images chose where the ladder stopped, so the reached agreement is slightly "
-                "optimistic; measure on other images to confirm",
+        "note": note,
     }
     if precise:
         record["budget"]["ranking"] = ("ops worst first by local SQNR (edgenet.convert.tensor_errors) on "

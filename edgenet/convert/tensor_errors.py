@@ -151,7 +151,9 @@ class QuantReport:
             f"sample(s) (crops/flips), from {self.source}.",
         ]
         if out:
-            lines.append(f"Output: top-1 agreement {100 * out['top1_agreement']:.1f} %, top-5 overlap "
+            from .fidelity import agreement_line
+
+            lines.append(f"Output: {agreement_line(out)}, top-5 overlap "
                          f"{out['top5_overlap']:.2f}, logits SQNR {_fmt(out.get('sqnr_db'))} dB.")
         lines += ["", "Worst blocks (lowest local SQNR): " + ", ".join(
             f"{b} ({_fmt(db)} dB)" for b, db in self.worst_blocks()), ""]
@@ -317,9 +319,10 @@ def _op_interpreters(float_bytes: bytes, targets: Sequence[_Target]) -> dict[int
 
 def measure_report(float_bytes: bytes, quant_bytes: bytes, inputs: np.ndarray, *, model: str = "model",
                    float_source: str = "float model", images: int | None = None, source: str = "",
-                   threads: int | None = None) -> QuantReport:
+                   threads: int | None = None, groups: np.ndarray | None = None) -> QuantReport:
     """Run both models on ``inputs`` (N, H, W, 3 float pixels) and measure every matched quantized tensor.
 
+    ``groups``: the image id of each input (views of one photo share one), for the output agreement's interval.
     Runs native code on the models: call it in a child process for untrusted files.
     """
     from ..runtime.activations import dequantizer, feed, output_float, preserving_interpreter
@@ -386,7 +389,8 @@ def measure_report(float_bytes: bytes, quant_bytes: bytes, inputs: np.ndarray, *
             clipped_fraction=s.clipped / s.count, float_min=s.low, float_max=s.high,
             range_min=(info.min - t.zero_point) * t.scale, range_max=(info.max - t.zero_point) * t.scale))
     fid = fidelity_metrics(np.concatenate(ref_out), np.concatenate(quant_out),
-                           images=images if images is not None else len(inputs), source=source).to_dict()
+                           images=images if images is not None else len(inputs), source=source,
+                           groups=groups).to_dict()
     fid = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in fid.items()}
     return QuantReport(model=model, float_source=float_source, images=int(images or len(inputs)),
                        samples=int(len(inputs)), source=source, tensors=tuple(rows), output=fid, unmatched=unmatched)

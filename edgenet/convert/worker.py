@@ -454,7 +454,9 @@ def run(request: dict, progress_file) -> dict:
         from .fidelity import HoldoutSet
 
         arr = np.load(request["holdout_npy"])
-        holdout = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "")
+        groups = request.get("holdout_groups")  # image id per row: the views of one photo share one
+        holdout = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "",
+                             None if groups is None else np.asarray(groups, dtype=np.int64))
     reference_logits: list = []
 
     def fidelity_of(data: bytes) -> dict | None:
@@ -468,7 +470,7 @@ def run(request: dict, progress_file) -> dict:
         tfl_check = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
         quant_logits = np.concatenate([tfl_check.run(holdout.array[i : i + 1]) for i in range(len(holdout.array))])
         return fidelity_metrics(reference_logits[0], quant_logits, images=holdout.images,
-                                source=holdout.source).to_dict()
+                                source=holdout.source, groups=holdout.groups).to_dict()
 
     float_bytes: list = []
 

@@ -55,7 +55,7 @@ def _child(request: dict) -> tuple[str, object]:
         inputs = np.load(request["inputs_npy"])
         report = measure_report(float_bytes, request["model_bytes"], inputs, model=request["model"],
                                 float_source=described, images=request["images"], source=request["source"],
-                                threads=request.get("threads"))
+                                threads=request.get("threads"), groups=request.get("groups"))
         return "ok", report
     except EdgenetError as exc:
         return "error", str(exc)
@@ -124,7 +124,7 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
         np.save(inputs_npy, hold.array)
         request = {"float_source": str(float_source), "weights": str(weights) if weights else None,
                    "model_bytes": data, "model": str(model_path), "inputs_npy": str(inputs_npy),
-                   "images": hold.images, "source": hold.source, "threads": threads}
+                   "images": hold.images, "source": hold.source, "threads": threads, "groups": hold.groups}
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
