@@ -36,7 +36,7 @@ the stopping rule still makes the reported agreement a slightly optimistic estim
 manifest says. The verdict also carries the agreement's 95 % interval (``reached_ci95_pct``, from
 :mod:`edgenet.convert.fidelity`: a cluster bootstrap over the held-out photos), whether even its
 lower bound meets the target (``met_at_ci_lower_bound``) and the smooth estimate of the agreement from
-the margins (``expected_pct``, the fidelity's ``expected_agreement``); the ladder itself still decides on the point
+the margins (``expected_pct``, the fidelity's ``expected_agreement``); the ladder itself still stops on the counted
 agreement to stop, so ``met`` with ``met_at_ci_lower_bound`` false means "met on these photos, within their
 noise".
 """
