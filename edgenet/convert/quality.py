@@ -37,7 +37,7 @@ manifest says. The verdict also carries the agreement's 95 % interval (``reached
 :mod:`edgenet.convert.fidelity`: a cluster bootstrap over the held-out photos), whether even its
 lower bound meets the target (``met_at_ci_lower_bound``) and the smooth estimate of the agreement from
 the margins (``expected_pct``, the fidelity's ``expected_agreement``); the ladder itself still stops on the counted
-agreement to stop, so ``met`` with ``met_at_ci_lower_bound`` false means "met on these photos, within their
+agreement, so ``met`` with ``met_at_ci_lower_bound`` false means "met on these photos, within their
 noise".
 """
 
