@@ -21,7 +21,9 @@ once more with the latency limit lifted, to show what float fallback buys and co
 The budget decides where to stop on the *stop set* only (ImageNet nets: the 8 unlabelled sample
 photos x 8 views; digits: the first half of the test digits); ``agree_unseen_pct`` is the agreement
 on the other images (the 20 foolbox photos; the second half of the digits), which the stopping
-rule never saw.
+rule never saw. Each row also has the fidelity check's ``expected_agreement`` (the smooth estimate from
+the float margins, which the budget uses to choose among integer rungs), its flips and how many of
+them are near-ties.
 
     .venv/bin/python benchmarks/quant_quality.py [--nets lite0,lite1,lite2] [--digits] [--reps 5]
 
@@ -193,7 +195,8 @@ def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, 
         quant = np.concatenate([tfl.run(xs[i : i + 1]) for i in range(len(xs))])
         f = fidelity_metrics(reference, quant)
         row = {"net": name, "setting": ranges + (" + bias" if bias else ""), "top1_agreement_pct":
-               round(100 * f.top1_agreement, 2), "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs),
+               round(100 * f.top1_agreement, 2), "expected_agreement_pct": round(100 * f.expected_agreement, 2),
+               "flips": f.flips, "flips_near_tie": f.flips_near_tie, "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs),
                "seconds": round(seconds, 1),
                "agree_unseen_pct": round(100 * float(np.mean(np.argmax(reference[unseen], 1)
                                                             == np.argmax(quant[unseen], 1))), 2),
@@ -272,10 +275,12 @@ def main(argv=None) -> int:
     args.out.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                     "command": " ".join(sys.argv[1:]), "distinct": distinct, "rows": rows}, indent=1),
                         encoding="utf-8")
-    print("| net | setting | top-1 agree % | agree % unseen by stop | SQNR dB | top-1 drop pts | latency vs plain |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| net | setting | top-1 agree % | expected % | agree % unseen by stop | SQNR dB | top-1 drop pts |"
+          " latency vs plain |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['agree_unseen_pct']:.1f} | "
+        print(f"| {r['net']} | {r['setting']} | {r['top1_agreement_pct']:.1f} | {r['expected_agreement_pct']:.1f} | "
+              f"{r['agree_unseen_pct']:.1f} | "
               f"{r['sqnr_db']:.1f} | {r.get('top1_drop_points', '-')} | {r['latency_vs_plain']:.2f}x |")
     return 0
 

@@ -58,27 +58,20 @@ RESULTS = HERE / "results" / "weight_rounding.json"
 MARGINS = (0.1, 0.2, 0.5)
 
 
-def flip_risk(reference: np.ndarray, out: np.ndarray) -> dict:
+def flip_risk(reference: np.ndarray, out: np.ndarray, fidelity) -> dict:
     """How the flips relate to the float model's near-ties, and what the error would have to be for 99.5 %.
 
-    With ``a, b`` the float top-1/top-2 of sample i, ``m_i`` its float margin and ``d_i`` the quantized model's
-    error on that difference, a Gaussian model of ``d`` expects ``sum_i Phi(-m_i / sigma)`` flips: a smooth
-    estimate of the agreement, far less noisy than counting flips on ~100 samples. ``sigma`` is the RMS of ``d``
-    over the samples whose margin is below the median (the ones that can flip; confident samples have larger
-    logit errors and would double the estimate). Lite0, 6 seeds of the same repair: 3.8 flips on average,
-    estimated 3.2-4.4. ``db_for_99_5`` is how much the error would have to shrink (in dB of SQNR) for that
-    model to expect 99.5 %."""
+    ``fidelity`` (:func:`edgenet.convert.fidelity.fidelity_metrics` of the same logits) has the smooth estimate
+    of the agreement, ``expected_agreement = 1 - mean_i Phi(-m_i / sigma)`` (``m_i`` the float top-1 over top-2
+    margin, ``sigma`` its ``margin_error_rms``); ``db_for_99_5`` is how much the error would have to shrink (in
+    dB of SQNR) for that estimate to reach 99.5 % on these samples."""
     from scipy.optimize import brentq
     from scipy.special import ndtr
 
-    order = np.argsort(-reference, axis=1)
-    rows = np.arange(len(reference))
-    a, b = order[:, 0], order[:, 1]
-    margin = reference[rows, a] - reference[rows, b]
-    d = margin - (out[rows, a] - out[rows, b])
-    low = margin < np.median(margin)
-    sigma = float(np.sqrt(np.mean(d[low] ** 2))) if low.any() else float(np.sqrt(np.mean(d**2)))
-    flips = np.nonzero(np.argmax(out, axis=1) != a)[0]
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    flips = np.nonzero(np.argmax(out, axis=1) != np.argmax(reference, axis=1))[0]
+    sigma = fidelity.margin_error_rms
 
     def expected(s: float) -> float:
         return float(np.mean(ndtr(-margin / s))) if s > 0 else 0.0
@@ -87,8 +80,8 @@ def flip_risk(reference: np.ndarray, out: np.ndarray) -> dict:
     shrink = brentq(lambda s: expected(s) - target, 1e-6, sigma) if expected(sigma) > target else sigma
     return {"flips": flips.tolist(), "flip_margins": [round(float(margin[i]), 3) for i in flips],
             "sigma_top2_diff": round(sigma, 4),
-            "expected_agreement_pct": round(100 * (1 - expected(sigma)), 2),
-            "db_for_99_5": round(20 * np.log10(sigma / shrink), 1)}
+            "expected_agreement_pct": round(100 * fidelity.expected_agreement, 2),
+            "db_for_99_5": round(float(20 * np.log10(sigma / shrink)), 1) if sigma > 0 else 0.0}
 
 
 def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
@@ -121,7 +114,7 @@ def measure(net: str, args, model, calib, xs, labelled, labels) -> list[dict]:
         f = fidelity_metrics(reference, out)
         r = {"net": net, "setting": setting, "top1_agreement_pct": round(100 * f.top1_agreement, 2),
              "sqnr_db": round(f.sqnr_db, 2), "samples": len(xs), "seconds": round(seconds, 1),
-             **flip_risk(reference, out), **extra}
+             **flip_risk(reference, out, f), **extra}
         if len(labelled):
             r["top1_float_pct"] = round(100 * float(np.mean(np.argmax(reference[labelled], 1) == labels)), 1)
             r["top1_pct"] = round(100 * float(np.mean(np.argmax(out[labelled], 1) == labels)), 1)

@@ -217,6 +217,12 @@ def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
     assert [s["weight_rounding"] for s in steps] == [False] * len(LADDER) + [True] * len(ROUNDING_LADDER)
     assert [(s["ranges"], s["bias_correction"]) for s in steps[len(LADDER):]] == list(ROUNDING_LADDER)
     assert float_ops(data) == [] and record["budget"]["full_integer"]
+    # Missed: the integer rung kept is the one with the highest SQNR (then expected, then counted agreement).
+    kept = max(steps, key=lambda s: (s["sqnr_db"], s["expected_agreement"], s["top1_agreement"]))
+    assert all(s["expected_agreement"] is not None for s in steps)
+    assert record["budget"]["expected_pct"] == round(100.0 * kept["expected_agreement"], 3)
+    assert (record["ranges"], bool(record["bias_correction"]), "weight_rounding" in record) == \
+        (kept["ranges"], kept["bias_correction"], kept["weight_rounding"])
     # Without a weight rounder (int16x8, or a caller that has none) the ladder is the plain integer one.
     _, _, record = repair(convert, correct, fidelity, min_agreement_pct=101.0)
     assert len(record["budget"]["steps"]) == len(LADDER)
