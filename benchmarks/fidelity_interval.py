@@ -46,22 +46,10 @@ SIM_PHOTOS = (3, 8, 13, 28)
 SETTINGS = (("minmax", False), ("minmax", True), ("auto", True))
 
 
-def bootstrap_only(agree: np.ndarray, groups: np.ndarray, resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """The percentile cluster bootstrap without edgenet's floor (the alternative this script measures)."""
-    _, index = np.unique(groups, return_inverse=True)
-    images = int(index.max()) + 1
-    views = np.bincount(index, minlength=images).astype(np.float64)
-    agreed = np.bincount(index, weights=agree.astype(np.float64), minlength=images)
-    drawn = np.random.default_rng(seed).integers(0, images, size=(resamples, images))
-    boot = agreed[drawn].sum(axis=1) / views[drawn].sum(axis=1)
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def intervals(agree: np.ndarray, groups: np.ndarray) -> dict[str, tuple[float, float]]:
-    from edgenet.convert.fidelity import agreement_interval
+    from edgenet.convert.fidelity import agreement_interval, cluster_bootstrap
 
-    return {"wilson_samples": agreement_interval(agree)[0], "bootstrap_only": bootstrap_only(agree, groups),
+    return {"wilson_samples": agreement_interval(agree)[0], "bootstrap_only": cluster_bootstrap(agree, groups),
             "edgenet": agreement_interval(agree, groups)[0]}
 
 

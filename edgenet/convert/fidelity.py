@@ -74,8 +74,8 @@ from ..pixels.images import list_image_files, load_image
 from ..pixels.preprocess import centre_crop_box, pixels_to_input, resize_box
 from .calibration import DEFAULT_SOURCE, holdout_images
 
-__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "agreement_interval", "agreement_line", "fidelity_metrics",
-           "holdout_set", "measure_fidelity"]
+__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "agreement_interval", "agreement_line", "cluster_bootstrap",
+           "fidelity_metrics", "holdout_set", "measure_fidelity"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
 #: The first view is the evaluation crop of :func:`edgenet.pixels.preprocess.preprocess`'s geometry.
@@ -156,6 +156,27 @@ def _wilson(successes: float, n: int, level: float = CI_LEVEL) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def _by_image(agree: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
+    """Per distinct image: (views, views agreeing)."""
+    _, index = np.unique(np.asarray(groups).reshape(-1), return_inverse=True)
+    images = int(index.max()) + 1
+    views = np.bincount(index, minlength=images).astype(np.float64)
+    return views, np.bincount(index, weights=np.asarray(agree, dtype=np.float64), minlength=images)
+
+
+def cluster_bootstrap(agree: np.ndarray, groups: np.ndarray | Sequence[int], *,
+                      resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
+                      level: float = CI_LEVEL) -> tuple[float, float]:
+    """The plain percentile cluster bootstrap of the agreement over the distinct images of ``groups`` (images drawn
+    with replacement), without :func:`agreement_interval`'s floors."""
+    views, agreed = _by_image(np.asarray(agree, dtype=bool).reshape(-1), groups)
+    drawn = np.random.default_rng(seed).integers(0, len(views), size=(resamples, len(views)))
+    boot = agreed[drawn].sum(axis=1) / views[drawn].sum(axis=1)
+    tail = 100.0 * (1 - level) / 2
+    low, high = np.percentile(boot, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
 def agreement_interval(agree: np.ndarray, groups: np.ndarray | Sequence[int] | None = None, *,
                        resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                        level: float = CI_LEVEL) -> tuple[tuple[float, float], str]:
@@ -174,21 +195,16 @@ def agreement_interval(agree: np.ndarray, groups: np.ndarray | Sequence[int] | N
     groups = np.asarray(groups).reshape(-1)
     if len(groups) != n:
         raise ValueError(f"groups has {len(groups)} entries for {n} samples")
-    _, index = np.unique(groups, return_inverse=True)
-    images = int(index.max()) + 1
-    views = np.bincount(index, minlength=images).astype(np.float64)
-    agreed = np.bincount(index, weights=agree.astype(np.float64), minlength=images)
+    views, agreed = _by_image(agree, groups)
+    images = len(views)
     shares = agreed / views
     floor_low, floor_high = _wilson(float(agree.sum()), n, level)  # views at best independent: never narrower
     floor = f"at least Wilson on {_count(n, 'sample')}"
     if np.all(shares == shares[0]):  # every resample gives the same agreement: the bootstrap says nothing
         low, high = _wilson(float(shares.sum()), images, level)
         return (min(low, floor_low), max(high, floor_high)), f"Wilson on {_count(images, 'image')}, {floor}"
-    drawn = np.random.default_rng(seed).integers(0, images, size=(resamples, images))
-    boot = agreed[drawn].sum(axis=1) / views[drawn].sum(axis=1)
-    tail = 100.0 * (1 - level) / 2
-    low, high = np.percentile(boot, [tail, 100.0 - tail])
-    return ((min(float(low), floor_low), max(float(high), floor_high)),
+    low, high = cluster_bootstrap(agree, groups, resamples=resamples, seed=seed, level=level)
+    return ((min(low, floor_low), max(high, floor_high)),
             f"cluster bootstrap over {_count(images, 'image')}, {floor}")
 
 
