@@ -13,6 +13,29 @@ TINY_SPEC = "phi=0,width=0.25,depth=0.25,resolution=64"
 TINY_LITE_SPEC = "phi=0,width=0.25,depth=0.25,resolution=64,base=lite"
 
 
+def repair_parts(model, float_bytes: bytes, calib, held):
+    """``(fidelity, correct)`` callables for :func:`edgenet.convert.quality.repair`: the real interpreter on the
+    held-out samples against the Keras model, and real bias correction on the calibration samples."""
+    import numpy as np
+
+    from edgenet.convert.bias import correct_bias
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.runtime.interpreter import TFLiteModel
+
+    reference = np.concatenate([model(held[i : i + 1], training=False).numpy() for i in range(len(held))])
+
+    def fidelity(data):
+        tfl = TFLiteModel(data)
+        return fidelity_metrics(reference, np.concatenate([tfl.run(held[i : i + 1]) for i in range(len(held))]),
+                                images=1).to_dict()
+
+    def correct(data):
+        fixed, summary = correct_bias(float_bytes, data, calib)
+        return fixed, summary.to_dict()
+
+    return fidelity, correct
+
+
 @pytest.fixture(scope="session")
 def tiny_variant():
     from edgenet.family.variants import parse_variant

@@ -62,29 +62,19 @@ def test_bias_correction_reduces_the_measured_mean_shift(tiny_models):
 
 
 def test_budget_stops_as_soon_as_met_and_stays_full_integer(tiny_models):
-    from edgenet.convert.bias import correct_bias
-    from edgenet.convert.fidelity import fidelity_metrics
+    from conftest import repair_parts
+
     from edgenet.convert.quality import LADDER, repair
     from edgenet.convert.worker import float_ops, keras_to_tflite
-    from edgenet.runtime.interpreter import TFLiteModel
 
     model, float_bytes, _, calib, held = tiny_models
-    reference = np.concatenate([model(held[i : i + 1], training=False).numpy() for i in range(len(held))])
+    fidelity, correct = repair_parts(model, float_bytes, calib, held)
     converted = []
 
     def convert(method):
         converted.append(method)
         return keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
                                keep_histograms=True)[0]
-
-    def fidelity(data):
-        tfl = TFLiteModel(data)
-        return fidelity_metrics(reference, np.concatenate([tfl.run(held[i : i + 1]) for i in range(len(held))]),
-                                images=1).to_dict()
-
-    def correct(data):
-        fixed, summary = correct_bias(float_bytes, data, calib)
-        return fixed, summary.to_dict()
 
     _, fid, record = repair(convert, correct, fidelity, min_agreement_pct=1.0)
     assert record["budget"]["met"] and len(record["budget"]["steps"]) == 1 and converted == ["minmax"]

@@ -180,15 +180,14 @@ def test_sequential_rounding_fits_each_op_on_the_inputs_it_ends_up_with(tiny_rou
 
 
 def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
-    from edgenet.convert.bias import correct_bias
-    from edgenet.convert.fidelity import fidelity_metrics
+    from conftest import repair_parts
+
     from edgenet.convert.quality import LADDER, ROUNDING_LADDER, repair
     from edgenet.convert.rounding import round_weights
     from edgenet.convert.worker import float_ops, keras_to_tflite
-    from edgenet.runtime.interpreter import TFLiteModel
 
     model, float_bytes, plain, _, _, calib, held = tiny_rounded
-    reference = np.concatenate([model(held[i : i + 1], training=False).numpy() for i in range(len(held))])
+    fidelity, correct = repair_parts(model, float_bytes, calib, held)
     cache: dict[str, bytes] = {"minmax": plain}
 
     def convert(method):
@@ -196,15 +195,6 @@ def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
             cache[method] = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet", ranges=method,
                                             keep_histograms=True)[0]
         return cache[method]
-
-    def fidelity(data):
-        tfl = TFLiteModel(data)
-        return fidelity_metrics(reference, np.concatenate([tfl.run(held[i : i + 1]) for i in range(len(held))]),
-                                images=1).to_dict()
-
-    def correct(data):
-        fixed, summary = correct_bias(float_bytes, data, calib)
-        return fixed, summary.to_dict()
 
     def rounder(data):
         fixed, summary = round_weights(float_bytes, data, calib)
