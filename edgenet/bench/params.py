@@ -55,8 +55,9 @@ class BenchParams:
     min_s: float = field(default=2.0, metadata=_option("Measured time at least.", DURATION_S))
     max_s: float = field(default=30.0, metadata=_option("Cap on measured time.", DURATION_S))
     timeout_s: float | None = field(default=None, metadata=_option(
-        "Kill a model's process after this long; with --remote the whole run (connection and copying included) "
-        "is bounded by settings x this  [default: warm-up + max + 60].", TIMEOUT_S))
+        "Kill a measuring process after this long; with --remote the whole remote run (connection and copying "
+        "included) is bounded by it  [default: from the warm-up and maximum times: bench warm-up + max + 60].",
+        TIMEOUT_S))
     seed: int = 0
     edgetpu_lib: str = field(default=EDGETPU_LIBRARY, metadata=_option("Edge TPU delegate library."))
     #: XNNPACK with every flag-protected feature (``experimental_default_delegate_latest_features``).
