@@ -697,3 +697,128 @@ def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):
     proc.kill()
     proc.wait()
     _wait_for(lambda: processes_with(marker) == [], 10, "the orphan to die")
+
+
+# --- issue 25: the guarantees on every surface --------------------------------------------------------
+
+def _one_line_failure(result, *needles: str) -> str:
+    """A non-zero exit (1 or 2), no traceback, exactly one error line holding every needle."""
+    stderr = result.stderr if isinstance(result, subprocess.CompletedProcess) else result.output
+    rc = result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
+    assert rc in (1, 2), (rc, stderr[-2000:])
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr[-2000:]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def test_special_files_named_like_any_input_are_one_line_never_a_hang(tmp_path, tiny_tflite, image):
+    from conftest import TINY_SPEC
+
+    data = tmp_path / "data"
+    (data / "cat").mkdir(parents=True)
+    shutil.copy(image, data / "cat" / "a.png")
+    for kind, make, cause in (("fifo", os.mkfifo, "a FIFO"),
+                              ("zero", lambda p: os.symlink("/dev/zero", p), "a character device")):
+        folder = tmp_path / kind
+        folder.mkdir()
+
+        made: list[Path] = []
+
+        def special(name: str, folder=folder, make=make) -> Path:
+            path = folder / name
+            make(path)
+            made.append(path)  # noqa: B023 - filled and read within the same iteration
+            return path
+
+        cases = [
+            ("edgetpu", "check", special("m.tflite")),
+            ("devices", "-i", special("devices.toml")),
+            ("sweep", "--budget-ms", "5", "-o", tmp_path / "run", "--settings", special("tuned.json")),
+            ("select", special("results.jsonl"), "--budget-ms", "5"),
+            ("eval", tiny_tflite.fp32, "--data", special("val.txt")),
+            ("eval", tiny_tflite.fp32, "--data", data, "--labels", special("labels.txt")),
+            ("import-weights", special("ckpt.pth"), "--variant", TINY_SPEC, "-o", tmp_path / "w.weights.h5"),
+            ("bench", tiny_tflite.fp32, "--remote", special("device.json")),
+            ("predict", image, "--model", special("model.tflite")),
+        ]
+        for args, path in zip(cases, made, strict=True):
+            _one_line_failure(invoke(*args), path.name, cause)
+    assert not (tmp_path / "w.weights.h5").exists()
+
+    # The size bound: a regular file larger than its kind can be is refused before it is read.
+    from edgenet.fsutil import read_input_text
+
+    big = tmp_path / "huge.json"
+    with open(big, "wb") as fh:
+        fh.truncate(5 << 20)  # sparse: costs nothing
+    with pytest.raises(InputFileError, match="more than a settings file can be"):
+        read_input_text(big, "a settings file", max_bytes=1 << 20)
+
+
+def _walk_folder(root: Path, good: int) -> dict[str, str]:
+    """``good`` real photos, plus one of each entry the folder walk skips, with its expected reason."""
+    import socket
+
+    root.mkdir(parents=True)
+    for i in range(good):
+        _photo(root / f"good{i}.png", i)
+    os.symlink("b.jpg", root / "a.jpg")  # a.jpg -> b.jpg -> a.jpg
+    os.symlink("a.jpg", root / "b.jpg")
+    os.symlink("missing.png", root / "dangling.png")
+    os.mkfifo(root / "pipe.jpg")
+    os.symlink("/dev/zero", root / "zero.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "sock.png"))
+    sock.close()
+    os.symlink(".", root / "loop_dir")  # a folder loop: never followed
+    bad = os.fsdecode(b"bad\xff.png")
+    shutil.copy(root / "good0.png", root / bad)  # a real image whose name is not UTF-8
+    return {"a.jpg": "symbolic link loop", "b.jpg": "symbolic link loop",
+            "dangling.png": "symbolic link to a missing file", "pipe.jpg": "a FIFO", "zero.jpg": "a character device",
+            "sock.png": "a socket", bad: "not valid UTF-8"}
+
+
+def test_user_folders_skip_loops_dangling_links_special_files_and_undecodable_names(tmp_path, tiny_tflite):
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.convert.fidelity import holdout_set
+    from edgenet.fsutil import walk_files
+    from edgenet.pixels.contract import PreprocessContract
+    from edgenet.pixels.images import IMAGE_EXTENSIONS
+
+    folder = tmp_path / "calib"
+    expected = _walk_folder(folder, good=12)
+    walk = walk_files(folder, IMAGE_EXTENSIONS)
+    assert sorted(p.name for p in walk.files) == sorted(f"good{i}.png" for i in range(12))
+    reasons = {p.name: why for p, why in walk.skipped}
+    assert set(reasons) == set(expected), reasons
+    for name, cause in expected.items():
+        assert cause in reasons[name], (name, reasons[name])
+
+    # Calibration: the skips are said in one line, names escaped; the run goes on (no RuntimeError, no
+    # UnicodeEncodeError in the file-list hash).
+    contract = PreprocessContract(32, (0.0,) * 3, (1.0,) * 3)
+    said: list[str] = []
+    calib = load_calibration(folder, contract, samples=8, log=said.append)
+    assert calib.count == 8 and len(calib.skipped) == len(expected) and len(calib.fingerprint["file_list_sha256"]) == 64
+    assert len(said) == 1 and "\n" not in said[0] and f"{len(expected)} file(s)" in said[0], said
+    # The fidelity holdout of the same folder: the loop is the walk's skip, not a crash in resolve().
+    held = holdout_set(folder, contract, calib.files)
+    assert held is not None and held.images == 4
+
+    # Nothing usable left: one line naming the folder, through the CLI too.
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    os.symlink("x.jpg", empty / "y.jpg")
+    os.symlink("y.jpg", empty / "x.jpg")
+    os.mkfifo(empty / "p.png")
+    with pytest.raises(EdgenetError, match="no image files found.*skipped 3 file"):
+        load_calibration(empty, contract, samples=2)
+    data = tmp_path / "data"
+    (data / "cat").mkdir(parents=True)
+    os.symlink("a.png", data / "cat" / "b.png")
+    os.symlink("b.png", data / "cat" / "a.png")
+    result = invoke("eval", tiny_tflite.fp32, "--data", data)
+    _one_line_failure(result, str(data), "symbolic link loop")
