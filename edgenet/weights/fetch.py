@@ -372,12 +372,10 @@ class _Transfer:
     def __init__(self, part: Path, limits: TransferLimits, *, progress: bool, label: str):
         self.part, self.limits, self.progress, self.label = part, limits, progress, label
 
-    def __call__(self, session, url: str, fd: int) -> None:
+    def __call__(self, session, url: str, fd: int, deadline: float) -> None:
         from tqdm import tqdm
 
         limits = self.limits
-        started = time.monotonic()
-        deadline = started + limits.deadline_s
         offset = os.fstat(fd).st_size
         # identity: the bytes on the wire are the bytes of the file, never decoded beyond the size bound.
         headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
@@ -385,7 +383,7 @@ class _Transfer:
         with response:
             if offset and response.status_code == 416:  # the range is past the end: start over
                 os.ftruncate(fd, 0)
-                return self(session, url, fd)
+                return self(session, url, fd, deadline)
             response.raise_for_status()
             resumed = offset and response.status_code == 206 and _content_range_start(response) == offset
             if not resumed:
@@ -480,11 +478,12 @@ def download(url: str, path: Path, known_hash: str | None, *, progress: bool = T
     with _lock(path), requests.Session() as session:
         session.trust_env = False  # no proxy or .netrc from the environment: the URL is the URL
         fd = _open_in_cache(part, os.O_RDWR)
+        deadline = time.monotonic() + limits.deadline_s  # for the whole download, resumes included
         try:
             for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
                 before = os.fstat(fd).st_size
                 try:
-                    transfer(session, url, fd)
+                    transfer(session, url, fd, deadline)
                     break
                 except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
                         requests.exceptions.InvalidSchema) as exc:
@@ -497,7 +496,7 @@ def download(url: str, path: Path, known_hash: str | None, *, progress: bool = T
                     got = os.fstat(fd).st_size
                     resumable = not isinstance(exc, _TransferError) or len(exc.args) > 1
                     cause = exc.args[0] if isinstance(exc, _TransferError) else _connection_cause(exc)
-                    if resumable and got > before and attempt < DOWNLOAD_ATTEMPTS:
+                    if resumable and got > before and attempt < DOWNLOAD_ATTEMPTS and time.monotonic() < deadline:
                         _say(log, f"{label}: transfer interrupted after {got} bytes ({cause}): resuming")
                         continue
                     if resumable and got:
