@@ -984,3 +984,78 @@ def test_a_full_disk_while_downloading_is_one_line(tmp_path):
     line = _one_line_failure(result, "efficientnet-lite0-57934424.pth")
     assert "File too large" in line or "No space" in line, line
     assert not (tmp_path / "cache" / "weights" / "efficientnet-lite0-57934424.pth").exists()
+
+
+def test_signals_on_the_new_paths_end_within_2_s_with_children_and_folders_gone(tiny_tflite, image, tmp_path):
+    import contextlib
+    import socket
+    import tempfile
+
+    from edgenet import process
+
+    # quant-report: SIGTERM/SIGINT/SIGHUP while its worker measures: one line, 128+signum, within 2 s of the
+    # signal, no worker (nor multiprocessing's resource tracker) left.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        marker = f"edgenet-fault-{os.getpid()}-qr-{sig}"
+        proc = _start(["quant-report", tiny_tflite.fp32, tiny_tflite.int8], marker)
+        _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the quant-report worker")  # noqa: B023
+        time.sleep(1.0)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        assert time.monotonic() - sent < 2.0 + 1.0, time.monotonic() - sent  # 2 s, and the machine's slack
+        _assert_interrupted(proc.returncode, stderr, sig)
+        _wait_for(lambda: processes_with(marker) == [], 10, "the worker to go")  # noqa: B023
+    # SIGKILL: nothing can run in edgenet, yet the worker and the resource tracker die with it.
+    marker = f"edgenet-fault-{os.getpid()}-qr-kill"
+    proc = _start(["quant-report", tiny_tflite.fp32, tiny_tflite.int8], marker)
+    _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the quant-report worker")
+    time.sleep(1.0)
+    proc.kill()
+    proc.communicate(timeout=30)
+    _wait_for(lambda: processes_with(marker) == [], 10, "the orphaned worker and resource tracker to die")
+
+    # --cluster at a listener that is not Ray: one line within the connect deadline, not minutes of Ray's
+    # native logs; and a signal during the connect ends it in one line with 128+signum.
+    import threading
+
+    accepted: list = []
+    data = tmp_path / "data"
+    (data / "cat").mkdir(parents=True)
+    shutil.copy(image, data / "cat" / "a.png")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    accepted.append(listener.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        result = edgenet_cli("eval", tiny_tflite.fp32, "--data", data, "--cluster", address, timeout_s=120)
+        _one_line_failure(result, address, "no Ray head answers there")
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3, result.stderr
+        marker = f"edgenet-fault-{os.getpid()}-cluster"
+        before = len(accepted)
+        proc = _start(["eval", tiny_tflite.fp32, "--data", data, "--cluster", address], marker)
+        _wait_for(lambda: len(accepted) > before, 60, "the connect")
+        sent = time.monotonic()
+        code, stderr = _interrupt(proc, signal.SIGTERM, marker)
+        assert time.monotonic() - sent < 3.0
+        _assert_interrupted(code, stderr, signal.SIGTERM)
+        for conn in accepted:
+            conn.close()
+
+    # A sharded eval's worker killed mid-shard leaves its folder: the next shard removes it.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = Path(tempfile.gettempdir()) / f"edgenet-cluster-shard-{int(dead.stdout)}-test"
+    orphan.mkdir()
+    (orphan / "000001-a.png").write_bytes(b"x")
+    mine = Path(tempfile.mkdtemp(prefix=f"edgenet-cluster-shard-{os.getpid()}-"))
+    try:
+        assert process.remove_orphaned(tempfile.gettempdir(), "edgenet-cluster-shard-") >= 1
+        assert not orphan.exists() and mine.exists()  # a live process's folder stays
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)
