@@ -74,7 +74,7 @@ from ..pixels.images import list_image_files, load_image
 from ..pixels.preprocess import centre_crop_box, pixels_to_input, resize_box
 from .calibration import DEFAULT_SOURCE, holdout_images
 
-__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "agreement_interval", "agreement_line", "cluster_bootstrap",
+__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "holdout_view", "agreement_interval", "agreement_line", "cluster_bootstrap",
            "fidelity_metrics", "holdout_set", "measure_fidelity"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
@@ -296,8 +296,10 @@ def agreement_line(fidelity: dict) -> str:
     return f"{line}; {flips} flips, {at_ties} at near-ties; {ties})"
 
 
-def _view(image: Image.Image, view: tuple[float | None, float, float, bool],
-          contract: PreprocessContract) -> np.ndarray:
+def holdout_view(image: Image.Image, view: tuple[float | None, float, float, bool],
+                 contract: PreprocessContract) -> np.ndarray:
+    """One of :data:`VIEWS` of ``image`` as the model's input under ``contract``: a crop (``None``: the
+    contract's centre crop; else that fraction of the shorter side at relative offsets), resized, mirrored."""
     fraction, ax, ay, flip = view
     if fraction is None:
         box = centre_crop_box(image.width, image.height, contract.resolution, contract.crop_padding)
@@ -324,7 +326,7 @@ def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[
         except InputFileError:
             continue
     views = VIEWS if len(decoded) < MIN_IMAGES_WITHOUT_VIEWS else VIEWS[:1]
-    pairs = [(_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
+    pairs = [(holdout_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
     return [row for row, _ in pairs], [i for _, i in pairs], len(decoded)
 
 
