@@ -55,7 +55,7 @@ from .params import Step, SweepParams, weights_for
 from .targets import this_machine
 
 __all__ = ["RESULTS_NAME", "SWEEP_NAME", "SWEEP_SCHEMA", "DeviceOutcome", "SweepOutcome", "describe",
-           "earlier_measurement", "run_sweep", "summary_rows"]
+           "earlier_measurement", "run_sweep", "scope_notes", "summary_rows"]
 
 RESULTS_NAME = "results.jsonl"
 SWEEP_NAME = "sweep.json"
@@ -137,6 +137,7 @@ class _Run:
     executor: object
     log: Callable[[str], None]
     progress: bool
+    order: list[Variant]  # the variants in increasing multiply-adds
     records: list[dict] = field(default_factory=list)
 
     @property
@@ -175,7 +176,7 @@ def earlier_measurement(records: Sequence, device: str, sha256: str, bench: Benc
         if (record.device.label == device and record.model.sha256 == sha256 and record.threads == bench.threads
                 and (record.xnnpack is not False) == bench.xnnpack
                 and (record.delegate_setting or "cpu") == bench.delegate
-                # runtime settings from `bench --tune` (absent in older records: the defaults)
+                # runtime settings from `edgenet tune` (absent in older records: the defaults)
                 and record.api == bench.api and record.xnnpack_latest == bench.xnnpack_latest
                 and record.xnnpack_weight_cache == bench.xnnpack_weight_cache):
             return record
@@ -233,10 +234,10 @@ def run_sweep(
         with LocalExecutor() as local:
             return run_sweep(params, rundir, devices, local, log=log, progress=progress)
     results = rundir / RESULTS_NAME
-    run = _Run(params, rundir, executor, log, progress, read_records(results) if results.exists() else [])
+    order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
+    run = _Run(params, rundir, executor, log, progress, order, read_records(results) if results.exists() else [])
     targets = [_Target(d, replace(params.bench, threads=max(d.threads), delegate=d.delegate,
                                   edgetpu_lib=d.edgetpu_lib)) for d in devices]
-    order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
     _walk(run, targets, order)
     outcomes = [_decide_on(run, t, order) for t in targets]
     return _finish(run, outcomes)
@@ -546,7 +547,8 @@ def _finish(run: _Run, outcomes: list[DeviceOutcome]) -> SweepOutcome:
         report = None
         if d.decision is not None:
             folder = rundir if len(outcomes) == 1 else rundir / "devices" / d.device
-            report = write_report(folder, run.of(d.device), None, params.budget_ms, stat=params.stat, decision=d.decision)
+            report = write_report(folder, run.of(d.device), None, params.budget_ms, stat=params.stat, decision=d.decision,
+                                  notes=scope_notes(run.order, d.decision))
         written.append(replace(d, report=report))
     outcome = SweepOutcome(tuple(written), rundir, None, tuple(getattr(run.executor, "timeline", ())))
     if len(written) == 1:
@@ -556,6 +558,17 @@ def _finish(run: _Run, outcomes: list[DeviceOutcome]) -> SweepOutcome:
     text = json.dumps(outcome.to_dict(params, run.executor.name), indent=2, default=str)
     atomic_write_text(rundir / SWEEP_NAME, text)
     return outcome
+
+
+def scope_notes(order: Sequence[Variant], decision) -> list[str]:
+    """What the report must say about the sweep's own scope: a pick that is the largest variant the
+    sweep was given fits, but nothing says a larger one would not have."""
+    pick = decision.pick.candidate.variant if decision is not None and decision.pick is not None else None
+    if pick is None or not order or pick not in (order[-1].label, order[-1].name):
+        return []
+    return [f"{order[-1].name} is the largest of the variants this sweep considered "
+            f"({', '.join(v.name for v in order)}): it fits, and larger variants were not tried; "
+            "widen --variants to try them"]
 
 
 def describe(steps: Sequence[Step]) -> list[dict]:
