@@ -150,7 +150,7 @@ def test_bad_parameters():
 def test_conflicting_targets_are_one_line(tmp_path):
     inventory = _inventory(tmp_path / "devices.toml", "alpha")
     for extra, code, why in ((["--remote", "pi@board", "--devices", str(inventory)], 2, "exclude each other"),
-                             (["--weights", "imagenet", "--weights-dir", str(tmp_path)], 1, "exclude each other"),
+                             (["--weights", "imagenet", "--weights-dir", str(tmp_path)], 2, "exclude each other"),
                              (["--cluster", "127.0.0.1:1"], 2, "pass --devices FILE")):
         res = CliRunner().invoke(main, _args(tmp_path / "run", 5, *extra))
         assert res.exit_code == code and why in res.output, (extra, res.output)
