@@ -42,7 +42,7 @@ from pathlib import Path
 
 from .. import process
 from ..errors import EdgenetError, InputFileError, MissingDependencyError, printable
-from ..fsutil import read_input_bytes, read_input_text
+from ..fsutil import read_input_bytes
 from ..numbers import PORT, NumberError
 from ..pixels.images import MAX_IMAGE_FILE_BYTES
 from .devices import Device, DeviceCheck
@@ -332,6 +332,7 @@ class RayExecutor(_Base):
         self._lost: dict = {}  # ref -> why it was cancelled
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._converters: dict = {}  # request -> Converter (the up-to-date check of the local path)
 
     def describe(self) -> str:
         nodes = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -381,65 +382,52 @@ class RayExecutor(_Base):
 
     # ---- conversions
     def submit_convert(self, variant, options) -> cf.Future:
-        from ..convert.api import ConvertResult, output_stem, resolve_io
-        from ..convert.manifest import is_up_to_date, manifest_path_for
         from ..fsutil import atomic_write_bytes, atomic_write_text
         from .memory import convert_memory_bytes
 
-        io = resolve_io(options.quant, options.io)
-        out_dir = Path(options.out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        model_path = out_dir / f"{output_stem(variant, options.quant, io)}.tflite"
-        manifest_path = manifest_path_for(model_path)
-        existing = None
-        if not options.force and manifest_path.exists():
-            from ..convert.manifest import read_manifest
-
-            try:
-                manifest = read_manifest(manifest_path)
-            except EdgenetError:
-                manifest = None
-            if manifest and is_up_to_date(model_path, manifest.get("inputs_fingerprint")):
-                existing = manifest
+        # Up to date is decided here, by the local path's own check (Converter.up_to_date): a finished
+        # output ships nothing and starts no task.
+        converter = self._converter(options)
+        plan = converter.plan(variant)
+        done = None if options.force else converter.up_to_date(plan)
+        future: cf.Future = cf.Future()
+        if done is not None:
+            future.set_result(done)
+            return future
         spec = variant.spec or variant.name
-        base = {"variant": variant.name, "spec": spec, "quant": options.quant, "io": io,
-                "model_path": str(model_path), "manifest_path": str(manifest_path),
-                "weights": str(options.weights) if options.weights else None}
         memory = convert_memory_bytes(variant)
         largest = max((n.get("Resources", {}).get("memory", 0) for n in self.ray.nodes() if n.get("Alive")), default=0)
         if memory > largest:  # Ray would wait for such a node forever
-            future: cf.Future = cf.Future()
-            future.set_result(ConvertResult(**base, status="failed", error=(
+            future.set_result(plan.result(options, "failed", error=(
                 f"{variant.name}: its conversion needs {memory / 2**30:.1f} GiB and the largest node of the cluster "
                 f"offers {largest / 2**30:.1f} GiB (ray start --memory)")))
             return future
-        shipped = None
-        if existing is not None:  # the node decides with convert_variants' own up-to-date check
-            shipped = (model_path.name, read_input_bytes(model_path, "a .tflite model"),
-                       read_input_text(manifest_path, "a model manifest (JSON)"))
         ref = self._convert.options(num_cpus=1, memory=memory, max_retries=3).remote(
-            spec, replace(options, progress=False), shipped)
+            spec, replace(options, progress=False, force=True))
 
-        def done(payload, error):
+        def done_(payload, error):
             if error is not None:
-                return ConvertResult(**base, status="failed",
-                                     error=f"{variant.name}: cluster task failed: {_one_line(error)}")
+                return plan.result(options, "failed", error=f"{variant.name}: cluster task failed: {_one_line(error)}")
             self._span("convert", spec, payload)
-            if payload["up_to_date"]:
-                return ConvertResult(**base, status="up to date", size_bytes=existing["model"]["size_bytes"],
-                                     conversion_time_s=existing.get("conversion_time_s"),
-                                     worker_time_s=existing.get("worker_time_s"),
-                                     peak_memory_mb=existing.get("peak_memory_mb"), fidelity=existing.get("fidelity"),
-                                     notes=tuple(existing.get("notes") or ()))
-            result = dict(payload["result"], **base)
-            result["notes"] = tuple(result.get("notes") or ())
+            result = payload["result"]
             if payload["model"] is not None:
                 # Model first, manifest last (the manifest marks the conversion finished), both atomic.
-                atomic_write_bytes(model_path, payload["model"])
-                atomic_write_text(manifest_path, payload["manifest"])
-            return ConvertResult(**result)
+                atomic_write_bytes(plan.model_path, payload["model"])
+                atomic_write_text(plan.manifest_path, payload["manifest"])
+            fields = {k: v for k, v in result.items() if k not in ("variant", "spec", "quant", "io", "status",
+                                                                  "model_path", "manifest_path", "weights")}
+            return plan.result(options, result["status"], **dict(fields, notes=tuple(fields.get("notes") or ())))
 
-        return self._track(ref, done)
+        return self._track(ref, done_)
+
+    def _converter(self, options):
+        """One :class:`~edgenet.convert.api.Converter` per request (its calibration tensors are reused)."""
+        from ..convert.api import Converter
+
+        if options not in self._converters:
+            self._converters.clear()
+            self._converters[options] = Converter(options)
+        return self._converters[options]
 
     # ---- evaluation
     def evaluate(self, classifier, dataset, limit=None, progress=True, shard_images=None, on_shard=None,

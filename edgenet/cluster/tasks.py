@@ -42,12 +42,11 @@ def node_name() -> str:
 # --- conversion -------------------------------------------------------------------------------------------------
 
 
-def convert_task(spec: str, options, existing: tuple[str, bytes, str] | None = None) -> dict:
+def convert_task(spec: str, request) -> dict:
     """Convert one variant on this node into a private folder; return the model and manifest bytes.
 
-    ``existing`` is the submitter's finished output (file name, model bytes, manifest text): it is
-    placed in the private folder first, so :func:`edgenet.convert.api.convert_variants` itself decides
-    whether it is up to date (same inputs fingerprint on this node) and converts nothing then.
+    The submitter has already decided that the variant is not up to date (the local path's own check),
+    so the node converts.
     """
     from ..convert.api import convert_variants
     from ..convert.manifest import manifest_path_for
@@ -57,14 +56,8 @@ def convert_task(spec: str, options, existing: tuple[str, bytes, str] | None = N
     started = time.time()
     workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}convert-{os.getpid()}-"))
     try:
-        if existing is not None:
-            name, model_bytes, manifest_text = existing
-            (workdir / name).write_bytes(model_bytes)
-            manifest_path_for(workdir / name).write_text(manifest_text, encoding="utf-8")
-        (result,) = convert_variants([variant], replace(options, out_dir=workdir, progress=False))
-        if result.status == "up to date":
-            return {"up_to_date": True, "node": node_name(), "started": started, "ended": time.time()}
-        out = {"up_to_date": False, "result": result.to_dict(), "model": None, "manifest": None, "node": node_name()}
+        (result,) = convert_variants([variant], replace(request, out_dir=workdir, progress=False))
+        out = {"result": result.to_dict(), "model": None, "manifest": None, "node": node_name()}
         if result.ok:
             out["model"] = Path(result.model_path).read_bytes()
             out["manifest"] = manifest_path_for(result.model_path).read_text(encoding="utf-8")
