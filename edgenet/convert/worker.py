@@ -218,7 +218,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 RANKING_SAMPLES = 16
 
 
-def _float_rung(convert, correct, origin: dict, rounder=None):
+def float_rung(convert, correct, origin: dict, rounder=None):
     """The budget's float rung (a :data:`edgenet.convert.quality.PrecisionRung`).
 
     The converter cannot take an int8 model back to float, so the rung re-quantizes from the cached
@@ -394,7 +394,7 @@ class Conversion:
         if r.allow_int16:
             rungs.append(("int16", _int16_rung(self.float_model, self.calib, r.io)))
         if r.allow_float:
-            rungs.append(("float", _float_rung(self.convert, self.correct, self.origin, self.round)))
+            rungs.append(("float", float_rung(self.convert, self.correct, self.origin, self.round)))
         return rungs
 
     # ---- the steps
