@@ -213,6 +213,21 @@ def test_conversion_as_a_cluster_task_writes_here_and_is_resumable(ray_cluster, 
     assert sorted(p.name for p in tmp_path.iterdir()) == [model.with_suffix(".json").name, model.name]
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and f"up to date ({model})" in again.stderr
+    # One up-to-date check for both paths (Converter.up_to_date): the local run agrees, nothing rebuilt.
+    local = CliRunner().invoke(main, args[:-3] + ["--quiet"])
+    assert local.exit_code == 0 and f"up to date ({model})" in local.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [model.with_suffix(".json").name, model.name]
+    # ... and a changed field of the request is not up to date in it.
+    from dataclasses import replace
+
+    from edgenet.convert.api import Converter, ConvertRequest
+    from edgenet.family.variants import parse_variant
+
+    request = ConvertRequest(quant="fp32", out_dir=tmp_path, progress=False)
+    variant = parse_variant(TINY[0])
+    assert Converter(request).up_to_date(Converter(request).plan(variant)) is not None
+    changed = replace(request, seed=1)
+    assert Converter(changed).up_to_date(Converter(changed).plan(variant)) is None
 
 
 def test_ctrl_c_cancels_the_cluster_work_and_writes_nothing(ray_cluster, digits_model, tmp_path):

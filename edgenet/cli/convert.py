@@ -107,7 +107,7 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
     # 'imagenet': one published file per variant, all found (or fetched) before any conversion starts.
     per_variant = {v.name: Path(weights_for(IMAGENET, v)) for v in flat} if weights == IMAGENET else None
     try:  # every option rule (Edge TPU refusals included) lives in ConvertRequest: one line, exit 2
-        options = ConvertRequest(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
+        request = ConvertRequest(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
                                  calib=calib, samples=samples, seed=seed, batch_size=batch_size, holdout=holdout,
                                  calibrator=calibrator, ranges=ranges, bias_correction=bias_correction,
                                  weight_rounding=weight_rounding, min_agreement=min_agreement,
@@ -134,14 +134,14 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
             raise click.UsageError("--cluster converts with one weights file or none; convert per-variant weights "
                                    "locally")
         with executor_for(cluster) as executor:
-            results = executor.convert(flat, options, on_result=report)
+            results = executor.convert(flat, request, on_result=report)
     elif per_variant is None:
-        results = convert_variants(flat, options, on_result=report, log=info)
+        results = convert_variants(flat, request, on_result=report, log=info)
     else:
         from dataclasses import replace
 
         results = [r for v in flat for r in
-                   convert_variants([v], replace(options, weights=per_variant[v.name]), on_result=report, log=info)]
+                   convert_variants([v], replace(request, weights=per_variant[v.name]), on_result=report, log=info)]
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -64,7 +64,6 @@ __all__ = [
     "QUANT_MODES",
     "IO_TYPES",
     "CALIBRATED_MODES",
-    "ConvertOptions",
     "ConvertRequest",
     "ConvertResult",
     "Converter",
@@ -76,8 +75,16 @@ __all__ = [
 ]
 
 WORKER_MODULE = "edgenet.convert.worker"
-#: The old name of :class:`ConvertRequest`, kept for one release.
-ConvertOptions = ConvertRequest
+
+
+def __getattr__(name: str):
+    if name == "ConvertOptions":  # the old name of ConvertRequest, kept for one release
+        import warnings
+
+        warnings.warn("edgenet.convert.api.ConvertOptions is deprecated: use ConvertRequest (same fields, plus "
+                      "target)", DeprecationWarning, stacklevel=2)
+        return ConvertRequest
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def output_stem(variant: Variant, quant: str, io: str) -> str:
