@@ -1,4 +1,5 @@
-"""Device descriptions (``--remote DEVICE.json``) and a local device: edgenet run as a command on this machine."""
+"""THE device: one schema for a device file, a devices.toml entry and ``--remote user@host``; a local device
+(edgenet run as a command on this machine)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,60 @@ from click.testing import CliRunner
 
 from edgenet import results
 from edgenet.cli import main
-from edgenet.devices import Device, load_device, resolve_device
+from edgenet.devices import Device, DeviceSpecError, load_device, load_devices, load_inventory, resolve_device
 from edgenet.errors import EdgenetError
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_device_files_and_host_names(tmp_path):
-    assert resolve_device("pi@raspberrypi.local") == Device("pi@raspberrypi.local", host="pi@raspberrypi.local")
-    path = tmp_path / "pi.json"
-    path.write_text(json.dumps({"name": "lab-pi", "host": "pi@10.0.0.7", "command": "/opt/edgenet/bin/edgenet",
-                                "ssh_options": ["Port=2222"], "inventory_tag": "ignored"}))
-    device = resolve_device(str(path), ssh_options=["ConnectTimeout=3"])
-    assert device == Device("lab-pi", "pi@10.0.0.7", "/opt/edgenet/bin/edgenet", ("Port=2222", "ConnectTimeout=3"))
-    assert not device.local and load_device(path).emulation is None
+def test_the_three_spellings_of_a_device_are_one_equal_device(tmp_path, capsys):
+    """``--remote user@host``, a JSON device file and a devices.toml entry (old keys included) give one Device."""
+    spelled = Device("pi@10.0.0.7", host="pi@10.0.0.7")
+    assert resolve_device("pi@10.0.0.7") == spelled
+    as_json = tmp_path / "pi.json"
+    as_json.write_text(json.dumps({"host": "pi@10.0.0.7", "command": "edgenet"}))
+    assert load_device(as_json) == spelled
+    new_toml, old_toml = tmp_path / "new.toml", tmp_path / "old.toml"
+    new_toml.write_text('[[device]]\nname = "pi@10.0.0.7"\nhost = "pi@10.0.0.7"\n')
+    old_toml.write_text('[[device]]\nname = "pi@10.0.0.7"\nlink = "ssh"\nhost = "pi@10.0.0.7"\nedgenet = "edgenet"\n')
+    capsys.readouterr()
+    assert load_inventory(new_toml) == (spelled,) and capsys.readouterr().err == ""
+    assert load_inventory(old_toml) == (spelled,)
+    warned = capsys.readouterr().err.splitlines()  # one deprecation line per old key, naming the file and entry
+    assert len(warned) == 2 and all(str(old_toml) in w and "deprecated" in w for w in warned)
+    assert "'edgenet' is deprecated, write 'command'" in warned[0] + warned[1]
+    # --remote X is an inventory of one: the same loader for every spelling, and a round trip through the schema.
+    assert {load_devices(x)[0] for x in ("pi@10.0.0.7", str(as_json), str(new_toml))} == {spelled}
+    full = Device("lab", "pi@h", "/opt/edgenet/bin/edgenet", ("Port=2222",), "edgetpu", "libedgetpu.so.1", (1, 4),
+                  {"board": "rpi4"}, "lab-pc")
+    assert Device.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    device = resolve_device(str(as_json), ssh_options=["ConnectTimeout=3"])
+    assert device.ssh_options == ("ConnectTimeout=3",) and not device.local and device.emulation is None
+
+
+@pytest.mark.parametrize("fields, cause", [
+    ({"name": "a b"}, "name must be"),
+    ({"name": "a", "host": "-oProxyCommand=touch /tmp/x"}, "not starting with '-'"),
+    ({"name": "a", "command": "edgenet 'bench"}, "not a valid command line (No closing quotation)"),
+    ({"name": "a", "command": "edgenet\nrm -rf ~"}, "control characters"),
+    ({"name": "a", "ssh_options": ["-oProxyCommand=x"]}, "ssh_options must be"),
+    ({"name": "a", "threads": [0]}, "threads must be"),
+    ({"name": "a", "delegate": "gpu"}, "delegate must be one of"),
+    ({"name": "a", "colour": "red"}, "unknown key 'colour'"),
+])
+def test_a_device_validates_itself(fields, cause):
+    with pytest.raises(DeviceSpecError, match=__import__("re").escape(cause)):
+        Device.from_dict(fields)
 
 
 @pytest.mark.parametrize("content, cause", [
     ("{not json", "not valid JSON"),
     ("[1, 2]", "one JSON object"),
-    ('{"host": 7}', "'host' must be"),
-    ('{"ssh_options": "Port=22"}', "'ssh_options' a list of strings"),
+    ('{"host": 7}', "host must be"),
+    ('{"ssh_options": "Port=22"}', "ssh_options must be"),
+    ('{"name": "pi", "host": "pi@h", "command": "edgenet \\"bench"}', "device 'pi': command"),
+    ('{"inventory_tag": "x"}', "unknown key 'inventory_tag'"),
+    ("[" * 100_000 + "]" * 100_000, "nested more than"),
 ])
 def test_bad_device_files_are_one_line(tmp_path, content, cause):
     path = tmp_path / "dev.json"

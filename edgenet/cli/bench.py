@@ -68,9 +68,9 @@ class ThreadList(click.ParamType):
               help="Append JSON-lines records (edgenet.result/1) to FILE; '-' writes them to stdout.")
 @click.option("--csv", "csv_path", default=None, metavar="FILE", help="Write the sweep as CSV (dotted columns).")
 @click.option("--label", default=None, help="Device label stored in the records  [default: hostname].")
-@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
-              help="Run on another machine over ssh, or on the device a device file describes "
-                   "(e.g. an emulated Pi from tools/emulated-pi).")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json|devices.toml",
+              help="Run on another machine over ssh, or on the device a device file (or an inventory of one) "
+                   "describes (e.g. an emulated Pi from tools/emulated-pi).")
 @click.option("--remote-command", default=None,
               help="How to start the bench command on the remote device  [default: edgenet bench, or the "
                    "device file's command + bench].")
@@ -179,9 +179,9 @@ def raise_if_failed(failed: int, total: int) -> None:
 
 def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> list[dict]:
     """Every device in parallel (each serially: one latency job per device at a time); records in inventory order."""
-    from ..cluster.devices import load_inventory
+    from ..devices import load_devices
 
-    fleet = load_inventory(inventory, device_names or ())
+    fleet = load_devices(inventory, device_names or ())
     with executor_for(cluster) as executor:
         futures = [executor.submit_latency(d, models, threads or d.threads, base) for d in fleet]
         info(f"measuring {len(models)} model(s) on {len(fleet)} device(s)")

@@ -48,7 +48,9 @@ def executor_for(cluster: str):
 
 @click.command("devices")
 @click.option("--inventory", "-i", default="devices.toml", show_default=True, type=click.Path(dir_okay=False),
-              help="The device inventory (TOML, one [[device]] table per board).")
+              metavar="devices.toml|DEVICE.json|USER@HOST",
+              help="The device inventory (TOML, one [[device]] table per board), or one device (a device file, "
+                   "user@host).")
 @click.option("--ray-resources", is_flag=True,
               help="Print the --resources JSON for 'ray start' on the node that owns these devices' links.")
 @click.option("--node", default=None, help="With --ray-resources: only devices whose node = NODE.")
@@ -56,9 +58,11 @@ def executor_for(cluster: str):
 @click.option("--delegate", default="cpu", hidden=True)
 @click.option("--edgetpu-lib", default=EDGETPU_LIBRARY, hidden=True)
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=70.0, show_default=True,
+              help="Bound on each device's check, connection included (the device side runs under it too).")
 @cluster_option
 @user_errors
-def devices(inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, cluster) -> None:
+def devices(inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, timeout_s, cluster) -> None:
     """List the devices of an inventory and check each one, one line per device.
 
     Checks that the device is reachable (SSH for remote boards), which TFLite runtime and version
@@ -71,19 +75,23 @@ def devices(inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_jso
       ray start --address HEAD:6379 --resources "$(edgenet devices --ray-resources --node lab-pc)"
     """
     if probe:
-        from ..cluster.devices import probe_here
+        from ..devices import probe_here
 
         click.echo(json.dumps(probe_here(delegate, edgetpu_lib)))
         return
-    from ..cluster.devices import load_inventory
-    from ..cluster.devices import ray_resources as resources_for
+    import math
 
-    fleet = load_inventory(inventory)
+    from ..cluster.devices import ray_resources as resources_for
+    from ..devices import load_devices
+
+    if not math.isfinite(timeout_s):
+        raise click.BadParameter(f"{timeout_s} is not a finite number of seconds", param_hint="'--timeout-s'")
+    fleet = load_devices(inventory)
     if ray_resources:
         click.echo(json.dumps(resources_for(fleet, node)))
         return
     with executor_for(cluster) as executor:
-        checks = executor.check_devices(fleet)
+        checks = executor.check_devices(fleet, timeout_s)
     if as_json:
         emit_json([c.to_dict() for c in checks])
     else:

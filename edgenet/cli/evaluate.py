@@ -41,12 +41,15 @@ def _pct(value: float | None) -> float | None:
                    "file's command + eval].")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
+@click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=7200.0, show_default=True,
+              help="With --remote: bound on the whole remote run (shipping the images included); the device side "
+                   "runs under it too.")
 @click.option("--shard-images", type=click.IntRange(min=1), default=None,
               help="With --cluster: images per shard (task)  [default: 256].")
 @cluster_option
 @user_errors
 def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_lib, json_path, no_progress, remote,
-             remote_command, ssh_options, shard_images, cluster) -> None:
+             remote_command, ssh_options, timeout_s, shard_images, cluster) -> None:
     """Top-1 and top-5 accuracy of .tflite models and Keras variants on labelled images.
 
     Each image goes through the one preprocessing path under each model's own contract
@@ -70,7 +73,7 @@ def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_li
     dataset = load_dataset(data, labels)
     if remote:
         return _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, json_path, remote,
-                       remote_command, ssh_options)
+                       remote_command, ssh_options, timeout_s)
     classifiers, weight_files = [], []
     for model in models:
         is_tflite = str(model).endswith(".tflite")
@@ -140,7 +143,7 @@ def _output(rows: list[dict], records: list[dict], json_path: str | None) -> Non
 
 
 def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, json_path, remote, remote_command,
-            ssh_options) -> None:
+            ssh_options, timeout_s) -> None:
     from ..evaluation.remote import run_remote_eval
 
     if weights:
@@ -148,7 +151,8 @@ def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, jso
                                "on the device): evaluate .tflite models there")
     info(f"evaluating {len(models)} model(s) on {remote}")
     out = run_remote_eval(remote, models, dataset, limit=limit, threads=threads, delegate=delegate,
-                          edgetpu_lib=edgetpu_lib, remote_command=remote_command, ssh_options=ssh_options)
+                          edgetpu_lib=edgetpu_lib, remote_command=remote_command, ssh_options=ssh_options,
+                          timeout_s=timeout_s)
     for path, reason in out.skipped:
         info(f"skipped: {path}: {reason}")
     rows = []

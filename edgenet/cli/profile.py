@@ -26,13 +26,17 @@ __all__ = ["profile"]
 @click.option("--max-s", type=click.FloatRange(min=0), default=60.0, show_default=True,
               help="Stop adding rounds after this long (at least 3 rounds run).")
 @click.option("--timeout-s", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="Kill the profiling process after this long  [default: warm-up + 4 x max + 600].")
+              help="Kill the profiling process after this long; with --remote the whole run (connection and copying "
+                   "included)  [default: warm-up + 4 x max + 600].")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON on stdout (table on stderr).")
 @click.option("-o", "--output", default=None, metavar="FILE", help="Also write the JSON profile to FILE.")
 @click.option("--png", default=None, metavar="FILE", help="Draw the profile (needs matplotlib).")
-@click.option("--remote", default=None, metavar="USER@HOST", help="Profile on another machine over ssh.")
-@click.option("--remote-command", default="edgenet profile", show_default=True,
-              help="How to start the profile command on the remote host.")
+@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json|devices.toml",
+              help="Profile on another machine over ssh, or on the device a device file (or an inventory of one) "
+                   "describes.")
+@click.option("--remote-command", default=None,
+              help="How to start the profile command on the remote device  [default: edgenet profile, or the "
+                   "device file's command + profile].")
 @click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
               help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
 @user_errors
@@ -64,7 +68,9 @@ def profile(model, threads, no_xnnpack, xnnpack_latest, rounds, runs, stat, warm
         args += ["--timeout-s", str(timeout_s)] if timeout_s else []
         args += ["--no-xnnpack"] if no_xnnpack else []
         args += ["--xnnpack-latest"] if xnnpack_latest else []
-        result = run_remote_profile(remote, model, args, remote_command=remote_command, ssh_options=ssh_options)
+        budget_s = timeout_s if timeout_s else warmup_s + 4 * max_s + 600
+        result = run_remote_profile(remote, model, args, remote_command=remote_command, ssh_options=ssh_options,
+                                    timeout_s=budget_s)
     else:
         result = profile_in_child(model, params, rounds=rounds, runs=runs, stat=stat)
         from ..runtime.envinfo import device_info
