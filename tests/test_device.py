@@ -102,3 +102,76 @@ def test_eval_remote_on_a_local_device_equals_eval_here(digits_model, tmp_path):
     for key in ("top1", "top5", "count", "dataset"):
         assert a["accuracy"][key] == b["accuracy"][key], key
     assert a["created_utc"] != b["created_utc"]  # two runs, the second in the device's own process
+
+
+# --- ONE transport: the localhost sshd the suite starts serves bench, eval, profile and sweep ----------
+
+import sshd  # noqa: E402
+
+local_sshd = sshd.local_sshd  # the fixture
+COMMAND = f"env PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} -m edgenet"
+FAST = ["--warmup-s", "0.05", "--min-runs", "5", "--min-s", "0.05", "--max-s", "0.3"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from fixtures_tflite import tiny_tflite_models
+
+    return tiny_tflite_models()
+
+
+def _images(folder: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    for c, cls in enumerate(("a", "b")):
+        (folder / cls).mkdir(parents=True)
+        for i in range(3):
+            pixels = np.random.default_rng(10 * c + i).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / cls / f"{i}.png")
+    return folder
+
+
+def test_ssh_is_started_in_one_place_only():
+    sources = {p.relative_to(ROOT / "edgenet").as_posix(): p.read_text() for p in (ROOT / "edgenet").rglob("*.py")}
+    starting_ssh = sorted(name for name, text in sources.items() if '["ssh"' in text or '"scp"' in text)
+    assert starting_ssh == ["devices/session.py"]
+
+
+def test_one_ssh_path_serves_bench_eval_profile_and_sweep(local_sshd, tiny, tmp_path):
+    from conftest import TINY_SPEC
+
+    from edgenet.runtime.envinfo import model_info
+
+    host, options = local_sshd
+    device = tmp_path / "loopback.json"
+    device.write_text(json.dumps({"name": "loopback", "host": host, "command": COMMAND, "ssh_options": options}))
+    # bench: the records come back with the identity of the file that was shipped
+    bench_out = tmp_path / "bench.jsonl"
+    res = CliRunner().invoke(main, ["bench", str(tiny.int8), *FAST, "--remote", str(device), "--json", str(bench_out)])
+    assert res.exit_code == 0, res.output
+    (record,) = results.read_records(bench_out)
+    assert record["model"] == model_info(tiny.int8) and record["error"] is None and record["latency_ms"]["p50"] > 0
+    # eval: the same numbers as here
+    data = _images(tmp_path / "images")
+    here, there = tmp_path / "here.jsonl", tmp_path / "there.jsonl"
+    args = [str(tiny.int8), "--data", str(data), "--no-progress"]
+    assert CliRunner().invoke(main, ["eval", *args, "--json", str(here)]).exit_code == 0
+    res = CliRunner().invoke(main, ["eval", *args, "--remote", str(device), "--timeout-s", "120", "--json", str(there)])
+    assert res.exit_code == 0, res.output
+    (a,), (b,) = results.read_records(here), results.read_records(there)
+    assert b["model"]["path"] == str(tiny.int8) and a["accuracy"] == b["accuracy"]
+    # profile: a device file too (it took only user@host before)
+    res = CliRunner().invoke(main, ["profile", str(tiny.int8), "--remote", str(device), "--rounds", "2", "--runs", "2",
+                                    "--warmup-s", "0", "--max-s", "0.2", "--timeout-s", "120", "--json"])
+    assert res.exit_code == 0, res.output
+    profile = json.loads(res.stdout)
+    assert profile["model"] == model_info(tiny.int8) and profile["whole_ms"]["median"] > 0
+    # sweep: its measurements go through the same session
+    rundir = tmp_path / "run"
+    res = CliRunner().invoke(main, ["sweep", "--budget-ms", "50", "--variants", TINY_SPEC, "--samples", "4",
+                                    "--min-runs", "3", "--min-s", "0.1", "--remote", str(device),
+                                    "-o", str(rundir)])
+    assert res.exit_code == 0, res.output
+    swept = [r for r in results.read_records(rundir / "results.jsonl") if r["kind"] == "bench"]
+    assert swept and all(r["device"]["label"] == "loopback" and r["error"] is None for r in swept)
