@@ -87,13 +87,13 @@ class Device:
     python: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not _NAME.match(self.name):
-            raise DeviceSpecError(f"name must be letters, digits, '.', '_', '-', '@' or ':' (at most 128), "
-                                  f"got {printable(repr(self.name))[:80]}")
         if self.host is not None:
             _text(self.host, "host")
             if self.host.startswith("-") or any(c.isspace() for c in self.host):
                 raise DeviceSpecError(f"host must be 'user@host' (no spaces, not starting with '-'), got {self.host!r}")
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise DeviceSpecError(f"name must be letters, digits, '.', '_', '-', '@' or ':' (at most 128), "
+                                  f"got {printable(repr(self.name))[:80]}")
         _text(self.command, "command")
         try:
             argv = shlex.split(self.command)
@@ -155,7 +155,7 @@ class Device:
             return f"ssh {self.host}"
         if not self.in_process:
             return f"command {self.argv[0]}" + (" (emulated)" if self.emulation else "")
-        return "this machine's " + ("Edge TPU" if self.delegate == "edgetpu" else "CPU")
+        return "this node's " + ("Edge TPU" if self.delegate == "edgetpu" else "CPU")
 
     def with_ssh_options(self, options: Sequence[str]) -> Device:
         """The same device with more ssh options (``--ssh-option``; ssh keeps the first value of each)."""

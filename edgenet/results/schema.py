@@ -209,26 +209,25 @@ def validate_record(record: Any, kind: str | None = None) -> dict:
     return record
 
 
-def _no_constant(name: str) -> Any:
-    raise RecordError(f"{name} is not a number")
-
-
 def parse_reply(text: str, kind: str | None = None) -> list[dict]:
-    """The records of JSON-lines ``text`` from elsewhere: strict JSON (no NaN/Infinity) and
-    :func:`validate_record` on every line; anything else is a :class:`RecordError` naming the line."""
+    """The records of JSON-lines ``text`` from elsewhere: :func:`validate_record` on every line, and
+    nothing that cannot be stored (a NaN/Infinity anywhere); else a :class:`RecordError` naming the line."""
     records = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line, parse_constant=_no_constant)
-            records.append(validate_record(record, kind))
+            record = validate_record(json.loads(line), kind)
+            json.dumps(record, allow_nan=False)
         except json.JSONDecodeError as exc:
             raise RecordError(f"line {number}: not valid JSON ({exc.msg})") from None
         except RecursionError:
             raise RecordError(f"line {number}: nested too deeply") from None
         except RecordError as exc:
             raise RecordError(f"line {number}: {exc}") from None
+        except ValueError:  # json.dumps: NaN or Infinity in a field the schema does not type
+            raise RecordError(f"line {number}: a number that is not finite (NaN or Infinity)") from None
+        records.append(record)
     return records
 
 
