@@ -148,7 +148,7 @@ def test_one_ssh_path_serves_bench_eval_profile_and_sweep(local_sshd, tiny, tmp_
     device.write_text(json.dumps({"name": "loopback", "host": host, "command": COMMAND, "ssh_options": options}))
     # bench: the records come back with the identity of the file that was shipped
     bench_out = tmp_path / "bench.jsonl"
-    res = CliRunner().invoke(main, ["bench", str(tiny.int8), *FAST, "--remote", str(device), "--json", str(bench_out)])
+    res = CliRunner().invoke(main, ["bench", str(tiny.int8), *FAST, "--remote", str(device), "--results", str(bench_out)])
     assert res.exit_code == 0, res.output
     (record,) = results.read_records(bench_out)
     assert record["model"] == model_info(tiny.int8) and record["error"] is None and record["latency_ms"]["p50"] > 0
@@ -156,8 +156,8 @@ def test_one_ssh_path_serves_bench_eval_profile_and_sweep(local_sshd, tiny, tmp_
     data = _images(tmp_path / "images")
     here, there = tmp_path / "here.jsonl", tmp_path / "there.jsonl"
     args = [str(tiny.int8), "--data", str(data), "--no-progress"]
-    assert CliRunner().invoke(main, ["eval", *args, "--json", str(here)]).exit_code == 0
-    res = CliRunner().invoke(main, ["eval", *args, "--remote", str(device), "--timeout-s", "120", "--json", str(there)])
+    assert CliRunner().invoke(main, ["eval", *args, "--results", str(here)]).exit_code == 0
+    res = CliRunner().invoke(main, ["eval", *args, "--remote", str(device), "--timeout-s", "120", "--results", str(there)])
     assert res.exit_code == 0, res.output
     (a,), (b,) = results.read_records(here), results.read_records(there)
     assert b["model"]["path"] == str(tiny.int8) and a["accuracy"] == b["accuracy"]

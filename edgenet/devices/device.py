@@ -237,9 +237,7 @@ def _nesting_depth(text: str) -> int:
 def _bounded_text(path: Path, expected: str) -> str:
     from ..fsutil import read_input_text
 
-    text = read_input_text(path, expected)
-    if len(text) > MAX_FILE_BYTES:
-        raise InputFileError(path, f"{len(text)} characters: a device file is at most {MAX_FILE_BYTES} bytes")
+    text = read_input_text(path, expected, max_bytes=MAX_FILE_BYTES)
     if _nesting_depth(text) > MAX_DEPTH:
         raise InputFileError(path, f"nested more than {MAX_DEPTH} levels deep: not {expected}")
     return text

@@ -103,7 +103,7 @@ def run_remote_eval(
             staged = _stage(dataset, limit, Path(work) / "data")
             session.ship(Path(work) / "data" / "images", "images", folder=True)
             data_args = ["--data", session.ship(Path(work) / "data" / LIST_NAME, LIST_NAME)]
-        args = [*shipped, *data_args, "--threads", str(threads), "--json", "-", "--no-progress"]
+        args = [*shipped, *data_args, "--threads", str(threads), "--json", "-", "--quiet"]
         if delegate not in (None, "cpu"):
             args += ["--delegate", delegate, "--edgetpu-lib", edgetpu_lib]
         reply = session.run(remote_command or f"{device.command} eval", args, what="eval")
