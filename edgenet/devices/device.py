@@ -154,7 +154,7 @@ class Device:
         if not self.local:
             return f"ssh {self.host}"
         if not self.in_process:
-            return f"command {self.argv[0]}" + (" (emulated)" if self.emulation else "")
+            return f"command {printable(self.command)[:60]}" + (" (emulated)" if self.emulation else "")
         return "this node's " + ("Edge TPU" if self.delegate == "edgetpu" else "CPU")
 
     def with_ssh_options(self, options: Sequence[str]) -> Device:
