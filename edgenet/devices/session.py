@@ -298,7 +298,7 @@ class Session:
         workdir = None
         if not local:
             lines = stderr.split("\n")
-            tagged = [i for i, line in enumerate(lines[:5]) if line.startswith(_WORKDIR_TAG)]
+            tagged = [i for i, line in enumerate(lines) if line.startswith(_WORKDIR_TAG)][:1]  # ours comes first
             if tagged:
                 workdir = lines[tagged[0]][len(_WORKDIR_TAG):].strip()
                 stderr = "\n".join(lines[: tagged[0]] + lines[tagged[0] + 1:])
