@@ -285,6 +285,8 @@ class Session:
             thread.start()
         try:
             proc.wait(timeout=self.timeout_s + (0 if local else GRACE_S))
+            for thread in threads[:2]:  # the output to its end before the pipes are closed
+                thread.join(timeout=GRACE_S)
         except subprocess.TimeoutExpired:
             process.stop(proc, grace_s=0.5)
             raise DeviceError(f"{self.name}: no result within {self.timeout_s:g} s (the {what}'s --timeout-s "
