@@ -15,10 +15,7 @@ from pathlib import Path
 from ..devices import Device, DeviceError, Session, resolve_device, with_manifests
 from .params import BenchParams
 
-__all__ = ["RemoteError", "check_profile", "run_remote", "run_remote_profile", "remote_budget_s"]
-
-#: ``bench --remote`` failures are device failures (one type for every remote path).
-RemoteError = DeviceError
+__all__ = ["check_profile", "run_remote", "run_remote_profile", "remote_budget_s"]
 
 
 def remote_budget_s(settings: int, params: BenchParams) -> float:

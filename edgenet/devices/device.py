@@ -144,11 +144,6 @@ class Device:
         return self.local and self.command == DEFAULT_COMMAND
 
     @property
-    def argv(self) -> list[str]:
-        """The command as arguments (valid: checked when the device was made)."""
-        return shlex.split(self.command)
-
-    @property
     def where(self) -> str:
         """How the device is reached, for one-line reports."""
         if not self.local:
