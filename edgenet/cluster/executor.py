@@ -41,11 +41,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import process
+from ..devices import Device, DeviceCheck
 from ..errors import EdgenetError, InputFileError, MissingDependencyError, printable
 from ..fsutil import read_input_bytes
 from ..numbers import PORT, NumberError
 from ..pixels.images import MAX_IMAGE_FILE_BYTES
-from .devices import Device, DeviceCheck
+from .devices import resource_name
 
 __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "RayExecutor", "Span",
            "DEFAULT_SHARD_IMAGES"]
@@ -215,7 +216,7 @@ def _failed_records(device: Device, model_paths, threads, params, reason: str) -
             out.append(record)
     from .tasks import describe_models
 
-    return describe_models(out)
+    return describe_models(out, model_paths)
 
 
 class LocalExecutor(_Base):
@@ -264,7 +265,7 @@ class LocalExecutor(_Base):
         def job():
             started = time.time()
             try:
-                return describe_models(run_on_device(device, model_paths, threads, params))
+                return describe_models(run_on_device(device, model_paths, threads, params), model_paths)
             except EdgenetError as exc:  # an unreachable board: its settings fail, the other devices go on
                 return _failed_records(device, model_paths, threads, params, f"{device.name}: {exc}")
             finally:
@@ -273,11 +274,10 @@ class LocalExecutor(_Base):
 
         return pool.submit(job)
 
-    def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
-        from .devices import check_device
+    def check_devices(self, devices: Sequence[Device], timeout_s: float | None = None) -> list[DeviceCheck]:
+        from ..devices import check_devices
 
-        with cf.ThreadPoolExecutor(max(1, min(8, len(devices)))) as pool:
-            return list(pool.map(check_device, devices))
+        return check_devices(devices, **({"timeout_s": timeout_s} if timeout_s else {}))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -515,16 +515,16 @@ class RayExecutor(_Base):
 
     # ---- devices
     def _device_available(self, device: Device) -> str | None:
-        total = self.ray.cluster_resources().get(device.resource, 0)
+        total = self.ray.cluster_resources().get(resource_name(device.name), 0)
         if total >= 1:
             return None
         return (f"{device.name}: no node of the cluster holds it; start the node that owns its link with "
-                f"ray start ... --resources '{json.dumps({device.resource: 1})}'")
+                f"ray start ... --resources '{json.dumps({resource_name(device.name): 1})}'")
 
     def _node_cpus(self, device: Device) -> float:
         """CPUs of the node holding a local device: its latency job takes them all (nothing else of ours runs)."""
         for node in self.ray.nodes():
-            if node.get("Alive") and node.get("Resources", {}).get(device.resource, 0) >= 1:
+            if node.get("Alive") and node.get("Resources", {}).get(resource_name(device.name), 0) >= 1:
                 return float(node["Resources"].get("CPU", 0))
         return 0.0
 
@@ -540,7 +540,7 @@ class RayExecutor(_Base):
             return future
         models = [(str(p), self.ray.put(read_input_bytes(p, "a .tflite model"))) for p in model_paths]
         cpus = self._node_cpus(device) if device.link == "local" else 0
-        ref = self._latency.options(num_cpus=cpus, resources={device.resource: 1}, max_retries=0,
+        ref = self._latency.options(num_cpus=cpus, resources={resource_name(device.name): 1}, max_retries=0,
                                     retry_exceptions=False).remote(device, [(p, r) for p, r in models],
                                                                    list(threads), params)
 
@@ -556,7 +556,7 @@ class RayExecutor(_Base):
                 return failed_records(payload["error"])
             from .tasks import describe_models
 
-            return describe_models(payload["records"])
+            return describe_models(payload["records"], model_paths)
 
         return self._track(ref, done)
 
@@ -575,7 +575,7 @@ class RayExecutor(_Base):
                 except Exception:  # noqa: BLE001, S112 - a transient GCS hiccup: look again later
                     continue
                 for ref, device in list(self._watched.items()):
-                    if held.get(device.resource, 0) < 1:
+                    if held.get(resource_name(device.name), 0) < 1:
                         self._lost[ref] = f"the node holding {device.name} left the cluster"
                         self._watched.pop(ref, None)
                         with contextlib.suppress(Exception):  # already finished
@@ -584,7 +584,7 @@ class RayExecutor(_Base):
         self._watcher = threading.Thread(target=watch, name="edgenet-device-watch", daemon=True)
         self._watcher.start()
 
-    def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
+    def check_devices(self, devices: Sequence[Device], timeout_s: float | None = None) -> list[DeviceCheck]:
         out: list[DeviceCheck | cf.Future] = []
         for device in devices:
             missing = self._device_available(device)
@@ -592,7 +592,7 @@ class RayExecutor(_Base):
                 out.append(DeviceCheck(device.name, device.where, ok=False, reachable=False,
                                        delegate=device.delegate, detail=missing.split(": ", 1)[1]))
                 continue
-            ref = self._check.options(num_cpus=0, resources={device.resource: 1}, max_retries=0).remote(device)
+            ref = self._check.options(num_cpus=0, resources={resource_name(device.name): 1}, max_retries=0).remote(device, timeout_s)
             out.append(self._track(ref, lambda value, error, d=device: DeviceCheck(**value) if error is None else
                                    DeviceCheck(d.name, d.where, ok=False, reachable=False, delegate=d.delegate,
                                                detail=f"check task failed: {_one_line(error)}")))
