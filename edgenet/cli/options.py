@@ -219,13 +219,13 @@ class ThreadCounts(click.ParamType):
             value = str(value)
         parts = [part.strip() for part in str(value).split(",") if part.strip()]
         if not parts:
-            self.fail(f"{value!r} is not a thread count", param, ctx)
+            self.fail(f"{value!r} is not a comma-separated list of thread counts", param, ctx)
         counts = []
         for part in parts:
-            try:
-                counts.append(numbers.THREADS.check(part, "count"))
+            try:  # the bounds of BenchParams.threads
+                counts.append(BenchParams.__dataclass_fields__["threads"].metadata["bounds"].check(part, "count"))
             except numbers.NumberError as exc:
-                self.fail(f"{value!r}: thread {exc}", param, ctx)
+                self.fail(f"{value!r} is not a comma-separated list of thread counts ({exc})", param, ctx)
         return tuple(counts)
 
 
@@ -240,11 +240,14 @@ def _one_count(ctx, param, value):
     return value[0]
 
 
-def threads(*, many: bool = False, default: int | None = 1, reason: str | None = None, help: str | None = None):
-    """``--threads``: thread counts (a list where a command measures several, else exactly one)."""
+def threads(*, many: bool = False, default: int | None = BenchParams().threads, reason: str | None = None,
+            help: str | None = None):
+    """``--threads``: thread counts, generated from ``BenchParams.threads`` (its help, bounds and default); a
+    list where a command measures several settings (bench, tune), else exactly one."""
+    field = BenchParams.__dataclass_fields__["threads"]
     return _option("--threads", type=THREAD_COUNTS, default=None if default is None else str(default),
                    show_default=default is not None, callback=None if many else _one_count, reason=reason,
-                   help=help or ("Thread counts to measure, e.g. 1,2,4." if many else "Interpreter threads."))
+                   help=help or ("Thread counts to measure, e.g. 1,2,4." if many else field.metadata["help"]))
 
 
 def _field_option(f, preset_name: str):
@@ -388,12 +391,13 @@ def weights(help: str):
 
 
 def data(*, required: bool = False, help: str):
-    return _option("--data", type=click.Path(exists=True, path_type=Path), default=None, required=required,
+    # Not checked by click: the one dataset reader says "no such file" in one line (edgenet.evaluation).
+    return _option("--data", type=click.Path(path_type=Path), default=None, required=required,
                    metavar="DIR|FILE", help=help)
 
 
 def labels():
-    return _option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    return _option("--labels", type=click.Path(dir_okay=False, path_type=Path), default=None,
                    help="Class folder -> index: 'folder index' lines, or one class name per line (index = line "
                         "number from 0). Default: sorted folder names -> 0..N-1.")
 
