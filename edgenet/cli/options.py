@@ -17,7 +17,7 @@ the error), built on the bounds of :mod:`edgenet.numbers`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -34,7 +34,8 @@ __all__ = [
     "FaceOption", "PRESETS", "deprecated", "deprecation", "json_flag", "json_records", "results_file", "output",
     "stat", "threads", "harness", "budget_ms", "min_top1", "objective", "remote", "remote_command", "ssh_option",
     "devices_file", "device_names", "device_filter", "cluster", "quant", "calib", "samples", "seed", "weights",
-    "data", "labels", "quiet", "png", "top", "variant", "resolution", "label", "csv", "number",
+    "data", "labels", "quiet", "png", "top", "variant", "resolution", "label", "csv", "number", "json_and_results",
+    "DeprecatedOption", "JsonRecordsOption", "STAT_CHOICE", "THREAD_COUNTS",
 ]
 
 #: The named measurement presets: a command whose harness defaults differ takes them from one of these.
@@ -422,14 +423,3 @@ def resolution(help: str):
 
 def label():
     return _option("--label", default=None, help="Device label stored in the records  [default: hostname].")
-
-
-def each(*decorators: Callable) -> Callable:
-    """Apply several option decorators in the order written (as a stack of @ lines would read)."""
-
-    def decorate(fn):
-        for decorator in reversed(decorators):
-            fn = decorator(fn)
-        return fn
-
-    return decorate
