@@ -34,7 +34,7 @@ __all__ = [
     "FaceOption", "PRESETS", "deprecated", "deprecation", "json_flag", "json_records", "results_file", "output",
     "stat", "threads", "harness", "budget_ms", "min_top1", "objective", "remote", "remote_command", "ssh_option",
     "devices_file", "device_names", "device_filter", "cluster", "quant", "calib", "samples", "seed", "weights",
-    "data", "labels", "quiet", "png", "top", "variant", "resolution", "label", "csv", "number", "json_and_results",
+    "data", "labels", "quiet", "png", "top", "variant", "resolution", "label", "csv", "number", "json_and_results", "timeout_s", "min_agreement",
     "DeprecatedOption", "JsonRecordsOption", "STAT_CHOICE", "THREAD_COUNTS",
 ]
 
@@ -286,6 +286,19 @@ def harness(*names: str, preset: str = "BenchParams()"):
         return fn
 
     return decorate
+
+
+def timeout_s(*, default: float | None = None, reason: str | None = None, help: str):
+    """``--timeout-s`` of a command that does not measure (a remote eval, a device check): the same type and
+    bounds as the measurement flag BenchParams generates."""
+    return _option("--timeout-s", type=NumberType(numbers.TIMEOUT_S), default=default,
+                   show_default=default is not None, reason=reason, help=help)
+
+
+def min_agreement(help: str):
+    """``--min-agreement``: top-1 agreement with the float model, in percent (an accuracy budget)."""
+    return _option("--min-agreement", type=NumberType(numbers.Bounds(0, 100, lo_open=True, unit="%")), default=None,
+                   help=help)
 
 
 def budget_ms(*, required: bool = True, help: str = "Latency budget in milliseconds."):
