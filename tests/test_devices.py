@@ -8,7 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from edgenet.cli import main
-from edgenet.cluster.devices import check_device, load_inventory, ray_resources, resource_name
+from edgenet.cluster.devices import ray_resources, resource_name
+from edgenet.devices import check_device, load_inventory
 from edgenet.errors import InputFileError
 
 INVENTORY = """
@@ -38,16 +39,22 @@ def test_inventory_parses_every_field(tmp_path):
     path.write_text(INVENTORY)
     laptop, pi, coral = load_inventory(path)
     assert (laptop.link, laptop.threads, laptop.labels) == ("local", (1, 2), {"board": "x86", "arch": "x86_64"})
-    assert (pi.link, pi.host, pi.ssh_options, pi.threads, pi.edgenet) == (
+    assert (pi.link, pi.host, pi.ssh_options, pi.threads, pi.command) == (
         "ssh", "pi@10.0.0.21", ("Port=22", "IdentityFile=~/.ssh/pi"), (4,), "edgenet")
-    assert coral.delegate == "edgetpu" and coral.resource == resource_name("coral")
+    assert coral.delegate == "edgetpu" and ray_resources([coral]) == {resource_name("coral"): 1}
     assert ray_resources([laptop, pi, coral], node="lab-pc") == {resource_name("pi4-a"): 1, resource_name("coral"): 1}
 
 
 @pytest.mark.parametrize("text, message", [
     ("[[device]]\nname = 'a'\nlink = 'usb'\n", "link must be one of local, ssh"),
+    ("[[device]]\nname = 'a'\nhost = 'pi@h'\ncommand = 'edgenet \"bench'\n", "not a valid command line"),
+    ("[[device]]\nname = 'a'\nhost = '-oProxyCommand=x'\n", "not starting with '-'"),
+    ("[[device]]\nname = 'a'\nthreads = [1, true]\n", "threads must be"),
+    ("[[device]]\nname = 'a'\nedgenet = 'x'\ncommand = 'y'\n", "keep 'command'"),
+    ("x = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than"),
+    ("[[device]]\nname = 'a'\nlabels = " + "{ a = " * 50_000 + "1" + " }" * 50_000 + "\n", "nested more than"),
     ("[[device]]\nname = 'a'\nlink = 'ssh'\n", "needs host"),
-    ("[[device]]\nname = 'a b'\n", "'name' must be"),
+    ("[[device]]\nname = 'a b'\n", "name must be"),
     ("[[device]]\nname = 'a'\nthreads = [0]\n", "threads must be"),
     ("[[device]]\nname = 'a'\ncolour = 'red'\n", "unknown key 'colour'"),
     ("[[device]]\nname = 'a'\n[[device]]\nname = 'a'\n", "listed twice"),
