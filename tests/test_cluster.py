@@ -108,7 +108,7 @@ def test_ssh_device_from_a_cluster_task(ray_cluster, tiny, local_sshd):  # noqa:
 
 
 def _eval(args):
-    res = CliRunner().invoke(main, ["eval", *args, "--no-progress"])
+    res = CliRunner().invoke(main, ["eval", *args, "--quiet"])
     assert res.exit_code == 0, res.output
     return res
 
@@ -117,8 +117,8 @@ def test_sharded_eval_gives_the_local_counts(ray_cluster, digits_model, tmp_path
     cluster, _ = ray_cluster
     models = [str(digits_model.fp32), str(digits_model.int8)]
     data = str(digits_model.data.test_dir)
-    _eval([*models, "--data", data, "--json", str(tmp_path / "local.jsonl")])
-    _eval([*models, "--data", data, "--json", str(tmp_path / "ray.jsonl"), "--cluster", cluster.address,
+    _eval([*models, "--data", data, "--results", str(tmp_path / "local.jsonl")])
+    _eval([*models, "--data", data, "--results", str(tmp_path / "ray.jsonl"), "--cluster", cluster.address,
            "--shard-images", "64"])
     local, ray_ = results.read_records(tmp_path / "local.jsonl"), results.read_records(tmp_path / "ray.jsonl")
     assert len(local) == len(ray_) == 2
@@ -241,7 +241,7 @@ def test_ctrl_c_cancels_the_cluster_work_and_writes_nothing(ray_cluster, digits_
     cluster, _ = ray_cluster
     out = tmp_path / "eval.jsonl"
     args = [sys.executable, "-m", "edgenet", "eval", str(digits_model.int8), "--data", str(digits_model.data.test_dir),
-            "--cluster", cluster.address, "--shard-images", "4", "--no-progress", "--json", str(out)]
+            "--cluster", cluster.address, "--shard-images", "4", "--quiet", "--results", str(out)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     for line in proc.stderr:  # connected to the cluster: the shards are being submitted

@@ -92,10 +92,10 @@ def test_eval_remote_on_a_local_device_equals_eval_here(digits_model, tmp_path):
     command = f"env PYTHONPATH={shlex.quote(str(ROOT))} {shlex.quote(sys.executable)} -m edgenet"
     device = tmp_path / "here.json"
     device.write_text(json.dumps({"name": "here", "host": None, "command": command}))
-    args = [str(digits_model.int8), "--data", str(digits_model.data.test_dir), "--limit", "60", "--no-progress"]
+    args = [str(digits_model.int8), "--data", str(digits_model.data.test_dir), "--limit", "60", "--quiet"]
     here, there = tmp_path / "here.jsonl", tmp_path / "there.jsonl"
-    assert CliRunner().invoke(main, ["eval", *args, "--json", str(here)]).exit_code == 0
-    res = CliRunner().invoke(main, ["eval", *args, "--remote", str(device), "--json", str(there)])
+    assert CliRunner().invoke(main, ["eval", *args, "--results", str(here)]).exit_code == 0
+    res = CliRunner().invoke(main, ["eval", *args, "--remote", str(device), "--results", str(there)])
     assert res.exit_code == 0, res.output
     (a,), (b,) = results.read_records(here), results.read_records(there)
     assert b["model"]["path"] == a["model"]["path"] == str(digits_model.int8)

@@ -83,7 +83,7 @@ def test_cli_devices_one_line_per_device_and_exit_code(tmp_path):
     path = tmp_path / "devices.toml"
     path.write_text(INVENTORY.replace("pi@10.0.0.21", "nobody@127.0.0.1").replace(
         '"Port=22"', '"Port=9", "ConnectTimeout=3"'))
-    res = CliRunner().invoke(main, ["devices", "--inventory", str(path)])
+    res = CliRunner().invoke(main, ["devices", str(path)])
     assert res.exit_code == 1 and "Traceback" not in res.output
     lines = [ln for ln in res.stdout.splitlines() if ln.strip()]
     assert len(lines) == 3
@@ -92,12 +92,12 @@ def test_cli_devices_one_line_per_device_and_exit_code(tmp_path):
     assert lines[2].startswith("coral: FAILED") and "edgetpu delegate MISSING" in lines[2]
     assert "2 of 3 device(s) failed" in res.stderr
 
-    res = CliRunner().invoke(main, ["devices", "--inventory", str(path), "--ray-resources", "--node", "lab-pc"])
+    res = CliRunner().invoke(main, ["devices", str(path), "--ray-resources", "--node", "lab-pc"])
     assert res.exit_code == 0 and json.loads(res.stdout) == {resource_name("pi4-a"): 1, resource_name("coral"): 1}
 
 
 def test_cli_devices_missing_inventory_is_one_line(tmp_path):
-    res = CliRunner().invoke(main, ["devices", "--inventory", str(tmp_path / "nope.toml")])
+    res = CliRunner().invoke(main, ["devices", str(tmp_path / "nope.toml")])
     assert res.exit_code == 1 and "nope.toml" in res.output and "Traceback" not in res.output
 
 
@@ -111,7 +111,7 @@ def test_cli_bench_on_the_devices_of_an_inventory(tmp_path):
     path.write_text('[[device]]\nname = "here"\nthreads = [1, 2]\n\n[[device]]\nname = "gone"\nlink = "ssh"\n'
                     'host = "nobody@127.0.0.1"\nssh_options = ["Port=9", "ConnectTimeout=3"]\n')
     out = tmp_path / "fleet.jsonl"
-    res = CliRunner().invoke(main, ["bench", str(tiny.int8), "--devices", str(path), "--json", str(out),
+    res = CliRunner().invoke(main, ["bench", str(tiny.int8), "--devices", str(path), "--results", str(out),
                                     "--warmup-s", "0.05", "--min-runs", "5", "--min-s", "0.05", "--max-s", "0.5"])
     assert res.exit_code == 1 and "Traceback" not in res.output  # one device unreachable: reported, not fatal
     records = results.read_records(out)

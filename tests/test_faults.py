@@ -281,7 +281,7 @@ def test_a_crashing_model_costs_one_line_in_predict_eval_and_bench(crashing_mode
     for model in crashing_models:
         marker = f"edgenet-fault-{os.getpid()}-{model.stem}"
         for args in (["predict", image, "--model", model],
-                     ["eval", model, "--data", data.parent, "--no-progress"],
+                     ["eval", model, "--data", data.parent, "--quiet"],
                      ["bench", model, "--warmup-s", "0", "--min-runs", "1", "--min-s", "0", "--max-s", "0.1"]):
             result = edgenet_cli(*args, EDGENET_FAULT_MARKER=marker)
             line = assert_one_error(result, 1, str(model), "crashed (SIG")
@@ -360,7 +360,7 @@ def test_sigterm_stops_a_hanging_bench_child_and_leaves_earlier_results(tiny_tfl
     results = tmp_path / "results.jsonl"
     results.write_text('{"earlier": true}\n')
     marker = f"edgenet-fault-{os.getpid()}-bench"
-    proc = _start(["bench", tiny_tflite.int8, "--json", results], marker, **{SLEEP_ENV: "300"})
+    proc = _start(["bench", tiny_tflite.int8, "--results", results], marker, **{SLEEP_ENV: "300"})
     _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the bench child")
     time.sleep(0.3)
     code, stderr = _interrupt(proc, signal.SIGTERM, marker)
@@ -388,7 +388,7 @@ def _unwritable_cases(tiny_tflite, lite0_checkpoint, folder: Path) -> list[tuple
     from conftest import TINY_SPEC
 
     return [
-        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--json", folder / "r.jsonl"], folder / "r.jsonl"),
+        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--results", folder / "r.jsonl"], folder / "r.jsonl"),
         (["bench", tiny_tflite.fp32, *BENCH_FAST, "--csv", folder / "r.csv"], folder / "r.csv"),
         (["layout", TINY_SPEC, "--png", folder / "layout.png"], folder / "layout.png"),
         (["convert", TINY_SPEC, "--quant", "fp32", "--force", "-o", folder / "models"], folder / "models"),
@@ -438,7 +438,7 @@ def test_read_only_folder_and_full_disk_keep_earlier_outputs(tiny_tflite, lite0_
                     os.write(fd, b"\0" * 4096)
         finally:
             os.close(fd)
-        result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--json", full / "r.jsonl")
+        result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--results", full / "r.jsonl")
         assert_one_error(result, 1, str(full / "r.jsonl"), "No space left on device")
         assert (full / "r.jsonl").read_bytes() == b'{"earlier": 1}\n'
         assert sorted(p.name for p in full.iterdir()) == ["filler", "r.jsonl"]

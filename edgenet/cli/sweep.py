@@ -9,6 +9,7 @@ import click
 
 from .. import numbers
 from ..decide.sweep import SWEEP_BENCH
+from ..errors import InputFileError
 from . import options
 from .cluster import executor_for
 from .common import IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
@@ -93,6 +94,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                                "(one file per variant)")
     if weights == IMAGENET and weights_dir:
         raise click.UsageError("--weights imagenet and --weights-dir exclude each other")
+    for path in (data, labels):  # before any conversion, not after the first one
+        if path is not None and not path.exists():
+            raise InputFileError(path, "no such file or folder")
     rundir = output
     measure["max_s"] = max(measure["max_s"], measure["min_s"])
     bench = replace(SWEEP_BENCH, threads=threads, **measure)
