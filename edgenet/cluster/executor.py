@@ -41,8 +41,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import process
-from ..errors import EdgenetError, InputFileError, MissingDependencyError
+from ..errors import EdgenetError, InputFileError, MissingDependencyError, printable
 from ..fsutil import read_input_bytes, read_input_text
+from ..numbers import PORT, NumberError
 from ..pixels.images import MAX_IMAGE_FILE_BYTES
 from .devices import Device, DeviceCheck
 
@@ -79,6 +80,11 @@ def parse_cluster(text: str | None) -> ClusterSpec:
     if value in ("auto", "ray"):
         return ClusterSpec("ray", os.environ.get("RAY_ADDRESS") or "auto")
     if _ADDRESS.match(value):
+        port = value.rpartition(":")[2]
+        try:  # the one number rule (edgenet.numbers): a port a socket can take, else one line
+            PORT.check(port, f"--cluster {printable(value)[:80]}: port")
+        except NumberError as exc:
+            raise EdgenetError(str(exc)) from None
         return ClusterSpec("ray", value)
     raise EdgenetError(f"--cluster must be local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
 
