@@ -102,8 +102,9 @@ def test_every_page_is_in_the_site_nav():
 
 def commands_in(text: str) -> list[str]:
     """Every ``edgenet`` command line in the fenced code blocks of ``text`` (console blocks: the
-    ``$`` lines; bash/sh blocks: every line; other blocks, output and data, are not commands)."""
-    found = []
+    ``$`` lines; bash/sh blocks: every line; other blocks, output and data, are not commands), and
+    every inline code span of the prose that is one (`` `edgenet weights list` ``)."""
+    found = re.findall(r"`(edgenet [^`]+)`", FENCE.sub("", text))
     for _, lang, body in FENCE.findall(text):
         if lang not in ("console", "bash", "sh", "shell"):
             continue
@@ -155,6 +156,8 @@ def problems(line: str) -> tuple[list[str], tuple[str, ...]]:
             elif params[name] is not None and not params[name].is_flag and "=" not in word:
                 i += 1  # the option's value
         elif isinstance(command, click.Group):
+            if word.isupper():  # a placeholder: `edgenet COMMAND --help`
+                return found, path
             sub = command.commands.get(word)
             if sub is None:
                 found.append(f"`{line}`: no command {' '.join(('edgenet', *path, word))}")
@@ -186,6 +189,7 @@ def test_the_command_checker_finds_wrong_commands_and_options():
     assert problems("edgenet no-such-command")[0] != []
     assert problems("edgenet weights list")[1] == ("weights", "list")
     assert problems("edgenet weights")[0] != []
+    assert problems("edgenet COMMAND --help")[0] == []
 
 
 @pytest.mark.parametrize("line", sorted({line for _, line in SHOWN if problems(line)[1] in CHEAP and "--png" not in line}))
