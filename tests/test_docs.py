@@ -87,7 +87,9 @@ def test_readme_is_short_and_starts_with_the_two_commands():
     text = README.read_text(encoding="utf-8")
     assert len(text.splitlines()) <= README_MAX_LINES
     blocks = [body for _, lang, body in FENCE.findall(text)]
-    assert "edgenet sweep" in blocks[0] and blocks[1].strip() == "./tools/run-tests"
+    # First: install everything and run the main job; second: the test command, which CI runs.
+    assert "pip install -e '.[all]'" in blocks[0] and ".venv/bin/edgenet " in blocks[0]
+    assert blocks[1].strip() == "./tools/run-tests"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "./tools/run-tests" in ci
 
