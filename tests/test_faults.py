@@ -595,6 +595,56 @@ def test_small_ones_exit_codes_and_one_line_messages(tmp_path, lite0_checkpoint,
     assert "two\nlines" not in result.output
 
 
+# --- 9. numbers: finite, in range, the option named (issue 25) -----------------------------------------
+
+NOT_NUMBERS = ("nan", "inf", "-inf", "1e308", "-1", "x")
+
+
+@pytest.mark.parametrize("bad", NOT_NUMBERS)
+@pytest.mark.parametrize("command", [
+    ["bench", "m.tflite"], ["bench", "m.tflite", "--remote", "user@127.0.0.1"], ["profile", "m.tflite"],
+    ["sweep", "--budget-ms", "10"], ["tune", "m.tflite"],
+])
+@pytest.mark.parametrize("option", ["--timeout-s", "--warmup-s", "--min-s", "--max-s"])
+def test_durations_that_are_not_finite_end_in_one_usage_line(tmp_path, command, option, bad):
+    if option == "--min-s" and command[0] == "profile":
+        option = "--rounds"  # profile has no minimum time: its rounds
+    out = tmp_path / "out"
+    result = invoke(*command, option, bad, "-o" if command[0] in ("sweep", "profile") else "--csv", out)
+    assert_one_error(result, 2, option)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["sweep", "--budget-ms", "10", "--far-factor", "nan"], "--far-factor"),
+    (["sweep", "--budget-ms", "10", "--min-top1", "nan"], "--min-top1"),
+    (["select", "r.jsonl", "--budget-ms", "10", "--min-top1", "nan"], "--min-top1"),
+    (["select", "r.jsonl", "--budget-ms", "10", "--threads", "1e308"], "--threads"),
+    (["scale", "--phi", "nan"], "--phi"),
+    (["scale", "--phi", "1", "--width", "inf"], "--width"),
+    (["convert", "b0", "-o", "o", "--max-latency-cost", "inf"], "--max-latency-cost"),
+    (["convert", "b0", "-o", "o", "--samples", "99999999999999999999"], "--samples"),
+    (["eval", "m.tflite", "--data", ".", "--limit", "0"], "--limit"),
+    (["predict", "x.jpg", "--model", "b0", "--top", "nan"], "--top"),
+    (["bench", "m.tflite", "--threads", "1,nan"], "--threads"),
+    (["devices", "--cluster", "ray://127.0.0.1:99999999999999999999"], "port"),
+    (["devices", "--cluster", "127.0.0.1:0"], "port"),
+    (["bench", "m.tflite", "--cluster", "127.0.0.1:65536"], "port"),
+])
+def test_other_numbers_are_refused_in_one_line(args, option):
+    line = assert_one_error(invoke(*args), 2, option)
+    if option == "port":
+        assert "--cluster" in line and "1 to 65535" in line
+
+
+def test_benchparams_holds_the_same_bounds():
+    from edgenet.bench.params import BenchParams, BenchParamsError
+
+    for field, bad in (("timeout_s", float("nan")), ("warmup_s", float("inf")), ("max_s", 1e308), ("min_runs", 0)):
+        with pytest.raises(BenchParamsError, match=field):
+            BenchParams(**{field: bad})
+
+
 # --- 6. remote timeouts that hold, results reused only for the same device ---------------------------
 
 @pytest.fixture()

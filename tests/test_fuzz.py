@@ -127,3 +127,59 @@ def test_interpreter_on_damaged_models_fails_in_one_line_never_crashes_us(fuzz_d
     except EdgenetError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
     assert os.getpid() > 0  # we are still here
+
+
+# --- option values: every number option of every command ------------------------------------------------
+
+def _number_options():
+    import click
+
+    from edgenet.cli import main
+    from edgenet.cli.common import NumberType
+
+    def walk(command, path=()):
+        yield path, command
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, (*path, name))
+
+    return [(" ".join(path), option) for path, command in walk(main) for option in command.params
+            if isinstance(option, click.Option) and isinstance(option.type, NumberType)]
+
+
+NUMBER_OPTIONS = _number_options()
+OPTION_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "+inf", "1e308", "-1e308", "1e-320", "0", "-0", "0x10", "1_000",
+                     " 5 ", "", "5ms", "½", "٣", "1e5", "2.5", "65536"]),
+    st.text(max_size=12),
+)
+
+
+@FUZZ
+@given(index=st.integers(0, len(NUMBER_OPTIONS) - 1), text=OPTION_TEXT)
+def test_every_number_option_takes_a_finite_number_in_range_or_names_itself(index, text):
+    """Any text given to any number option of any command: a finite number within the option's bounds,
+    or click's one usage line naming the option (never an exception of another type)."""
+    import math
+
+    import click
+
+    where, option = NUMBER_OPTIONS[index]
+    ctx = click.Context(click.Command(where or "edgenet"))
+    try:
+        value = option.type_cast_value(ctx, text)
+    except click.BadParameter as exc:
+        message = exc.format_message()
+        assert option.opts[0] in message and "\n" not in message, (where, message)
+        return
+    bounds = option.type.bounds
+    assert isinstance(value, int if bounds.integer else float) and not isinstance(value, bool)
+    assert math.isfinite(value) and bounds.lo <= value <= bounds.hi, (where, option.opts, text, value)
+    assert not (bounds.lo_open and value == bounds.lo) and not (bounds.hi_open and value == bounds.hi)
+
+
+def test_the_option_fuzzer_sees_every_command():
+    commands = {where.split()[0] for where, _ in NUMBER_OPTIONS}
+    assert {"bench", "tune", "profile", "sweep", "select", "convert", "eval", "scale", "predict"} <= commands

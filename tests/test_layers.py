@@ -16,7 +16,7 @@ PACKAGE = Path(edgenet.__file__).resolve().parent
 RANK = {
     "cli": 9, "decide": 8, "quant": 8, "edgetpu": 7, "cluster": 7, "bench": 6, "evaluation": 6, "convert": 6,
     "results": 5, "runtime": 5, "devices": 5, "weights": 5, "family": 4, "pixels": 3,
-    "_tf": 2, "fsutil": 1, "logs": 1, "process": 1, "errors": 0, "_version": 0,
+    "_tf": 2, "fsutil": 1, "logs": 1, "process": 1, "numbers": 1, "errors": 0, "_version": 0,
 }
 
 

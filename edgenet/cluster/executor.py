@@ -40,7 +40,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import EdgenetError, MissingDependencyError
+from ..errors import EdgenetError, MissingDependencyError, printable
+from ..numbers import PORT, NumberError
 from .devices import Device, DeviceCheck
 
 __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "RayExecutor", "Span",
@@ -76,6 +77,11 @@ def parse_cluster(text: str | None) -> ClusterSpec:
     if value in ("auto", "ray"):
         return ClusterSpec("ray", os.environ.get("RAY_ADDRESS") or "auto")
     if _ADDRESS.match(value):
+        port = value.rpartition(":")[2]
+        try:  # the one number rule (edgenet.numbers): a port a socket can take, else one line
+            PORT.check(port, f"--cluster {printable(value)[:80]}: port")
+        except NumberError as exc:
+            raise EdgenetError(str(exc)) from None
         return ClusterSpec("ray", value)
     raise EdgenetError(f"--cluster must be local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
 

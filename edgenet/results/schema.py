@@ -11,7 +11,12 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
     device:      {label, hostname, machine, cpu_model, cores, governor, freq_mhz, os, python,
                   runtime: {name, version}, delegate: {name, version} | null,
                   throttled_before, throttled_after,
-                  emulation: {emulator, cpu, profile} | null}
+                  emulation: {emulator, cpu, profile} | null,
+                  isa: {"AVX2": bool, "AVX-512 VNNI": bool, "AVX-VNNI": bool, "AMX": bool}
+                       | {"dotprod": bool, "i8mm": bool} | null,
+                  load_1m: float | null,
+                  measured_on: "CPU (machine); ISA features; N cores; load L"}
+                  (isa, load_1m, measured_on added with issue 23; null in older records)
     settings:    {threads, xnnpack, delegate, warmup_s, min_runs, min_s, max_s, timeout_s,
                   xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records)}
     latency_ms:  {init, first, mean, std, min, p50, p90, p95, p99, max}
@@ -88,6 +93,9 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
         "throttled_before",
         "throttled_after",
         "emulation",
+        "isa",
+        "load_1m",
+        "measured_on",
     ),
     "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s",
                  "xnnpack_latest", "api", "xnnpack_weight_cache"),
