@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputFileError
+from ..fsutil import read_input_text
 from . import options
 from .common import emit_json, info, table, user_errors
 
@@ -235,14 +236,14 @@ def report(rundir, budget_ms, stat, baselines):
     sweep_params = {}
     if budget_ms is None and not sel_path.exists() and sweep_path.exists():
         try:  # a sweep's run folder: decide again against the sweep's own budget, statistic and objective
-            sweep_params = json.loads(sweep_path.read_text(encoding="utf-8")).get("params") or {}
+            sweep_params = json.loads(read_input_text(sweep_path, "a sweep.json")).get("params") or {}
             budget_ms = float(sweep_params["budget_ms"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputFileError(sweep_path, f"not a sweep written by edgenet: {exc}") from None
         stat = stat or sweep_params.get("stat")
     if budget_ms is None and sel_path.exists():
         try:
-            selection = Selection.from_dict(json.loads(sel_path.read_text(encoding="utf-8")))
+            selection = Selection.from_dict(json.loads(read_input_text(sel_path, "a selection.json")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputFileError(sel_path, f"not a selection written by edgenet: {exc}") from None
     elif budget_ms is not None:

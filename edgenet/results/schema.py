@@ -202,10 +202,7 @@ def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
     """
     path = Path(path)
     new_lines = [_dumps(r) for r in records]
-    try:
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read existing results: {exc.strerror or exc}") from None
+    old = read_input_text(path, "a JSON-lines results file") if os.path.lexists(path) else ""
     if old and not old.endswith("\n"):
         old += "\n"
     return atomic_write_text(path, old + "".join(line + "\n" for line in new_lines))

@@ -295,11 +295,17 @@ def model_info(model_path: str | os.PathLike, data: bytes | None = None) -> dict
     The manifest is optional and read leniently (an unreadable one is recorded as absent): it only
     adds labels (variant, quantization), the measurement does not depend on it.
     """
+    from ..errors import InputFileError
+    from ..fsutil import read_input_bytes, read_input_text
+
     path = Path(model_path)
     if data is None:
-        data = path.read_bytes()
+        data = read_input_bytes(path, "a .tflite model")
     manifest = None
-    text = _read(manifest_path(path))
+    try:
+        text = read_input_text(manifest_path(path), "a model manifest (JSON)")
+    except InputFileError:
+        text = None
     if text:
         try:
             manifest = json.loads(text)
