@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .. import numbers
+from ..errors import InputFileError
 from ..sweep import SWEEP_BENCH
 from . import options
 from .cluster import executor_for
@@ -97,6 +98,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         raise click.UsageError("--remote and --devices exclude each other: declare the board in the inventory")
     if cluster != "local" and not inventory:
         raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
+    for path in (data, labels):  # before any conversion, not after the first one
+        if path is not None and not path.exists():
+            raise InputFileError(path, "no such file or folder")
     rundir = output
     threads_given = click.get_current_context().get_parameter_source("threads").name != "DEFAULT"
     measure["max_s"] = max(measure["max_s"], measure["min_s"])
@@ -116,9 +120,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
     )
     devices = None
     if inventory:
-        from ..cluster.devices import load_inventory
+        from ..devices import load_devices
 
-        devices = load_inventory(inventory, device_names or ())
+        devices = load_devices(inventory, device_names or ())
         if threads_given:  # --threads/--settings: every device at that thread count
             devices = tuple(replace(d, threads=(threads,)) for d in devices)
     elif remote:

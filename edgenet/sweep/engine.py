@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..bench import BenchParams
-from ..cluster.devices import Device
+from ..devices import Device
 from ..errors import EdgenetError
 from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
@@ -153,10 +153,10 @@ class _Run:
         return [r for r in self.records if r.get("kind") != "bench" or as_record(r).device.label == device]
 
     def convert_options(self, variant: Variant, quant: str | None = None, out_dir: Path | None = None):
-        from ..convert.api import ConvertOptions
+        from ..convert.api import ConvertRequest
 
         p = self.params
-        return ConvertOptions(quant=quant or p.quant, weights=weights_for(variant, p.weights_dir, p.weights),
+        return ConvertRequest(quant=quant or p.quant, weights=weights_for(variant, p.weights_dir, p.weights),
                               calib=p.calib, samples=p.samples, seed=p.seed, out_dir=out_dir or self.models_dir,
                               progress=self.progress)
 
