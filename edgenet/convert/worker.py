@@ -457,20 +457,22 @@ def run(request: dict, progress_file) -> dict:
         groups = request.get("holdout_groups")  # image id per row: the views of one photo share one
         holdout = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "",
                              None if groups is None else np.asarray(groups, dtype=np.int64))
-    reference_logits: list = []
+    reference_logits: dict = {}
 
-    def fidelity_of(data: bytes) -> dict | None:
+    def fidelity_of(data: bytes, held=None) -> dict | None:
+        """The fidelity on ``held`` (default: the whole held-out set; the budget passes its choice/report halves)."""
         from .fidelity import fidelity_metrics
 
-        if holdout is None:
+        held = holdout if held is None else held
+        if held is None:
             return None
-        if not reference_logits:
-            reference_logits.append(np.concatenate(
-                [model(holdout.array[i : i + 1], training=False).numpy() for i in range(len(holdout.array))]))
+        if id(held) not in reference_logits:
+            reference_logits[id(held)] = np.concatenate(
+                [model(held.array[i : i + 1], training=False).numpy() for i in range(len(held.array))])
         tfl_check = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
-        quant_logits = np.concatenate([tfl_check.run(holdout.array[i : i + 1]) for i in range(len(holdout.array))])
-        return fidelity_metrics(reference_logits[0], quant_logits, images=holdout.images,
-                                source=holdout.source, groups=holdout.groups).to_dict()
+        quant_logits = np.concatenate([tfl_check.run(held.array[i : i + 1]) for i in range(len(held.array))])
+        return fidelity_metrics(reference_logits[id(held)], quant_logits, images=held.images,
+                                source=held.source, groups=held.groups).to_dict()
 
     float_bytes: list = []
 
@@ -496,7 +498,7 @@ def run(request: dict, progress_file) -> dict:
             origin[fixed] = (origin[data][0], origin[data][1], True)
         return fixed, summary.to_dict()
 
-    from .quality import DEFAULT_MAX_LATENCY_COST_PCT, repair
+    from .quality import DEFAULT_MAX_LATENCY_COST_PCT, RepairPlan, repair
 
     precision = []
     if request.get("allow_int16") and quant == "int8":  # full-integer still: tried before any float
@@ -518,14 +520,16 @@ def run(request: dict, progress_file) -> dict:
 
     ranges_method = request.get("ranges", "minmax")
     try:
-        data, fidelity, quality = repair(convert, correct, fidelity_of, ranges=ranges_method,
-                                         bias_correction=bool(request.get("bias_correction")),
-                                         min_agreement_pct=request.get("min_agreement"), precision=precision,
-                                         rank=rank, upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
-                                         latency=latency, max_latency_cost_pct=float(
-                                             request.get("max_latency_cost") or DEFAULT_MAX_LATENCY_COST_PCT),
-                                         round_weights=rounder if quant == "int8" else None,
-                                         weight_rounding=bool(request.get("weight_rounding")))
+        # The budget chooses its rung on one half of the held-out photos and reports on the other (never fitted).
+        choose, report = holdout.split() if holdout is not None and request.get("min_agreement") is not None \
+            else (holdout, None)
+        data, fidelity, quality = repair(RepairPlan(
+            convert, correct, lambda d: fidelity_of(d, choose), report=None if report is None else (lambda d: fidelity_of(d, report)),
+            ranges=ranges_method, bias_correction=bool(request.get("bias_correction")),
+            min_agreement_pct=request.get("min_agreement"), precision=tuple(precision), rank=rank,
+            upgraded=lambda d: [o["tensor"] for o in precision_ops(d)], latency=latency,
+            max_latency_cost_pct=float(request.get("max_latency_cost") or DEFAULT_MAX_LATENCY_COST_PCT),
+            round_weights=rounder if quant == "int8" else None, weight_rounding=bool(request.get("weight_rounding"))))
     except ValueError as exc:
         raise EdgenetError(f"{variant.name}: {exc}") from None
     if quality["ranges"] != "minmax":
