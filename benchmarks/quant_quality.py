@@ -79,7 +79,7 @@ def _photos() -> list[tuple[str, np.ndarray, int | None]]:
 def _eval_set(contract):
     from PIL import Image
 
-    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.fidelity import VIEWS, holdout_view
 
     xs, labelled, labels = [], [], []
     for _, pixels, label in _photos():
@@ -89,7 +89,7 @@ def _eval_set(contract):
             if label is not None and k == 0:
                 labelled.append(len(xs))
                 labels.append(label)
-            xs.append(_view(image, view, contract))
+            xs.append(holdout_view(image, view, contract))
     return np.stack(xs).astype(np.float32), np.asarray(labelled), np.asarray(labels)
 
 
@@ -133,7 +133,7 @@ def _labelled_views(photos, contract, views: int = 2):
     its mirror when ``views`` is 2."""
     from PIL import Image
 
-    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.fidelity import VIEWS, holdout_view
 
     xs, groups, centre, labels = [], [], [], []
     for i, (_, pixels, label) in enumerate(photos):
@@ -141,7 +141,7 @@ def _labelled_views(photos, contract, views: int = 2):
         centre.append(len(xs))
         labels.append(label)
         for view in VIEWS[:views]:
-            xs.append(_view(image, view, contract))
+            xs.append(holdout_view(image, view, contract))
             groups.append(i)
     return np.stack(xs).astype(np.float32), np.asarray(groups), np.asarray(centre), np.asarray(labels)
 

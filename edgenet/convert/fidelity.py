@@ -79,7 +79,8 @@ from ..pixels.preprocess import centre_crop_box, pixels_to_input, resize_box
 from .calibration import DEFAULT_SOURCE, holdout_images
 
 __all__ = ["Fidelity", "HoldoutSet", "PairedFlips", "VIEWS", "agreement_interval", "agreement_line",
-           "cluster_bootstrap", "fidelity_metrics", "holdout_set", "mcnemar_exact", "measure_fidelity", "paired_flips"]
+           "cluster_bootstrap", "fidelity_metrics", "holdout_set", "holdout_view", "mcnemar_exact", "measure_fidelity",
+           "paired_flips"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
 #: The first view is the evaluation crop of :func:`edgenet.pixels.preprocess.preprocess`'s geometry.
@@ -366,8 +367,10 @@ def agreement_line(fidelity: dict) -> str:
     return f"{line}; {flips} flips, {at_ties} at near-ties; {ties})"
 
 
-def _view(image: Image.Image, view: tuple[float | None, float, float, bool],
-          contract: PreprocessContract) -> np.ndarray:
+def holdout_view(image: Image.Image, view: tuple[float | None, float, float, bool],
+                 contract: PreprocessContract) -> np.ndarray:
+    """One of :data:`VIEWS` of ``image`` as the model's input under ``contract``: a crop (``None``: the
+    contract's centre crop; else that fraction of the shorter side at relative offsets), resized, mirrored."""
     fraction, ax, ay, flip = view
     if fraction is None:
         box = centre_crop_box(image.width, image.height, contract.resolution, contract.crop_padding)
@@ -394,7 +397,7 @@ def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[
         except InputFileError:
             continue
     views = VIEWS[: max(1, min(len(VIEWS), math.ceil(MIN_HOLDOUT_SAMPLES / max(1, len(decoded)))))]
-    pairs = [(_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
+    pairs = [(holdout_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
     return [row for row, _ in pairs], [i for _, i in pairs], len(decoded)
 
 
