@@ -285,6 +285,11 @@ def test_default_holdout_never_overlaps_calibration():
     np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(count), len(VIEWS)))
     np.testing.assert_array_equal(hold.array[len(VIEWS)], preprocess(holdout_images()[1], contract))
     assert float(hold.array.min()) >= 0.0 and float(hold.array.max()) <= 255.0
+    # The budget's halves: photos the calibration never used, split by photo, together the whole held-out set.
+    choose, report = hold.split()
+    assert choose.images + report.images == count and len(choose.array) + len(report.array) == len(hold.array)
+    np.testing.assert_array_equal(choose.array[0], hold.array[0])  # photo 0 chooses, photo 1 reports
+    np.testing.assert_array_equal(report.array[0], hold.array[len(VIEWS)])
 
 
 @pytest.mark.parametrize("count", [MIN_HOLDOUT_SAMPLES // len(VIEWS) - 1, 40])
