@@ -185,8 +185,8 @@ def _row(reference, quant, groups, centre, labels, plain_quant=None) -> dict:
 
 
 def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evaluation, reference, budget: float,
-            reps: int, runs: int) -> tuple[list[dict], dict[str, np.ndarray]]:
-    """Every rung of the budget's integer ladder on ``evaluation``; returns the rows and each setting's logits."""
+            reps: int, runs: int) -> list[dict]:
+    """Every rung of the budget's integer ladder on ``evaluation``: one row per setting, then the budget's pick."""
     from edgenet.convert.bias import correct_bias
     from edgenet.convert.fidelity import holdout_set
     from edgenet.convert.quality import RepairPlan, repair
@@ -241,11 +241,10 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
     pick = _setting_name(record)
     plain = built["minmax"]
     plain_quant = _logits(TFLiteModel(plain).run, xs)
-    rows, logits = [], {}
+    rows = []
     for setting, data in built.items():
         assert float_ops(data) == []  # integer rungs only: full-integer, Edge TPU-safe
         quant = plain_quant if data is plain else _logits(TFLiteModel(data).run, xs)
-        logits[setting] = quant
         row = {"net": name, "calibration": calib_name, "setting": setting, "budget_pick": setting == pick,
                **_row(reference, quant, groups, centre, labels, None if data is plain else plain_quant)}
         if reps and data is not plain:
@@ -261,8 +260,26 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
                  "ladder_seconds": round(ladder_s, 1), "step_seconds": {k: round(v, 1) for k, v in seconds.items()},
                  **{k: v for k, v in rows[[r["setting"] for r in rows].index(pick)].items()
                     if k not in ("net", "calibration", "setting", "budget_pick")}})
-    logits["budget"] = logits[pick]
-    return rows, logits
+    return rows
+
+
+def _calibration_pairs(rows: list[dict]) -> list[dict]:
+    """Each calibration set against the first one seen, per net and setting, by paired flips on the same samples."""
+    from edgenet.convert.fidelity import paired_flips
+
+    order = list(dict.fromkeys(r["calibration"] for r in rows))
+    found = {(r["net"], r["calibration"], r["setting"].split(" -> ")[0] if "budget" in r["setting"]
+              else r["setting"]): r for r in rows}
+    pairs = []
+    for (net, calib, setting), b in found.items():
+        a = found.get((net, order[0], setting))
+        if calib == order[0] or a is None:
+            continue
+        pairs.append({"net": net, "setting": setting, "a": order[0], "b": calib,
+                      "a_agreement_pct": a["top1_agreement_pct"], "b_agreement_pct": b["top1_agreement_pct"],
+                      "a_top1_drop_points": a["top1_drop_points"], "b_top1_drop_points": b["top1_drop_points"],
+                      "paired": paired_flips(a, b).to_dict()})
+    return pairs
 
 
 def main(argv=None) -> int:
@@ -277,10 +294,12 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--budget", type=float, default=99.5)
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
+    parser.add_argument("--merge", type=Path, action="append",
+                        help="results file of an earlier run on the same photos (repeatable): its rows join this "
+                             "run's and every calibration set is compared with the first by paired flips")
     args = parser.parse_args(argv)
 
     from edgenet.convert.calibration import load_calibration
-    from edgenet.convert.fidelity import fidelity_metrics, paired_flips
     from edgenet.family.model import build_model
     from edgenet.family.variants import parse_variant
     from edgenet.weights.keras_files import load_weights
@@ -289,11 +308,14 @@ def main(argv=None) -> int:
     photos = [p for p in _photos() if p[2] is not None]  # foolbox's labelled ImageNet photos
     if args.dev200:
         photos = _dev200(args.dev200) + photos
-    rows, comparisons = [], []
+    rows: list[dict] = []
+    for earlier in args.merge or ():  # rows of runs made apart (e.g. in parallel), on the same evaluation photos
+        rows += json.loads(earlier.read_text(encoding="utf-8"))["rows"]
+    comparisons: list[dict] = []
     nets: dict[str, tuple] = {}  # net -> (model, variant, evaluation, reference), built once
-    logits: dict[tuple[str, str], dict] = {}  # (net, calibration) -> setting -> logits on the evaluation samples
 
     def save() -> None:  # after every (calibration, net): a long run on a shared machine keeps what it measured
+        comparisons[:] = _calibration_pairs(rows)
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "command": " ".join(sys.argv[1:]),
@@ -303,7 +325,7 @@ def main(argv=None) -> int:
         tmp.replace(args.out)
 
     # Every net with the first calibration set before any second set: the first results come early.
-    for calib_name, source in calibs:
+    for calib_name, source in calibs if args.nets else ():
         for net in [n for n in args.nets.split(",") if n]:
             if net not in nets:
                 variant = parse_variant(net)
@@ -314,21 +336,10 @@ def main(argv=None) -> int:
                              _logits(lambda x, m=model: m(x, training=False).numpy(), evaluation[0]))
             model, variant, evaluation, reference = nets[net]
             calib = load_calibration(source, variant.contract, args.samples, 0, progress=False).array
-            new_rows, logits[net, calib_name] = measure(net, model, variant, calib, calib_name, evaluation,
-                                                        reference, args.budget, args.reps, args.runs)
-            rows += new_rows
-            first = calibs[0][0]
-            if calib_name != first:  # this calibration set against the first, setting by setting, paired
-                for setting, quant in logits[net, calib_name].items():
-                    if setting not in logits[net, first]:
-                        continue
-                    a, b = (fidelity_metrics(reference, q, groups=evaluation[1])
-                            for q in (logits[net, first][setting], quant))
-                    comparisons.append({"net": net, "setting": setting, "a": first, "b": calib_name,
-                                        "a_agreement_pct": round(100 * a.top1_agreement, 2),
-                                        "b_agreement_pct": round(100 * b.top1_agreement, 2),
-                                        "paired": paired_flips(a, b).to_dict()})
+            rows += measure(net, model, variant, calib, calib_name, evaluation, reference, args.budget, args.reps,
+                            args.runs)
             save()
+    save()
     print("| net | calibration | setting | agreement % (95 % CI) | top-1 drop pts (95 % CI) | vs plain: flips only"
           " plain / only this, McNemar p |")
     print("|---|---|---|---|---|---|")
