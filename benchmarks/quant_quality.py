@@ -22,8 +22,13 @@ int8 *paired*: the samples only one of them flips and the exact McNemar p-value
 the same way, setting by setting. Integer rungs keep plain int8's operators, shapes and scales, so their latency
 is plain int8's by construction (``--reps N`` measures it anyway, interleaved).
 
+The budget's own rule is also replayed (``budget_on_evaluation_halves``) as if the evaluation photos were a
+user's ``--holdout`` folder: :func:`edgenet.convert.quality.repair` chooses on the even-numbered photos and reports
+on the odd ones, from each rung's measured flips (no new conversion). ``--merge FILE`` joins the rows of runs made
+apart (e.g. one calibration set per process) and recomputes the comparisons; ``--nets ""`` only merges.
+
     .venv/bin/python benchmarks/quant_quality.py --dev200 DIR [--nets lite0,lite1,lite2]
-        [--calib default --calib previous=DIR] [--budget 99.5] [--views 2] [--reps 0]
+        [--calib default --calib previous=DIR] [--budget 99.5] [--views 2] [--reps 0] [--merge FILE]
 
 Writes benchmarks/results/quant_quality.json and prints Markdown tables.
 """
@@ -263,6 +268,54 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
     return rows
 
 
+def _replay_fidelity(measured: dict[str, dict], count: int):
+    """``on(parity)``: a fidelity callable over the rungs ``(ranges, bias, rounding)`` on the photos of that parity,
+    from each setting's measured flipped samples (one view per photo)."""
+    from edgenet.convert.fidelity import agreement_interval
+
+    def name(rung) -> str:
+        return rung[0] + (" + GPTQ rounding" if rung[2] else "") + (" + bias" if rung[1] else "")
+
+    def on(parity: int):
+        rows_of_half = np.arange(parity, count, 2)
+
+        def fidelity(rung) -> dict:
+            flipped = set(measured[name(rung)]["flipped_samples"])
+            agree = np.array([int(i) not in flipped for i in rows_of_half])
+            interval, method = agreement_interval(agree)
+            return {"top1_agreement": float(agree.mean()), "top1_agreement_ci95": list(interval),
+                    "ci_method": method, "images": len(agree), "samples": len(agree),
+                    "flipped_samples": [k for k, i in enumerate(rows_of_half) if int(i) in flipped]}
+        return fidelity
+    return on
+
+
+def _budget_replays(rows: list[dict], budget: float) -> list[dict]:
+    """The budget's own rule (:func:`edgenet.convert.quality.repair`) replayed on each (net, calibration set)'s
+    measured flips, as if the evaluation photos were a user's ``--holdout`` folder: choose on the even-numbered
+    photos, report on the odd ones. No new conversion: each rung's flips are the ones measured on those photos."""
+    from edgenet.convert.quality import RepairPlan, repair
+
+    out = []
+    for net, calib in dict.fromkeys((r["net"], r["calibration"]) for r in rows):
+        measured = {r["setting"]: r for r in rows if (r["net"], r["calibration"]) == (net, calib) and "budget" not in r}
+        if "minmax" not in measured or measured["minmax"]["samples"] != measured["minmax"]["photos"]:
+            continue  # one view per photo only: the halves split photos
+        count = measured["minmax"]["samples"]
+
+        on = _replay_fidelity(measured, count)
+        _, _, record = repair(RepairPlan(
+            lambda method: (method, False, False), lambda rung: ((rung[0], True, rung[2]), {}), on(0),
+            min_agreement_pct=budget, round_weights=lambda rung: ((rung[0], rung[1], True), {}), report=on(1)))
+        b = record["budget"]
+        out.append({"net": net, "calibration": calib, "budget_pct": budget,
+                    "pick": record["ranges"] + (" + GPTQ rounding" if record.get("weight_rounding") else "")
+                    + (" + bias" if record.get("bias_correction") is not None else ""),
+                    **{k: b[k] for k in ("met", "reached_pct", "reached_ci95_pct", "choice_images", "report",
+                                         "vs_plain_int8", "stopped")}})
+    return out
+
+
 def _calibration_pairs(rows: list[dict]) -> list[dict]:
     """Each calibration set against the first one seen, per net and setting, by paired flips on the same samples."""
     from edgenet.convert.fidelity import paired_flips
@@ -314,13 +367,17 @@ def main(argv=None) -> int:
     comparisons: list[dict] = []
     nets: dict[str, tuple] = {}  # net -> (model, variant, evaluation, reference), built once
 
+    replays: list[dict] = []
+
     def save() -> None:  # after every (calibration, net): a long run on a shared machine keeps what it measured
         comparisons[:] = _calibration_pairs(rows)
+        replays[:] = _budget_replays(rows, args.budget)
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "command": " ".join(sys.argv[1:]),
                                    "machine": "Intel Xeon @ 2.80GHz, 2 cores, AVX-512 VNNI (shared with other jobs)",
-                                   "evaluation_photos": len(photos), "rows": rows, "calibration_pairs": comparisons},
+                                   "evaluation_photos": len(photos), "rows": rows, "calibration_pairs": comparisons,
+                                   "budget_on_evaluation_halves": replays},
                                   indent=1), encoding="utf-8")
         tmp.replace(args.out)
 
@@ -349,6 +406,15 @@ def main(argv=None) -> int:
               f"({r['agreement_ci95_pct'][0]:.2f}-{r['agreement_ci95_pct'][1]:.2f}) | {r['top1_drop_points']:+.2f} "
               f"({r['top1_drop_ci95_points'][0]:+.2f} to {r['top1_drop_ci95_points'][1]:+.2f}) | "
               + (f"{vs['only_a']} / {vs['only_b']}, p = {vs['p_value']:.3f}" if vs else "-") + " |")
+    if replays:
+        print("\n| net | calibration | budget on the evaluation photos as --holdout | pick | choice: agreement % (95 % CI)"
+              " | report: agreement % (95 % CI) |")
+        print("|---|---|---|---|---|---|")
+        for r in replays:
+            print(f"| {r['net']} | {r['calibration']} | {r['budget_pct']:g} %: {'met' if r['met'] else 'NOT met'} | "
+                  f"{r['pick']} | {r['reached_pct']:.2f} ({r['reached_ci95_pct'][0]:.2f}-{r['reached_ci95_pct'][1]:.2f})"
+                  f" | {r['report']['top1_agreement_pct']:.2f} ({r['report']['ci95_pct'][0]:.2f}-"
+                  f"{r['report']['ci95_pct'][1]:.2f}) |")
     if comparisons:
         print("\n| net | setting | calibration A -> B | agreement A -> B % | flips only A / only B, McNemar p |")
         print("|---|---|---|---|---|")
