@@ -40,8 +40,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import EdgenetError, MissingDependencyError
-from .devices import Device, DeviceCheck
+from .. import process
+from ..devices import Device, DeviceCheck
+from ..errors import EdgenetError, InputFileError, MissingDependencyError, printable
+from ..fsutil import read_input_bytes
+from ..numbers import PORT, NumberError
+from ..pixels.images import MAX_IMAGE_FILE_BYTES
+from .devices import resource_name
 
 __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "RayExecutor", "Span",
            "DEFAULT_SHARD_IMAGES"]
@@ -76,6 +81,11 @@ def parse_cluster(text: str | None) -> ClusterSpec:
     if value in ("auto", "ray"):
         return ClusterSpec("ray", os.environ.get("RAY_ADDRESS") or "auto")
     if _ADDRESS.match(value):
+        port = value.rpartition(":")[2]
+        try:  # the one number rule (edgenet.numbers): a port a socket can take, else one line
+            PORT.check(port, f"--cluster {printable(value)[:80]}: port")
+        except NumberError as exc:
+            raise EdgenetError(str(exc)) from None
         return ClusterSpec("ray", value)
     raise EdgenetError(f"--cluster must be local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
 
@@ -90,18 +100,42 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail in one line when nothing listens at ``address`` (Ray itself would retry for minutes)."""
+#: How long ``--cluster HOST:PORT`` may take to show it is a Ray head before edgenet gives up.
+CONNECT_DEADLINE_S = 5.0
+
+# An HTTP/2 client preface and an empty SETTINGS frame: a Ray head (GCS, or Ray Client) is a gRPC
+# server, which answers with a SETTINGS frame of its own at once.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_H2_SETTINGS = 0x04
+
+
+def _check_reachable(address: str, timeout_s: float = CONNECT_DEADLINE_S) -> None:
+    """Fail in one line, within ``timeout_s``, when nothing listens at ``address`` or what listens is
+    not a gRPC server (Ray itself would retry for minutes, printing its native logs)."""
     import socket
 
     target = _host_port(address)
     if target is None:
         return
+    start = "start one with 'ray start --head --node-ip-address <private address>'"
+    deadline = time.monotonic() + timeout_s
     try:
-        socket.create_connection(target, timeout=timeout_s).close()
+        with socket.create_connection(target, timeout=timeout_s) as conn:
+            conn.sendall(_H2_PREFACE)
+            head = b""
+            while len(head) < 9:
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = conn.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except TimeoutError:
+        raise EdgenetError(f"--cluster {address}: no Ray head answers there (no gRPC answer within "
+                           f"{timeout_s:g} s); {start}") from None
     except OSError as exc:
-        raise EdgenetError(f"--cluster {address}: no Ray head answers there ({exc.strerror or exc}); start one with "
-                           "'ray start --head --node-ip-address <private address>'") from None
+        raise EdgenetError(f"--cluster {address}: no Ray head answers there ({exc.strerror or exc}); {start}") from None
+    if len(head) < 9 or head[3] != _H2_SETTINGS:
+        raise EdgenetError(f"--cluster {address}: what listens there is not a Ray head (not a gRPC server); {start}")
 
 
 def require_ray(address: str | None = None):
@@ -182,7 +216,7 @@ def _failed_records(device: Device, model_paths, threads, params, reason: str) -
             out.append(record)
     from .tasks import describe_models
 
-    return describe_models(out)
+    return describe_models(out, model_paths)
 
 
 class LocalExecutor(_Base):
@@ -231,7 +265,7 @@ class LocalExecutor(_Base):
         def job():
             started = time.time()
             try:
-                return describe_models(run_on_device(device, model_paths, threads, params))
+                return describe_models(run_on_device(device, model_paths, threads, params), model_paths)
             except EdgenetError as exc:  # an unreachable board: its settings fail, the other devices go on
                 return _failed_records(device, model_paths, threads, params, f"{device.name}: {exc}")
             finally:
@@ -240,11 +274,10 @@ class LocalExecutor(_Base):
 
         return pool.submit(job)
 
-    def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
-        from .devices import check_device
+    def check_devices(self, devices: Sequence[Device], timeout_s: float | None = None) -> list[DeviceCheck]:
+        from ..devices import check_devices
 
-        with cf.ThreadPoolExecutor(max(1, min(8, len(devices)))) as pool:
-            return list(pool.map(check_device, devices))
+        return check_devices(devices, **({"timeout_s": timeout_s} if timeout_s else {}))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -279,7 +312,9 @@ class RayExecutor(_Base):
                 kwargs["_node_ip_address"] = "127.0.0.1"
             kwargs.update(init_kwargs or {})
             try:
-                ray.init(**kwargs)
+                # Ray installs SIGTERM/SIGINT handlers of its own in ray.init: edgenet's stay in force.
+                with process.keep_signal_handlers():
+                    ray.init(**kwargs)
             except ConnectionError as exc:
                 raise EdgenetError(f"--cluster {address}: no Ray cluster there ({_one_line(exc)}); start one with "
                                    "'ray start --head --node-ip-address <private address>'") from None
@@ -297,6 +332,7 @@ class RayExecutor(_Base):
         self._lost: dict = {}  # ref -> why it was cancelled
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._converters: dict = {}  # request -> Converter (the up-to-date check of the local path)
 
     def describe(self) -> str:
         nodes = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -311,9 +347,17 @@ class RayExecutor(_Base):
             self.ray.shutdown()
 
     def cancel(self) -> None:
-        """Cancel every task this executor submitted that has not finished (Ctrl-C)."""
-        for ref in list(self._pending):
+        """Cancel every task this executor submitted that has not finished (Ctrl-C): first politely (the
+        task sees KeyboardInterrupt and its ``finally`` removes its folders), then, after
+        :data:`edgenet.process.GRACE_S`, by force."""
+        refs = list(self._pending)
+        for ref in refs:
             with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
+                self.ray.cancel(ref, force=False)
+        with contextlib.suppress(Exception):
+            _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=process.GRACE_S) if refs else ([], [])
+        for ref in refs:
+            with contextlib.suppress(Exception):
                 self.ray.cancel(ref, force=True)
         self._pending.clear()
 
@@ -338,64 +382,52 @@ class RayExecutor(_Base):
 
     # ---- conversions
     def submit_convert(self, variant, options) -> cf.Future:
-        from ..convert.api import ConvertResult, output_stem, resolve_io
-        from ..convert.manifest import is_up_to_date, manifest_path_for
         from ..fsutil import atomic_write_bytes, atomic_write_text
         from .memory import convert_memory_bytes
 
-        io = resolve_io(options.quant, options.io)
-        out_dir = Path(options.out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        model_path = out_dir / f"{output_stem(variant, options.quant, io)}.tflite"
-        manifest_path = manifest_path_for(model_path)
-        existing = None
-        if not options.force and manifest_path.exists():
-            from ..convert.manifest import read_manifest
-
-            try:
-                manifest = read_manifest(manifest_path)
-            except EdgenetError:
-                manifest = None
-            if manifest and is_up_to_date(model_path, manifest.get("inputs_fingerprint")):
-                existing = manifest
+        # Up to date is decided here, by the local path's own check (Converter.up_to_date): a finished
+        # output ships nothing and starts no task.
+        converter = self._converter(options)
+        plan = converter.plan(variant)
+        done = None if options.force else converter.up_to_date(plan)
+        future: cf.Future = cf.Future()
+        if done is not None:
+            future.set_result(done)
+            return future
         spec = variant.spec or variant.name
-        base = {"variant": variant.name, "spec": spec, "quant": options.quant, "io": io,
-                "model_path": str(model_path), "manifest_path": str(manifest_path),
-                "weights": str(options.weights) if options.weights else None}
         memory = convert_memory_bytes(variant)
         largest = max((n.get("Resources", {}).get("memory", 0) for n in self.ray.nodes() if n.get("Alive")), default=0)
         if memory > largest:  # Ray would wait for such a node forever
-            future: cf.Future = cf.Future()
-            future.set_result(ConvertResult(**base, status="failed", error=(
+            future.set_result(plan.result(options, "failed", error=(
                 f"{variant.name}: its conversion needs {memory / 2**30:.1f} GiB and the largest node of the cluster "
                 f"offers {largest / 2**30:.1f} GiB (ray start --memory)")))
             return future
-        shipped = None
-        if existing is not None:  # the node decides with convert_variants' own up-to-date check
-            shipped = (model_path.name, model_path.read_bytes(), manifest_path.read_text(encoding="utf-8"))
         ref = self._convert.options(num_cpus=1, memory=memory, max_retries=3).remote(
-            spec, replace(options, progress=False), shipped)
+            spec, replace(options, progress=False, force=True))
 
-        def done(payload, error):
+        def done_(payload, error):
             if error is not None:
-                return ConvertResult(**base, status="failed",
-                                     error=f"{variant.name}: cluster task failed: {_one_line(error)}")
+                return plan.result(options, "failed", error=f"{variant.name}: cluster task failed: {_one_line(error)}")
             self._span("convert", spec, payload)
-            if payload["up_to_date"]:
-                return ConvertResult(**base, status="up to date", size_bytes=existing["model"]["size_bytes"],
-                                     conversion_time_s=existing.get("conversion_time_s"),
-                                     worker_time_s=existing.get("worker_time_s"),
-                                     peak_memory_mb=existing.get("peak_memory_mb"), fidelity=existing.get("fidelity"),
-                                     notes=tuple(existing.get("notes") or ()))
-            result = dict(payload["result"], **base)
-            result["notes"] = tuple(result.get("notes") or ())
+            result = payload["result"]
             if payload["model"] is not None:
                 # Model first, manifest last (the manifest marks the conversion finished), both atomic.
-                atomic_write_bytes(model_path, payload["model"])
-                atomic_write_text(manifest_path, payload["manifest"])
-            return ConvertResult(**result)
+                atomic_write_bytes(plan.model_path, payload["model"])
+                atomic_write_text(plan.manifest_path, payload["manifest"])
+            fields = {k: v for k, v in result.items() if k not in ("variant", "spec", "quant", "io", "status",
+                                                                  "model_path", "manifest_path", "weights")}
+            return plan.result(options, result["status"], **dict(fields, notes=tuple(fields.get("notes") or ())))
 
-        return self._track(ref, done)
+        return self._track(ref, done_)
+
+    def _converter(self, options):
+        """One :class:`~edgenet.convert.api.Converter` per request (its calibration tensors are reused)."""
+        from ..convert.api import Converter
+
+        if options not in self._converters:
+            self._converters.clear()
+            self._converters[options] = Converter(options)
+        return self._converters[options]
 
     # ---- evaluation
     def evaluate(self, classifier, dataset, limit=None, progress=True, shard_images=None, on_shard=None,
@@ -427,10 +459,11 @@ class RayExecutor(_Base):
         def items(shard):
             out = []
             for s in shard:
-                try:
-                    out.append((str(s.path), Path(s.path).read_bytes(), None, s.label))
-                except OSError as exc:
-                    out.append((str(s.path), None, f"cannot read: {exc.strerror or exc}", s.label))
+                try:  # the one reader: a FIFO or a link to /dev/zero in a data set is a skip, never a hang
+                    out.append((str(s.path), read_input_bytes(s.path, "an image file", MAX_IMAGE_FILE_BYTES),
+                                None, s.label))
+                except InputFileError as exc:
+                    out.append((str(s.path), None, exc.cause, s.label))
             return out
 
         next_shard = 0
@@ -482,16 +515,16 @@ class RayExecutor(_Base):
 
     # ---- devices
     def _device_available(self, device: Device) -> str | None:
-        total = self.ray.cluster_resources().get(device.resource, 0)
+        total = self.ray.cluster_resources().get(resource_name(device.name), 0)
         if total >= 1:
             return None
         return (f"{device.name}: no node of the cluster holds it; start the node that owns its link with "
-                f"ray start ... --resources '{json.dumps({device.resource: 1})}'")
+                f"ray start ... --resources '{json.dumps({resource_name(device.name): 1})}'")
 
     def _node_cpus(self, device: Device) -> float:
         """CPUs of the node holding a local device: its latency job takes them all (nothing else of ours runs)."""
         for node in self.ray.nodes():
-            if node.get("Alive") and node.get("Resources", {}).get(device.resource, 0) >= 1:
+            if node.get("Alive") and node.get("Resources", {}).get(resource_name(device.name), 0) >= 1:
                 return float(node["Resources"].get("CPU", 0))
         return 0.0
 
@@ -505,9 +538,9 @@ class RayExecutor(_Base):
             future: cf.Future = cf.Future()
             future.set_result(failed_records(missing))
             return future
-        models = [(str(p), self.ray.put(Path(p).read_bytes())) for p in model_paths]
+        models = [(str(p), self.ray.put(read_input_bytes(p, "a .tflite model"))) for p in model_paths]
         cpus = self._node_cpus(device) if device.link == "local" else 0
-        ref = self._latency.options(num_cpus=cpus, resources={device.resource: 1}, max_retries=0,
+        ref = self._latency.options(num_cpus=cpus, resources={resource_name(device.name): 1}, max_retries=0,
                                     retry_exceptions=False).remote(device, [(p, r) for p, r in models],
                                                                    list(threads), params)
 
@@ -523,7 +556,7 @@ class RayExecutor(_Base):
                 return failed_records(payload["error"])
             from .tasks import describe_models
 
-            return describe_models(payload["records"])
+            return describe_models(payload["records"], model_paths)
 
         return self._track(ref, done)
 
@@ -542,7 +575,7 @@ class RayExecutor(_Base):
                 except Exception:  # noqa: BLE001, S112 - a transient GCS hiccup: look again later
                     continue
                 for ref, device in list(self._watched.items()):
-                    if held.get(device.resource, 0) < 1:
+                    if held.get(resource_name(device.name), 0) < 1:
                         self._lost[ref] = f"the node holding {device.name} left the cluster"
                         self._watched.pop(ref, None)
                         with contextlib.suppress(Exception):  # already finished
@@ -551,7 +584,7 @@ class RayExecutor(_Base):
         self._watcher = threading.Thread(target=watch, name="edgenet-device-watch", daemon=True)
         self._watcher.start()
 
-    def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
+    def check_devices(self, devices: Sequence[Device], timeout_s: float | None = None) -> list[DeviceCheck]:
         out: list[DeviceCheck | cf.Future] = []
         for device in devices:
             missing = self._device_available(device)
@@ -559,7 +592,7 @@ class RayExecutor(_Base):
                 out.append(DeviceCheck(device.name, device.where, ok=False, reachable=False,
                                        delegate=device.delegate, detail=missing.split(": ", 1)[1]))
                 continue
-            ref = self._check.options(num_cpus=0, resources={device.resource: 1}, max_retries=0).remote(device)
+            ref = self._check.options(num_cpus=0, resources={resource_name(device.name): 1}, max_retries=0).remote(device, timeout_s)
             out.append(self._track(ref, lambda value, error, d=device: DeviceCheck(**value) if error is None else
                                    DeviceCheck(d.name, d.where, ok=False, reachable=False, delegate=d.delegate,
                                                detail=f"check task failed: {_one_line(error)}")))

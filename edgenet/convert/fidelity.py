@@ -414,18 +414,19 @@ def holdout_set(
     :data:`MAX_HOLDOUT_IMAGES`, in sorted order). ``None`` when nothing is left over (every image
     was used for calibration): the caller reports that fidelity was not measured.
     """
-    used = {Path(p).resolve() for p in calibration_files}
+    # realpath, not Path.resolve: it never raises (a link loop is the walk's skip, not a crash here).
+    used = {os.path.realpath(p) for p in calibration_files}
     if holdout is not None:
         root = Path(holdout)
         if not root.is_dir():
             raise InputFileError(root, "holdout folder does not exist or is not a folder")
-        paths = [p for p in list_image_files(root) if p.resolve() not in used][:MAX_HOLDOUT_IMAGES]
+        paths = [p for p in list_image_files(root) if os.path.realpath(p) not in used][:MAX_HOLDOUT_IMAGES]
         source = str(root)
     elif str(calib_source) == DEFAULT_SOURCE:
         paths = list(holdout_images())
         source = "default holdout"
     else:
-        paths = [p for p in list_image_files(Path(calib_source)) if p.resolve() not in used][:MAX_HOLDOUT_IMAGES]
+        paths = [p for p in list_image_files(Path(calib_source)) if os.path.realpath(p) not in used][:MAX_HOLDOUT_IMAGES]
         source = f"{calib_source} (images not used for calibration)"
     rows, groups, images = _tensors(paths, contract)
     if not rows:
