@@ -184,7 +184,7 @@ def test_cli_edgetpu_with_missing_library_never_labels_edgetpu(tiny, tmp_path):
 
 def test_cli_rejects_bad_thread_list(tiny):
     res = CliRunner().invoke(bench, [str(tiny.int8), "--threads", "1,x"])
-    assert res.exit_code == 2 and "comma-separated" in res.output
+    assert res.exit_code == 2 and "'--threads'" in res.output and "'x' is not a whole number" in res.output
 
 
 # --- --remote against a real sshd on localhost (Debian openssh-server: /usr/sbin/sshd) -------------
