@@ -362,8 +362,11 @@ def main(argv=None) -> int:
     if args.dev200:
         photos = _dev200(args.dev200) + photos
     rows: list[dict] = []
+    evaluated = len(photos) if args.nets else 0
     for earlier in args.merge or ():  # rows of runs made apart (e.g. in parallel), on the same evaluation photos
-        rows += json.loads(earlier.read_text(encoding="utf-8"))["rows"]
+        done = json.loads(earlier.read_text(encoding="utf-8"))
+        rows += done["rows"]
+        evaluated = max(evaluated, done["evaluation_photos"])
     comparisons: list[dict] = []
     nets: dict[str, tuple] = {}  # net -> (model, variant, evaluation, reference), built once
 
@@ -376,7 +379,7 @@ def main(argv=None) -> int:
         tmp.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "command": " ".join(sys.argv[1:]),
                                    "machine": "Intel Xeon @ 2.80GHz, 2 cores, AVX-512 VNNI (shared with other jobs)",
-                                   "evaluation_photos": len(photos), "rows": rows, "calibration_pairs": comparisons,
+                                   "evaluation_photos": evaluated, "rows": rows, "calibration_pairs": comparisons,
                                    "budget_on_evaluation_halves": replays},
                                   indent=1), encoding="utf-8")
         tmp.replace(args.out)
