@@ -964,7 +964,7 @@ def test_special_files_named_like_any_input_are_one_line_never_a_hang(tmp_path, 
 
         cases = [
             ("edgetpu", "check", special("m.tflite")),
-            ("devices", "-i", special("devices.toml")),
+            ("devices", special("devices.toml")),
             ("sweep", "--budget-ms", "5", "-o", tmp_path / "run", "--settings", special("tuned.json")),
             ("select", special("results.jsonl"), "--budget-ms", "5"),
             ("eval", tiny_tflite.fp32, "--data", special("val.txt")),
