@@ -22,6 +22,9 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
                  process's resident memory, private (anonymous: heap, packed weights) and
                  file-backed (libraries, the mapped model, an XNNPACK weight cache file; shareable)
                  (added with issue 16; null in older records and where /proc is absent)
+    rss_after_first_run_mb: float, the measuring process's resident memory (private + file-backed,
+                 ``RssAnon + RssFile``) right after the model's init and first invocation: what
+                 ``--max-memory-mb`` holds a candidate to (added with issue 24; null in older records)
     samples_ms:  [float, ...] every timed invocation, in order
     accuracy:    {top1, top5, count, dataset, agreement_top1, drop_top1_points, reference}
     error:       null | "one line"   (a record with an error has no trustworthy numbers)
@@ -108,6 +111,7 @@ FIELDS: tuple[str, ...] = (
     "failed_runs",
     "peak_rss_mb",
     "init_memory_mb",
+    "rss_after_first_run_mb",
     "samples_ms",
     "accuracy",
     "error",
@@ -150,6 +154,7 @@ def make_record(
     failed_runs: int | None = None,
     peak_rss_mb: float | None = None,
     init_memory_mb: dict | None = None,
+    rss_after_first_run_mb: float | None = None,
     samples_ms: Iterable[float] | None = None,
     accuracy: dict | None = None,
     error: str | None = None,
@@ -174,6 +179,7 @@ def make_record(
         "failed_runs": failed_runs,
         "peak_rss_mb": _clean(peak_rss_mb),
         "init_memory_mb": _nested("init_memory_mb", init_memory_mb),
+        "rss_after_first_run_mb": _clean(rss_after_first_run_mb),
         "samples_ms": None if samples_ms is None else [float(x) for x in samples_ms],
         "accuracy": _nested("accuracy", accuracy),
         "error": None if error is None else one_line(error, None),
