@@ -58,6 +58,18 @@ def test_bench_in_child_gives_sane_statistics(tiny):
     assert record["latency_ms"]["p50"] == float(np.percentile(record["samples_ms"], 50, method="linear"))
 
 
+def test_the_child_records_its_resident_memory_after_the_first_run(tiny):
+    """What --max-memory-mb is held to: the child's private + file-backed resident memory once the model has run,
+    which holds at least what init and the first run added, and never exceeds the child's peak."""
+    result = run_in_child(tiny.int8, BenchParams(**FAST))
+    assert result.ok, result.error
+    rss = result.rss_after_first_run_mb
+    added = result.init_memory_mb["anon"] + result.init_memory_mb["file"]
+    assert 1 < rss <= result.peak_rss_mb + 0.01 and rss >= added
+    view = results.as_record(result.to_record())
+    assert view.rss_after_first_run_mb == rss
+
+
 def test_latency_stats_match_numpy():
     samples = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
     stats = LatencyStats.from_samples(samples)

@@ -131,6 +131,8 @@ def measure(backend, params: BenchParams) -> dict:
     init_memory_mb = None
     if before is not None and after is not None:  # what the model, its runtime and first run added
         init_memory_mb = {k: round(after[k] - before[k], 2) for k in ("anon", "file")}
+    # What the inference process holds once it can answer: the figure --max-memory-mb is held to.
+    rss_after_first_run_mb = round(after["anon"] + after["file"], 2) if after is not None else None
     warmup_end = clock() + int(params.warmup_s * 1e9)
     while clock() < warmup_end:
         invoke()
@@ -151,7 +153,7 @@ def measure(backend, params: BenchParams) -> dict:
     if failed:
         error = f"{failed} invocation(s) failed: {first_error}"
     return {"init_ms": init_ms, "first_ms": first_ms, "samples_ms": samples, "failed_runs": failed, "error": error,
-            "init_memory_mb": init_memory_mb}
+            "init_memory_mb": init_memory_mb, "rss_after_first_run_mb": rss_after_first_run_mb}
 
 
 def _read_model(path: Path) -> bytes:
