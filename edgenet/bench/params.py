@@ -56,6 +56,8 @@ class BenchParams:
     api: str = "interpreter"
     #: XNNPACK weight cache file (CompiledModel only): packed weights mapped at start-up, not rebuilt.
     xnnpack_weight_cache: bool = False
+    #: YNNPACK before XNNPACK (CompiledModel only, where the installed LiteRT has the option).
+    ynnpack: bool = False
 
     def __post_init__(self):
         if not isinstance(self.threads, int) or self.threads < 1:
@@ -75,6 +77,8 @@ class BenchParams:
             raise BenchParamsError("the XNNPACK latest-features switch needs the interpreter api with XNNPACK on")
         if self.xnnpack_weight_cache and self.api != "compiled":
             raise BenchParamsError("the XNNPACK weight cache needs --api compiled (the Python Interpreter has none)")
+        if self.ynnpack and self.api != "compiled":
+            raise BenchParamsError("YNNPACK needs --api compiled (the Python Interpreter has no YNNPACK option)")
         if self.api == "compiled" and (self.delegate != "cpu" or not self.xnnpack):
             raise BenchParamsError("--api compiled runs on the CPU with XNNPACK (no --delegate, no --no-xnnpack)")
         if self.timeout_s is not None and self.timeout_s <= 0:
@@ -114,7 +118,7 @@ class BenchParams:
         elif not self.xnnpack:
             engine = "builtin"
         else:
-            engine = "xnnpack" + ("+latest" if self.xnnpack_latest else "") + (
+            engine = ("ynnpack+" if self.ynnpack else "") + "xnnpack" + ("+latest" if self.xnnpack_latest else "") + (
                 "+cache" if self.xnnpack_weight_cache else "")
         return f"{self.api}/{engine} t={self.threads}"
 
@@ -136,6 +140,7 @@ class BenchParams:
             "xnnpack_latest": self.xnnpack_latest,
             "api": self.api,
             "xnnpack_weight_cache": self.xnnpack_weight_cache,
+            "ynnpack": self.ynnpack,
         }
 
     def interpreter_options(self) -> dict:

@@ -125,6 +125,8 @@ def run_remote(
         args += ["--api", params.api]
     if params.xnnpack_weight_cache:
         args.append("--xnnpack-weight-cache")
+    if params.ynnpack:
+        args.append("--ynnpack")
     if label:
         args += ["--label", label]
     if device.local:

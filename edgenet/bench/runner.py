@@ -77,7 +77,8 @@ class TFLiteBackend:
             from ..runtime.compiled import CompiledRunner, weight_cache_file
 
             cache = weight_cache_file(sha256_bytes(self.model_bytes), p.threads) if p.xnnpack_weight_cache else None
-            self.interpreter = CompiledRunner(self.model_bytes, p.threads, weight_cache=cache, source=self.source)
+            self.interpreter = CompiledRunner(self.model_bytes, p.threads, weight_cache=cache, source=self.source,
+                                              ynnpack=p.ynnpack)
             self.interpreter.fill_inputs(rng)
             return
         self.interpreter = make_interpreter(

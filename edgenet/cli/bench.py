@@ -45,6 +45,8 @@ class ThreadList(click.ParamType):
               help="LiteRT's Interpreter or its CompiledModel API (ai-edge-litert 2.x).")
 @click.option("--xnnpack-weight-cache", is_flag=True,
               help="XNNPACK weight cache file (with --api compiled): packed weights reused across starts.")
+@click.option("--ynnpack", is_flag=True,
+              help="YNNPACK before XNNPACK (with --api compiled, where the installed LiteRT offers it).")
 @click.option("--tune", is_flag=True,
               help="Find the fastest runtime settings (threads x engine) for each model, interleaved, repeated.")
 @click.option("--tune-reps", type=click.IntRange(min=1), default=3, show_default=True, help="Repetitions for --tune.")
@@ -82,7 +84,7 @@ class ThreadList(click.ParamType):
               help="With --devices: only this device (repeatable).")
 @cluster_option
 @user_errors
-def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, api, xnnpack_weight_cache, tune,
+def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, api, xnnpack_weight_cache, ynnpack, tune,
           tune_reps, tune_stat, engines, save_settings, warmup_s, min_runs, min_s, max_s, timeout_s, json_path, csv_path, label,
           remote, remote_command, ssh_options, inventory, device_names, cluster):
     """Measure inference latency of MODELS (.tflite), each in its own process.
@@ -113,7 +115,7 @@ def bench(models, threads, delegate, edgetpu_lib, no_xnnpack, xnnpack_latest, ap
     base = BenchParams(
         threads=threads[0], xnnpack=not no_xnnpack, delegate=delegate, warmup_s=warmup_s, min_runs=min_runs,
         min_s=min_s, max_s=max_s, timeout_s=timeout_s, edgetpu_lib=edgetpu_lib, xnnpack_latest=xnnpack_latest,
-        api=api, xnnpack_weight_cache=xnnpack_weight_cache,
+        api=api, xnnpack_weight_cache=xnnpack_weight_cache, ynnpack=ynnpack,
     )
     if save_settings and not tune:
         raise click.UsageError("--save-settings needs --tune")

@@ -203,6 +203,7 @@ class Record:
     api: str = "interpreter"
     xnnpack_latest: bool = False
     xnnpack_weight_cache: bool = False
+    ynnpack: bool = False  # CompiledModel with YNNPACK before XNNPACK (issue 24)
     throttled_before: str | None = None  # a Raspberry Pi's `vcgencmd get_throttled` before the run
     throttled_after: str | None = None  # ... and after it (None where vcgencmd is absent)
 
@@ -235,6 +236,7 @@ class Record:
         parts = [] if self.api == "interpreter" else [self.api]
         parts += ["latest"] if self.xnnpack_latest else []
         parts += ["cache"] if self.xnnpack_weight_cache else []
+        parts += ["ynnpack"] if self.ynnpack else []
         return "+".join(parts)
 
     def on_device(self, device: str) -> bool:
@@ -276,6 +278,7 @@ class Record:
             api=settings.get("api") or "interpreter",
             xnnpack_latest=bool(settings.get("xnnpack_latest")),
             xnnpack_weight_cache=bool(settings.get("xnnpack_weight_cache")),
+            ynnpack=bool(settings.get("ynnpack")),
             throttled_before=device.get("throttled_before"),
             throttled_after=device.get("throttled_after"),
         )

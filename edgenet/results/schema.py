@@ -13,7 +13,8 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
                   throttled_before, throttled_after,
                   emulation: {emulator, cpu, profile} | null}
     settings:    {threads, xnnpack, delegate, warmup_s, min_runs, min_s, max_s, timeout_s,
-                  xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records)}
+                  xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records),
+                  ynnpack (added with issue 24; null in older records)}
     latency_ms:  {init, first, mean, std, min, p50, p90, p95, p99, max}
     runs:        int, timed invocations after warm-up
     failed_runs: int, invocations that raised (any > 0 sets ``error``)
@@ -93,7 +94,7 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
         "emulation",
     ),
     "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s",
-                 "xnnpack_latest", "api", "xnnpack_weight_cache"),
+                 "xnnpack_latest", "api", "xnnpack_weight_cache", "ynnpack"),
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"),
     "accuracy": ("top1", "top5", "count", "dataset", "agreement_top1", "drop_top1_points", "reference"),
     "init_memory_mb": ("anon", "file"),
