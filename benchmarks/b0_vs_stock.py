@@ -63,7 +63,9 @@ def edgenet_model(name: str) -> Path:
 
 def stock_child(name: str, out: str, samples: int = SAMPLES) -> int:
     """Child process: the stock recipe for one variant (TensorFlow loads here only)."""
-    from edgenet._tf import keras, tf
+    import keras
+    import tensorflow as tf
+
     from edgenet.convert.calibration import load_calibration
     from edgenet.family.variants import parse_variant
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
-import edgenet.convert.calibrator as calibrator
 from edgenet.convert.api import ConvertOptions, convert_variants
 from edgenet.convert.calibration import load_calibration
+from edgenet.convert.calibrator import tensor_ranges
 from edgenet.family.variants import parse_variant
 from edgenet.fsutil import atomic_write_text
 
@@ -30,7 +30,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "calibrator_runtime.json"
 
 
-def _litert_interpreter(_tf, model_content: bytes, num_threads: int | None):
+def _litert_interpreter(model_content: bytes, num_threads: int | None):
     from edgenet.runtime.interpreter import load_runtime
 
     runtime = load_runtime(("ai_edge_litert",))
@@ -53,16 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     model = flatbuffer_utils.convert_bytearray_to_object(Path(fp32.model_path).read_bytes())
     calib = load_calibration("default", variant.contract, args.samples, 0).array
     samples = [[np.ascontiguousarray(calib[i : i + 1])] for i in range(len(calib))]
-    interpreters = {"tf.lite": calibrator._interpreter, "ai_edge_litert": _litert_interpreter}
+    interpreters = {"tf.lite": None, "ai_edge_litert": _litert_interpreter}  # None: the calibrator's own
     times: dict[str, list[float]] = {name: [] for name in interpreters}
     ranges = {}
     for _ in range(args.reps):
         for name, factory in interpreters.items():
-            calibrator._interpreter = factory
             t0 = time.perf_counter()
-            ranges[name] = calibrator.tensor_ranges(model, samples)
+            ranges[name] = tensor_ranges(model, samples, interpreter_factory=factory)
             times[name].append(round(time.perf_counter() - t0, 3))
-    calibrator._interpreter = interpreters["tf.lite"]
     worst = max(abs(a - b) / max(abs(a), abs(b), 1e-12)
                 for t in ranges["tf.lite"] for a, b in zip(ranges["tf.lite"][t], ranges["ai_edge_litert"][t], strict=True))
     best = {name: min(ts) for name, ts in times.items()}

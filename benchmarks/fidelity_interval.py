@@ -72,7 +72,7 @@ def real(nets: list[str], subsets: int, samples: int) -> list[dict]:
 
     from edgenet.convert.bias import correct_bias
     from edgenet.convert.calibration import load_calibration
-    from edgenet.convert.fidelity import VIEWS, _view, agreement_line, fidelity_metrics
+    from edgenet.convert.fidelity import VIEWS, agreement_line, fidelity_metrics, holdout_view
     from edgenet.convert.worker import keras_to_tflite
     from edgenet.family.model import build_model
     from edgenet.family.variants import parse_variant
@@ -91,7 +91,7 @@ def real(nets: list[str], subsets: int, samples: int) -> list[dict]:
         for photo_id, (_, pixels, label) in enumerate(photos):
             image = Image.fromarray(pixels)
             for view in VIEWS[:2] if label is not None else VIEWS:
-                xs.append(_view(image, view, variant.contract))
+                xs.append(holdout_view(image, view, variant.contract))
                 groups.append(photo_id)
         xs, groups = np.stack(xs).astype(np.float32), np.asarray(groups)
         reference = np.concatenate([model(xs[i : i + 1], training=False).numpy() for i in range(len(xs))])

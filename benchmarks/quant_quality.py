@@ -81,7 +81,7 @@ def _photos() -> list[tuple[str, np.ndarray, int | None]]:
 def _eval_set(contract):
     from PIL import Image
 
-    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.fidelity import VIEWS, holdout_view
 
     xs, labelled, labels = [], [], []
     for _, pixels, label in _photos():
@@ -91,7 +91,7 @@ def _eval_set(contract):
             if label is not None and k == 0:
                 labelled.append(len(xs))
                 labels.append(label)
-            xs.append(_view(image, view, contract))
+            xs.append(holdout_view(image, view, contract))
     return np.stack(xs).astype(np.float32), np.asarray(labelled), np.asarray(labels)
 
 
@@ -168,9 +168,9 @@ def measure(name: str, model, variant, calib: np.ndarray, xs, labelled, labels, 
                     origin[fixed] = (origin[data][0], origin[data][1], True)
                 return fixed, summary.to_dict()
 
-            from edgenet.convert.worker import _float_rung
+            from edgenet.convert.worker import float_rung as make_float_rung
 
-            float_rung = _float_rung(conv, corr, origin, rounder)
+            float_rung = make_float_rung(conv, corr, origin, rounder)
 
             def rank(data):
                 report = measure_report(float_bytes, data, calib[:16])

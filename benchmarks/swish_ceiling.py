@@ -47,7 +47,8 @@ OUT = HERE / "results" / "swish_ceiling.json"
 
 def b0_variants(folder: Path) -> dict[str, Path]:
     """edgenet B0 int8 and its swish-free / SE-free relatives (same seed, same calibration samples)."""
-    from edgenet._tf import keras
+    import keras
+
     from edgenet.convert.calibration import load_calibration
     from edgenet.convert.worker import keras_to_tflite
     from edgenet.family.model import build_model
@@ -110,7 +111,9 @@ def interleaved_minima_ms(models: dict, reps: int, runs: int) -> dict[str, list[
 
 
 def micro(folder: Path, reps: int, runs: int) -> dict:
-    from edgenet._tf import keras, tf
+    import keras
+    import tensorflow as tf
+
     from edgenet.convert.worker import keras_to_tflite
     from edgenet.runtime.interpreter import TFLiteModel
 
@@ -156,7 +159,8 @@ def micro(folder: Path, reps: int, runs: int) -> dict:
 
 
 def se_pool(reps: int, runs: int) -> dict:
-    from edgenet._tf import keras
+    import keras
+
     from edgenet.convert.worker import keras_to_tflite
     from edgenet.runtime.interpreter import TFLiteModel
 

@@ -12,6 +12,13 @@ edgenet runs native code on a user's model (the converter, the interpreter) and 
 SIGINT takes: an :class:`Interrupted` exception (a ``KeyboardInterrupt``) unwinds the stack, every
 ``finally`` removes its temporaries and stops its child, and the CLI prints one line and exits
 with the conventional ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM).
+
+Python worker processes (``multiprocessing``) come from :func:`worker_pool`: the same guarantees
+(own session, death with the parent, stopped at once when the command is interrupted). A library
+that installs its own handlers while it starts (Ray does, in ``ray.init``) runs inside
+:func:`keep_signal_handlers`, so edgenet's handling stays in force. Temporary folders named with
+the pid of the process that made them are removed by :func:`remove_orphaned` once that process is
+gone (a SIGKILL skips every ``finally``).
 """
 
 from __future__ import annotations
@@ -19,21 +26,27 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 __all__ = [
     "TERMINATING_SIGNALS",
     "Interrupted",
+    "die_with_parent",
     "install_signal_handlers",
+    "keep_signal_handlers",
     "popen",
+    "remove_orphaned",
     "run",
     "signal_name",
     "stop",
     "stop_all",
+    "worker_pool",
 ]
 
 #: The signals that end an edgenet command cleanly (children stopped, temporaries removed).
@@ -162,3 +175,99 @@ def run(argv: Sequence[str], *, input: str | bytes | None = None, timeout_s: flo
     finally:
         stop(proc)  # a no-op for a child that ended; otherwise (interrupted) ends it and its group
     return subprocess.CompletedProcess(list(argv), proc.returncode, stdout, stderr)
+
+
+def die_with_parent() -> None:
+    """In a Python child (a ``multiprocessing`` worker's initializer): lead a session of its own and die
+    with the parent, even one killed with SIGKILL, so nothing it started outlives the command."""
+    with contextlib.suppress(OSError):
+        os.setsid()
+    prctl = _prctl()
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() == 1:  # the parent died before the prctl: follow it now
+        os._exit(1)
+
+
+def _end_group(pid: int | None, sig: int) -> None:
+    if pid:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+
+
+@contextlib.contextmanager
+def worker_pool(max_workers: int = 1) -> Iterator:
+    """A spawn-context :class:`~concurrent.futures.ProcessPoolExecutor` whose workers die with edgenet
+    (:func:`die_with_parent`). Leaving the block normally waits for the work, as the executor does;
+    leaving it by an exception (a terminating signal, :class:`Interrupted`) ends the workers at once
+    (SIGTERM, then SIGKILL after :data:`GRACE_S`) instead of waiting for them to finish."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=die_with_parent)
+    try:
+        yield pool
+    except BaseException:
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        for worker in workers:
+            _end_group(worker.pid, signal.SIGTERM)
+        deadline = time.monotonic() + GRACE_S
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+            if worker.is_alive():
+                _end_group(worker.pid, signal.SIGKILL)
+                worker.join(GRACE_S)
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    else:
+        pool.shutdown(wait=True)
+
+
+@contextlib.contextmanager
+def keep_signal_handlers() -> Iterator[None]:
+    """Run a library's start-up (``ray.init``) without letting it replace the handlers of
+    :data:`TERMINATING_SIGNALS`: its attempts are ignored while the block runs, and edgenet's handlers
+    are put back afterwards in any case, so a signal still ends the command in one line."""
+    saved = {sig: signal.getsignal(sig) for sig in TERMINATING_SIGNALS}
+    original = signal.signal
+
+    def guarded(sig, handler):
+        if sig in TERMINATING_SIGNALS:
+            return signal.getsignal(sig)
+        return original(sig, handler)
+
+    signal.signal = guarded
+    try:
+        yield
+    finally:
+        signal.signal = original
+        for sig, handler in saved.items():
+            if handler is not None:
+                with contextlib.suppress(ValueError, OSError, TypeError):
+                    original(sig, handler)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphaned(root: str | os.PathLike, prefix: str) -> int:
+    """Remove the folders ``root/<prefix><pid>-*`` whose process ``pid`` is gone (killed before its
+    ``finally`` could clean up). Returns how many were removed; never raises."""
+    removed = 0
+    with contextlib.suppress(OSError):
+        for path in Path(root).glob(f"{prefix}*"):
+            head = path.name[len(prefix):].split("-", 1)[0]
+            if head.isdigit() and not _alive(int(head)) and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+                removed += 1
+    return removed

@@ -96,7 +96,7 @@ def tiny_int8(tiny_variant, photos):
     import keras
     import numpy as np
 
-    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.fidelity import VIEWS, holdout_view
     from edgenet.convert.worker import keras_to_tflite
     from edgenet.family.model import build_model
     from edgenet.pixels.images import load_image
@@ -106,7 +106,7 @@ def tiny_int8(tiny_variant, photos):
     model = build_model(tiny_variant, batch_size=1)
     names = sorted(photos)
     calib = np.stack([preprocess(photos[n], tiny_variant.contract) for n in names[:3]]).astype(np.float32)
-    held = np.stack([_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
+    held = np.stack([holdout_view(load_image(photos[names[3]]), v, tiny_variant.contract) for v in VIEWS]).astype(np.float32)
     float_bytes, _ = keras_to_tflite(model, "fp32")
     int8_bytes, _ = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")
     return model, float_bytes, int8_bytes, calib, held

@@ -110,3 +110,27 @@ def test_sample_groups_bound_the_store_and_change_nothing(float_model):
     steps = len(samples) * len(plan_chunks(model, budget))
     assert calls == [(k, steps) for k in range(1, steps + 1)]
     assert one_at_a_time == tensor_ranges(model, samples, budget_bytes=budget, num_threads=THREADS)
+
+
+def test_another_interpreter_can_run_the_chunks(float_model):
+    """``interpreter_factory`` runs every chunk (LiteRT's builtin kernels here, as
+    benchmarks/calibrator_runtime.py times them) and gives the same ranges up to float summation order."""
+    from edgenet.convert.calibrator import plan_chunks, tensor_ranges
+    from edgenet.runtime.interpreter import load_runtime
+
+    data, model, samples = float_model
+    runtime = load_runtime(("ai_edge_litert",))
+    made = []
+
+    def litert(content: bytes, threads: int | None):
+        made.append(len(content))
+        return runtime.Interpreter(model_content=content, num_threads=threads,
+                                   experimental_op_resolver_type=runtime.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+
+    budget = plan_chunks(model, 10**12)[0].bytes // 4
+    ranges = tensor_ranges(model, samples, budget_bytes=budget, num_threads=THREADS, interpreter_factory=litert)
+    assert len(made) == len(plan_chunks(model, budget))
+    reference = _preserve_all_ranges(data, _activations(model), samples)
+    assert ranges.keys() == reference.keys()
+    for t, (low, high) in reference.items():
+        assert ranges[t] == pytest.approx((low, high), rel=1e-4, abs=1e-4), t

@@ -117,3 +117,40 @@ def test_emulated_latency_is_measured_but_never_usable():
     assert [r.emulated for r in group] == [False]
     with pytest.raises(EdgenetError, match=r"1 result\(s\) from an emulated device left out"):
         bench_group([_bench({"emulator": "qemu-user"})])
+
+
+# /proc/cpuinfo flags of the two x86 machines of one kind that differ 5x in int8 speed, and a Pi 5 (Cortex-A76).
+AVX2_ONLY_FLAGS = "flags\t\t: fpu sse sse2 ssse3 sse4_1 sse4_2 avx avx2 fma bmi2\n"
+VNNI_FLAGS = "flags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512vl avx512_vnni\n"
+SAPPHIRE_FLAGS = VNNI_FLAGS.rstrip("\n") + " amx_bf16 amx_tile amx_int8\n"
+PI5_FEATURES = "Features\t: fp asimd evtstrm aes pmull sha1 sha2 crc32 atomics fphp asimdhp cpuid asimdrdm lrcpc dcpop asimddp\n"
+
+
+def test_the_isa_features_that_decide_int8_speed():
+    assert envinfo.isa_features(X86_CPUINFO + AVX2_ONLY_FLAGS, "x86_64") == {
+        "AVX2": True, "AVX-512 VNNI": False, "AVX-VNNI": False, "AMX": False}
+    assert envinfo.isa_features(VNNI_FLAGS, "x86_64")["AVX-512 VNNI"] is True
+    assert envinfo.isa_features(SAPPHIRE_FLAGS, "x86_64")["AMX"] is True
+    assert envinfo.isa_features(PI4_CPUINFO, "aarch64") == {"dotprod": False, "i8mm": False}
+    assert envinfo.isa_features(PI5_FEATURES, "aarch64") == {"dotprod": True, "i8mm": False}
+    assert envinfo.isa_features("model name\t: x\n", "x86_64") is None  # no flags line: unknown, not "none"
+    assert envinfo.isa_features(VNNI_FLAGS, "riscv64") is None
+
+
+def test_measured_on_is_one_line_built_from_the_device_block():
+    block = {"cpu_model": "AMD EPYC 7B13", "machine": "x86_64", "cores": 2, "load_1m": 1.5,
+             "isa": envinfo.isa_features(AVX2_ONLY_FLAGS, "x86_64")}
+    assert envinfo.measured_on(block) == "AMD EPYC 7B13 (x86_64); AVX2, no AVX-512 VNNI, no AMX; 2 cores; load 1.50"
+    block["isa"] = envinfo.isa_features(SAPPHIRE_FLAGS, "x86_64")
+    assert "; AVX2, AVX-512 VNNI, AMX; " in envinfo.measured_on(block)
+    pi = {"cpu_model": "Raspberry Pi 5", "machine": "aarch64", "cores": 4, "load_1m": 0.0,
+          "isa": envinfo.isa_features(PI5_FEATURES, "aarch64")}
+    assert envinfo.measured_on(pi) == "Raspberry Pi 5 (aarch64); dotprod, no i8mm; 4 cores; load 0.00"
+    assert envinfo.measured_on({}) == "unknown CPU; ISA features unknown; cores unknown; load unknown"
+    emulated = envinfo.measured_on({"cpu_model": "x", "emulation": {"emulator": "qemu-user", "cpu": "cortex-a72",
+                                                                     "profile": "pi4"}, "isa": None})
+    assert "emulated: pi4 cortex-a72 qemu-user" in emulated
+    # This machine: the record's device block carries the line, built from its own fields.
+    device = envinfo.device_info()
+    assert device["measured_on"] == envinfo.measured_on(device) and "\n" not in device["measured_on"]
+    assert as_record(make_record("bench", device=device)).device.measured_on == device["measured_on"]

@@ -595,6 +595,56 @@ def test_small_ones_exit_codes_and_one_line_messages(tmp_path, lite0_checkpoint,
     assert "two\nlines" not in result.output
 
 
+# --- 9. numbers: finite, in range, the option named (issue 25) -----------------------------------------
+
+NOT_NUMBERS = ("nan", "inf", "-inf", "1e308", "-1", "x")
+
+
+@pytest.mark.parametrize("bad", NOT_NUMBERS)
+@pytest.mark.parametrize("command", [
+    ["bench", "m.tflite"], ["bench", "m.tflite", "--remote", "user@127.0.0.1"], ["profile", "m.tflite"],
+    ["sweep", "--budget-ms", "10"], ["tune", "m.tflite"],
+])
+@pytest.mark.parametrize("option", ["--timeout-s", "--warmup-s", "--min-s", "--max-s"])
+def test_durations_that_are_not_finite_end_in_one_usage_line(tmp_path, command, option, bad):
+    if option == "--min-s" and command[0] == "profile":
+        option = "--rounds"  # profile has no minimum time: its rounds
+    out = tmp_path / "out"
+    result = invoke(*command, option, bad, "-o" if command[0] in ("sweep", "profile") else "--csv", out)
+    assert_one_error(result, 2, option)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, option", [
+    (["sweep", "--budget-ms", "10", "--far-factor", "nan"], "--far-factor"),
+    (["sweep", "--budget-ms", "10", "--min-top1", "nan"], "--min-top1"),
+    (["select", "r.jsonl", "--budget-ms", "10", "--min-top1", "nan"], "--min-top1"),
+    (["select", "r.jsonl", "--budget-ms", "10", "--threads", "1e308"], "--threads"),
+    (["scale", "--phi", "nan"], "--phi"),
+    (["scale", "--phi", "1", "--width", "inf"], "--width"),
+    (["convert", "b0", "-o", "o", "--max-latency-cost", "inf"], "--max-latency-cost"),
+    (["convert", "b0", "-o", "o", "--samples", "99999999999999999999"], "--samples"),
+    (["eval", "m.tflite", "--data", ".", "--limit", "0"], "--limit"),
+    (["predict", "x.jpg", "--model", "b0", "--top", "nan"], "--top"),
+    (["bench", "m.tflite", "--threads", "1,nan"], "--threads"),
+    (["devices", "--cluster", "ray://127.0.0.1:99999999999999999999"], "port"),
+    (["devices", "--cluster", "127.0.0.1:0"], "port"),
+    (["bench", "m.tflite", "--cluster", "127.0.0.1:65536"], "port"),
+])
+def test_other_numbers_are_refused_in_one_line(args, option):
+    line = assert_one_error(invoke(*args), 2, option)
+    if option == "port":
+        assert "--cluster" in line and "1 to 65535" in line
+
+
+def test_benchparams_holds_the_same_bounds():
+    from edgenet.bench.params import BenchParams, BenchParamsError
+
+    for field, bad in (("timeout_s", float("nan")), ("warmup_s", float("inf")), ("max_s", 1e308), ("min_runs", 0)):
+        with pytest.raises(BenchParamsError, match=field):
+            BenchParams(**{field: bad})
+
+
 # --- 6. remote timeouts that hold, results reused only for the same device ---------------------------
 
 @pytest.fixture()
@@ -697,3 +747,365 @@ def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):
     proc.kill()
     proc.wait()
     _wait_for(lambda: processes_with(marker) == [], 10, "the orphan to die")
+
+
+# --- issue 25: the guarantees on every surface --------------------------------------------------------
+
+def _one_line_failure(result, *needles: str) -> str:
+    """A non-zero exit (1 or 2), no traceback, exactly one error line holding every needle."""
+    stderr = result.stderr if isinstance(result, subprocess.CompletedProcess) else result.output
+    rc = result.returncode if isinstance(result, subprocess.CompletedProcess) else result.exit_code
+    assert rc in (1, 2), (rc, stderr[-2000:])
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = error_lines(stderr)
+    assert len(lines) == 1, stderr[-2000:]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
+
+
+def test_special_files_named_like_any_input_are_one_line_never_a_hang(tmp_path, tiny_tflite, image):
+    from conftest import TINY_SPEC
+
+    data = tmp_path / "data"
+    (data / "cat").mkdir(parents=True)
+    shutil.copy(image, data / "cat" / "a.png")
+    for kind, make, cause in (("fifo", os.mkfifo, "a FIFO"),
+                              ("zero", lambda p: os.symlink("/dev/zero", p), "a character device")):
+        folder = tmp_path / kind
+        folder.mkdir()
+
+        made: list[Path] = []
+
+        def special(name: str, folder=folder, make=make) -> Path:
+            path = folder / name
+            make(path)
+            made.append(path)  # noqa: B023 - filled and read within the same iteration
+            return path
+
+        cases = [
+            ("edgetpu", "check", special("m.tflite")),
+            ("devices", "-i", special("devices.toml")),
+            ("sweep", "--budget-ms", "5", "-o", tmp_path / "run", "--settings", special("tuned.json")),
+            ("select", special("results.jsonl"), "--budget-ms", "5"),
+            ("eval", tiny_tflite.fp32, "--data", special("val.txt")),
+            ("eval", tiny_tflite.fp32, "--data", data, "--labels", special("labels.txt")),
+            ("import-weights", special("ckpt.pth"), "--variant", TINY_SPEC, "-o", tmp_path / "w.weights.h5"),
+            ("bench", tiny_tflite.fp32, "--remote", special("device.json")),
+            ("predict", image, "--model", special("model.tflite")),
+        ]
+        for args, path in zip(cases, made, strict=True):
+            _one_line_failure(invoke(*args), path.name, cause)
+    assert not (tmp_path / "w.weights.h5").exists()
+
+    # The size bound: a regular file larger than its kind can be is refused before it is read.
+    from edgenet.fsutil import read_input_text
+
+    big = tmp_path / "huge.json"
+    with open(big, "wb") as fh:
+        fh.truncate(5 << 20)  # sparse: costs nothing
+    with pytest.raises(InputFileError, match="more than a settings file can be"):
+        read_input_text(big, "a settings file", max_bytes=1 << 20)
+
+
+def _walk_folder(root: Path, good: int) -> dict[str, str]:
+    """``good`` real photos, plus one of each entry the folder walk skips, with its expected reason."""
+    import socket
+
+    root.mkdir(parents=True)
+    for i in range(good):
+        _photo(root / f"good{i}.png", i)
+    os.symlink("b.jpg", root / "a.jpg")  # a.jpg -> b.jpg -> a.jpg
+    os.symlink("a.jpg", root / "b.jpg")
+    os.symlink("missing.png", root / "dangling.png")
+    os.mkfifo(root / "pipe.jpg")
+    os.symlink("/dev/zero", root / "zero.jpg")
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(root / "sock.png"))
+    sock.close()
+    os.symlink(".", root / "loop_dir")  # a folder loop: never followed
+    bad = os.fsdecode(b"bad\xff.png")
+    shutil.copy(root / "good0.png", root / bad)  # a real image whose name is not UTF-8
+    return {"a.jpg": "symbolic link loop", "b.jpg": "symbolic link loop",
+            "dangling.png": "symbolic link to a missing file", "pipe.jpg": "a FIFO", "zero.jpg": "a character device",
+            "sock.png": "a socket", bad: "not valid UTF-8"}
+
+
+def test_user_folders_skip_loops_dangling_links_special_files_and_undecodable_names(tmp_path, tiny_tflite):
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.convert.fidelity import holdout_set
+    from edgenet.fsutil import walk_files
+    from edgenet.pixels.contract import PreprocessContract
+    from edgenet.pixels.images import IMAGE_EXTENSIONS
+
+    folder = tmp_path / "calib"
+    expected = _walk_folder(folder, good=12)
+    walk = walk_files(folder, IMAGE_EXTENSIONS)
+    assert sorted(p.name for p in walk.files) == sorted(f"good{i}.png" for i in range(12))
+    reasons = {p.name: why for p, why in walk.skipped}
+    assert set(reasons) == set(expected), reasons
+    for name, cause in expected.items():
+        assert cause in reasons[name], (name, reasons[name])
+
+    # Calibration: the skips are said in one line, names escaped; the run goes on (no RuntimeError, no
+    # UnicodeEncodeError in the file-list hash).
+    contract = PreprocessContract(32, (0.0,) * 3, (1.0,) * 3)
+    said: list[str] = []
+    calib = load_calibration(folder, contract, samples=8, log=said.append)
+    assert calib.count == 8 and len(calib.skipped) == len(expected) and len(calib.fingerprint["file_list_sha256"]) == 64
+    assert len(said) == 1 and "\n" not in said[0] and f"{len(expected)} file(s)" in said[0], said
+    # The fidelity holdout of the same folder: the loop is the walk's skip, not a crash in resolve().
+    held = holdout_set(folder, contract, calib.files)
+    assert held is not None and held.images == 4
+
+    # Nothing usable left: one line naming the folder, through the CLI too.
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    os.symlink("x.jpg", empty / "y.jpg")
+    os.symlink("y.jpg", empty / "x.jpg")
+    os.mkfifo(empty / "p.png")
+    with pytest.raises(EdgenetError, match="no image files found.*skipped 3 file"):
+        load_calibration(empty, contract, samples=2)
+    data = tmp_path / "data"
+    (data / "cat").mkdir(parents=True)
+    os.symlink("a.png", data / "cat" / "b.png")
+    os.symlink("b.png", data / "cat" / "a.png")
+    result = invoke("eval", tiny_tflite.fp32, "--data", data)
+    _one_line_failure(result, str(data), "symbolic link loop")
+
+
+def _served_entry(folder: Path, name: str, body: bytes, *, size: bool = True, pinned: bool = True):
+    """A registry entry for ``name`` (served from ``folder``) that names its sha256 and, if ``size``, its size."""
+    import hashlib
+
+    from edgenet.weights.registry import PublishedWeights
+
+    (folder / name).write_bytes(body)
+    return PublishedWeights(variant="lite0", source="test mirror", filename=name, file_format="pytorch",
+                            licence="Apache-2.0", hash=f"sha256:{hashlib.sha256(body).hexdigest()}" if pinned else None,
+                            hash_source="test", size_bytes=len(body) if size else None)
+
+
+def test_weights_cache_states_and_hostile_mirrors_end_in_one_line(tmp_path, lite0_checkpoint):
+    from weights_server import WeightsServer
+
+    from edgenet.weights.fetch import FetchSettings, WeightsHashError, read_verified, resolve
+
+    served = tmp_path / "served"
+    served.mkdir()
+    body = np.random.default_rng(0).bytes(200_000)
+    entry = _served_entry(served, "w.pth", body)
+    tofu = _served_entry(served, "t.safetensors", body, pinned=False)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("precious")
+
+    def settings(cache: Path, url: str, **kw) -> FetchSettings:
+        return replace_settings(FetchSettings.from_env({"EDGENET_CACHE": str(cache), "EDGENET_IGNORE_PACKAGES": "1",
+                                                        "EDGENET_WEIGHTS_URL": url}), **kw)
+
+    def fails(cache: Path, url: str, *needles: str, which=entry, exc=EdgenetError, **kw) -> str:
+        with pytest.raises(exc) as info:
+            resolve("lite0", settings(cache, url, **kw), entry=which, progress=False, trust_on_first_use=True)
+        line = str(info.value)
+        assert "\n" not in line, line
+        for needle in needles:
+            assert needle in line, (needle, line)
+        return line
+
+    hostile = {"loop.pth": ("redirect", "/loop.pth"), "file.pth": ("redirect", "file:///etc/passwd"),
+               "endless.pth": ("endless", None), "bomb.pth": ("gzip-bomb", 50_000_000),
+               "trickle.pth": ("trickle", 0.2)}
+    with WeightsServer(served, hostile=hostile) as server:
+        url = server.url
+        # A good download, read-only in the cache, verified again on use.
+        cache = tmp_path / "good"
+        located = resolve("lite0", settings(cache, url), entry=entry, progress=False)
+        assert located.path.read_bytes() == body and not os.access(located.path, os.W_OK) or os.geteuid() == 0
+        assert oct(located.path.stat().st_mode & 0o777) == oct(0o444)
+
+        # The real Lite0 registry entry, fetched from the mirror: verified on every use, so a cache file
+        # swapped after its hash check is refused in one line and never loaded (here, by the loader's
+        # first read: the classifier size).
+        from edgenet.weights.keras_files import classifier_classes
+        from edgenet.weights.registry import REGISTRY
+
+        real = REGISTRY["lite0"]
+        shutil.copy(lite0_checkpoint, served / real.filename)
+        cache = tmp_path / "real"
+        env = {"EDGENET_CACHE": str(cache), "EDGENET_IGNORE_PACKAGES": "1", "EDGENET_WEIGHTS_URL": url}
+        located = resolve("lite0", FetchSettings.from_env(env), progress=False)
+        old_env = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            assert classifier_classes(located.path) == 1000
+            swapped = located.path.with_name("swap")
+            data = bytearray(located.path.read_bytes())
+            data[-1000] ^= 1
+            swapped.write_bytes(bytes(data))
+            os.replace(swapped, located.path)
+            with pytest.raises(WeightsHashError, match="changed after it was verified"):
+                classifier_classes(located.path)
+            with pytest.raises(WeightsHashError, match="changed after it was verified"):
+                read_verified(located.path)
+        finally:
+            for k, v in old_env.items():
+                os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+        # The cache under a regular file; a read-only place; a folder where the file should be.
+        blocker = tmp_path / "blocker"
+        blocker.write_text("x")
+        fails(blocker, url, "blocker", "cannot write")
+        fails(Path("/sys/edgenet-cache"), url, "/sys/edgenet-cache", "cannot write")
+        folder_cache = tmp_path / "folder"
+        (folder_cache / "weights" / "w.pth").mkdir(parents=True)
+        fails(folder_cache, url, "w.pth", "a directory", "remove it")
+        # An empty and a non-UTF-8 pin beside a trust-on-first-use file.
+        for pin_bytes in (b"", b"\xff\xfe not a hash"):
+            pinned = tmp_path / f"pin{len(pin_bytes)}"
+            (pinned / "weights").mkdir(parents=True)
+            (pinned / "weights" / "t.safetensors").write_bytes(body)
+            (pinned / "weights" / "t.safetensors.sha256").write_bytes(pin_bytes)
+            fails(pinned, url, "t.safetensors.sha256", which=tofu)
+
+        # Planted links in the cache are never written through; nothing outside is created or changed.
+        for planted in ("w.pth.part", "w.pth.lock"):
+            cache = tmp_path / f"planted-{planted}"
+            (cache / "weights").mkdir(parents=True)
+            target = outside if planted.endswith(".part") else tmp_path / "created-outside"
+            os.symlink(target, cache / "weights" / planted)
+            fails(cache, url, planted, "symbolic link")
+            assert outside.read_text() == "precious" and not (tmp_path / "created-outside").exists()
+        # A hard link to a file outside is refused too.
+        cache = tmp_path / "hardlink"
+        (cache / "weights").mkdir(parents=True)
+        os.link(outside, cache / "weights" / "w.pth.part")
+        fails(cache, url, "hard link")
+        assert outside.read_text() == "precious"
+
+        # Hostile mirrors: a redirect loop, a redirect off http(s), an endless body, a gzip bomb, a trickle.
+        def mirror(name: str, *needles: str, **kw) -> None:
+            cache = tmp_path / f"m-{name}"
+            which = replace(entry, filename=name, size_bytes=kw.pop("size", entry.size_bytes))
+            fails(cache, url, *needles, which=which, **kw)
+            part = cache / "weights" / f"{name}.part"
+            assert not part.exists() or part.stat().st_size <= max(which.size_bytes or 0, 1 << 20)
+            assert not (cache / "weights" / name).exists()
+
+        mirror("loop.pth", "redirect loop")
+        mirror("file.pth", "not http(s)")
+        mirror("endless.pth", f"more than the {len(body)} bytes")
+        mirror("trickle.pth", "deadline", deadline_s=1.0)  # the whole download's deadline
+        mirror("bomb.pth", "ended after")  # stored as sent (48 kB), never decoded into its 50 MB
+        started = time.monotonic()
+        mirror("trickle.pth", "stalled", stall_s=1.0)
+        assert time.monotonic() - started < 30
+
+
+def replace_settings(settings, **kw):
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(settings, **kw)
+
+
+def replace(entry, **kw):
+    from dataclasses import replace as dc_replace
+
+    return dc_replace(entry, **kw)
+
+
+def test_a_full_disk_while_downloading_is_one_line(tmp_path):
+    """ENOSPC/EFBIG, simulated with RLIMIT_FSIZE in the child (no tmpfs or loop device needed)."""
+    import resource
+
+    from weights_server import WeightsServer
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "efficientnet-lite0-57934424.pth").write_bytes(b"\0" * (3 << 20))
+
+    def small_disk():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, 1 << 20))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # write() fails with EFBIG instead of killing us
+
+    with WeightsServer(served) as server:
+        result = subprocess.run([sys.executable, "-m", "edgenet", "weights", "fetch", "lite0"], capture_output=True,
+                                text=True, timeout=120, preexec_fn=small_disk,
+                                env=_env(EDGENET_CACHE=str(tmp_path / "cache"), EDGENET_IGNORE_PACKAGES="1",
+                                         EDGENET_WEIGHTS_URL=server.url))
+    line = _one_line_failure(result, "efficientnet-lite0-57934424.pth")
+    assert "File too large" in line or "No space" in line, line
+    assert not (tmp_path / "cache" / "weights" / "efficientnet-lite0-57934424.pth").exists()
+
+
+def test_signals_on_the_new_paths_end_within_2_s_with_children_and_folders_gone(tiny_tflite, image, tmp_path):
+    import contextlib
+    import socket
+    import tempfile
+
+    from edgenet import process
+
+    # quant-report: SIGTERM/SIGINT/SIGHUP while its worker measures: one line, 128+signum, within 2 s of the
+    # signal, no worker (nor multiprocessing's resource tracker) left.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        marker = f"edgenet-fault-{os.getpid()}-qr-{sig}"
+        proc = _start(["quant-report", tiny_tflite.fp32, tiny_tflite.int8], marker)
+        _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the quant-report worker")  # noqa: B023
+        time.sleep(1.0)
+        sent = time.monotonic()
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
+        assert time.monotonic() - sent < 2.0 + 1.0, time.monotonic() - sent  # 2 s, and the machine's slack
+        _assert_interrupted(proc.returncode, stderr, sig)
+        _wait_for(lambda: processes_with(marker) == [], 10, "the worker to go")  # noqa: B023
+    # SIGKILL: nothing can run in edgenet, yet the worker and the resource tracker die with it.
+    marker = f"edgenet-fault-{os.getpid()}-qr-kill"
+    proc = _start(["quant-report", tiny_tflite.fp32, tiny_tflite.int8], marker)
+    _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the quant-report worker")
+    time.sleep(1.0)
+    proc.kill()
+    proc.communicate(timeout=30)
+    _wait_for(lambda: processes_with(marker) == [], 10, "the orphaned worker and resource tracker to die")
+
+    # --cluster at a listener that is not Ray: one line within the connect deadline, not minutes of Ray's
+    # native logs; and a signal during the connect ends it in one line with 128+signum.
+    import threading
+
+    accepted: list = []
+    data = tmp_path / "data"
+    (data / "cat").mkdir(parents=True)
+    shutil.copy(image, data / "cat" / "a.png")
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        address = f"127.0.0.1:{listener.getsockname()[1]}"
+
+        def accept() -> None:
+            with contextlib.suppress(OSError):
+                while True:
+                    accepted.append(listener.accept()[0])
+
+        threading.Thread(target=accept, daemon=True).start()
+        result = edgenet_cli("eval", tiny_tflite.fp32, "--data", data, "--cluster", address, timeout_s=120)
+        _one_line_failure(result, address, "no Ray head answers there")
+        assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) <= 3, result.stderr
+        marker = f"edgenet-fault-{os.getpid()}-cluster"
+        before = len(accepted)
+        proc = _start(["eval", tiny_tflite.fp32, "--data", data, "--cluster", address], marker)
+        _wait_for(lambda: len(accepted) > before, 60, "the connect")
+        sent = time.monotonic()
+        code, stderr = _interrupt(proc, signal.SIGTERM, marker)
+        assert time.monotonic() - sent < 3.0
+        _assert_interrupted(code, stderr, signal.SIGTERM)
+        for conn in accepted:
+            conn.close()
+
+    # A sharded eval's worker killed mid-shard leaves its folder: the next shard removes it.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = Path(tempfile.gettempdir()) / f"edgenet-cluster-shard-{int(dead.stdout)}-test"
+    orphan.mkdir()
+    (orphan / "000001-a.png").write_bytes(b"x")
+    mine = Path(tempfile.mkdtemp(prefix=f"edgenet-cluster-shard-{os.getpid()}-"))
+    try:
+        assert process.remove_orphaned(tempfile.gettempdir(), "edgenet-cluster-shard-") >= 1
+        assert not orphan.exists() and mine.exists()  # a live process's folder stays
+    finally:
+        shutil.rmtree(mine, ignore_errors=True)

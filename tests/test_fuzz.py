@@ -1,5 +1,6 @@
-"""Property-based fuzzing (Hypothesis) of the two readers of untrusted bytes that run everywhere:
-the image loader and the .tflite reader.
+"""Property-based fuzzing (Hypothesis) of the readers of untrusted bytes that run everywhere (the image
+loader and the .tflite reader), of every state the weights cache can be found in, and of the one walk
+of users' folders.
 
 The property: any bytes either load or fail with one ``InputFileError`` line naming the file; no
 other exception, no hang, no crash of this process. Inputs are real files mutated (bit flips,
@@ -127,3 +128,178 @@ def test_interpreter_on_damaged_models_fails_in_one_line_never_crashes_us(fuzz_d
     except EdgenetError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
     assert os.getpid() > 0  # we are still here
+
+
+# --- option values: every number option of every command ------------------------------------------------
+
+def _number_options():
+    import click
+
+    from edgenet.cli import main
+    from edgenet.cli.common import NumberType
+
+    def walk(command, path=()):
+        yield path, command
+        for name, sub in sorted(getattr(command, "commands", {}).items()):
+            yield from walk(sub, (*path, name))
+
+    return [(" ".join(path), option) for path, command in walk(main) for option in command.params
+            if isinstance(option, click.Option) and isinstance(option.type, NumberType)]
+
+
+NUMBER_OPTIONS = _number_options()
+OPTION_TEXT = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True).map(repr),
+    st.floats(allow_nan=True, allow_infinity=True).map(str),
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.sampled_from(["nan", "NaN", "inf", "-inf", "+inf", "1e308", "-1e308", "1e-320", "0", "-0", "0x10", "1_000",
+                     " 5 ", "", "5ms", "½", "٣", "1e5", "2.5", "65536"]),
+    st.text(max_size=12),
+)
+
+
+@FUZZ
+@given(index=st.integers(0, len(NUMBER_OPTIONS) - 1), text=OPTION_TEXT)
+def test_every_number_option_takes_a_finite_number_in_range_or_names_itself(index, text):
+    """Any text given to any number option of any command: a finite number within the option's bounds,
+    or click's one usage line naming the option (never an exception of another type)."""
+    import math
+
+    import click
+
+    where, option = NUMBER_OPTIONS[index]
+    ctx = click.Context(click.Command(where or "edgenet"))
+    try:
+        value = option.type_cast_value(ctx, text)
+    except click.BadParameter as exc:
+        message = exc.format_message()
+        assert option.opts[0] in message and "\n" not in message, (where, message)
+        return
+    bounds = option.type.bounds
+    assert isinstance(value, int if bounds.integer else float) and not isinstance(value, bool)
+    assert math.isfinite(value) and bounds.lo <= value <= bounds.hi, (where, option.opts, text, value)
+    assert not (bounds.lo_open and value == bounds.lo) and not (bounds.hi_open and value == bounds.hi)
+
+
+def test_the_option_fuzzer_sees_every_command():
+    commands = {where.split()[0] for where, _ in NUMBER_OPTIONS}
+    assert {"bench", "tune", "profile", "sweep", "select", "convert", "eval", "scale", "predict"} <= commands
+# --- the weights cache and users' folders (issue 25) ---------------------------------------------------
+
+#: What can stand where the cache expects a file (or a folder).
+_STATES = ("absent", "good", "garbage", "empty", "folder", "link-outside", "link-zero", "link-loop", "dangling",
+           "fifo")
+_PIN_STATES = (*_STATES, "pin-empty", "pin-not-utf8", "pin-good", "pin-wrong")
+
+
+@pytest.fixture(scope="module")
+def weights_mirror(fuzz_dir):
+    from weights_server import WeightsServer
+
+    served = fuzz_dir / "served"
+    served.mkdir()
+    body = np.random.default_rng(1).bytes(50_000)
+    (served / "w.safetensors").write_bytes(body)
+    with WeightsServer(served) as server:
+        yield server.url, body
+
+
+def _place(path: Path, state: str, good: bytes, outside: Path) -> None:
+    import hashlib
+
+    if state == "absent":
+        return
+    if state in ("good", "garbage", "empty"):
+        path.write_bytes({"good": good, "garbage": good[::-1][:1000], "empty": b""}[state])
+    elif state == "folder":
+        path.mkdir()
+    elif state == "link-outside":
+        path.symlink_to(outside)
+    elif state == "link-zero":
+        path.symlink_to("/dev/zero")
+    elif state == "link-loop":
+        path.symlink_to(path.name)
+    elif state == "dangling":
+        path.symlink_to(path.with_name("missing-target"))
+    elif state == "fifo":
+        os.mkfifo(path)
+    else:  # pins
+        text = {"pin-empty": b"", "pin-not-utf8": b"\xff\xfe\x00", "pin-good": hashlib.sha256(good).hexdigest().encode(),
+                "pin-wrong": b"0" * 64}[state]
+        path.write_bytes(text + (b"  w.safetensors\n" if text else b""))
+
+
+@FUZZ
+@given(root=st.sampled_from(["folder", "file", "absent"]), file=st.sampled_from(_STATES),
+       part=st.sampled_from(_STATES), lock=st.sampled_from(_STATES), pin=st.sampled_from(_PIN_STATES),
+       hashed=st.booleans(), offline=st.booleans())
+def test_every_cache_state_ends_verified_or_in_one_line(fuzz_dir, weights_mirror, root, file, part, lock, pin,
+                                                         hashed, offline):
+    import hashlib
+
+    from edgenet.weights.fetch import FetchSettings, read_verified, resolve
+    from edgenet.weights.registry import PublishedWeights
+
+    url, good = weights_mirror
+    case = Path(tempfile.mkdtemp(dir=fuzz_dir))
+    outside = case / "outside.txt"
+    outside.write_bytes(b"precious")
+    cache = case / "cache"
+    if root == "file":
+        cache.write_text("in the way")
+    elif root == "folder":
+        (cache / "weights").mkdir(parents=True)
+        folder = cache / "weights"
+        _place(folder / "w.safetensors", file, good, outside)
+        _place(folder / "w.safetensors.part", part, good, outside)
+        _place(folder / "w.safetensors.lock", lock, good, outside)
+        _place(folder / "w.safetensors.sha256", pin, good, outside)
+    entry = PublishedWeights(variant="lite3", source="fuzz", filename="w.safetensors", file_format="safetensors",
+                             licence="Apache-2.0", hash=f"sha256:{hashlib.sha256(good).hexdigest()}" if hashed else None,
+                             hash_source="fuzz", size_bytes=len(good) if hashed else None)
+    settings_ = FetchSettings.from_env({"EDGENET_CACHE": str(cache), "EDGENET_IGNORE_PACKAGES": "1",
+                                        "EDGENET_WEIGHTS_URL": url, "EDGENET_OFFLINE": "1" if offline else "0"})
+    try:
+        located = resolve("lite3", settings_, entry=entry, trust_on_first_use=True, progress=False)
+    except EdgenetError as exc:
+        assert str(exc) and "\n" not in str(exc), str(exc)
+    else:
+        data = read_verified(located.path, settings_)
+        if hashed:
+            assert data == good
+    assert outside.read_bytes() == b"precious"  # nothing outside the cache is ever written
+    assert not (case / "missing-target").exists() and not Path(str(case) + "-created").exists()
+
+
+@FUZZ
+@given(entries=st.lists(st.tuples(st.sampled_from(["img", "link-loop", "dangling", "fifo", "folder-loop", "zero",
+                                                    "link-good"]),
+                                  st.binary(min_size=1, max_size=6)), max_size=8))
+def test_the_folder_walk_never_raises_on_what_a_folder_holds(fuzz_dir, entries):
+    from edgenet.fsutil import walk_files
+    from edgenet.pixels.images import IMAGE_EXTENSIONS
+
+    folder = Path(tempfile.mkdtemp(dir=fuzz_dir))
+    for i, (kind, raw) in enumerate(entries):
+        name = os.fsdecode(raw.replace(b"/", b"_").replace(b"\0", b"_").lstrip(b".") or b"x") + f"-{i}.png"
+        path = folder / name
+        if kind == "img":
+            path.write_bytes(SEEDS[".png"])
+        elif kind == "link-loop":
+            path.symlink_to(name)
+        elif kind == "dangling":
+            path.symlink_to("nowhere")
+        elif kind == "fifo":
+            os.mkfifo(path)
+        elif kind == "folder-loop":
+            (folder / f"sub{i}").symlink_to(".")
+        elif kind == "zero":
+            path.symlink_to("/dev/zero")
+        else:
+            path.symlink_to(f"target{i}.png")
+            (folder / f"target{i}.png").write_bytes(SEEDS[".png"])
+    walk = walk_files(folder, IMAGE_EXTENSIONS)
+    for path in walk.files:
+        assert path.is_file() and os.fsencode(path.name).decode("utf-8")
+    for _path, why in walk.skipped:
+        assert why and "\n" not in why

@@ -147,16 +147,16 @@ def test_other_family_is_left_out_with_a_note():
 def test_cli_predict_latency(tmp_path):
     path = write(tmp_path, recorded())
     runner = CliRunner()
-    result = runner.invoke(predict_latency, ["--results", str(path), "--variant", "b6", "--variant", "phi=1.5"])
+    result = runner.invoke(predict_latency, [str(path), "--variant", "b6", "--variant", "phi=1.5"])
     assert result.exit_code == 0, result.output
     assert "| b6 " in result.stdout and "extrapolated" in result.stdout and "phi=1.5" in result.stdout
     assert "leave-one-out" in result.stderr
-    result = runner.invoke(predict_latency, ["--results", str(path), "--variant", "b3", "--json"])
+    result = runner.invoke(predict_latency, [str(path), "--variant", "b3", "--json"])
     payload = json.loads(result.stdout)
     (pred,) = payload["predictions"]
     assert pred["measured_ms"] == RECORDED_MS["b3"] and pred["low_ms"] < pred["latency_ms"] < pred["high_ms"]
     assert payload["model"]["form"] in payload["model"]["form_scores"]
-    result = runner.invoke(predict_latency, ["--results", str(path), "--variant", "b9"])
+    result = runner.invoke(predict_latency, [str(path), "--variant", "b9"])
     assert result.exit_code == 2 and "unknown variant" in result.output
 
 

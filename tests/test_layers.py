@@ -1,4 +1,4 @@
-"""The arrows of README's Architecture section hold: a folder imports only from folders below it.
+"""The arrows of the Architecture page (docs/architecture.md) hold: a folder imports only from folders below it.
 
 Every relative import in edgenet/ is read with ``ast`` (lazy imports inside functions included, since
 they are how heavy layers stay optional, not a licence to import upwards).
@@ -12,11 +12,11 @@ from pathlib import Path
 import edgenet
 
 PACKAGE = Path(edgenet.__file__).resolve().parent
-#: Height of each folder (and top-level module) in README's diagram: imports must go strictly down.
+#: Height of each folder (and top-level module) in the diagram of docs/architecture.md: imports must go strictly down.
 RANK = {
     "cli": 9, "decide": 8, "quant": 8, "edgetpu": 7, "cluster": 7, "bench": 6, "evaluation": 6, "convert": 6,
     "results": 5, "runtime": 5, "devices": 5, "weights": 5, "family": 4, "pixels": 3,
-    "_tf": 2, "fsutil": 1, "logs": 1, "process": 1, "errors": 0, "_version": 0,
+    "_tf": 2, "fsutil": 1, "logs": 1, "process": 1, "numbers": 1, "errors": 0, "_version": 0,
 }
 
 

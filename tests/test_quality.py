@@ -26,11 +26,11 @@ def tiny(tiny_int8, tiny_variant):
     import skimage.data
     from PIL import Image
 
-    from edgenet.convert.fidelity import VIEWS, _view
+    from edgenet.convert.fidelity import VIEWS, holdout_view
 
     model, float_bytes, int8_bytes, calib, rocket_views = tiny_int8
     images = [Image.fromarray(getattr(skimage.data, n)()[..., :3]) for n in ("cat", "retina", "hubble_deep_field")]
-    more = np.stack([_view(im, v, tiny_variant.contract) for im in images for v in VIEWS]).astype(np.float32)
+    more = np.stack([holdout_view(im, v, tiny_variant.contract) for im in images for v in VIEWS]).astype(np.float32)
     return model, float_bytes, int8_bytes, calib, np.concatenate([rocket_views, more])
 
 

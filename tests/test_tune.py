@@ -80,9 +80,9 @@ def test_tune_returns_valid_records_and_a_pick_with_ratios(tiny, tmp_path, monke
 def test_cli_tune_saves_settings_and_sweep_uses_them(tiny, tmp_path, monkeypatch):
     monkeypatch.setenv("EDGENET_XNNPACK_CACHE_DIR", str(tmp_path))
     settings, jsonl = tmp_path / "tuned.json", tmp_path / "tune.jsonl"
-    res = CliRunner().invoke(main, ["bench", str(tiny.int8), "--tune", "--threads", "1", "--tune-reps", "1",
+    res = CliRunner().invoke(main, ["tune", str(tiny.int8), "--threads", "1", "--reps", "1",
                                     "--engines", "interpreter/xnnpack,compiled/xnnpack", *QUICK_ARGS,
-                                    "--save-settings", str(settings), "--json", str(jsonl)])
+                                    "--save-settings", str(settings), "--results", str(jsonl)])
     assert res.exit_code == 0, res.output
     assert "fastest for" in res.stdout and len(results.read_records(jsonl)) == 2
     # force a known non-default choice so the sweep's use of it is visible

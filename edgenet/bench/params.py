@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import EdgenetError
+from ..numbers import COUNT, DURATION_S, THREADS, TIMEOUT_S, Bounds, NumberError
 from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 
-__all__ = ["APIS", "BenchParams", "BenchParamsError", "DELEGATES", "QUANTILES", "runs_needed"]
+__all__ = ["APIS", "BenchParams", "BenchParamsError", "DELEGATES", "QUANTILES", "option_fields", "runs_needed"]
 
 #: How the model is run: LiteRT's Interpreter, or its CompiledModel API (ai-edge-litert 2.x).
 APIS = ("interpreter", "compiled")
@@ -31,6 +32,17 @@ class BenchParamsError(EdgenetError, ValueError):
     """A benchmark option out of range."""
 
 
+def _option(help: str, bounds: Bounds | None = None, *, choices: tuple[str, ...] | None = None,
+            flag: str | None = None) -> dict:
+    """A field's command-line option: ``flag`` set for a switch (``--no-xnnpack`` stores False)."""
+    return {"help": help, "bounds": bounds, "choices": choices, "flag": flag}
+
+
+def option_fields() -> tuple:
+    """The fields of :class:`BenchParams` that are command-line options, in declaration order."""
+    return tuple(f for f in fields(BenchParams) if "help" in f.metadata)
+
+
 @dataclass(frozen=True)
 class BenchParams:
     """How to measure one (model, threads) setting.
@@ -41,34 +53,50 @@ class BenchParams:
     a Pi still finishes); ``timeout_s`` kills a hung child (default: warm-up + max + 60 s).
     """
 
-    threads: int = 1
-    xnnpack: bool = True
-    delegate: str = "cpu"
-    warmup_s: float = 1.0
-    min_runs: int = 50
-    min_s: float = 2.0
-    max_s: float = 30.0
-    timeout_s: float | None = None
+    # Each field's metadata is its command-line option (edgenet.cli.options generates the harness
+    # flags of bench, tune, profile and sweep from it): help text, bounds, choices, and the flag name
+    # where it is not ``--field-name``.
+    threads: int = field(default=1, metadata=_option("Interpreter threads.", THREADS))
+    xnnpack: bool = field(default=True, metadata=_option(
+        "Builtin kernels without the default XNNPACK delegate.", flag="--no-xnnpack"))
+    delegate: str = field(default="cpu", metadata=_option(
+        "Run the model on this delegate (edgetpu: a model compiled for the Edge TPU).", choices=DELEGATES))
+    warmup_s: float = field(default=1.0, metadata=_option("Warm-up time before timing starts.", DURATION_S))
+    min_runs: int = field(default=50, metadata=_option("Timed invocations at least.", COUNT))
+    min_s: float = field(default=2.0, metadata=_option("Measured time at least.", DURATION_S))
+    max_s: float = field(default=30.0, metadata=_option("Cap on measured time.", DURATION_S))
+    timeout_s: float | None = field(default=None, metadata=_option(
+        "Kill a measuring process after this long; with --remote the whole remote run (connection and copying "
+        "included) is bounded by it  [default: from the warm-up and maximum times: bench warm-up + max + 60].",
+        TIMEOUT_S))
     seed: int = 0
-    edgetpu_lib: str = EDGETPU_LIBRARY
+    edgetpu_lib: str = field(default=EDGETPU_LIBRARY, metadata=_option("Edge TPU delegate library."))
     #: XNNPACK with every flag-protected feature (``experimental_default_delegate_latest_features``).
-    xnnpack_latest: bool = False
-    api: str = "interpreter"
+    xnnpack_latest: bool = field(default=False, metadata=_option(
+        "XNNPACK with its flag-protected latest features.", flag="--xnnpack-latest"))
+    api: str = field(default="interpreter", metadata=_option(
+        "LiteRT's Interpreter or its CompiledModel API (ai-edge-litert 2.x).", choices=APIS))
     #: XNNPACK weight cache file (CompiledModel only): packed weights mapped at start-up, not rebuilt.
-    xnnpack_weight_cache: bool = False
+    xnnpack_weight_cache: bool = field(default=False, metadata=_option(
+        "XNNPACK weight cache file (with --api compiled): packed weights reused across starts.",
+        flag="--xnnpack-weight-cache"))
     #: YNNPACK before XNNPACK (CompiledModel only, where the installed LiteRT has the option).
-    ynnpack: bool = False
+    ynnpack: bool = field(default=False, metadata=_option(
+        "YNNPACK before XNNPACK (with --api compiled, where the installed LiteRT offers it).", flag="--ynnpack"))
 
     def __post_init__(self):
-        if not isinstance(self.threads, int) or self.threads < 1:
-            raise BenchParamsError(f"threads must be a positive integer, got {self.threads!r}")
+        for f in option_fields():  # finite and in range, as on the command line
+            bounds, value = f.metadata["bounds"], getattr(self, f.name)
+            if bounds is None or value is None:
+                continue
+            if bounds.integer and not isinstance(value, int):
+                raise BenchParamsError(f"{f.name} must be a whole number, got {value!r}")
+            try:
+                object.__setattr__(self, f.name, bounds.check(value, f.name))
+            except NumberError as exc:
+                raise BenchParamsError(str(exc)) from None
         if self.delegate not in DELEGATES:
             raise BenchParamsError(f"unknown delegate {self.delegate!r}; choose from {', '.join(DELEGATES)}")
-        for name in ("warmup_s", "min_s", "max_s"):
-            if getattr(self, name) < 0:
-                raise BenchParamsError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.min_runs < 1:
-            raise BenchParamsError(f"min_runs must be >= 1, got {self.min_runs}")
         if self.max_s < self.min_s:
             raise BenchParamsError(f"max_s ({self.max_s}) must be >= min_s ({self.min_s})")
         if self.api not in APIS:
@@ -81,8 +109,6 @@ class BenchParams:
             raise BenchParamsError("YNNPACK needs --api compiled (the Python Interpreter has no YNNPACK option)")
         if self.api == "compiled" and (self.delegate != "cpu" or not self.xnnpack):
             raise BenchParamsError("--api compiled runs on the CPU with XNNPACK (no --delegate, no --no-xnnpack)")
-        if self.timeout_s is not None and self.timeout_s <= 0:
-            raise BenchParamsError(f"timeout_s must be > 0, got {self.timeout_s}")
 
     def for_stat(self, stat: str, confidence: float = 0.95) -> BenchParams:
         """These parameters raised so that ``stat`` is always judged: at least the runs its interval needs

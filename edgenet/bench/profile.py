@@ -31,18 +31,23 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import EdgenetError
+from ..results.records import STATS as RECORD_STATS
 from .params import BenchParams
+from .result import LatencyStats
 
-__all__ = ["Part", "plan_parts", "profile_in_process", "profile_in_child", "profile_rows", "render_png",
+__all__ = ["PROFILE_BENCH", "Part", "plan_parts", "profile_in_process", "profile_in_child", "profile_rows", "render_png",
            "PROFILE_SCHEMA"]
 
 PROFILE_SCHEMA = "edgenet.profile/1"
 _BLOCK = re.compile(r"(?<![A-Za-z0-9])(block\d+[a-z]+)_(se_)?")
 MAX_FALLBACK_PARTS = 40
-#: Per-round statistic of the ``runs`` invocations of the whole model and of each part. The minimum is
-#: the default: on a shared CPU a 10 ms invocation is almost always interrupted and a 0.1 ms one
-#: almost never, so medians would charge the whole model for time it spent waiting and the parts not.
-STATS = ("min", "median")
+#: Per-round statistic of the ``runs`` invocations of the whole model and of each part: any latency
+#: statistic of the results schema (``edgenet.results.records.STATS``). The minimum is the default: on
+#: a shared CPU a 10 ms invocation is almost always interrupted and a 0.1 ms one almost never, so
+#: medians would charge the whole model for time it spent waiting and the parts not.
+STATS = RECORD_STATS
+#: Profile's measurement preset: rounds run until ``max_s`` (at least 3); no minimum measured time.
+PROFILE_BENCH = BenchParams(min_s=0.0, max_s=60.0)
 
 
 @dataclass(frozen=True)
@@ -212,7 +217,8 @@ def profile_in_process(model_path, params: BenchParams, rounds: int = 10, runs: 
 
     clock = time.perf_counter_ns
 
-    reduce = min if stat == "min" else _median
+    def reduce(samples) -> float:  # the one summary of timed runs (LatencyStats), as bench records hold
+        return getattr(LatencyStats.from_samples(samples), stat)
 
     def timed(interp) -> float:
         interp.invoke()  # untimed: wakes this interpreter's thread pool, refills caches

@@ -83,7 +83,7 @@ class TuneOutcome:
     stat: str
 
     def settings_document(self, model_path: str) -> dict:
-        """What ``bench --tune --save-settings`` writes and ``sweep --settings`` reads."""
+        """What ``edgenet tune --save-settings`` writes and ``sweep --settings`` reads."""
         if self.pick is None:
             raise EdgenetError("no setting could be measured: nothing to save")
         from ..results.records import as_record
@@ -203,13 +203,13 @@ def _median_field(records, params, field: str) -> float | None:
 
 
 def load_settings(path) -> dict:
-    """The runtime fields of a settings file written by ``bench --tune --save-settings``."""
+    """The runtime fields of a settings file written by ``edgenet tune --save-settings``."""
     import json
 
     from ..errors import InputFileError
     from ..fsutil import read_input_text
 
-    text = read_input_text(path, "a settings file (edgenet bench --tune --save-settings)")
+    text = read_input_text(path, "a settings file (edgenet tune --save-settings)")
     try:
         document = json.loads(text)
         fields = document["settings"]

@@ -11,7 +11,7 @@ import click
 from .._version import __version__
 from ..process import install_signal_handlers
 from ..runtime.heap import retain_freed_memory
-from . import bench, cluster, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep, weights
+from . import bench, cluster, convert, edgetpu, evaluate, models, predict, profile, quant, select, sweep, tune, weights
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,7 +29,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
     Step by step:
       edgenet variants                              # the family, with counts
       edgenet convert b0 lite0 --quant int8 -o out  # quantized .tflite + manifests
-      edgenet bench out/*.tflite --threads 1,2 --json results.jsonl
+      edgenet bench out/*.tflite --threads 1,2 --results results.jsonl
       edgenet select results.jsonl --budget-ms 25
     """
     # SIGTERM (kill, timeout, systemd, CI) and SIGHUP end a command as Ctrl-C does.
@@ -53,6 +53,7 @@ for command in (
     convert.convert,
     quant.quant_report,
     bench.bench,
+    tune.tune,
     profile.profile,
     evaluate.evaluate,
     select.select,

@@ -1,4 +1,4 @@
-"""``--cluster`` (shared by convert, eval, bench and sweep) and ``edgenet devices``."""
+"""``edgenet devices`` and the executor behind ``--cluster`` (the option itself: edgenet.cli.options)."""
 
 from __future__ import annotations
 
@@ -7,32 +7,10 @@ import json
 
 import click
 
-from ..runtime.delegates import EDGETPU_LIBRARY
+from . import options
 from .common import emit_json, info, user_errors
 
-__all__ = ["cluster_option", "executor_for", "devices"]
-
-
-def _check_cluster(ctx, param, value):
-    """Fail before any work starts: a malformed value, or a cluster asked for without Ray installed."""
-    from ..cluster.executor import parse_cluster, require_ray
-    from ..errors import EdgenetError
-
-    try:
-        spec = parse_cluster(value)
-        if not spec.is_local:
-            require_ray(spec.address)
-    except EdgenetError as exc:
-        raise click.ClickException(str(exc)) from None
-    return value
-
-
-def cluster_option(fn):
-    return click.option(
-        "--cluster", default="local", show_default=True, metavar="local|auto|ray://HOST:PORT",
-        callback=_check_cluster, is_eager=False,
-        help="Where the work runs: this process, the Ray cluster this machine is part of (auto), or a Ray head "
-             "(ray://HOST:PORT with Ray Client, HOST:PORT directly). Needs pip install 'edgenet[ray]'.")(fn)
+__all__ = ["executor_for", "devices"]
 
 
 @contextlib.contextmanager
@@ -47,18 +25,20 @@ def executor_for(cluster: str):
 
 
 @click.command("devices")
-@click.option("--inventory", "-i", default="devices.toml", show_default=True, type=click.Path(dir_okay=False),
-              help="The device inventory (TOML, one [[device]] table per board).")
+@click.argument("inventory", required=False, type=click.Path(dir_okay=False), metavar="[devices.toml]")
+@options.deprecated("--inventory", "-i", "old_inventory", type=click.Path(dir_okay=False), default=None,
+                    instead="edgenet devices FILE (the inventory as the argument)")
 @click.option("--ray-resources", is_flag=True,
               help="Print the --resources JSON for 'ray start' on the node that owns these devices' links.")
 @click.option("--node", default=None, help="With --ray-resources: only devices whose node = NODE.")
-@click.option("--probe", is_flag=True, hidden=True, help="Print this machine's runtime as JSON (used over ssh).")
-@click.option("--delegate", default="cpu", hidden=True)
-@click.option("--edgetpu-lib", default=EDGETPU_LIBRARY, hidden=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
-@cluster_option
+@click.option("--probe", is_flag=True,
+              help="Print THIS machine's runtime as JSON and whether --delegate loads (what `edgenet devices` runs "
+                   "on each device over ssh).")
+@options.harness("delegate", "edgetpu_lib")
+@options.json_flag(help="Print the checks as JSON.")
+@options.cluster()
 @user_errors
-def devices(inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, cluster) -> None:
+def devices(inventory, old_inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, cluster) -> None:
     """List the devices of an inventory and check each one, one line per device.
 
     Checks that the device is reachable (SSH for remote boards), which TFLite runtime and version
@@ -67,7 +47,7 @@ def devices(inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_jso
 
     \b
     Example:
-      edgenet devices --inventory devices.toml
+      edgenet devices devices.toml
       ray start --address HEAD:6379 --resources "$(edgenet devices --ray-resources --node lab-pc)"
     """
     if probe:
@@ -78,7 +58,7 @@ def devices(inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_jso
     from ..cluster.devices import load_inventory
     from ..cluster.devices import ray_resources as resources_for
 
-    fleet = load_inventory(inventory)
+    fleet = load_inventory(inventory or old_inventory or "devices.toml")
     if ray_resources:
         click.echo(json.dumps(resources_for(fleet, node)))
         return

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import signal
 import sys
 
 import click
 
+from .. import numbers
 from ..errors import EdgenetError, VariantError, printable
 from ..family.variants import Variant, parse_variant, parse_variant_list
+from ..numbers import Bounds, NumberError
 from ..process import signal_name, stop_all
 from ..results.table import table
 
-__all__ = ["BUDGET_MS", "VARIANT", "VARIANT_LIST", "emit_json", "info", "table", "user_errors"]
+__all__ = ["BUDGET_MS", "NumberType", "VARIANT", "VARIANT_LIST", "emit_json", "info", "table", "user_errors"]
 
 
 class VariantType(click.ParamType):
@@ -51,29 +52,30 @@ class VariantListType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class BudgetMsType(click.ParamType):
-    """A latency budget in milliseconds: a finite number above 0 and at most one hour."""
+class NumberType(click.ParamType):
+    """A number within :class:`edgenet.numbers.Bounds`: finite, in range, the option named in the error.
 
-    name = "ms"
-    MAX_MS = 3_600_000.0
+    The one parameter type of every duration, count, factor, percentage, port and budget of the
+    command line (``nan``, ``inf`` and ``1e308`` end in one usage line, exit 2).
+    """
 
-    def convert(self, value, param, ctx) -> float:
-        if isinstance(value, float) and math.isfinite(value) and 0 < value <= self.MAX_MS:
-            return value
+    def __init__(self, bounds: Bounds, name: str | None = None):
+        self.bounds = bounds
+        self.name = name or ("integer" if bounds.integer else bounds.unit or "number")
+
+    def convert(self, value, param, ctx):
         try:
-            number = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{printable(str(value))!r} is not a number", param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number of milliseconds", param, ctx)
-        if not 0 < number <= self.MAX_MS:
-            self.fail(f"must be above 0 and at most {self.MAX_MS:.0f} ms (one hour), got {number:.6g}", param, ctx)
-        return number
+            return self.bounds.check(value, "value")
+        except NumberError as exc:
+            self.fail(str(exc).removeprefix("value: "), param, ctx)
+
+    def __repr__(self) -> str:
+        return f"NumberType({self.bounds!r})"
 
 
 VARIANT = VariantType()
 VARIANT_LIST = VariantListType()
-BUDGET_MS = BudgetMsType()
+BUDGET_MS = NumberType(numbers.BUDGET_MS, "ms")
 
 #: ``--weights imagenet``: each variant's published ImageNet weights (see ``edgenet weights list``).
 IMAGENET = "imagenet"

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import click
 
+from .. import numbers
 from ..convert.calibrator import CALIBRATORS
-from ..convert.modes import IO_TYPES, QUANT_MODES, resolve_io
+from ..convert.modes import IO_TYPES, resolve_io
 from ..errors import EdgenetError
-from .cluster import cluster_option, executor_for
-from .common import IMAGENET, VARIANT_LIST, WEIGHTS, emit_json, info, table, user_errors, weights_for
+from . import options
+from .cluster import executor_for
+from .common import IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors, weights_for
 
-QUANT_CHOICES = QUANT_MODES  # the table in edgenet/convert/modes.py
 IO_CHOICES = IO_TYPES
 
 
@@ -30,19 +31,15 @@ def _batch(ctx, param, value):
 
 @click.command()
 @click.argument("variants", nargs=-1, required=True, type=VARIANT_LIST)
-@click.option("--quant", "-q", type=click.Choice(QUANT_CHOICES), default="int8", show_default=True,
-              help="Quantization mode. int8 is full-integer (int8 builtin ops only: fails if an op cannot be "
+@options.quant(help="Quantization mode. int8 is full-integer (int8 builtin ops only: fails if an op cannot be "
                    "quantized).")
 @click.option("--io", type=click.Choice(IO_CHOICES), default=None,
               help="Input/output type of an int8 model (default int8; float keeps float io).")
-@click.option("--weights", "-w", type=WEIGHTS, default=None,
-              help="Weights file (.weights.h5, .h5, .pth, .safetensors...), or 'imagenet': each variant's published "
+@options.weights(help="Weights file (.weights.h5, .h5, .pth, .safetensors...), or 'imagenet': each variant's published "
                    "weights (verified, cached; see 'edgenet weights list'). Without it: random weights.")
-@click.option("--calib", default="default", show_default=True,
-              help="Calibration images: a folder (searched recursively) or 'default' (embedded photos).")
-@click.option("--samples", type=click.IntRange(1, 100_000), default=100, show_default=True,
-              help="Calibration samples (more are made by seeded crops/flips if the folder has fewer).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for sampling and augmentation.")
+@options.calib()
+@options.samples(default=100, help="Calibration samples (more are made by seeded crops/flips if the folder has fewer).")
+@options.seed()
 @click.option("--calibrator", type=click.Choice(CALIBRATORS), default=CALIBRATORS[0], show_default=True,
               help="Activation ranges: edgenet's streamed multi-threaded pass (each tensor's own range; B0-B7 about "
                    "4x faster) or TF's own single-threaded calibrator; see README.")
@@ -55,7 +52,7 @@ def _batch(ctx, param, value):
 @click.option("--weight-rounding", is_flag=True,
               help="Re-round the int8 weights to minimise each convolution's output error on the calibration "
                    "samples (GPTQ; same scales, full-integer, no latency cost). Before --bias-correction.")
-@click.option("--min-agreement", type=click.FloatRange(0, 100, min_open=True), default=None,
+@click.option("--min-agreement", type=options.number(numbers.Bounds(0, 100, lo_open=True, unit="%")), default=None,
               help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "
@@ -67,26 +64,27 @@ def _batch(ctx, param, value):
               help="Let --min-agreement give the worst tensors 16-bit activations (mixed int8/int16, needs the "
                    "'mixed' extra) when the integer rungs miss it, before any float. CPU targets only; latency cost "
                    "measured (XNNPACK has no int16 kernels: expect several times plain int8).")
-@click.option("--max-latency-cost", type=click.FloatRange(0, None), default=10.0, show_default=True,
+@click.option("--max-latency-cost", type=options.number(numbers.Bounds(0, 1000, unit="%")), default=10.0, show_default=True,
               help="Percent of extra latency against plain int8 a float rung of --min-agreement may cost (measured "
                    "side by side, XNNPACK); a rung over it is not accepted.")
 @click.option("--holdout", type=click.Path(path_type=Path), default=None,
               help="Images for the fidelity check (default: held-out images of the calibration source).")
 @click.option("--batch-size", "batch_size", default="1", show_default=True, callback=_batch,
               help="1 (static batch) or none (dynamic).")
-@click.option("--output", "-o", "out_dir", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Output folder: OUTDIR/<variant>-<quant>[-<io>].tflite plus a .json manifest beside it.")
+@options.output("Output folder: OUTDIR/<variant>-<quant>[-<io>].tflite plus a .json manifest beside it.",
+                required=True, reason="convert writes nowhere by default")
 @click.option("--target", type=click.Choice(["cpu", "edgetpu"]), default="cpu", show_default=True,
               help="edgetpu: full-integer int8 with uint8 I/O (or --io int8) and batch 1, then the static Edge TPU "
                    "check and edgetpu_compiler where it is installed.")
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date output exists.")
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON on stdout.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@cluster_option
+@options.json_flag()
+@options.quiet()
+@options.cluster()
 @user_errors
 def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, weight_rounding,
             min_agreement,
-            allow_float, allow_int16, max_latency_cost, holdout, batch_size, out_dir, target, force, as_json, quiet, cluster) -> None:
+            allow_float, allow_int16, max_latency_cost, holdout, batch_size, output, target, force, as_json, quiet,
+            cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
     Each conversion runs in its own process: a converter crash fails that variant with one
@@ -102,6 +100,8 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
     """
     from ..convert.api import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
     from ..convert.fidelity import agreement_line
+
+    out_dir = output
 
     if target == "edgetpu":
         from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO

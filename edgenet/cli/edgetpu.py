@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from . import options
 from .common import emit_json, info, user_errors
 
 
@@ -27,7 +28,7 @@ _MODELS = click.argument("models", nargs=-1, required=True, type=click.Path(dir_
 
 @edgetpu.command("check")
 @_MODELS
-@click.option("--json", "as_json", is_flag=True, help="Print the full report (every op) as JSON.")
+@options.json_flag(help="Print the full report (every op) as JSON.")
 @user_errors
 def check(models: tuple[str, ...], as_json: bool) -> None:
     """Check MODELS op by op against the documented Edge TPU rules (no compiler needed).
@@ -54,13 +55,13 @@ def check(models: tuple[str, ...], as_json: bool) -> None:
 
 @edgetpu.command("compile")
 @_MODELS
-@click.option("-o", "--out-dir", default="edgetpu_out", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the compiled *_edgetpu.tflite files and their reports.")
-@click.option("--json", "as_json", is_flag=True, help="Print the parsed compiler reports as JSON.")
+@options.output("Folder for the compiled *_edgetpu.tflite files and their reports.", default="edgetpu_out",
+                reason="each command's own output", old_names=("--out-dir",))
+@options.json_flag(help="Print the parsed compiler reports as JSON.")
 @click.option("--require-compiler", is_flag=True,
               help="Fail (exit 1) when edgetpu_compiler is unavailable instead of falling back to the static check.")
 @user_errors
-def compile_(models: tuple[str, ...], out_dir: str, as_json: bool, require_compiler: bool) -> None:
+def compile_(models: tuple[str, ...], output, as_json: bool, require_compiler: bool) -> None:
     """Compile MODELS with edgetpu_compiler (x86-64 Linux only) and summarise the mapping.
 
     Where the compiler is not installed or cannot run (ARM, macOS), prints how to install
@@ -76,7 +77,7 @@ def compile_(models: tuple[str, ...], out_dir: str, as_json: bool, require_compi
     from ..edgetpu.compiler import CompilerUnavailableError, compile_models
 
     try:
-        results = compile_models(models, out_dir)
+        results = compile_models(models, output)
     except CompilerUnavailableError as exc:
         if require_compiler:
             raise

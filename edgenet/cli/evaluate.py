@@ -6,9 +6,10 @@ import contextlib
 
 import click
 
-from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
-from .cluster import cluster_option, executor_for
-from .common import WEIGHTS, info, table, user_errors, weights_for
+from .. import numbers
+from . import options
+from .cluster import executor_for
+from .common import info, table, user_errors, weights_for
 
 
 def _pct(value: float | None) -> float | None:
@@ -17,36 +18,27 @@ def _pct(value: float | None) -> float | None:
 
 @click.command("eval")
 @click.argument("models", nargs=-1, required=True)
-@click.option("--data", "data", required=True, metavar="DIR|FILE",
+@options.data(required=True,
               help="A folder of class sub-folders (DIR/<class>/<image>) or a file of 'IMAGE_PATH LABEL' lines.")
-@click.option("--labels", "labels", default=None, metavar="FILE",
-              help="Class folder -> index: 'folder index' lines, or one class name per line (index = line "
-                   "number from 0). Default: sorted folder names -> 0..N-1.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N images.")
-@click.option("--weights", type=WEIGHTS, default=None,
-              help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors), or 'imagenet': "
-                   "each variant's published weights.")
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
-@click.option("--delegate", type=click.Choice(DELEGATES), default="cpu", show_default=True,
-              help="Run the .tflite models on this delegate (edgetpu: models compiled for the Edge TPU).")
-@click.option("--edgetpu-lib", default=EDGETPU_LIBRARY, show_default=True, help="Edge TPU delegate library.")
-@click.option("--json", "json_path", default=None, metavar="FILE",
-              help="Append one 'eval' record per model to this JSON-lines results file; '-' writes them to stdout.")
-@click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
-@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
-              help="Evaluate on another device (ssh, or a device file such as an emulated Pi's): the models and "
-                   "images are shipped once and the records come back here.")
-@click.option("--remote-command", default=None,
-              help="How to start the eval command on the remote device  [default: edgenet eval, or the device "
-                   "file's command + eval].")
-@click.option("--ssh-option", "ssh_options", multiple=True, metavar="KEY=VALUE",
-              help="Extra ssh/scp -o option for --remote (repeatable), e.g. Port=2222.")
-@click.option("--shard-images", type=click.IntRange(min=1), default=None,
+@options.labels()
+@click.option("--limit", type=options.number(numbers.COUNT), default=None, help="Evaluate only the first N images.")
+@options.weights(help="Weights for the Keras variant models (.weights.h5, .h5, .pth, .safetensors), or 'imagenet': "
+                      "each variant's published weights.")
+@options.threads()
+@options.harness("delegate", "edgetpu_lib")
+@options.json_records()
+@options.results_file(help="Append one 'eval' record per model to this JSON-lines results file.")
+@options.quiet(old_names=("--no-progress",))
+@options.remote(help="Evaluate on another device (ssh, or a device file such as an emulated Pi's): the models and "
+                     "images are shipped once and the records come back here.")
+@options.remote_command("eval")
+@options.ssh_option()
+@click.option("--shard-images", type=options.number(numbers.COUNT), default=None,
               help="With --cluster: images per shard (task)  [default: 256].")
-@cluster_option
+@options.cluster()
 @user_errors
-def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_lib, json_path, no_progress, remote,
-             remote_command, ssh_options, shard_images, cluster) -> None:
+def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_lib, as_json, results_path, quiet,
+             remote, remote_command, ssh_options, shard_images, cluster) -> None:
     """Top-1 and top-5 accuracy of .tflite models and Keras variants on labelled images.
 
     Each image goes through the one preprocessing path under each model's own contract
@@ -60,17 +52,19 @@ def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_li
     Example:
       edgenet eval out/b0-fp32.tflite out/b0-int8.tflite --data imagenet/val --labels synsets.txt
       edgenet eval lite0 out/lite0-int8.tflite --weights lite0.weights.h5 --data val.txt --limit 1000 \\
-          --json results.jsonl
+          --results results.jsonl
       edgenet eval out/b0-int8_edgetpu.tflite --delegate edgetpu --data val.txt     # on the Coral itself
-      edgenet eval out/lite0-int8.tflite --data val.txt --remote pi@raspberrypi.local --json pi.jsonl
+      edgenet eval out/lite0-int8.tflite --data val.txt --remote pi@raspberrypi.local --results pi.jsonl
     """
     from ..evaluation.classifier import open_classifier
     from ..evaluation.evaluate import compare, eval_record, evaluate, load_dataset, pick_references
 
+    to_stdout, json_path, models = options.json_and_results(as_json, results_path, models)
+    no_progress = quiet
     dataset = load_dataset(data, labels)
     if remote:
-        return _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, json_path, remote,
-                       remote_command, ssh_options)
+        return _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, to_stdout, json_path,
+                       remote, remote_command, ssh_options)
     classifiers, weight_files = [], []
     for model in models:
         is_tflite = str(model).endswith(".tflite")
@@ -115,7 +109,7 @@ def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_li
         records.append(eval_record(clf, result, comparison, weights=model_weights, threads=threads,
                                    delegate=delegate))
         rows[-1]["model"] = f"#{i + 1} {clf.name}"
-    _output(rows, records, json_path)
+    _output(rows, records, to_stdout, json_path)
     if all(r.count == 0 for r in results):
         raise click.ClickException(f"{dataset.name}: no readable images to evaluate")
 
@@ -124,23 +118,22 @@ HEADERS = {"model": "model", "quant": "quant", "top1": "top-1 %", "top5": "top-5
            "skipped": "skipped", "drop": "drop (pts)", "agreement": "agreement %", "reference": "vs"}
 
 
-def _output(rows: list[dict], records: list[dict], json_path: str | None) -> None:
+def _output(rows: list[dict], records: list[dict], to_stdout: bool, json_path: str | None) -> None:
     """The table (stderr when the records go to stdout) and the records."""
     import sys
 
     from ..results import append_records, write_records
 
-    to_stdout = json_path == "-"
     click.echo(table(rows, HEADERS, floatfmt=".2f"), err=to_stdout)
     if to_stdout:
         write_records(sys.stdout, records)
-    elif json_path:
+    if json_path:
         path = append_records(json_path, records)
         info(f"appended {len(records)} eval record(s) to {path}")
 
 
-def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, json_path, remote, remote_command,
-            ssh_options) -> None:
+def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, to_stdout, json_path, remote,
+            remote_command, ssh_options) -> None:
     from ..evaluation.remote import run_remote_eval
 
     if weights:
@@ -158,6 +151,6 @@ def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, jso
                      "top1": _pct(acc.get("top1")), "top5": _pct(acc.get("top5")), "count": acc.get("count"),
                      "skipped": len(out.skipped), "drop": acc.get("drop_top1_points"),
                      "agreement": _pct(acc.get("agreement_top1")), "reference": acc.get("reference") or ""})
-    _output(rows, list(out.records), json_path)
+    _output(rows, list(out.records), to_stdout, json_path)
     if all(not (r.get("accuracy") or {}).get("count") for r in out.records):
         raise click.ClickException(f"{dataset.name}: no readable images to evaluate")

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import click
 
+from .. import numbers
 from ..family.architecture import architecture
 from ..family.counts import variant_counts
 from ..family.layout import layout_png
 from ..family.variants import ALPHA_DEPTH, BETA_WIDTH, GAMMA_RESOLUTION, VARIANTS, Variant, custom_variant
+from . import options
 from .common import VARIANT, emit_json, table, user_errors
+
+#: A compound-scaling base (alpha, beta, gamma) and a width/depth multiplier override.
+_BASE = numbers.Bounds(1.0, 3.0)
+_MULTIPLIER = numbers.Bounds(0.0, 16.0, lo_open=True)
 
 
 def variant_row(v: Variant) -> dict:
@@ -35,7 +41,7 @@ def _fmt(row: dict) -> dict:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@options.json_flag()
 def variants(as_json: bool) -> None:
     """List every variant with its coefficients, parameters, multiply-adds and int8 size.
 
@@ -51,22 +57,17 @@ def variants(as_json: bool) -> None:
         click.echo(table([_fmt(r) for r in rows], _HEADERS))
 
 
-def _range_float(name: str, lo: float, hi: float):
-    return click.FloatRange(lo, hi)
-
-
 @click.command()
-@click.option("--phi", type=click.FloatRange(-8, 8), default=None, help="Compound coefficient.")
-@click.option("--alpha", type=click.FloatRange(1.0, 3.0), default=ALPHA_DEPTH, show_default=True,
-              help="Depth base.")
-@click.option("--beta", type=click.FloatRange(1.0, 3.0), default=BETA_WIDTH, show_default=True, help="Width base.")
-@click.option("--gamma", type=click.FloatRange(1.0, 3.0), default=GAMMA_RESOLUTION, show_default=True,
+@click.option("--phi", type=options.number(numbers.Bounds(-8, 8)), default=None, help="Compound coefficient.")
+@click.option("--alpha", type=options.number(_BASE), default=ALPHA_DEPTH, show_default=True, help="Depth base.")
+@click.option("--beta", type=options.number(_BASE), default=BETA_WIDTH, show_default=True, help="Width base.")
+@click.option("--gamma", type=options.number(_BASE), default=GAMMA_RESOLUTION, show_default=True,
               help="Resolution base.")
-@click.option("--width", type=float, default=None, help="Override the width multiplier.")
-@click.option("--depth", type=float, default=None, help="Override the depth multiplier.")
-@click.option("--resolution", type=int, default=None, help="Override the input resolution.")
+@click.option("--width", type=options.number(_MULTIPLIER), default=None, help="Override the width multiplier.")
+@click.option("--depth", type=options.number(_MULTIPLIER), default=None, help="Override the depth multiplier.")
+@options.resolution("Override the input resolution.")
 @click.option("--lite", is_flag=True, help="Scale the Lite (edge) family instead of B.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@options.json_flag()
 @user_errors
 def scale(phi, alpha, beta, gamma, width, depth, resolution, lite, as_json) -> None:
     """Compound scaling: width beta^phi, depth alpha^phi, resolution 224 * gamma^phi.
@@ -117,11 +118,11 @@ def scale(phi, alpha, beta, gamma, width, depth, resolution, lite, as_json) -> N
 
 @click.command()
 @click.argument("variant", type=VARIANT)
-@click.option("--png", "png", type=click.Path(dir_okay=False), default=None, help="Also draw the layout to a PNG.")
-@click.option("--resolution", type=click.IntRange(32, 1024), default=None, help="Input size (default: the variant's).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@options.png("Also draw the layout to a PNG.")
+@options.resolution("Input size (default: the variant's).")
+@options.json_flag()
 @user_errors
-def layout(variant: Variant, png, resolution, as_json) -> None:
+def layout(variant: Variant, png_path, resolution, as_json) -> None:
     """The block layout, stem to head: kernel, stride, expansion, SE, channels, repeats, resolution.
 
     \b
@@ -148,6 +149,6 @@ def layout(variant: Variant, png, resolution, as_json) -> None:
                                  "channels": "out channels", "layers": "layers", "stride": "stride",
                                  "kernel": "kernel", "expansion": "expansion", "se": "SE",
                                  "params": "params", "macs": "MACs"}))
-    if png:
-        path = layout_png(arch, png)
+    if png_path:
+        path = layout_png(arch, png_path)
         click.echo(f"wrote {path}", err=True)

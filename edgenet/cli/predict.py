@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import click
 
+from .. import numbers
 from ..errors import format_path
-from .common import VARIANT, WEIGHTS, emit_json, info, user_errors, weights_for
+from . import options
+from .common import WEIGHTS, emit_json, info, user_errors, weights_for
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--model", "model", required=True, help="A variant name/spec (built in Keras) or a .tflite file.")
-@click.option("--weights", type=WEIGHTS, default=None,
-              help="Weights for a Keras variant: .weights.h5, legacy .h5, PyTorch .pth/.pt, .safetensors, or "
+@options.weights(help="Weights for a Keras variant: .weights.h5, legacy .h5, PyTorch .pth/.pt, .safetensors, or "
                    "'imagenet' (published weights, cached; see 'edgenet weights list').")
-@click.option("--top", "k", type=click.IntRange(1, 20), default=5, show_default=True, help="Classes per image.")
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True, help="Interpreter threads.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@options.top(default=5, reason="a handful of classes per image", help="Classes per image.")
+@options.threads()
+@options.json_flag()
 @user_errors
-def predict(images, model, weights, k, threads, as_json) -> None:
+def predict(images, model, weights, top, threads, as_json) -> None:
     """Top-5 ImageNet classes with scores for each image.
 
     Images go through the same preprocessing as calibration and evaluation, driven by
@@ -40,7 +41,7 @@ def predict(images, model, weights, k, threads, as_json) -> None:
     for note in classifier.notes:
         info(f"note: {note}")
     try:
-        results = predict_images(classifier, images, k=k)
+        results = predict_images(classifier, images, k=top)
     finally:
         classifier.close()
     failed = [r for r in results if r.error]
@@ -62,9 +63,11 @@ def predict(images, model, weights, k, threads, as_json) -> None:
 
 @click.command("import-weights")
 @click.argument("checkpoint", type=WEIGHTS)
-@click.option("--variant", type=VARIANT, required=True, help="The variant the checkpoint was trained as.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="OUT.weights.h5")
-@click.option("--num-classes", type=click.IntRange(1, 100000), default=1000, show_default=True)
+@options.variant(help="The variant the checkpoint was trained as.")
+@options.output("The edgenet weights file to write (OUT.weights.h5).", required=True,
+                reason="import-weights writes nowhere by default")
+@click.option("--num-classes", type=options.number(numbers.Bounds(1, 100_000, integer=True)), default=1000,
+              show_default=True)
 @user_errors
 def import_weights(checkpoint, variant, output, num_classes) -> None:
     """Convert a checkpoint (or 'imagenet': the published weights) into an edgenet .weights.h5 file.

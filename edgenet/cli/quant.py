@@ -9,25 +9,25 @@ from pathlib import Path
 
 import click
 
-from .common import emit_json, info, user_errors
+from . import options
+from .common import emit_json, info, user_errors, weights_for
 
 
 @click.command("quant-report")
 @click.argument("float_source")
 @click.argument("model", type=click.Path(path_type=Path))
-@click.option("--weights", "-w", default=None,
-              help="Weights of the float reference when FLOAT_SOURCE is a variant (.pth, .weights.h5, ...).")
+@options.weights(help="Weights of the float reference when FLOAT_SOURCE is a variant (.pth, .weights.h5, ...), or "
+                      "'imagenet': its published weights.")
 @click.option("--images", type=click.Path(path_type=Path), default=None,
               help="Held-out photos to measure on (default: edgenet's embedded held-out photos; never use the "
                    "calibration images).")
-@click.option("--top", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="Rows of the ranked table printed (the JSON has every tensor).")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON on stdout.")
+@options.top(default=20, reason="rows of a ranked table, not classes",
+             help="Rows of the ranked table printed (the JSON has every tensor).")
+@options.json_flag(help="Print the whole report as JSON on stdout.")
 @click.option("--md", "md_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the ranked Markdown table (every tensor) to this file.")
-@click.option("--png", "png_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Also draw the error per tensor to this picture (.png/.svg/.pdf; needs matplotlib).")
-@click.option("--threads", type=click.IntRange(1, 256), default=None, help="Interpreter threads (default: all).")
+@options.png("Also draw the error per tensor to this picture (.png/.svg/.pdf; needs matplotlib).")
+@options.threads(default=None, reason="all cores unless told", help="Interpreter threads (default: all).")
 @user_errors
 def quant_report(float_source, model, weights, images, top, as_json, md_path, png_path, threads) -> None:
     """Per-tensor quantization error of MODEL (int8 or int16x8 .tflite) against its float original.
@@ -50,6 +50,8 @@ def quant_report(float_source, model, weights, images, top, as_json, md_path, pn
             import matplotlib  # noqa: F401
         except ImportError:
             raise click.ClickException("--png needs matplotlib: pip install 'edgenet[plot]'") from None
+    if weights is not None and not str(float_source).endswith(".tflite"):
+        weights = weights_for(weights, float_source)
     report, notes = measure(float_source, model, weights=weights, images=images, threads=threads)
     for note in notes:
         info(f"note: {note}")

@@ -9,10 +9,9 @@ from pathlib import Path
 import click
 
 from ..errors import InputFileError
-from ..results.records import STATS
-from .common import BUDGET_MS, VARIANT, emit_json, info, table, user_errors
-
-STAT_CHOICE = click.Choice(STATS)
+from ..fsutil import read_input_text
+from . import options
+from .common import emit_json, info, table, user_errors
 
 
 def _read_all(paths) -> list[dict]:
@@ -71,22 +70,19 @@ def _suggestion(records, selection, device, threads):
 
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--budget-ms", type=BUDGET_MS, required=True, help="Latency budget in milliseconds.")
-@click.option(
-    "--stat", type=STAT_CHOICE, default="p50", show_default=True, help="Latency statistic to hold to the budget."
-)
-@click.option("--min-top1", type=float, default=None, help="Accuracy floor (top-1 %%) where accuracy is known.")
-@click.option("--objective", type=click.Choice(["largest", "accuracy"]), default=None,
-              help="Among the candidates that fit: the largest, or the most accurate by measured top-1 "
-                   "[default: accuracy when every candidate has a measured top-1, else largest].")
-@click.option("--device", default=None, help="Only results from this device label or hostname.")
-@click.option("--threads", type=int, default=None, help="Only results measured with this many threads.")
+@options.budget_ms()
+@options.stat(help="Latency statistic to hold to the budget.")
+@options.min_top1()
+@options.objective()
+@options.device_filter()
+@options.threads(default=None, reason="a filter: results of any thread count unless told",
+                 help="Only results measured with this many threads.")
 @click.option(
     "--suggest-phi",
     is_flag=True,
     help="Also predict a custom phi between the pick and the next size that fits the budget more tightly.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON on stdout.")
+@options.json_flag(help="Print the decision as JSON on stdout.")
 @user_errors
 def select(results, budget_ms, stat, min_top1, objective, device, threads, suggest_phi, as_json):
     """Pick the largest (or most accurate) variant whose measured latency surely fits the budget.
@@ -154,36 +150,31 @@ def select(results, budget_ms, stat, min_top1, objective, device, threads, sugge
 
 
 @click.command("predict-latency")
-@click.option(
-    "--results",
-    "results_path",
-    required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="JSON-lines results with >= 3 measured variants on one device and thread setting.",
-)
-@click.option(
-    "--variant",
-    "variants",
-    type=VARIANT,
-    required=True,
-    multiple=True,
-    help="Variant name or custom spec (phi=2.5); repeatable.",
-)
-@click.option("--stat", type=STAT_CHOICE, default="p50", show_default=True)
-@click.option("--device", default=None, help="Only results from this device label or hostname.")
-@click.option("--threads", type=int, default=None, help="Only results measured with this many threads.")
-@click.option("--json", "as_json", is_flag=True, help="Print the prediction and the fitted model as JSON.")
+@click.argument("results", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@options.deprecated("--results", "results_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                    instead="predict-latency RESULTS... (the files as arguments, as select takes them)")
+@options.variant(multiple=True, reason="predicts several variants at once",
+                 help="Variant name or custom spec (phi=2.5); repeatable.")
+@options.stat()
+@options.device_filter()
+@options.threads(default=None, reason="a filter: results of any thread count unless told",
+                 help="Only results measured with this many threads.")
+@options.json_flag(help="Print the prediction and the fitted model as JSON.")
 @user_errors
-def predict_latency(results_path, variants, stat, device, threads, as_json):
-    """Predict a variant's latency from the variants already measured on a device.
+def predict_latency(results, results_path, variants, stat, device, threads, as_json):
+    """Predict a variant's latency from the variants already measured on a device (RESULTS: JSON-lines results
+    with >= 3 measured variants on one device and thread setting).
 
     \b
     Example:
-      edgenet predict-latency --results runs/pi4/results.jsonl --variant b4 --variant phi=3.5
+      edgenet predict-latency runs/pi4/results.jsonl --variant b4 --variant phi=3.5
     """
     from ..decide.latency_model import LatencyModel
 
-    model = LatencyModel.fit(_read_all([results_path]), stat=stat, device=device, threads=threads)
+    paths = [*results, *([results_path] if results_path else [])]
+    if not paths:
+        raise click.UsageError("give the results file(s): edgenet predict-latency RESULTS... --variant V")
+    model = LatencyModel.fit(_read_all(paths), stat=stat, device=device, threads=threads)
     predictions = [model.predict_detail(v) for v in variants]
     if as_json:
         emit_json({"predictions": [p.to_dict() for p in predictions], "model": model.to_dict()})
@@ -219,13 +210,10 @@ def predict_latency(results_path, variants, stat, device, threads, as_json):
 
 @click.command("report")
 @click.argument("rundir", type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--budget-ms",
-    type=BUDGET_MS,
-    default=None,
-    help="Budget to select against (default: the one in RUNDIR/selection.json or RUNDIR/sweep.json, if any).",
-)
-@click.option("--stat", type=STAT_CHOICE, default=None, help="Latency statistic (default: the selection's, or p50).")
+@options.budget_ms(required=False, help="Budget to select against (default: the one in RUNDIR/selection.json or "
+                                        "RUNDIR/sweep.json, if any).")
+@options.stat(default=None, reason="the run's own statistic unless told",
+              help="Latency statistic (default: the selection's, or p50).")
 @click.option("--baselines", is_flag=True, help="Add MobileNetV2 and ResNet-50 reference rows.")
 @user_errors
 def report(rundir, budget_ms, stat, baselines):
@@ -248,14 +236,14 @@ def report(rundir, budget_ms, stat, baselines):
     sweep_params = {}
     if budget_ms is None and not sel_path.exists() and sweep_path.exists():
         try:  # a sweep's run folder: decide again against the sweep's own budget, statistic and objective
-            sweep_params = json.loads(sweep_path.read_text(encoding="utf-8")).get("params") or {}
+            sweep_params = json.loads(read_input_text(sweep_path, "a sweep.json")).get("params") or {}
             budget_ms = float(sweep_params["budget_ms"])
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise InputFileError(sweep_path, f"not a sweep written by edgenet: {exc}") from None
         stat = stat or sweep_params.get("stat")
     if budget_ms is None and sel_path.exists():
         try:
-            selection = Selection.from_dict(json.loads(sel_path.read_text(encoding="utf-8")))
+            selection = Selection.from_dict(json.loads(read_input_text(sel_path, "a selection.json")))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputFileError(sel_path, f"not a selection written by edgenet: {exc}") from None
     elif budget_ms is not None:

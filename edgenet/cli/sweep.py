@@ -7,73 +7,68 @@ from pathlib import Path
 
 import click
 
-from ..convert.modes import QUANT_MODES
+from .. import numbers
 from ..decide.sweep import SWEEP_BENCH
-from ..results.records import PERCENTILES
-from .cluster import cluster_option, executor_for
-from .common import BUDGET_MS, IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
+from . import options
+from .cluster import executor_for
+from .common import IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
+
+#: The README's first command (after the install): ``edgenet sweep`` with these arguments ends in a pick
+#: on every 2-core x86-64 machine of the kind CI and cloud VMs are, fast or slow. B0-B3 int8 at one
+#: thread take ~3-11 ms with AVX-512 VNNI and ~15-57 ms with AVX2 only (the same kind of machine, 5x
+#: apart), so a 50 ms budget over b0-b3 picks B3 on the first and B2 on the second, and B0 still fits
+#: on a machine 3x slower than that. At most four conversions. tests/test_quickstart.py holds it.
+QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quickstart")
 
 
 @click.command()
-@click.option("--budget-ms", type=BUDGET_MS, required=True,
-              help="Latency budget in milliseconds.")
+@options.budget_ms()
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
-@click.option("--quant", type=click.Choice(QUANT_MODES), default="int8", show_default=True)
-@click.option("--stat", type=click.Choice(PERCENTILES), default="p50", show_default=True,
-              help="Latency statistic the budget applies to.")
-@click.option("--threads", type=click.IntRange(1, 64), default=1, show_default=True)
-@click.option("--calib", default="default", show_default=True,
-              help="Calibration images: a folder, or 'default' for the embedded set.")
-@click.option("--samples", type=click.IntRange(1, 10000), default=32, show_default=True,
-              help="Calibration samples per variant (latency does not depend on them; re-convert the pick "
-                   "with your own images and more samples for deployment).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.quant()
+@options.stat(help="Latency statistic the budget applies to.")
+@options.threads()
+@options.calib()
+@options.samples(default=32, reason="latency does not depend on calibration: the sweep calibrates on few",
+                 help="Calibration samples per variant (latency does not depend on them; re-convert the pick "
+                      "with your own images and more samples for deployment).")
+@options.seed()
 @click.option("--weights-dir", type=click.Path(file_okay=False, exists=True), default=None,
               help="Folder with <variant>.weights.h5 / .pth / .safetensors files (else random weights: "
                    "latency is unaffected, accuracy is meaningless).")
-@click.option("--weights", type=click.Choice([IMAGENET]), default=None,
-              help="imagenet: each variant's published weights (fetched and verified when the sweep reaches it; "
-                   "a custom --refine phi has none and stays random).")
-@click.option("--min-top1", type=click.FloatRange(0, 100), default=None,
-              help="Accuracy floor (percent) for candidates whose top-1 was measured.")
-@click.option("--objective", type=click.Choice(["largest", "accuracy"]), default=None,
-              help="Among the candidates that fit: the largest, or the most accurate by measured top-1 "
-                   "[default: accuracy when measured for every candidate, else largest].")
-@click.option("--data", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Labelled images (DIR/<class>/<image> or a 'path label' list file): measure each converted "
+@options.weights(help="imagenet: each variant's published weights (fetched and verified when the sweep reaches "
+                      "it; a custom --refine phi has none and stays random). For your own files: --weights-dir.")
+@options.min_top1()
+@options.objective()
+@options.data(help="Labelled images (DIR/<class>/<image> or a 'path label' list file): measure each converted "
                    "model's top-1 on them.")
-@click.option("--labels", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
-              help="Class-name to index file for a --data folder (as edgenet eval).")
+@options.labels()
 @click.option("--agreement-images", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
               help="Unlabelled images: measure each converted model's top-1 agreement with its float model.")
-@click.option("--remeasure-rounds", type=click.IntRange(0, 10), default=2, show_default=True,
+@click.option("--remeasure-rounds", type=options.number(numbers.Bounds(0, 10, integer=True)), default=2,
+              show_default=True,
               help="When a candidate's interval straddles the budget, measure it again interleaved with its "
                    "neighbour this many times each (A-B-A-B); 0 turns this off.")
-@click.option("--remote", default=None, metavar="USER@HOST|DEVICE.json",
-              help="Benchmark on that device: user@host over SSH, or a device file (e.g. an emulated Pi's, whose "
-                   "latencies are never picked on).")
-@click.option("--far-factor", type=click.FloatRange(1.0, 100.0), default=1.5, show_default=True,
+@options.remote(help="Benchmark on that device: user@host over SSH, or a device file (e.g. an emulated Pi's, "
+                     "whose latencies are never picked on).")
+@click.option("--far-factor", type=options.number(numbers.FACTOR), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
 @click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
-              help="Runtime settings from `edgenet bench --tune --save-settings` (threads, api, XNNPACK flags); "
+              help="Runtime settings from `edgenet tune --save-settings` (threads, api, XNNPACK flags); "
                    "they replace --threads.")
-@click.option("--min-runs", type=click.IntRange(1), default=SWEEP_BENCH.min_runs, show_default=True)
-@click.option("--min-s", type=click.FloatRange(0), default=SWEEP_BENCH.min_s, show_default=True)
-@click.option("-o", "--out", "rundir", type=click.Path(file_okay=False), default="runs/sweep", show_default=True,
-              help="Run folder (resumable).")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
-@click.option("--devices", "inventory", default=None, type=click.Path(dir_okay=False), metavar="devices.toml",
-              help="Sweep a fleet: convert each variant once, measure on every device of this inventory in "
-                   "parallel (each one job at a time), pick per device.")
-@click.option("--device", "device_names", multiple=True, metavar="NAME",
-              help="With --devices: only this device (repeatable).")
-@cluster_option
+@options.harness("warmup_s", "min_runs", "min_s", "max_s", "timeout_s", preset="SWEEP_BENCH")
+@options.output("Run folder (resumable).", default="runs/sweep", reason="each command's own output",
+                old_names=("--out",))
+@options.json_flag(help="Print the outcome as JSON on stdout.")
+@options.devices_file(help="Sweep a fleet: convert each variant once, measure on every device of this inventory "
+                           "in parallel (each one job at a time), pick per device.")
+@options.device_names()
+@options.cluster()
 @user_errors
 def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights, min_top1,
           objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
-          min_runs, min_s, rundir, as_json, inventory, device_names, cluster) -> None:
+          output, as_json, inventory, device_names, cluster, **measure) -> None:
     """Convert, benchmark and select in one resumable run.
 
     Works in increasing size; stops converting once a measured variant is over budget or
@@ -84,6 +79,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
 
     \b
     Example:
+      edgenet sweep --budget-ms 50 --variants b0-b3 -o runs/quickstart   # the README's first command
       edgenet sweep --budget-ms 25                       # B0-B7, int8, 1 thread, embedded calibration
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
       edgenet sweep --budget-ms 25 --weights-dir weights/ --data val/   # the most accurate int8 that fits
@@ -92,9 +88,14 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
     from ..family.variants import parse_variant_list
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
+    if weights is not None and weights != IMAGENET:
+        raise click.UsageError("sweep --weights takes 'imagenet'; for your own files use --weights-dir DIR "
+                               "(one file per variant)")
     if weights == IMAGENET and weights_dir:
         raise click.UsageError("--weights imagenet and --weights-dir exclude each other")
-    bench = replace(SWEEP_BENCH, threads=threads, min_runs=min_runs, min_s=min_s, max_s=max(SWEEP_BENCH.max_s, min_s))
+    rundir = output
+    measure["max_s"] = max(measure["max_s"], measure["min_s"])
+    bench = replace(SWEEP_BENCH, threads=threads, **measure)
     if settings_path:
         from ..bench.tune import load_settings
 

@@ -1,4 +1,4 @@
-"""``edgenet bench --tune``: the presentation of :mod:`edgenet.bench.tune` (search, table, files)."""
+"""``edgenet tune``: the fastest runtime settings for a model (the presentation of :mod:`edgenet.bench.tune`)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,63 @@ import sys
 
 import click
 
-from .common import info, table
+from .. import numbers
+from ..bench.params import BenchParams
+from . import options
+from .common import info, table, user_errors
 
-__all__ = ["run_tune"]
+__all__ = ["run_tune", "tune"]
+
+
+@click.command("tune")
+@click.argument("models", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@options.threads(many=True, default=None, reason="tune tries 1 up to the usable cores unless told",
+                 help="Thread counts to try, e.g. 1,2,4  [default: 1 up to the usable cores; 1,2,4 with --remote].")
+@click.option("--engines", default=None, metavar="LIST",
+              help="Engines to try (comma-separated; default: all, see below).")
+@click.option("--reps", type=options.number(numbers.COUNT), default=3, show_default=True,
+              help="Repetitions: every setting is measured once per repetition, interleaved.")
+@options.stat(help="Statistic compared (min is the robust one on a shared, busy CPU).")
+@click.option("--save-settings", default=None, metavar="FILE",
+              help="Write the chosen settings for `edgenet sweep --settings FILE`.")
+@options.harness("warmup_s", "min_runs", "min_s", "max_s", "timeout_s")
+@options.json_records()
+@options.results_file()
+@options.csv()
+@options.label()
+@options.remote()
+@options.remote_command("bench")
+@options.ssh_option()
+@user_errors
+def tune(models, threads, engines, reps, stat, save_settings, as_json, results_path, csv_path, label, remote,
+         remote_command, ssh_options, **measure) -> None:
+    """Find the fastest runtime settings (threads x engine) for each of MODELS, interleaved, repeated.
+
+    Every setting is measured once per repetition in turn, and compared with the defaults by the
+    median (and minimum) of the per-repetition ratios. The settings file it writes is what
+    `edgenet sweep --settings` measures with.
+
+    \b
+    Engines: interpreter/xnnpack (the default), interpreter/xnnpack+latest,
+    interpreter/builtin (no XNNPACK), compiled/xnnpack (CompiledModel API),
+    compiled/xnnpack+cache (with the XNNPACK weight cache).
+
+    \b
+    Example:
+      edgenet tune b0_int8.tflite --save-settings tuned.json   # then: edgenet sweep --settings tuned.json
+      edgenet tune b0_int8.tflite --threads 1,2 --stat min --reps 5 --results tune.jsonl
+    """
+    to_stdout, json_path, models = options.json_and_results(as_json, results_path, models)
+    run_tune(models, BenchParams(threads=threads[0] if threads else 1, **measure), threads, engines, reps,
+             to_stdout, json_path, csv_path, label, remote, remote_command, ssh_options, save_settings, stat=stat)
 
 
 def _r(value, digits=3):
     return None if value is None else round(value, digits)
 
 
-def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, remote, remote_command, ssh_options,
-             save_settings, stat: str = "p50") -> None:
+def run_tune(models, base, threads, engines, reps, to_stdout, json_path, csv_path, label, remote, remote_command,
+             ssh_options, save_settings, stat: str = "p50") -> None:
     from .. import results
     from ..bench.tune import available_engines, tune
     from ..fsutil import atomic_write_text
@@ -33,7 +79,6 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
             cores = cpu_cores()
             usable = int(cores.get("usable") or cores.get("logical") or 1)
             threads = tuple(sorted({t for t in (1, 2, 4, 8, 16) if t <= usable} | {usable}))
-    to_stdout = json_path == "-"
     stream = sys.stderr if to_stdout else sys.stdout
     failed = 0
     for model in models:
@@ -78,7 +123,7 @@ def run_tune(models, base, threads, engines, reps, json_path, csv_path, label, r
         records = list(outcome.records)  # each carries its device fingerprint (run_settings / the remote host)
         if to_stdout:
             results.write_records(sys.stdout, records)
-        elif json_path:
+        if json_path:
             results.append_records(json_path, records)
         if csv_path:
             results.write_csv(csv_path, records)

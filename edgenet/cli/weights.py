@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from . import options
 from .common import VARIANT_LIST, emit_json, info, table, user_errors
 
 LIST_HEADERS = {
@@ -58,7 +59,7 @@ def weights() -> None:
 
 @weights.command("list")
 @click.argument("variant_lists", nargs=-1, type=VARIANT_LIST)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@options.json_flag()
 @user_errors
 def list_weights(variant_lists, as_json) -> None:
     """Every variant's published weights: source, licence, size, published top-1, local copy.
@@ -83,7 +84,7 @@ def list_weights(variant_lists, as_json) -> None:
 @click.argument("variant_lists", nargs=-1, required=True, type=VARIANT_LIST)
 @click.option("--trust-on-first-use", is_flag=True,
               help="Also download files without a published hash (Lite3, Lite4) and pin their sha256.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@options.quiet()
 @user_errors
 def fetch(variant_lists, trust_on_first_use, quiet) -> None:
     """Download (or find installed) the published weights of VARIANTS, verified, into the cache.
@@ -117,7 +118,7 @@ def fetch(variant_lists, trust_on_first_use, quiet) -> None:
 
 @weights.command("verify")
 @click.argument("variant_lists", nargs=-1, type=VARIANT_LIST)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@options.json_flag()
 @user_errors
 def verify(variant_lists, as_json) -> None:
     """Re-check the hash of every local copy (default: all variants); a bad cached file is deleted.

@@ -40,7 +40,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..errors import EdgenetError, MissingDependencyError
+from .. import process
+from ..errors import EdgenetError, InputFileError, MissingDependencyError, printable
+from ..fsutil import read_input_bytes, read_input_text
+from ..numbers import PORT, NumberError
+from ..pixels.images import MAX_IMAGE_FILE_BYTES
 from .devices import Device, DeviceCheck
 
 __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "RayExecutor", "Span",
@@ -76,6 +80,11 @@ def parse_cluster(text: str | None) -> ClusterSpec:
     if value in ("auto", "ray"):
         return ClusterSpec("ray", os.environ.get("RAY_ADDRESS") or "auto")
     if _ADDRESS.match(value):
+        port = value.rpartition(":")[2]
+        try:  # the one number rule (edgenet.numbers): a port a socket can take, else one line
+            PORT.check(port, f"--cluster {printable(value)[:80]}: port")
+        except NumberError as exc:
+            raise EdgenetError(str(exc)) from None
         return ClusterSpec("ray", value)
     raise EdgenetError(f"--cluster must be local, auto, ray://HOST:PORT or HOST:PORT, got {value!r}")
 
@@ -90,18 +99,42 @@ def _host_port(address: str) -> tuple[str, int] | None:
     return host.strip("[]"), int(port)
 
 
-def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
-    """Fail in one line when nothing listens at ``address`` (Ray itself would retry for minutes)."""
+#: How long ``--cluster HOST:PORT`` may take to show it is a Ray head before edgenet gives up.
+CONNECT_DEADLINE_S = 5.0
+
+# An HTTP/2 client preface and an empty SETTINGS frame: a Ray head (GCS, or Ray Client) is a gRPC
+# server, which answers with a SETTINGS frame of its own at once.
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+_H2_SETTINGS = 0x04
+
+
+def _check_reachable(address: str, timeout_s: float = CONNECT_DEADLINE_S) -> None:
+    """Fail in one line, within ``timeout_s``, when nothing listens at ``address`` or what listens is
+    not a gRPC server (Ray itself would retry for minutes, printing its native logs)."""
     import socket
 
     target = _host_port(address)
     if target is None:
         return
+    start = "start one with 'ray start --head --node-ip-address <private address>'"
+    deadline = time.monotonic() + timeout_s
     try:
-        socket.create_connection(target, timeout=timeout_s).close()
+        with socket.create_connection(target, timeout=timeout_s) as conn:
+            conn.sendall(_H2_PREFACE)
+            head = b""
+            while len(head) < 9:
+                conn.settimeout(max(0.01, deadline - time.monotonic()))
+                chunk = conn.recv(9 - len(head))
+                if not chunk:
+                    break
+                head += chunk
+    except TimeoutError:
+        raise EdgenetError(f"--cluster {address}: no Ray head answers there (no gRPC answer within "
+                           f"{timeout_s:g} s); {start}") from None
     except OSError as exc:
-        raise EdgenetError(f"--cluster {address}: no Ray head answers there ({exc.strerror or exc}); start one with "
-                           "'ray start --head --node-ip-address <private address>'") from None
+        raise EdgenetError(f"--cluster {address}: no Ray head answers there ({exc.strerror or exc}); {start}") from None
+    if len(head) < 9 or head[3] != _H2_SETTINGS:
+        raise EdgenetError(f"--cluster {address}: what listens there is not a Ray head (not a gRPC server); {start}")
 
 
 def require_ray(address: str | None = None):
@@ -279,7 +312,9 @@ class RayExecutor(_Base):
                 kwargs["_node_ip_address"] = "127.0.0.1"
             kwargs.update(init_kwargs or {})
             try:
-                ray.init(**kwargs)
+                # Ray installs SIGTERM/SIGINT handlers of its own in ray.init: edgenet's stay in force.
+                with process.keep_signal_handlers():
+                    ray.init(**kwargs)
             except ConnectionError as exc:
                 raise EdgenetError(f"--cluster {address}: no Ray cluster there ({_one_line(exc)}); start one with "
                                    "'ray start --head --node-ip-address <private address>'") from None
@@ -311,9 +346,17 @@ class RayExecutor(_Base):
             self.ray.shutdown()
 
     def cancel(self) -> None:
-        """Cancel every task this executor submitted that has not finished (Ctrl-C)."""
-        for ref in list(self._pending):
+        """Cancel every task this executor submitted that has not finished (Ctrl-C): first politely (the
+        task sees KeyboardInterrupt and its ``finally`` removes its folders), then, after
+        :data:`edgenet.process.GRACE_S`, by force."""
+        refs = list(self._pending)
+        for ref in refs:
             with contextlib.suppress(Exception):  # already finished or gone: nothing to cancel
+                self.ray.cancel(ref, force=False)
+        with contextlib.suppress(Exception):
+            _, refs = self.ray.wait(refs, num_returns=len(refs), timeout=process.GRACE_S) if refs else ([], [])
+        for ref in refs:
+            with contextlib.suppress(Exception):
                 self.ray.cancel(ref, force=True)
         self._pending.clear()
 
@@ -372,7 +415,8 @@ class RayExecutor(_Base):
             return future
         shipped = None
         if existing is not None:  # the node decides with convert_variants' own up-to-date check
-            shipped = (model_path.name, model_path.read_bytes(), manifest_path.read_text(encoding="utf-8"))
+            shipped = (model_path.name, read_input_bytes(model_path, "a .tflite model"),
+                       read_input_text(manifest_path, "a model manifest (JSON)"))
         ref = self._convert.options(num_cpus=1, memory=memory, max_retries=3).remote(
             spec, replace(options, progress=False), shipped)
 
@@ -427,10 +471,11 @@ class RayExecutor(_Base):
         def items(shard):
             out = []
             for s in shard:
-                try:
-                    out.append((str(s.path), Path(s.path).read_bytes(), None, s.label))
-                except OSError as exc:
-                    out.append((str(s.path), None, f"cannot read: {exc.strerror or exc}", s.label))
+                try:  # the one reader: a FIFO or a link to /dev/zero in a data set is a skip, never a hang
+                    out.append((str(s.path), read_input_bytes(s.path, "an image file", MAX_IMAGE_FILE_BYTES),
+                                None, s.label))
+                except InputFileError as exc:
+                    out.append((str(s.path), None, exc.cause, s.label))
             return out
 
         next_shard = 0
@@ -505,7 +550,7 @@ class RayExecutor(_Base):
             future: cf.Future = cf.Future()
             future.set_result(failed_records(missing))
             return future
-        models = [(str(p), self.ray.put(Path(p).read_bytes())) for p in model_paths]
+        models = [(str(p), self.ray.put(read_input_bytes(p, "a .tflite model"))) for p in model_paths]
         cpus = self._node_cpus(device) if device.link == "local" else 0
         ref = self._latency.options(num_cpus=cpus, resources={device.resource: 1}, max_retries=0,
                                     retry_exceptions=False).remote(device, [(p, r) for p, r in models],

@@ -104,8 +104,11 @@ def eval_shard_task(model_bytes: bytes, manifest: dict | None, name: str, items:
     The images are written under their own file names into a private folder and go through the very
     :func:`edgenet.evaluation.evaluate.evaluate` a local run uses, so the pixels are the same.
     """
+    from .. import process
     from ..evaluation.evaluate import Dataset, Sample, evaluate
 
+    # Shard folders of workers killed mid-task (a forced cancel skips their finally) go first.
+    process.remove_orphaned(tempfile.gettempdir(), f"{TMP_PREFIX}shard-")
     clf = _classifier_for(model_bytes, manifest, name, threads)
     started = time.time()
     folder = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}shard-{os.getpid()}-"))

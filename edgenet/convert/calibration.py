@@ -38,8 +38,8 @@ from ..pixels.images import (
     IMAGE_EXTENSIONS,
     check_unreadable_share,
     describe_skipped,
-    list_image_files,
     load_image,
+    walk_image_files,
 )
 from ..pixels.preprocess import input_bounds, pixels_to_input, preprocess, resize_box
 
@@ -165,10 +165,10 @@ def _file_list_sha256(files: list[Path], root: Path) -> str:
             rel = path.relative_to(root).as_posix()
         except ValueError:
             rel = path.as_posix()
-        lines.append((rel, sha256_file(path)))
+        lines.append((os.fsencode(rel), sha256_file(path)))  # a name's bytes, whatever its encoding
     digest = hashlib.sha256()
     for rel, file_hash in sorted(lines):
-        digest.update(f"{rel}\0{file_hash}\n".encode())
+        digest.update(rel + f"\0{file_hash}\n".encode())
     return digest.hexdigest()
 
 
@@ -221,6 +221,7 @@ def load_calibration(
     if str(source) == DEFAULT_SOURCE:
         root = default_calibration_dir()
         candidates = list(calibration_images())
+        walk_skipped = []
         label = DEFAULT_SOURCE
         where = "default calibration set"
     else:
@@ -229,18 +230,22 @@ def load_calibration(
             raise InputFileError(root, "calibration folder does not exist")
         if not root.is_dir():
             raise InputFileError(root, "calibration source is not a folder (give a folder of images or 'default')")
-        candidates = list(list_image_files(root))
+        walk = walk_image_files(root)
+        candidates = list(walk.files)
+        walk_skipped = list(walk.skipped)  # link loops, dangling links, special files, undecodable names
         label = str(source)
         where = f"calibration folder {root}"
     if not candidates:
         exts = ", ".join(sorted(e.lstrip(".") for e in IMAGE_EXTENSIONS))
-        raise EdgenetError(f"{where}: no image files found (looked for {exts}); need at least {min_usable}")
+        unusable = f"; skipped {describe_skipped(walk_skipped)}" if walk_skipped else ""
+        raise EdgenetError(f"{where}: no image files found (looked for {exts}); need at least "
+                           f"{min_usable}{unusable}")
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(candidates))
     rows: list[np.ndarray] = []
     used: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
+    skipped: list[tuple[Path, str]] = list(walk_skipped)
 
     with tqdm(total=samples, desc="calibration", unit="img", file=sys.stderr, disable=not progress) as bar:
         for idx in order:
@@ -264,7 +269,7 @@ def load_calibration(
         if usable < min_usable:
             first = f"; e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
             raise EdgenetError(
-                f"{where}: {usable} usable image(s) of {len(candidates)} image file(s) "
+                f"{where}: {usable} usable image(s) of {len(candidates) + len(walk_skipped)} image file(s) "
                 f"({len(skipped)} unreadable), need at least {min_usable}{first}"
             )
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -79,7 +80,9 @@ def _interpreter(tf, model_content: bytes, num_threads: int | None):
 def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_bytes: int = DEFAULT_BUDGET_BYTES,
                   store_bytes: int = DEFAULT_STORE_BYTES, num_threads: int | None = None, graph_index: int = 0,
                   on_step: Callable[[int, int], None] | None = None,
-                  histograms: dict | None = None) -> dict[int, tuple[float, float]]:
+                  histograms: dict | None = None,
+                  interpreter_factory: Callable[[bytes, int | None], Any] | None = None,
+                  ) -> dict[int, tuple[float, float]]:
     """``{tensor index: (min, max)}`` over ``samples`` for every activation tensor of the graph.
 
     ``model`` is a flatbuffer ``ModelT`` of a float model; ``samples`` are lists of arrays in
@@ -88,7 +91,8 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
     fit ``store_bytes``. ``on_step(done, total)`` is called after each sample has run through
     each chunk (progress; ``total`` is samples times chunks). ``histograms``, when given, is filled
     with one :class:`edgenet.convert.ranges.Histogram` per tensor (samples alternate between its two
-    folds), for range methods beyond min/max.
+    folds), for range methods beyond min/max. ``interpreter_factory(model_content, num_threads)``
+    replaces TF's builtin-kernel interpreter (``benchmarks/calibrator_runtime.py`` times LiteRT's).
     """
     from .._tf import tf
 
@@ -125,7 +129,8 @@ def tensor_ranges(model, samples: Sequence[Sequence[np.ndarray]], *, budget_byte
             for s, value in enumerate(store[index]):
                 update(index, value, first + s)
         for c, chunk in enumerate(chunks):
-            interpreter = _interpreter(tf, chunk_models[c], num_threads)
+            interpreter = (interpreter_factory(chunk_models[c], num_threads) if interpreter_factory is not None
+                           else _interpreter(tf, chunk_models[c], num_threads))
             interpreter.allocate_tensors()
             for s in range(len(batch)):
                 for t in chunk.inputs:

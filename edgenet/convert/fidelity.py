@@ -74,7 +74,7 @@ from ..pixels.images import list_image_files, load_image
 from ..pixels.preprocess import centre_crop_box, pixels_to_input, resize_box
 from .calibration import DEFAULT_SOURCE, holdout_images
 
-__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "agreement_interval", "agreement_line", "cluster_bootstrap",
+__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "holdout_view", "agreement_interval", "agreement_line", "cluster_bootstrap",
            "fidelity_metrics", "holdout_set", "measure_fidelity", "wilson_interval"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
@@ -296,8 +296,10 @@ def agreement_line(fidelity: dict) -> str:
     return f"{line}; {flips} flips, {at_ties} at near-ties; {ties})"
 
 
-def _view(image: Image.Image, view: tuple[float | None, float, float, bool],
-          contract: PreprocessContract) -> np.ndarray:
+def holdout_view(image: Image.Image, view: tuple[float | None, float, float, bool],
+                 contract: PreprocessContract) -> np.ndarray:
+    """One of :data:`VIEWS` of ``image`` as the model's input under ``contract``: a crop (``None``: the
+    contract's centre crop; else that fraction of the shorter side at relative offsets), resized, mirrored."""
     fraction, ax, ay, flip = view
     if fraction is None:
         box = centre_crop_box(image.width, image.height, contract.resolution, contract.crop_padding)
@@ -324,7 +326,7 @@ def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[
         except InputFileError:
             continue
     views = VIEWS if len(decoded) < MIN_IMAGES_WITHOUT_VIEWS else VIEWS[:1]
-    pairs = [(_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
+    pairs = [(holdout_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
     return [row for row, _ in pairs], [i for _, i in pairs], len(decoded)
 
 
@@ -341,18 +343,19 @@ def holdout_set(
     :data:`MAX_HOLDOUT_IMAGES`, in sorted order). ``None`` when nothing is left over (every image
     was used for calibration): the caller reports that fidelity was not measured.
     """
-    used = {Path(p).resolve() for p in calibration_files}
+    # realpath, not Path.resolve: it never raises (a link loop is the walk's skip, not a crash here).
+    used = {os.path.realpath(p) for p in calibration_files}
     if holdout is not None:
         root = Path(holdout)
         if not root.is_dir():
             raise InputFileError(root, "holdout folder does not exist or is not a folder")
-        paths = [p for p in list_image_files(root) if p.resolve() not in used][:MAX_HOLDOUT_IMAGES]
+        paths = [p for p in list_image_files(root) if os.path.realpath(p) not in used][:MAX_HOLDOUT_IMAGES]
         source = str(root)
     elif str(calib_source) == DEFAULT_SOURCE:
         paths = list(holdout_images())
         source = "default holdout"
     else:
-        paths = [p for p in list_image_files(Path(calib_source)) if p.resolve() not in used][:MAX_HOLDOUT_IMAGES]
+        paths = [p for p in list_image_files(Path(calib_source)) if os.path.realpath(p) not in used][:MAX_HOLDOUT_IMAGES]
         source = f"{calib_source} (images not used for calibration)"
     rows, groups, images = _tensors(paths, contract)
     if not rows:

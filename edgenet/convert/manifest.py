@@ -51,9 +51,12 @@ def inputs_fingerprint(inputs: dict[str, Any]) -> str:
 
 def read_manifest(path: str | os.PathLike) -> dict | None:
     """The manifest at ``path``, or ``None`` if it is missing, unreadable or not ours."""
+    from ..errors import InputFileError
+    from ..fsutil import read_input_text
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = json.loads(read_input_text(path, "a model manifest (JSON)"))
+    except (InputFileError, ValueError):
         return None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         return None

@@ -356,7 +356,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 RANKING_SAMPLES = 16
 
 
-def _float_rung(convert, correct, origin: dict, rounder=None):
+def float_rung(convert, correct, origin: dict, rounder=None):
     """The budget's float rung (a :data:`edgenet.convert.quality.PrecisionRung`).
 
     The converter cannot take an int8 model back to float, so the rung re-quantizes from the cached
@@ -502,7 +502,7 @@ def run(request: dict, progress_file) -> dict:
     if request.get("allow_int16") and quant == "int8":  # full-integer still: tried before any float
         precision.append(("int16", _int16_rung(float_model, calib, io)))
     if request.get("allow_float") and quant == "int8":
-        precision.append(("float", _float_rung(convert, correct, origin, rounder)))
+        precision.append(("float", float_rung(convert, correct, origin, rounder)))
 
     def rank(data: bytes) -> list[str]:
         from .tensor_errors import measure_report

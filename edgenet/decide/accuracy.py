@@ -49,14 +49,15 @@ def evaluate_model(model_path: Path, data: Path, threads: int, labels: Path | No
 def unlabelled_dataset(folder: Path):
     """Every image under ``folder`` as a data set whose labels are placeholders (never read)."""
     from ..evaluation.evaluate import Dataset, Sample
-    from ..pixels.images import list_image_files
+    from ..pixels.images import describe_skipped, walk_image_files
 
-    files = list_image_files(folder)
-    if not files:
+    walk = walk_image_files(folder)
+    if not walk.files:
         from ..errors import InputFileError
 
-        raise InputFileError(folder, "no image files for --agreement-images")
-    return Dataset(Path(folder), "folder", tuple(Sample(p, 0) for p in files))
+        unusable = f"; skipped {describe_skipped(walk.skipped)}" if walk.skipped else ""
+        raise InputFileError(folder, f"no image files for --agreement-images{unusable}")
+    return Dataset(Path(folder), "folder", tuple(Sample(p, 0) for p in walk.files), skipped=walk.skipped)
 
 
 def agreement_record(model_path: Path, float_path: Path, images: Path, threads: int) -> dict:

@@ -163,6 +163,19 @@ def _baseline_rows(tables: list[dict]) -> list[dict]:
     return rows
 
 
+def _measured_on(rows: list[dict]) -> str:
+    """The "measured on" line of the pick's record (else the largest row's), as its record stores it;
+    records written before the line existed get it built from their device block, by the same function."""
+    from ..runtime.envinfo import measured_on
+
+    if not rows:
+        return "unknown"
+    row = next((r for r in rows if r.get("pick")), rows[0])
+    device = row.get("_device") or {}
+    line = device.get("measured_on")
+    return line if isinstance(line, str) and line else measured_on(device)
+
+
 def _public(row: dict) -> dict:
     return {k: v for k, v in row.items() if not k.startswith("_") and k != "samples_ms"}
 
@@ -215,14 +228,15 @@ def write_report(
     baselines: bool = False,
     stat: str | None = None,
     decision=None,
+    notes: Sequence[str] = (),
     alternatives: Sequence = (),
 ) -> Path:
     """Write REPORT.md, results.json and the PNGs into ``rundir``; returns REPORT.md's path.
 
     With a ``decision`` (:class:`edgenet.decide.decision.Decision`) its pick is marked and its
-    sentence is the report's; every row gets the interval of ``stat``, its budget verdict and its
-    stability verdict either way (:func:`edgenet.decide.figures.annotate_rows`). With constraints
-    beyond the budget, a table of every candidate's verdict on each; with ``alternatives``
+    sentence is the report's (``notes``: the caller's own lines, e.g. the sweep's); every row gets the interval of
+    ``stat``, its budget verdict and its stability verdict either way (:func:`edgenet.decide.figures.annotate_rows`).
+    With constraints beyond the budget, a table of every candidate's verdict on each; with ``alternatives``
     (:class:`edgenet.decide.alternatives.Alternative`, when nothing fits) the table of what would.
     """
     from dataclasses import replace
@@ -279,9 +293,12 @@ def write_report(
         lines.append(f"Decision: {selection.message}.")
         lines += [f"- note: {n}" for n in selection.notes]
     lines.append("")
+    lines += [f"- note: {n}" for n in notes]
+    if notes:
+        lines.append("")
     for i, t in enumerate(tables):
         rows = main_rows if i == 0 else t["rows"]
-        lines += [f"## {t['setting']}", "", _markdown_table(rows), ""]
+        lines += [f"## {t['setting']}", "", f"Measured on: {_measured_on(rows)} (the {'pick' if any(r.get('pick') for r in rows) else 'largest model'}'s record; every record holds its own line).", "", _markdown_table(rows), ""]
         if i == 0:
             lines += [
                 "MACs: multiply-adds (the paper's FLOPs); params and MACs from the model manifest or the "

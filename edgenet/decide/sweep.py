@@ -160,7 +160,7 @@ def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label:
         and record.threads == bench.threads
         and (record.xnnpack is not False) == bench.xnnpack
         and (record.delegate_setting or "cpu") == bench.delegate
-        # runtime settings from `bench --tune` (absent in older records: the defaults)
+        # runtime settings from `edgenet tune` (absent in older records: the defaults)
         and record.api == bench.api
         and record.xnnpack_latest == bench.xnnpack_latest
         and record.xnnpack_weight_cache == bench.xnnpack_weight_cache
@@ -299,10 +299,22 @@ def run_sweep(
                 decision = _decide(run, records)
     report = None
     if selection is not None:
-        report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision)
+        report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision,
+                              notes=_scope_notes(order, decision))
     outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision, emulated)
     atomic_write_text(run.rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
+
+
+def _scope_notes(order: list[Variant], decision) -> list[str]:
+    """What the report must say about the sweep's own scope: a pick that is the largest variant the
+    sweep was given fits, but nothing says a larger one would not have."""
+    pick = decision.pick.candidate.variant if decision is not None and decision.pick is not None else None
+    if pick is None or not order or pick not in (order[-1].label, order[-1].name):
+        return []
+    return [f"{order[-1].name} is the largest of the variants this sweep considered "
+            f"({', '.join(v.name for v in order)}): it fits, and larger variants were not tried; "
+            "widen --variants to try them"]
 
 
 def _decide(run: _Run, records: list[dict]):

@@ -51,12 +51,15 @@ class Classifier:
 
 def manifest_for(path: Path) -> dict | None:
     """The manifest JSON written beside ``MODEL.tflite`` as ``MODEL.json``, if any."""
+    from ..fsutil import read_input_text
+
     candidate = manifest_path(path)
     if not candidate.is_file():
         return None
+    text = read_input_text(candidate, "a model manifest (JSON)")
     try:
-        return json.loads(candidate.read_text())
-    except (OSError, ValueError) as exc:
+        return json.loads(text)
+    except ValueError as exc:
         raise InputFileError(candidate, f"unreadable manifest ({exc})") from None
 
 

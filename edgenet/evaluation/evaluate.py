@@ -34,7 +34,7 @@ import numpy as np
 
 from ..errors import EdgenetError, InputFileError
 from ..fsutil import read_input_text
-from ..pixels.images import IMAGE_EXTENSIONS, check_unreadable_share, list_image_files
+from ..pixels.images import IMAGE_EXTENSIONS, check_unreadable_share, describe_skipped, walk_image_files
 from .classifier import Classifier
 
 __all__ = [
@@ -71,6 +71,7 @@ class Dataset:
     kind: str  # "folder" | "list"
     samples: tuple[Sample, ...]
     classes: tuple[str, ...] | None = None  # folder names by index (folder source only)
+    skipped: tuple[tuple[Path, str], ...] = ()  # what the folder walk could not use, with its reason
 
     @property
     def name(self) -> str:
@@ -160,12 +161,19 @@ def _folder_dataset(root: Path, labels: str | os.PathLike | None) -> Dataset:
             raise InputFileError(labels, f"no class index for folder {missing[0]!r} "
                                          f"({len(missing)} of {len(classes)} folders unmapped)")
         index_of = {c: mapping[c] for c in classes}
-    samples = [Sample(path, index_of[name]) for name in classes for path in list_image_files(root / name)]
+    samples: list[Sample] = []
+    skipped: list[tuple[Path, str]] = []
+    for name in classes:
+        walk = walk_image_files(root / name)
+        samples += [Sample(path, index_of[name]) for path in walk.files]
+        skipped += walk.skipped
     if not samples:
-        raise InputFileError(root, f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) in its class folders")
+        unusable = f"; skipped {describe_skipped(skipped)}" if skipped else ""
+        raise InputFileError(root, f"no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}) in its class "
+                                   f"folders{unusable}")
     by_index = {i: c for c, i in index_of.items()}
     names = tuple(by_index.get(i, "") for i in range(max(by_index) + 1))
-    return Dataset(root, "folder", tuple(samples), names)
+    return Dataset(root, "folder", tuple(samples), names, tuple(skipped))
 
 
 def _list_dataset(path: Path) -> Dataset:
@@ -186,12 +194,7 @@ def _list_dataset(path: Path) -> Dataset:
 
 
 def _raw_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError:
-        raise InputFileError(path, "not a text file of 'IMAGE_PATH LABEL_INDEX' lines") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    return read_input_text(path, "a text file of 'IMAGE_PATH LABEL_INDEX' lines").splitlines()
 
 
 def load_dataset(path: str | os.PathLike, labels: str | os.PathLike | None = None) -> Dataset:
@@ -232,7 +235,7 @@ def evaluate(
     paths: list[str] = []
     labels: list[int] = []
     predictions: list[np.ndarray] = []
-    skipped: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = [(str(path), why) for path, why in dataset.skipped]
     bar = tqdm(total=len(samples), desc=classifier.name, unit="img", file=sys.stderr, disable=not progress,
                leave=False)
     try:

@@ -99,7 +99,7 @@ def run_remote_eval(
             remote_data = session.put_tree(Path(work) / "data", "data", timeout_s=timeout_s)
             data_args = ["--data", f"{remote_data}/{LIST_NAME}"]
             staged = {f"{remote_data}/{name}": path for name, path in staged.items()}
-        args = [*shipped, *data_args, "--threads", str(threads), "--json", "-", "--no-progress"]
+        args = [*shipped, *data_args, "--threads", str(threads), "--json", "-", "--quiet"]
         if delegate not in (None, "cpu"):
             args += ["--delegate", delegate, "--edgetpu-lib", edgetpu_lib]
         run = session.run(command, args, timeout_s)

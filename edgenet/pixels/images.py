@@ -22,9 +22,7 @@ a huge image is refused with a clear error instead of exhausting a small device'
 
 from __future__ import annotations
 
-import errno
 import os
-import stat
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .. import fsutil
 from ..errors import EdgenetError, InputFileError, format_path
+from ..fsutil import FolderWalk, open_input, walk_files
 
 # Lower-case suffixes (with the dot) that folder scans treat as image candidates.
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
@@ -47,14 +47,9 @@ IMAGE_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF", "
 #: Above this share of unreadable files among those tried, a folder is taken to be the wrong one.
 MAX_UNREADABLE_SHARE = 0.5
 
-CAUSE_MISSING = "no such file"
-CAUSE_BROKEN_LINK = "symbolic link to a missing file"
-CAUSE_LINK_LOOP = "symbolic link loop"
-CAUSE_DIRECTORY = "is a directory, not an image file"
 CAUSE_NOT_IMAGE = "not an image file"
 CAUSE_CORRUPT = "truncated or corrupt image data"
 CAUSE_TOO_LARGE = "image too large (decompression-bomb limit)"
-CAUSE_PERMISSION = "permission denied"
 
 _WHITE = (255, 255, 255, 255)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I;16BS", "I;16S")
@@ -90,41 +85,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"))
-
-
-def _open_regular(p: Path):
-    """A binary file object for ``p``, which must be a regular file (after symbolic links).
-
-    Special files are refused from ``stat`` without ever being opened (opening a FIFO blocks
-    until a writer comes; reading a device never ends); ``O_NONBLOCK`` and a second ``fstat``
-    close the window between the check and the open.
-    """
-    try:
-        info = os.stat(p)
-    except FileNotFoundError:
-        raise InputFileError(p, CAUSE_BROKEN_LINK if os.path.islink(p) else CAUSE_MISSING) from None
-    except PermissionError:
-        raise InputFileError(p, CAUSE_PERMISSION) from None
-    except OSError as exc:
-        raise InputFileError(p, CAUSE_LINK_LOOP if exc.errno == errno.ELOOP else
-                             f"cannot read: {exc.strerror or exc}") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise InputFileError(p, CAUSE_DIRECTORY)
-    if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _KINDS if test(info.st_mode)), "a special file")
-        raise InputFileError(p, f"{kind}, not an image file (not opened)")
-    try:
-        fd = os.open(p, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    except PermissionError:
-        raise InputFileError(p, CAUSE_PERMISSION) from None
-    except OSError as exc:
-        raise InputFileError(p, f"cannot read: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise InputFileError(p, "changed into a special file while being opened")
-    return os.fdopen(fd, "rb")
+#: The most an image file may hold: far above any photo, far below a device's memory.
+MAX_IMAGE_FILE_BYTES = 512 << 20
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
@@ -137,7 +99,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     Multi-frame files (GIF, TIFF) give their first frame.
     """
     p = Path(path)
-    fh = _open_regular(p)
+    fh = open_input(p, "an image file", MAX_IMAGE_FILE_BYTES)  # regular files only, never a FIFO
     try:
         with warnings.catch_warnings(), fh:
             # Pillow's remarks on damaged metadata ("Corrupt EXIF data") are not the user's business:
@@ -157,39 +119,24 @@ def load_image(path: str | os.PathLike) -> Image.Image:
     except UnidentifiedImageError:
         raise InputFileError(p, CAUSE_NOT_IMAGE) from None  # or not one of IMAGE_FORMATS
     except PermissionError:
-        raise InputFileError(p, CAUSE_PERMISSION) from None
+        raise InputFileError(p, fsutil.CAUSE_PERMISSION) from None
     except Exception:  # noqa: BLE001 - Pillow reports broken data with a zoo of exception types
         # (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error, ...) depending on the
         # codec; whatever a decoder raises on a user's bytes is that file's problem, in one line.
         raise InputFileError(p, CAUSE_CORRUPT) from None
 
 
-def _is_hidden(name: str) -> bool:
-    return name.startswith(".")
+def walk_image_files(folder: str | os.PathLike) -> FolderWalk:
+    """Candidates under ``folder`` (recursive) whose suffix is in :data:`IMAGE_EXTENSIONS`, through the
+    one folder walk (:func:`edgenet.fsutil.walk_files`): hidden names ignored, sorted by relative path;
+    link loops, dangling links, special files and names that are not UTF-8 come back in ``skipped``
+    with their reason. Nothing is decoded; see :func:`scan_images` for that."""
+    return walk_files(folder, IMAGE_EXTENSIONS)
 
 
 def list_image_files(folder: str | os.PathLike) -> tuple[Path, ...]:
-    """Files under ``folder`` (recursive) whose suffix is in :data:`IMAGE_EXTENSIONS`.
-
-    Hidden files and folders (``.name``, e.g. macOS ``._photo.jpg``) are ignored. The order
-    is sorted by the path relative to ``folder`` (POSIX form), so it is the same on every
-    file system. Nothing is decoded; see :func:`scan_images` for that.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise InputFileError(root, "no such folder")
-    if not root.is_dir():
-        raise InputFileError(root, "not a folder")
-    found: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
-        for name in filenames:
-            if _is_hidden(name) or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            path = Path(dirpath) / name
-            found.append((path.relative_to(root).as_posix(), path))
-    found.sort(key=lambda item: item[0])
-    return tuple(path for _, path in found)
+    """The usable candidates of :func:`walk_image_files` (for callers that report no skips)."""
+    return walk_image_files(folder).files
 
 
 @dataclass(frozen=True)
@@ -213,9 +160,10 @@ def scan_images(folder: str | os.PathLike) -> ScanResult:
     path that is not a folder raises :class:`InputFileError`.
     """
     root = Path(folder)
+    walk = walk_image_files(root)
     usable: list[Path] = []
-    skipped: list[tuple[Path, str]] = []
-    for path in list_image_files(root):
+    skipped: list[tuple[Path, str]] = list(walk.skipped)
+    for path in walk.files:
         try:
             load_image(path)
         except InputFileError as err:

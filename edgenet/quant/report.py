@@ -86,11 +86,10 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
     build run in a child process: a crash there is one error line. Returns the report and notes.
     """
     import importlib.util
-    import multiprocessing
     import tempfile
-    from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
+    from .. import process
     from ..convert.calibration import DEFAULT_SOURCE
     from ..convert.fidelity import holdout_set
     from ..fsutil import read_input_bytes
@@ -127,7 +126,8 @@ def quant_report(float_source: str, model_path: str | os.PathLike, *, weights: s
                    "images": hold.images, "source": hold.source, "threads": threads, "groups": hold.groups}
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         try:
-            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            # The worker dies with us (SIGKILL included) and is ended at once on SIGINT/SIGTERM/SIGHUP.
+            with process.worker_pool(1) as pool:
                 status, payload = pool.submit(_child, request).result()
         except BrokenProcessPool:
             raise EdgenetError(f"{model_path}: the measuring process crashed (interpreter or converter); "

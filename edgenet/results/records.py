@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from ..errors import EdgenetError, VariantError
 from ..family.variants import parse_variant
+from .schema import NESTED_FIELDS
 
 __all__ = [
     "PERCENTILES",
@@ -49,7 +50,10 @@ __all__ = [
 
 #: Latency statistics a budget can be held to, in the order commands list them (the keys of
 #: ``latency_ms`` that describe the timed runs; ``init``/``first``/``std`` are not budgets).
-STATS: tuple[str, ...] = ("p50", "p90", "p95", "p99", "mean", "min", "max")
+#: Derived from the schema: the percentiles first (what a budget usually holds to), then the rest.
+STATS: tuple[str, ...] = tuple(sorted(
+    (k for k in NESTED_FIELDS["latency_ms"] if k not in ("init", "first", "std")),
+    key=lambda k: (not k.startswith("p"), ("mean", "min", "max").index(k) if not k.startswith("p") else int(k[1:]))))
 #: The percentiles among them (what a budget usually holds to, and what the harness computes).
 PERCENTILES: tuple[str, ...] = tuple(s for s in STATS if s.startswith("p"))
 
@@ -131,6 +135,8 @@ class DeviceInfo:
     freq_mhz: float | None = None
     os: str | None = None
     python: str | None = None
+    #: The one "measured on" line (CPU, int8 ISA features, cores, load): edgenet.runtime.envinfo.measured_on.
+    measured_on: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict | None) -> DeviceInfo:

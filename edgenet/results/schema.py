@@ -11,7 +11,12 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
     device:      {label, hostname, machine, cpu_model, cores, governor, freq_mhz, os, python,
                   runtime: {name, version}, delegate: {name, version} | null,
                   throttled_before, throttled_after,
-                  emulation: {emulator, cpu, profile} | null}
+                  emulation: {emulator, cpu, profile} | null,
+                  isa: {"AVX2": bool, "AVX-512 VNNI": bool, "AVX-VNNI": bool, "AMX": bool}
+                       | {"dotprod": bool, "i8mm": bool} | null,
+                  load_1m: float | null,
+                  measured_on: "CPU (machine); ISA features; N cores; load L"}
+                  (isa, load_1m, measured_on added with issue 23; null in older records)
     settings:    {threads, xnnpack, delegate, warmup_s, min_runs, min_s, max_s, timeout_s,
                   xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records),
                   ynnpack (added with issue 24; null in older records)}
@@ -92,6 +97,9 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
         "throttled_before",
         "throttled_after",
         "emulation",
+        "isa",
+        "load_1m",
+        "measured_on",
     ),
     "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s",
                  "xnnpack_latest", "api", "xnnpack_weight_cache", "ynnpack"),
@@ -201,10 +209,7 @@ def append_records(path: str | os.PathLike, records: Iterable[dict]) -> Path:
     """
     path = Path(path)
     new_lines = [_dumps(r) for r in records]
-    try:
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read existing results: {exc.strerror or exc}") from None
+    old = read_input_text(path, "a JSON-lines results file") if os.path.lexists(path) else ""
     if old and not old.endswith("\n"):
         old += "\n"
     return atomic_write_text(path, old + "".join(line + "\n" for line in new_lines))

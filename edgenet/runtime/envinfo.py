@@ -34,6 +34,9 @@ __all__ = [
     "emulation",
     "throttled",
     "device_info",
+    "isa_features",
+    "load_average",
+    "measured_on",
     "model_info",
     "manifest_path",
 ]
@@ -61,6 +64,85 @@ def cpu_model(cpuinfo: str | None = None) -> str | None:
         if key in found and not found[key].isdigit():
             return found[key]
     return platform.processor() or None
+
+
+#: The instruction-set features that decide XNNPACK's int8 speed, per architecture, in the order the
+#: "measured on" line names them: (name shown, /proc/cpuinfo flags that provide it). On x86 the int8
+#: dot products are AVX2 (vpmaddubsw), then VNNI (vpdpbusd: AVX-512 VNNI, or AVX-VNNI on client cores),
+#: then AMX tiles; on ARM, the SDOT/UDOT dot products (dotprod) and the int8 matrix multiply (i8mm).
+#: Machines of one kind differ 5x by them (B0 int8: 2.8 ms with AVX-512 VNNI, 14 ms with AVX2 only).
+ISA_FEATURES: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
+    "x86": (("AVX2", ("avx2",)), ("AVX-512 VNNI", ("avx512_vnni",)), ("AVX-VNNI", ("avx_vnni",)),
+            ("AMX", ("amx_int8",))),
+    "arm": (("dotprod", ("asimddp",)), ("i8mm", ("i8mm",))),
+}
+#: Features a line names as missing when absent (AVX-VNNI only matters where AVX-512 VNNI is absent).
+_SAY_MISSING = {"AVX2", "AVX-512 VNNI", "AMX", "dotprod", "i8mm"}
+
+
+def _arch(machine: str | None) -> str | None:
+    machine = (machine or "").lower()
+    if machine in ("x86_64", "amd64", "i386", "i686", "x86"):
+        return "x86"
+    if machine.startswith(("aarch64", "arm")):
+        return "arm"
+    return None
+
+
+def isa_features(cpuinfo: str | None = None, machine: str | None = None) -> dict[str, bool] | None:
+    """``{"AVX2": True, "AVX-512 VNNI": True, "AVX-VNNI": False, "AMX": False}`` (or ARM's dotprod, i8mm)
+    from the ``flags``/``Features`` line of /proc/cpuinfo; None where unknown (no /proc, other CPUs)."""
+    arch = _arch(machine or platform.machine())
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    if arch is None or not text:
+        return None
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip().lower() in ("flags", "features"):
+            flags |= set(value.split())
+    if not flags:
+        return None
+    return {name: any(f in flags for f in provided) for name, provided in ISA_FEATURES[arch]}
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (runnable processes), None where the OS has none."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def measured_on(device: dict) -> str:
+    """THE one line that says what a measurement ran on: CPU model, the ISA features that decide
+    XNNPACK's int8 speed, cores, load. Built from a record's ``device`` object (what every bench
+    record stores as ``device.measured_on`` and what REPORT.md prints), so both always agree.
+
+    ``Intel(R) Xeon(R) CPU @ 2.80GHz (x86_64); AVX2, AVX-512 VNNI, no AMX; 2 cores; load 0.42``
+    """
+    d = device if isinstance(device, dict) else {}
+    cpu = str(d.get("cpu_model") or "unknown CPU")
+    machine = d.get("machine")
+    parts = [f"{cpu} ({machine})" if machine else cpu]
+    emulated = d.get("emulation")
+    isa = d.get("isa")
+    if emulated:
+        parts.append("emulated: " + " ".join(str(emulated.get(k)) for k in ("profile", "cpu", "emulator")
+                                             if isinstance(emulated, dict) and emulated.get(k)))
+    elif isinstance(isa, dict) and isa:
+        have = [name for name, present in isa.items() if present]
+        if isa.get("AVX-512 VNNI"):
+            have = [n for n in have if n != "AVX-VNNI"]
+        missing = [f"no {name}" for name, present in isa.items() if not present and name in _SAY_MISSING]
+        parts.append(", ".join(have + missing) or "none of the int8 ISA features")
+    else:
+        parts.append("ISA features unknown")
+    cores = d.get("cores")
+    parts.append(f"{cores} core{'s' if cores != 1 else ''}" if cores else "cores unknown")
+    load = d.get("load_1m")
+    parts.append(f"load {load:.2f}" if isinstance(load, (int, float)) else "load unknown")
+    return "; ".join(parts)
 
 
 def cpu_cores() -> dict:
@@ -159,10 +241,12 @@ def device_info(
     hostname = socket.gethostname()
     pi = raspberry_pi_model()
     emulated = emulation()
-    if emulated:  # the host's clock settings say nothing about the emulated board
+    isa = isa_features()
+    if emulated:  # the host's clock settings (and ISA) say nothing about the emulated board
         freq = {"governor": None, "cur_mhz": None, "max_mhz": None}
         label = label or f"emulated-{emulated.get('profile') or emulated.get('cpu') or 'arm'}"
-    return {
+        isa = None
+    device = {
         "label": label or hostname,
         "hostname": hostname,
         "machine": platform.machine(),
@@ -177,7 +261,11 @@ def device_info(
         "throttled_before": throttled_before,
         "throttled_after": throttled_after,
         "emulation": emulated,
+        "isa": isa,
+        "load_1m": load_average(),
     }
+    device["measured_on"] = measured_on(device)
+    return device
 
 
 def environment() -> dict:
@@ -207,11 +295,17 @@ def model_info(model_path: str | os.PathLike, data: bytes | None = None) -> dict
     The manifest is optional and read leniently (an unreadable one is recorded as absent): it only
     adds labels (variant, quantization), the measurement does not depend on it.
     """
+    from ..errors import InputFileError
+    from ..fsutil import read_input_bytes, read_input_text
+
     path = Path(model_path)
     if data is None:
-        data = path.read_bytes()
+        data = read_input_bytes(path, "a .tflite model")
     manifest = None
-    text = _read(manifest_path(path))
+    try:
+        text = read_input_text(manifest_path(path), "a model manifest (JSON)")
+    except InputFileError:
+        text = None
     if text:
         try:
             manifest = json.loads(text)

@@ -353,8 +353,8 @@ def _materialise(obj, path, byteorder: str) -> dict[str, np.ndarray]:
     return {name: t.array(byteorder) for name, t in _select_tensors(obj, path).items()}
 
 
-def _read_legacy(path: Path) -> dict[str, np.ndarray]:
-    data = memoryview(path.read_bytes())
+def _read_legacy(path: Path, data: bytes) -> dict[str, np.ndarray]:
+    data = memoryview(data)
     f = io.BytesIO(data)
     magic = _RestrictedUnpickler(f, path).load()
     if magic != TORCH_MAGIC:
@@ -415,13 +415,13 @@ def _read_torch_zip(path: Path, zf: zipfile.ZipFile, pickle_name: str) -> dict[s
     return _materialise(obj, path, byteorder)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as npz:
+def _read_npz(path: Path, data: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
         return {name: np.array(npz[name]) for name in npz.files}
 
 
-def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
-    data = memoryview(path.read_bytes())
+def _read_safetensors(path: Path, data: bytes) -> dict[str, np.ndarray]:
+    data = memoryview(data)
     size = int.from_bytes(data[:8], "little")
     if size > min(len(data) - 8, _MAX_SAFETENSORS_HEADER):
         raise _Corrupt(f"truncated: header of {size} bytes, file has {len(data)}")
@@ -456,32 +456,40 @@ def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     return out
 
 
-def read_checkpoint(path) -> dict[str, np.ndarray]:
+#: The largest checkpoint edgenet reads (B7 is about 260 MB).
+MAX_CHECKPOINT_BYTES = 2 << 30
+
+
+def read_checkpoint(path, data: bytes | None = None) -> dict[str, np.ndarray]:
     """Every tensor of a checkpoint as ``{name: numpy array}``, in file order, without torch.
 
+    The file is read once, through the one reader of users' files (regular files only, at most
+    :data:`MAX_CHECKPOINT_BYTES`), and parsed from those bytes; ``data`` passes bytes already read
+    (and verified: :func:`edgenet.weights.fetch.read_verified`), so what is parsed is what was checked.
     Raises :class:`UnsafeCheckpointError` when the pickle refers to anything but tensors
     and dicts, and :class:`~edgenet.errors.InputFileError` for a missing, truncated or
     unknown file.
     """
+    from ..fsutil import read_input_bytes
+
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            head = f.read(16)
-    except FileNotFoundError:
-        raise InputFileError(path, "no such file") from None
-    except IsADirectoryError:
-        raise InputFileError(path, "is a directory, not a checkpoint file") from None
-    except OSError as exc:
-        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    if data is None:
+        try:
+            data = read_input_bytes(path, "a checkpoint file", MAX_CHECKPOINT_BYTES)
+        except InputFileError as exc:
+            if not exc.cause.startswith("empty file"):
+                raise
+            data = b""
+    head = data[:16]
     if len(head) < 8:
         raise InputFileError(path, f"too short to be a checkpoint ({len(head)} bytes)")
     try:
         if head[:4] in _ZIP_MAGIC:
-            return _read_zip(path)
+            return _read_zip(path, data)
         if head[0] == 0x80:  # pickle PROTO opcode: the legacy torch.save format
-            return _read_legacy(path)
+            return _read_legacy(path, data)
         if head[8:9] == b"{":
-            return _read_safetensors(path)
+            return _read_safetensors(path, data)
     except EdgenetError:
         raise
     except _Corrupt as exc:
@@ -492,9 +500,9 @@ def read_checkpoint(path) -> dict[str, np.ndarray]:
     raise InputFileError(path, "unknown checkpoint format (expected PyTorch .pth/.pt, .safetensors or .npz)")
 
 
-def _read_zip(path: Path) -> dict[str, np.ndarray]:
+def _read_zip(path: Path, data: bytes) -> dict[str, np.ndarray]:
     try:
-        zf = zipfile.ZipFile(path)
+        zf = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile as exc:
         raise _Corrupt(f"truncated or corrupt zip archive ({exc})") from None
     with zf:
@@ -503,7 +511,7 @@ def _read_zip(path: Path) -> dict[str, np.ndarray]:
         if len(pickles) == 1:
             return _read_torch_zip(path, zf, pickles[0])
         if names and all(n.endswith(".npy") for n in names):
-            return _read_npz(path)
+            return _read_npz(path, data)
     raise _Corrupt("a zip archive that is neither a PyTorch checkpoint (no data.pkl) nor an .npz file")
 
 

@@ -8,11 +8,18 @@ Resolution order for a registry entry (:mod:`edgenet.weights.registry`):
 3. a download from the source (or the mirror ``$EDGENET_WEIGHTS_URL/<file name>``),
    unless offline (``EDGENET_OFFLINE=1`` or ``HF_HUB_OFFLINE=1``).
 
-Downloads go through pooch (a temporary file in the cache folder, renamed only after
-the hash matches; a mismatch deletes it) with a downloader that resumes: bytes land in
-``<file>.part``, an interrupted transfer is picked up with an HTTP ``Range`` request,
-on the next attempt of the same call or of a later run. A lock file keeps two processes
-from writing the same file. Files without a published hash are fetched only when the
+Downloads resume: bytes land in ``<file>.part``, an interrupted transfer is picked up with an
+HTTP ``Range`` request, on the next attempt of the same call or of a later run; the file is
+renamed into place only after its hash matches (a mismatch deletes it), and kept read-only.
+A lock file keeps two processes from writing the same file. Nothing in the cache is ever
+written through a link (``O_NOFOLLOW``; a hard link is refused too). A download is bounded: by
+the registry's size (else :data:`MAX_DOWNLOAD_BYTES`), by a deadline and a stall timeout, by
+:data:`MAX_REDIRECTS` redirects that stay on http(s), and the bytes are never decoded on the way
+(no ``gzip`` bomb).
+
+What is used is what was verified: :func:`read_verified` hashes the very bytes a loader parses
+when they come from the cache or an installed package, so a file swapped after its check is
+refused in one line. Files without a published hash are fetched only when the
 user says ``trust_on_first_use``; the SHA-256 of that first copy is recorded in
 ``<file>.sha256`` and checked from then on.
 
@@ -22,19 +29,23 @@ hand.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 import sys
+import time
 from collections.abc import Callable, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import EdgenetError, MissingDependencyError
+from ..errors import EdgenetError, InputFileError, MissingDependencyError, format_path, printable
 from .registry import (
     IGNORE_PACKAGES_ENV,
     OFFLINE_ENV,
+    REGISTRY,
     PublishedWeights,
     cache_dir,
     published_weights,
@@ -42,12 +53,22 @@ from .registry import (
 
 __all__ = [
     "FetchSettings", "Located", "WeightsHashError", "WeightsUnavailableError", "VerifyResult",
-    "cached_path", "file_hash", "locate", "resolve", "resolve_path", "verify",
+    "TransferLimits", "cached_path", "file_hash", "locate", "read_verified", "resolve", "resolve_path", "verify",
 ]
 
 DOWNLOAD_ATTEMPTS = 3  # one transfer plus two resumes after an interruption
 CONNECT_TIMEOUT_S = 15.0
-READ_TIMEOUT_S = 60.0
+#: A transfer that brings fewer than STALL_MIN_BYTES in STALL_TIMEOUT_S is stalled (a byte every
+#: 20 s keeps a socket alive forever; it does not keep a download alive).
+STALL_TIMEOUT_S = 60.0
+STALL_MIN_BYTES = 16 << 10
+#: The whole transfer's deadline (B7's 256 MB at 150 kB/s).
+DOWNLOAD_DEADLINE_S = 1800.0
+#: Files without a published size are refused beyond this (the largest published file, B7, is 256 MB).
+MAX_DOWNLOAD_BYTES = 512 << 20
+MAX_REDIRECTS = 5
+#: The most a weights file may hold when it is read to be loaded.
+MAX_WEIGHTS_BYTES = 2 << 30
 _CHUNK_BYTES = 1 << 16
 
 
@@ -70,6 +91,8 @@ class FetchSettings:
     cache_root: Path
     offline: bool = False
     use_packages: bool = True
+    deadline_s: float = DOWNLOAD_DEADLINE_S  # a download's whole time
+    stall_s: float = STALL_TIMEOUT_S  # a download bringing less than STALL_MIN_BYTES in this long is stalled
     environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -105,8 +128,11 @@ def _pin_path(path: Path) -> Path:
 
 
 def file_hash(path, algorithm: str = "sha256") -> str:
+    """The hash of a file, read through the one reader of users' files (never a FIFO or a device)."""
+    from ..fsutil import open_input
+
     digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
+    with open_input(path, "a weights file") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -114,12 +140,38 @@ def file_hash(path, algorithm: str = "sha256") -> str:
 
 def _expected(entry: PublishedWeights, path: Path) -> str | None:
     """The published hash, or the SHA-256 pinned at the first download (None: nothing pinned)."""
+    from ..fsutil import MAX_PIN_BYTES, read_input_bytes
+
     if entry.hash:
         return entry.hash
     pin = _pin_path(path)
-    if pin.is_file():
-        return "sha256:" + pin.read_text().split()[0].strip()
-    return None
+    if not os.path.lexists(pin):
+        return None
+    data = read_input_bytes(pin, "a .sha256 pin", MAX_PIN_BYTES)
+    words = data.split()
+    if not words or not re.fullmatch(rb"[0-9a-fA-F]{64}", words[0]):
+        raise WeightsHashError(f"{format_path(pin)}: not a sha256 pin (expected 64 hex digits, then the file name); "
+                               f"remove it and the file beside it, then fetch again with --trust-on-first-use")
+    return "sha256:" + words[0].decode("ascii").lower()
+
+
+def _cached_file(path: Path) -> bool:
+    """Whether the cache holds a file at ``path``; anything else in its place is one line."""
+    from ..fsutil import file_kind
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if os.path.islink(path):
+            raise InputFileError(path, "symbolic link to a missing file in the weights cache; remove it") from None
+        return False
+    except NotADirectoryError:
+        return False  # the cache itself is under a file: said when the download needs the folder
+    except OSError as exc:
+        raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    if stat.S_ISREG(info.st_mode):
+        return True
+    raise InputFileError(path, f"{file_kind(info.st_mode)} is where the weights file should be; remove it")
 
 
 def _matches(path: Path, expected: str) -> tuple[bool, str]:
@@ -153,7 +205,7 @@ def locate(entry: PublishedWeights, settings: FetchSettings, *, log=None) -> Loc
             _say(log, f"{entry.variant}: installed {copy} does not match its published {entry.hash} "
                       f"(got {got}): ignored; reinstall with {entry.package.install_hint}")
     path = cached_path(entry, settings)
-    if not path.is_file():
+    if not _cached_file(path):
         return None
     expected = _expected(entry, path)
     if expected is None:
@@ -204,9 +256,10 @@ def resolve(
             f"{name}: {url} has no published hash; run 'edgenet weights fetch {name} --trust-on-first-use' to "
             f"download it and pin its sha256, or {_where_by_hand(entry, settings)}")
     path = cached_path(entry, settings)
-    download(url, path, entry.hash, progress=progress, log=log, label=name)
+    limits = TransferLimits(max_bytes=entry.size_bytes or MAX_DOWNLOAD_BYTES, exact=entry.size_bytes is not None,
+                            deadline_s=settings.deadline_s, stall_s=settings.stall_s)
+    digest = download(url, path, entry.hash, progress=progress, log=log, label=name, limits=limits)
     if entry.hash is None:
-        digest = file_hash(path)
         _write_pin(path, digest)
         _say(log, f"{name}: trust on first use: pinned sha256 {digest} in {_pin_path(path)}")
     return Located(entry, path, "download")
@@ -220,50 +273,161 @@ def resolve_path(variant, **kwargs) -> Path:
 # --- transfer ------------------------------------------------------------------------------
 
 
+def _refuse_link(path: Path, exc: OSError) -> EdgenetError:
+    """The one line for a cache entry edgenet will not write through (a planted link, a folder...)."""
+    from ..fsutil import write_error
+
+    if exc.errno == errno.ELOOP:
+        return InputFileError(path, "is a symbolic link: edgenet never writes through a link in its cache; "
+                                    "remove it")
+    if isinstance(exc, IsADirectoryError):
+        return InputFileError(path, "a folder is where the file should be; remove it")
+    return write_error(path, exc)
+
+
+def _open_in_cache(path: Path, flags: int):
+    """``path`` inside the cache opened for writing without ever following a link (``O_NOFOLLOW``);
+    a hard link (a second name for a file elsewhere) is refused too. Returns the descriptor."""
+    try:
+        fd = os.open(path, flags | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o600)
+    except OSError as exc:
+        raise _refuse_link(path, exc) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        raise InputFileError(path, "is not a plain file of the cache (a special file or a hard link): "
+                                   "edgenet never writes through it; remove it")
+    return fd
+
+
+def _cache_folder(folder: Path) -> None:
+    from ..fsutil import write_error
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_error(folder, exc) from None
+    if not folder.is_dir():
+        raise InputFileError(folder, "cannot write: a file is in the way of the cache folder")
+
+
 @contextmanager
 def _lock(path: Path):
-    """An exclusive lock beside ``path`` (two processes never write the same .part)."""
+    """An exclusive lock beside ``path`` (two processes never write the same .part); never a link."""
     import fcntl
 
     lock_path = path.with_name(path.name + ".lock")
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    fd = _open_in_cache(lock_path, os.O_WRONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
-class _ResumingDownloader:
-    """A pooch downloader that appends to ``<file>.part`` and resumes it with an HTTP Range request."""
+@dataclass(frozen=True)
+class TransferLimits:
+    """What a download may take: bytes (the registry's size, else a cap), redirects, and time."""
 
-    def __init__(self, part: Path, *, progress: bool, label: str):
-        self.part, self.progress, self.label = part, progress, label
+    max_bytes: int = MAX_DOWNLOAD_BYTES
+    exact: bool = False  # the registry knows the size: anything else is wrong
+    deadline_s: float = DOWNLOAD_DEADLINE_S
+    stall_s: float = STALL_TIMEOUT_S
+    max_redirects: int = MAX_REDIRECTS
 
-    def __call__(self, url, output_file, pooch=None, check_only=False):
-        import requests
+
+class _TransferError(Exception):
+    """A transfer failure with its one-line cause (``resumable``: some bytes were kept)."""
+
+
+def _get(session, url: str, headers: dict, limits: TransferLimits, deadline: float):
+    """GET ``url`` following at most ``limits.max_redirects`` redirects, each to http(s) only, never twice
+    to the same place; returns the streaming response and the final URL."""
+    from urllib.parse import urljoin, urlsplit
+
+    seen = {url}
+    for _ in range(limits.max_redirects + 1):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _TransferError(f"no answer within the {limits.deadline_s:g} s deadline")
+        response = session.get(url, headers=headers, stream=True, allow_redirects=False,
+                               timeout=(min(CONNECT_TIMEOUT_S, left), min(limits.stall_s, left)))
+        if response.status_code not in (301, 302, 303, 307, 308):
+            return response, url
+        location = response.headers.get("Location", "")
+        response.close()
+        target = urljoin(url, location)
+        if urlsplit(target).scheme not in ("http", "https"):
+            raise _TransferError(f"redirected to {printable(target[:200])!s}, which is not http(s): refused")
+        if target in seen:
+            raise _TransferError(f"redirect loop (back to {printable(target[:200])})")
+        seen.add(target)
+        url = target
+    raise _TransferError(f"more than {limits.max_redirects} redirects")
+
+
+class _Transfer:
+    """One attempt: resume ``<file>.part`` with a Range request, bounded in bytes and time."""
+
+    def __init__(self, part: Path, limits: TransferLimits, *, progress: bool, label: str):
+        self.part, self.limits, self.progress, self.label = part, limits, progress, label
+
+    def __call__(self, session, url: str, fd: int, deadline: float) -> None:
         from tqdm import tqdm
 
-        offset = self.part.stat().st_size if self.part.exists() else 0
-        headers = {"Range": f"bytes={offset}-"} if offset else {}
-        with requests.get(url, headers=headers, stream=True, timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as r:
-            if offset and r.status_code == 416:  # the range is past the end: start over
-                self.part.unlink()
-                return self(url, output_file, pooch, check_only)
-            r.raise_for_status()
-            resumed = offset and r.status_code == 206 and _content_range_start(r) == offset
+        limits = self.limits
+        offset = os.fstat(fd).st_size
+        # identity: the bytes on the wire are the bytes of the file, never decoded beyond the size bound.
+        headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
+        response, url = _get(session, url, headers, limits, deadline)
+        with response:
+            if offset and response.status_code == 416:  # the range is past the end: start over
+                os.ftruncate(fd, 0)
+                return self(session, url, fd, deadline)
+            response.raise_for_status()
+            resumed = offset and response.status_code == 206 and _content_range_start(response) == offset
             if not resumed:
-                offset = 0  # the server sent the whole file
-            length = r.headers.get("Content-Length")
+                offset = 0  # the server sends the whole file
+                os.ftruncate(fd, 0)
+            os.lseek(fd, offset, os.SEEK_SET)
+            length = response.headers.get("Content-Length")
             total = int(length) + offset if length and length.isdigit() else None
-            with open(self.part, "ab" if resumed else "wb") as f, tqdm(
-                total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=self.label,
-                disable=not self.progress, file=sys.stderr, leave=False,
-            ) as bar:
-                for chunk in r.iter_content(_CHUNK_BYTES):
-                    f.write(chunk)
+            if total is not None and total > limits.max_bytes:
+                raise _TransferError(f"announces {total} bytes, more than the {limits.max_bytes} expected: refused")
+            got = offset
+            window_start, window_bytes = time.monotonic(), 0
+            with tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, desc=self.label,
+                      disable=not self.progress, file=sys.stderr, leave=False) as bar:
+                while True:
+                    chunk = response.raw.read1(_CHUNK_BYTES, decode_content=False)
+                    if not chunk:
+                        break
+                    got += len(chunk)
+                    if got > limits.max_bytes:
+                        os.ftruncate(fd, 0)
+                        raise _TransferError(f"sent more than the {limits.max_bytes} bytes expected: stopped, "
+                                             "nothing kept")
+                    _write_all(fd, chunk)
                     bar.update(len(chunk))
-        os.replace(self.part, output_file)
+                    now = time.monotonic()
+                    window_bytes += len(chunk)
+                    if now > deadline:
+                        raise _TransferError(f"not done within the {limits.deadline_s:g} s deadline "
+                                             f"({got} bytes)", "resumable")
+                    if now - window_start >= limits.stall_s:
+                        if window_bytes < STALL_MIN_BYTES:
+                            raise _TransferError(f"stalled: {window_bytes} bytes in {now - window_start:.0f} s "
+                                                 f"({got} bytes so far)", "resumable")
+                        window_start, window_bytes = now, 0
+            if limits.exact and got != limits.max_bytes:
+                raise _TransferError(f"ended after {got} of the {limits.max_bytes} bytes the registry lists",
+                                     "resumable")
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _content_range_start(response) -> int | None:
@@ -280,52 +444,88 @@ def _connection_cause(exc) -> str:
     return "connection failed"
 
 
+def _fd_hash(fd: int, algorithm: str) -> str:
+    digest = hashlib.new(algorithm)
+    os.lseek(fd, 0, os.SEEK_SET)
+    while True:
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return digest.hexdigest()
+        digest.update(chunk)
+
+
 def download(url: str, path: Path, known_hash: str | None, *, progress: bool = True, log=None,
-             label: str | None = None) -> Path:
-    """Download ``url`` to ``path`` (resuming, verified, atomic); one-line errors."""
+             label: str | None = None, limits: TransferLimits | None = None) -> str:
+    """Download ``url`` to ``path``: resumable, bounded (``limits``), verified, atomic; one-line errors.
+
+    Bytes land in ``<file>.part`` (opened without following links, never a hard link), are checked
+    against ``known_hash`` (or hashed, for trust on first use), made read-only and renamed into place.
+    Returns the file's SHA-256 (``known_hash`` may be another algorithm).
+    """
     try:
-        import pooch
         import requests
+        import urllib3
     except ImportError as exc:
-        raise MissingDependencyError(exc.name or "pooch", "tf", "downloading weights") from None
+        raise MissingDependencyError(exc.name or "requests", "tf", "downloading weights") from None
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    limits = limits or TransferLimits()
+    _cache_folder(path.parent)
     part = path.with_name(path.name + ".part")
     label = label or path.name
-    pooch.get_logger().setLevel("WARNING")
-    by_hand = f"download it yourself and place it at {path}"
-    with _lock(path):
-        for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
-            before = part.stat().st_size if part.exists() else 0
+    by_hand = f"download it yourself and place it at {format_path(path)}"
+    transfer = _Transfer(part, limits, progress=progress, label=label)
+    with _lock(path), requests.Session() as session:
+        session.trust_env = False  # no proxy or .netrc from the environment: the URL is the URL
+        fd = _open_in_cache(part, os.O_RDWR)
+        deadline = time.monotonic() + limits.deadline_s  # for the whole download, resumes included
+        try:
+            for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+                before = os.fstat(fd).st_size
+                try:
+                    transfer(session, url, fd, deadline)
+                    break
+                except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
+                        requests.exceptions.InvalidSchema) as exc:
+                    raise WeightsUnavailableError(f"{url}: not a usable URL ({exc.__class__.__name__})") from None
+                except requests.HTTPError as exc:
+                    status = exc.response.status_code if exc.response is not None else "?"
+                    reason = exc.response.reason if exc.response is not None else ""
+                    raise WeightsUnavailableError(f"{url}: HTTP {status} {reason}".rstrip() + f"; {by_hand}") from None
+                except (_TransferError, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+                    got = os.fstat(fd).st_size
+                    resumable = not isinstance(exc, _TransferError) or len(exc.args) > 1
+                    cause = exc.args[0] if isinstance(exc, _TransferError) else _connection_cause(exc)
+                    if resumable and got > before and attempt < DOWNLOAD_ATTEMPTS and time.monotonic() < deadline:
+                        _say(log, f"{label}: transfer interrupted after {got} bytes ({cause}): resuming")
+                        continue
+                    if resumable and got:
+                        raise WeightsUnavailableError(f"{url}: {cause}; transfer interrupted after {got} bytes; "
+                                                      f"run again to resume, or {by_hand}") from None
+                    raise WeightsUnavailableError(f"{url}: {cause}; {by_hand}") from None
+                except OSError as exc:  # writing the .part: full disk, file too large, I/O error
+                    raise _refuse_link(part, exc) from None
+            sha256 = _fd_hash(fd, "sha256")
+            if known_hash is not None:
+                algorithm, want = known_hash.split(":", 1)
+                got_hash = sha256 if algorithm == "sha256" else _fd_hash(fd, algorithm)
+                if got_hash != want.lower():
+                    os.ftruncate(fd, 0)
+                    raise WeightsHashError(f"{url}: the download does not match {known_hash} (got {got_hash}): "
+                                           "deleted, nothing was cached")
+            os.fchmod(fd, 0o444)  # the verified copy stays read-only; it is checked again on every use
             try:
-                pooch.retrieve(url, known_hash, fname=path.name, path=path.parent, progressbar=False,
-                               downloader=_ResumingDownloader(part, progress=progress, label=label))
-                return path
-            except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema,
-                    requests.exceptions.InvalidSchema) as exc:  # these are ValueErrors too: before the next clause
-                raise WeightsUnavailableError(f"{url}: not a usable URL ({exc.__class__.__name__})") from None
-            except ValueError as exc:  # pooch: hash mismatch (it deleted the temporary file)
-                part.unlink(missing_ok=True)
-                got = re.search(r"but got (\w+)", str(exc))
-                raise WeightsHashError(
-                    f"{url}: the download does not match {known_hash}"
-                    f"{f' (got {got.group(1)})' if got else ''}: deleted, nothing was cached") from None
-            except requests.HTTPError as exc:
-                status = exc.response.status_code if exc.response is not None else "?"
-                reason = exc.response.reason if exc.response is not None else ""
-                raise WeightsUnavailableError(f"{url}: HTTP {status} {reason}".rstrip() + f"; {by_hand}") from None
-            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as exc:
-                got = part.stat().st_size if part.exists() else 0
-                if got > before and attempt < DOWNLOAD_ATTEMPTS:
-                    _say(log, f"{label}: transfer interrupted after {got} bytes: resuming")
-                    continue
-                if got:
-                    raise WeightsUnavailableError(
-                        f"{url}: transfer interrupted after {got} bytes ({_connection_cause(exc)}); run again to "
-                        f"resume, or {by_hand}") from None
-                raise WeightsUnavailableError(f"{url}: {_connection_cause(exc)}; {by_hand}") from None
-    return path  # pragma: no cover (the loop returns or raises)
+                os.replace(part, path)  # a rename never follows a link at either name
+            except OSError as exc:
+                raise _refuse_link(path, exc) from None
+        except BaseException:
+            with suppress(OSError):
+                if os.fstat(fd).st_size == 0:
+                    os.unlink(part)
+            raise
+        finally:
+            os.close(fd)
+    return sha256
 
 
 # --- verification -------------------------------------------------------------------------
@@ -356,7 +556,7 @@ def verify(entry: PublishedWeights, settings: FetchSettings | None = None) -> li
                                     "" if ok else f"expected {entry.hash}, got {got}; reinstall with "
                                                   f"{entry.package.install_hint}"))
     path = cached_path(entry, settings)
-    if path.is_file():
+    if _cached_file(path):
         expected = _expected(entry, path)
         if expected is None:
             out.append(VerifyResult(entry.variant, "unpinned", path, "cache",
@@ -370,3 +570,41 @@ def verify(entry: PublishedWeights, settings: FetchSettings | None = None) -> li
     if not out:
         out.append(VerifyResult(entry.variant, "missing", None, None, "not installed or cached"))
     return out
+
+
+# --- use ----------------------------------------------------------------------------------
+
+
+def _managed_hash(path: Path, settings: FetchSettings) -> tuple[PublishedWeights, str] | None:
+    """The registry entry and expected hash when ``path`` is a copy edgenet verified (the cache's, or an
+    installed package's); ``None`` for any other file (a user's own weights are the user's)."""
+    for entry in REGISTRY.values():
+        if entry.filename != path.name:
+            continue
+        copies = [cached_path(entry, settings)]
+        if entry.package is not None:
+            copies.append(entry.package.locate())
+        real = os.path.realpath(path)
+        if any(c is not None and os.path.realpath(c) == real for c in copies):
+            expected = _expected(entry, cached_path(entry, settings)) if entry.hash is None else entry.hash
+            return (entry, expected) if expected else None
+    return None
+
+
+def read_verified(path, settings: FetchSettings | None = None) -> bytes:
+    """The bytes of a weights file, read once through the one reader of users' files; when the file is
+    a registry copy (cache or package), those very bytes are hashed against the registry (or the pin),
+    so a file swapped or modified after it was verified is refused in one line, never loaded."""
+    from ..fsutil import read_input_bytes
+
+    path = Path(path)
+    data = read_input_bytes(path, "a weights file", MAX_WEIGHTS_BYTES)
+    managed = _managed_hash(path, settings or FetchSettings.from_env())
+    if managed is not None:
+        entry, expected = managed
+        algorithm, want = expected.split(":", 1)
+        got = hashlib.new(algorithm, data).hexdigest()
+        if got != want.lower():
+            raise WeightsHashError(f"{format_path(path)}: does not match {expected} (got {got}): it changed after it "
+                                   f"was verified; refused (run 'edgenet weights verify {entry.variant}')")
+    return data

@@ -16,6 +16,7 @@ and the found shapes.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import defaultdict
 from contextlib import contextmanager
@@ -168,13 +169,18 @@ def open_keras_weights(path):
     Nothing is read but the file's structure; arrays are read by ``StoredArray.read`` while the
     file is open. Any structural problem is one :class:`InputFileError` naming the file.
     """
+    import io
+
     import h5py
 
+    from .fetch import read_verified
+
     path = Path(path)
-    if not path.is_file():
-        raise InputFileError(path, "no such file" if not path.exists() else "not a regular file")
+    # The file is read once (regular files only, bounded) and parsed from those bytes, which are
+    # checked against the registry when they come from the cache: what is loaded is what was verified.
+    data = read_verified(path)
     try:
-        h5 = h5py.File(path, "r")
+        h5 = h5py.File(io.BytesIO(data), "r")
     except OSError as exc:
         raise InputFileError(path, f"not a readable HDF5 weight file ({str(exc).splitlines()[0]})") from None
     with h5:
@@ -291,10 +297,11 @@ def _load_entries(model, layout: str, entries: dict, source: str) -> dict:
 def load_checkpoint_weights(model, arch, path) -> dict:
     """Load a PyTorch or safetensors checkpoint through the restricted reader and the name map."""
     from .checkpoint import read_checkpoint
+    from .fetch import read_verified
     from .mapping import WeightMappingError, map_checkpoint
     from .registry import checkpoint_bn_eps
 
-    tensors = read_checkpoint(path)
+    tensors = read_checkpoint(path, read_verified(path))
     try:
         # A registry file (e.g. timm's tf_ ports, trained with TF's epsilon) says how it was trained.
         mapped = map_checkpoint(tensors, arch, bn_eps_source=checkpoint_bn_eps(path))
@@ -308,7 +315,7 @@ def load_checkpoint_weights(model, arch, path) -> dict:
 def load_weights(model, variant, path, *, arch=None) -> dict:
     """Load any supported weight file into ``model`` (built from ``variant``)."""
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise InputFileError(path, "no such file")
     suffix = "".join(path.suffixes[-2:]).lower() if path.name.endswith(".weights.h5") else path.suffix.lower()
     if suffix in KERAS_SUFFIXES or suffix == ".weights.h5":
@@ -359,8 +366,9 @@ def classifier_classes(path) -> int | None:
                 values = dense[-1] if dense else []
             return int(values[-1].shape[0]) if values and values[-1].shape else None
     from .checkpoint import read_checkpoint
+    from .fetch import read_verified
 
-    tensors = read_checkpoint(path)
+    tensors = read_checkpoint(path, read_verified(path))
     for key in ("_fc.bias", "classifier.bias", "fc.bias", "head.fc.bias"):
         if key in tensors:
             classes = int(tensors[key].shape[0])
