@@ -192,3 +192,29 @@ def test_the_decision_breaks_an_accuracy_tie_by_size_and_says_so():
 def test_both_forms_of_limits_cannot_be_mixed():
     with pytest.raises(Exception, match="either as constraints or as budget_ms"):
         decide([bench_record("b0", 5.0)], budget_ms=10.0, constraints=Constraints(budget_ms=10.0))
+
+
+def test_select_takes_every_constraint_and_predicts_sizes_when_nothing_fits(tmp_path):
+    from click.testing import CliRunner
+    from test_select import write
+
+    from edgenet.cli.select import select as select_cmd
+
+    records = [_with(bench_record(v, ms), rss_after_first_run_mb=mb)
+               for v, ms, mb in (("b0", 12.0, 40.0), ("b1", 18.0, 50.0), ("b2", 25.0, 60.0))]
+    path = write(tmp_path, records)
+    runner = CliRunner()
+    result = runner.invoke(select_cmd, [str(path), "--budget-ms", "30", "--max-memory-mb", "55", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["pick"]["variant"] == "b1" and data["constraints"]["max_memory_mb"] == 55.0
+    b2 = next(c for c in data["candidates"] if c["variant"] == "b2")
+    assert [j["verdict"] for j in b2["constraints"]] == ["fits", "does not fit"]
+    # nothing fits 10 ms: the Lite variant and a smaller phi are predicted from these results, and say so
+    result = runner.invoke(select_cmd, [str(path), "--budget-ms", "10"])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.startswith("alternative: ")]
+    assert lines and all(", predicted: " in line for line in lines)
+    assert any("instead of b0/int8: phi=-" in line for line in lines)
+    bad = runner.invoke(select_cmd, [str(path), "--budget-ms", "10", "--max-memory-mb", "-5"])
+    assert bad.exit_code == 2 and "--max-memory-mb" in bad.output and "Traceback" not in bad.output

@@ -52,8 +52,7 @@ def _batch(ctx, param, value):
 @click.option("--weight-rounding", is_flag=True,
               help="Re-round the int8 weights to minimise each convolution's output error on the calibration "
                    "samples (GPTQ; same scales, full-integer, no latency cost). Before --bias-correction.")
-@click.option("--min-agreement", type=options.number(numbers.Bounds(0, 100, lo_open=True, unit="%")), default=None,
-              help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
+@options.constraint("min_agreement", help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "
                    "the 1, 2, 4... worst ops, only as far as needed.")

@@ -38,7 +38,7 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
                    "latency is unaffected, accuracy is meaningless).")
 @options.weights(help="imagenet: each variant's published weights (fetched and verified when the sweep reaches "
                       "it; a custom --refine phi has none and stays random). For your own files: --weights-dir.")
-@options.min_top1()
+@options.constraints()
 @options.objective()
 @options.data(help="Labelled images (DIR/<class>/<image> or a 'path label' list file): measure each converted "
                    "model's top-1 on them.")
@@ -66,8 +66,8 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @options.device_names()
 @options.cluster()
 @user_errors
-def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights, min_top1,
-          objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
+def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights,
+          max_memory_mb, max_size_mb, min_top1, min_agreement, edgetpu_on_chip, objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
           output, as_json, inventory, device_names, cluster, **measure) -> None:
     """Convert, benchmark and select in one resumable run.
 
@@ -84,6 +84,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
       edgenet sweep --budget-ms 25 --weights-dir weights/ --data val/   # the most accurate int8 that fits
     """
+    from ..decide.constraints import Constraints
     from ..decide.sweep import SweepParams, describe, run_sweep
     from ..family.variants import parse_variant_list
 
@@ -109,6 +110,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
         bench=bench,
+        constraints=Constraints(budget_ms=budget_ms, max_memory_mb=max_memory_mb, max_size_mb=max_size_mb,
+                                min_top1=min_top1, min_agreement=min_agreement, edgetpu_on_chip=edgetpu_on_chip),
     )
     if inventory or cluster != "local":
         _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine,

@@ -36,6 +36,7 @@ from ..family.architecture import architecture
 from ..family.variants import Variant, parse_variant
 from ..fsutil import atomic_write_text, sha256_file, write_error
 from ..results import BenchRecord, append_records, as_record, read_records, usable_bench
+from .constraints import Constraints
 
 #: A sweep measures many models: shorter than `edgenet bench`'s defaults, still >= 30 runs per model.
 SWEEP_BENCH = BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0)
@@ -70,8 +71,14 @@ class SweepParams:
     labels: Path | None = None  # class-name -> index file for a class-folder data set
     agreement_images: Path | None = None  # unlabelled images: top-1 agreement with the float model
     bench: BenchParams = field(default_factory=lambda: SWEEP_BENCH)
+    #: Every limit the pick is held to (decide/constraints.py); None: the budget and min_top1 alone.
+    constraints: Constraints | None = None
 
     def __post_init__(self):
+        if self.constraints is None:
+            object.__setattr__(self, "constraints", Constraints(budget_ms=self.budget_ms, min_top1=self.min_top1))
+        elif (self.constraints.budget_ms, self.constraints.min_top1) != (self.budget_ms, self.min_top1):
+            raise EdgenetError("the sweep's constraints must carry its budget_ms and min_top1")
         if not (self.budget_ms > 0 and math.isfinite(self.budget_ms)):
             raise EdgenetError(f"--budget-ms must be a positive number, got {self.budget_ms:g}")
         if not self.variants:
@@ -220,14 +227,13 @@ def run_sweep(
     progress: bool = True,
 ) -> SweepOutcome:
     """Convert, benchmark and select (see the module docstring)."""
-    from .confidence import PERCENTILES, runs_needed
     from .report import write_report
 
-    if params.stat in PERCENTILES:  # enough runs for both ends of the percentile's interval
-        needed = runs_needed(PERCENTILES[params.stat])
-        if params.bench.min_runs < needed:
-            log(f"measuring at least {needed} runs per model: fewer cannot bound {params.stat}")
-            params = replace(params, bench=replace(params.bench, min_runs=needed))
+    judged = params.bench.for_stat(params.stat)  # enough runs for both ends of the percentile's interval
+    if judged is not params.bench:
+        log(f"measuring at least {judged.min_runs} runs per model within {judged.max_s:g} s: fewer cannot bound "
+            f"{params.stat}")
+        params = replace(params, bench=judged)
     run = _Run(params, Path(rundir), log, progress)
     try:
         run.rundir.mkdir(parents=True, exist_ok=True)
@@ -322,7 +328,7 @@ def _decide(run: _Run, records: list[dict]):
 
     p = run.params
     try:
-        return decide(records, p.budget_ms, stat=p.stat, objective=p.objective, min_top1=p.min_top1, threads=p.threads)
+        return decide(records, stat=p.stat, objective=p.objective, threads=p.threads, constraints=p.constraints)
     except EdgenetError as exc:
         run.log(f"decision: {exc}")
         return None
@@ -515,7 +521,7 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
         "samples": params.samples, "seed": params.seed,
         "weights_dir": str(params.weights_dir) if params.weights_dir else None, "weights": params.weights,
         "remote": params.remote,
-        "min_top1": params.min_top1, "far_factor": params.far_factor, "refine": params.refine,
+        "min_top1": params.min_top1, "constraints": params.constraints.to_dict(), "far_factor": params.far_factor, "refine": params.refine,
         "objective": params.objective, "remeasure_rounds": params.remeasure_rounds,
         "data": str(params.data) if params.data else None, "labels": str(params.labels) if params.labels else None,
         "agreement_images": str(params.agreement_images) if params.agreement_images else None,
