@@ -48,7 +48,7 @@ def test_generous_budget_picks_the_largest_and_reports(tmp_path):
 
 
 def test_impossible_budget_stops_after_the_first_measurement(tmp_path):
-    outcome = run_sweep(_params(1e-6), tmp_path, progress=False)
+    outcome = run_sweep(_params(1e-6, alternatives=False), tmp_path, progress=False)
     actions = [s.action for s in outcome.steps]
     assert actions == ["measured", "skipped", "skipped"]
     assert "measured" in outcome.steps[1].reason and "> budget" in outcome.steps[1].reason
@@ -99,7 +99,7 @@ def test_interrupted_sweep_resumes(tmp_path):
 
 def test_cli_no_fit_exits_nonzero(tmp_path):
     args = ["sweep", "--budget-ms", "0.000001", "--samples", "4", "--min-runs", "5", "--min-s", "0.05",
-            "-o", str(tmp_path), "--variants", TINY[0], "--variants", TINY[1]]
+            "-o", str(tmp_path), "--variants", TINY[0], "--variants", TINY[1], "--no-alternatives"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 1
     assert "no variant fits" in result.stdout and "skipped" in result.stdout

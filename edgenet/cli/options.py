@@ -388,8 +388,24 @@ def cluster():
 
 # --- what is converted ----------------------------------------------------------------------------
 
-def quant(help: str = "Quantization mode (int8: full-integer, int8 builtin ops only)."):
-    return _option("--quant", "-q", type=click.Choice(QUANT_MODES), default="int8", show_default=True, help=help)
+class QuantForms(click.Choice):
+    """The quantization choices, several at once as ``int8,fp16,fp32`` (``sweep --quant``): the same choice set."""
+
+    name = "quant forms"
+
+    def convert(self, value, param, ctx):
+        forms = [f.strip() for f in str(value).split(",") if f.strip()]
+        if not forms:
+            self.fail("give at least one form, e.g. int8 or int8,fp16,fp32", param, ctx)
+        done = [super(QuantForms, self).convert(f, param, ctx) for f in forms]
+        if len(set(done)) != len(done):
+            self.fail(f"a form is repeated in {value!r}", param, ctx)
+        return ",".join(done)
+
+
+def quant(help: str = "Quantization mode (int8: full-integer, int8 builtin ops only).", many: bool = False):
+    kind = QuantForms(QUANT_MODES) if many else click.Choice(QUANT_MODES)
+    return _option("--quant", "-q", type=kind, default="int8", show_default=True, help=help)
 
 
 def calib():

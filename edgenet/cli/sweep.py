@@ -25,7 +25,8 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @options.budget_ms()
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
-@options.quant()
+@options.quant(many=True, help="Quantization form(s): several as int8,fp16,fp32 measure each and pick across "
+                               "them under the same constraints (an Edge TPU target stays int8).")
 @options.stat(help="Latency statistic the budget applies to.")
 @options.threads()
 @options.calib()
@@ -54,6 +55,9 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @click.option("--far-factor", type=options.number(numbers.FACTOR), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
+@click.option("--no-alternatives", "no_alternatives", is_flag=True,
+              help="When nothing fits, do not measure what would (other threads, the Lite variant of the same size, "
+                   "fp16/fp32, a smaller phi, the runtime's engines).")
 @click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
               help="Runtime settings from `edgenet tune --save-settings` (threads, api, XNNPACK flags); "
                    "they replace --threads.")
@@ -67,7 +71,8 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @options.cluster()
 @user_errors
 def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights,
-          max_memory_mb, max_size_mb, min_top1, min_agreement, edgetpu_on_chip, objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
+          max_memory_mb, max_size_mb, min_top1, min_agreement, edgetpu_on_chip, objective, data, labels,
+          agreement_images, remeasure_rounds, remote, far_factor, refine, no_alternatives, settings_path,
           output, as_json, inventory, device_names, cluster, **measure) -> None:
     """Convert, benchmark and select in one resumable run.
 
@@ -110,6 +115,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
         bench=bench,
+        alternatives=not no_alternatives,
         constraints=Constraints(budget_ms=budget_ms, max_memory_mb=max_memory_mb, max_size_mb=max_size_mb,
                                 min_top1=min_top1, min_agreement=min_agreement, edgetpu_on_chip=edgetpu_on_chip),
     )
@@ -124,6 +130,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         click.echo(table(describe(outcome.steps)))
         if outcome.decision is not None:
             click.echo(outcome.decision.message)
+            for alternative in outcome.alternatives:  # nothing fits: what would, measured or predicted
+                click.echo(f"alternative: {alternative.line(stat, outcome.decision.confidence)}")
         elif outcome.selection is not None:
             click.echo(outcome.selection.message)
         click.echo(f"measured with {bench.label()}" + (f" (tuned: {settings_path})" if settings_path else ""))

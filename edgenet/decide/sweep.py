@@ -42,6 +42,9 @@ from .constraints import Constraints
 SWEEP_BENCH = BenchParams(warmup_s=0.5, min_runs=30, min_s=1.5, max_s=20.0)
 RESULTS_NAME = "results.jsonl"
 SWEEP_NAME = "sweep.json"
+#: What was measured as an alternative when nothing fits: other settings and forms, kept apart from the
+#: candidates' results.jsonl (whose records are one setting, the one the pick is made on).
+ALTERNATIVES_NAME = "alternatives.jsonl"
 WEIGHT_SUFFIXES = (".weights.h5", ".h5", ".pth", ".pt", ".bin", ".safetensors", ".npz")
 
 
@@ -51,7 +54,7 @@ class SweepParams:
 
     budget_ms: float
     variants: tuple[Variant, ...]
-    quant: str = "int8"
+    quant: str = "int8"  # one form, or several ("int8,fp16,fp32"): each measured, the pick made across them
     stat: str = "p50"
     threads: int = 1  # the one thread count: ``bench.threads`` is set from it
     calib: str = "default"
@@ -73,6 +76,12 @@ class SweepParams:
     bench: BenchParams = field(default_factory=lambda: SWEEP_BENCH)
     #: Every limit the pick is held to (decide/constraints.py); None: the budget and min_top1 alone.
     constraints: Constraints | None = None
+    alternatives: bool = True  # when nothing fits: measure what would (decide/alternatives.py)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The quantization forms measured, in the order given."""
+        return tuple(q.strip() for q in self.quant.split(",") if q.strip())
 
     def __post_init__(self):
         if self.constraints is None:
@@ -93,6 +102,16 @@ class SweepParams:
             raise EdgenetError("--objective accuracy needs --data DIR|FILE (labelled images) to measure top-1")
         if self.remeasure_rounds < 0:
             raise EdgenetError(f"remeasure_rounds must be >= 0, got {self.remeasure_rounds}")
+        from ..convert.modes import QUANT_MODES
+
+        unknown = [q for q in self.forms if q not in QUANT_MODES]
+        if not self.forms or unknown:
+            raise EdgenetError(f"--quant: unknown form {(unknown or [self.quant])[0]!r}; choose from "
+                               f"{', '.join(QUANT_MODES)} (several as int8,fp16,fp32)")
+        if len(set(self.forms)) != len(self.forms):
+            raise EdgenetError(f"--quant: a form is repeated in {self.quant!r}")
+        if self.bench.delegate == "edgetpu" and any(q != "int8" for q in self.forms):
+            raise EdgenetError("--quant: an Edge TPU runs full-integer models only; use --quant int8")
 
 
 @dataclass(frozen=True)
@@ -106,6 +125,7 @@ class Step:
     predicted_ms: float | None = None
     model: str | None = None
     reason: str = ""
+    quant: str = ""  # the quantization form measured
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,7 @@ class SweepOutcome:
     suggestion: dict | None = None
     decision: object | None = None  # edgenet.decide.decision.Decision: what to deploy
     emulated: bool = False  # measured on an emulated device: nothing is picked on its latencies
+    alternatives: tuple = ()  # edgenet.decide.alternatives.Alternative: when nothing fits, what would
 
     def to_dict(self) -> dict:
         return {
@@ -126,6 +147,7 @@ class SweepOutcome:
             "decision": self.decision.to_dict() if self.decision is not None else None,
             "selection": self.selection.to_dict() if self.selection is not None else None,
             "suggestion": self.suggestion,
+            "alternatives": [a.to_dict() for a in self.alternatives],
             "report": str(self.report) if self.report else None,
         }
 
@@ -171,6 +193,7 @@ def _matches(record: BenchRecord, sha256: str, bench: BenchParams, device_label:
         and record.api == bench.api
         and record.xnnpack_latest == bench.xnnpack_latest
         and record.xnnpack_weight_cache == bench.xnnpack_weight_cache
+        and record.ynnpack == bench.ynnpack
     )
 
 
@@ -242,37 +265,42 @@ def run_sweep(
     records = run.records()
 
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
-    models: dict[str, tuple[Variant, Path]] = {}  # label -> converted and measured model, in increasing size
-    measured: list[tuple[Variant, float]] = []
+    models: dict[str, tuple[Variant, Path]] = {}  # label -> converted and measured model of the first form
+    every_model: dict[tuple[str, str], tuple[Variant, Path]] = {}  # (label, form) -> every measured model
     steps: list[Step] = []
-    stop_reason: str | None = None
-    for variant in order:
-        macs = architecture(variant).macs
-        if stop_reason:
-            steps.append(Step(variant.name, macs, "skipped", reason=stop_reason))
-            log(f"skip {variant.name}: {stop_reason}")
-            continue
-        predicted = _predict(measured, variant, records, params)
-        if predicted is not None and predicted > params.far_factor * params.budget_ms:
-            reason = (f"predicted {predicted:.1f} ms from {len(measured)} measured variants, "
-                      f"{predicted / params.budget_ms:.1f}x the budget")
-            steps.append(Step(variant.name, macs, "skipped", predicted_ms=predicted, reason=reason))
-            log(f"skip {variant.name}: {reason}")
-            stop_reason = f"larger than {variant.name}, which is predicted far over budget"
-            continue
-        step = replace(_convert_and_measure(run, variant, records), predicted_ms=predicted)
-        if step.latency_ms is not None:
-            verdict = ("within budget" if step.latency_ms <= params.budget_ms
-                       else f"over budget by {step.latency_ms - params.budget_ms:.1f} ms")
-            step = replace(step, reason=f"{step.reason}; {verdict}" if step.reason else verdict)
-        steps.append(step)
-        records = run.records()
-        if step.latency_ms is None:
-            continue
-        models[variant.label] = (variant, Path(step.model))
-        measured.append((variant, step.latency_ms))
-        if step.latency_ms > params.budget_ms:
-            stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
+    for form in params.forms:  # each quantization form walks the sizes on its own (its latencies differ)
+        measured: list[tuple[Variant, float]] = []
+        stop_reason: str | None = None
+        for variant in order:
+            macs = architecture(variant).macs
+            if stop_reason:
+                steps.append(Step(variant.name, macs, "skipped", reason=stop_reason, quant=form))
+                log(f"skip {variant.name} ({form}): {stop_reason}")
+                continue
+            mine = [r for r in records if (r.get("model") or {}).get("quant") in (form, None)]
+            predicted = _predict(measured, variant, mine, params)
+            if predicted is not None and predicted > params.far_factor * params.budget_ms:
+                reason = (f"predicted {predicted:.1f} ms from {len(measured)} measured variants, "
+                          f"{predicted / params.budget_ms:.1f}x the budget")
+                steps.append(Step(variant.name, macs, "skipped", predicted_ms=predicted, reason=reason, quant=form))
+                log(f"skip {variant.name} ({form}): {reason}")
+                stop_reason = f"larger than {variant.name}, which is predicted far over budget"
+                continue
+            step = replace(_convert_and_measure(run, variant, form), predicted_ms=predicted)
+            if step.latency_ms is not None:
+                verdict = ("within budget" if step.latency_ms <= params.budget_ms
+                           else f"over budget by {step.latency_ms - params.budget_ms:.1f} ms")
+                step = replace(step, reason=f"{step.reason}; {verdict}" if step.reason else verdict)
+            steps.append(step)
+            records = run.records()
+            if step.latency_ms is None:
+                continue
+            if form == params.forms[0]:
+                models[variant.label] = (variant, Path(step.model))
+            every_model[(variant.label, form)] = (variant, Path(step.model))
+            measured.append((variant, step.latency_ms))
+            if step.latency_ms > params.budget_ms:
+                stop_reason = f"larger than {variant.name}, which measured {step.latency_ms:.1f} ms > budget"
 
     selection = None
     suggestion = None
@@ -283,7 +311,7 @@ def run_sweep(
         log("emulated device: its latencies are the emulator's, not the board's, so no variant is picked; "
             "the models ran on its ARM code (results.jsonl)")
     elif usable_bench(records):
-        records = _measure_accuracy(run, models, records)
+        records = _measure_accuracy(run, every_model, records)
         decision = _decide(run, records)
         if decision is not None and params.remeasure_rounds > 0:
             steps_added, records = _remeasure(run, decision, models, records)
@@ -298,16 +326,20 @@ def run_sweep(
             suggestion, records, selection = _refine(run, selection, order, records)
             if suggestion is not None and suggestion.get("measured_ms") is not None:
                 spec = parse_variant(suggestion["spec"])
-                path = run.models_dir / f"{spec.name}-{params.quant}.tflite"
+                form = selection.pick.quant or params.forms[0]
+                path = run.models_dir / f"{spec.name}-{form}.tflite"
                 if path.is_file():
-                    models[spec.label] = (spec, path)
-                records = _measure_accuracy(run, models, records)
+                    every_model[(spec.label, form)] = (spec, path)
+                records = _measure_accuracy(run, every_model, records)
                 decision = _decide(run, records)
+    alternatives: tuple = ()
+    if decision is not None and decision.pick is None and params.alternatives:
+        alternatives = tuple(_alternatives(run, decision, records))
     report = None
     if selection is not None:
         report = write_report(run.rundir, records, selection, params.budget_ms, stat=params.stat, decision=decision,
-                              notes=_scope_notes(order, decision))
-    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision, emulated)
+                              notes=_scope_notes(order, decision), alternatives=alternatives)
+    outcome = SweepOutcome(tuple(steps), selection, report, run.rundir, suggestion, decision, emulated, alternatives)
     atomic_write_text(run.rundir / SWEEP_NAME, _json(outcome, params))
     return outcome
 
@@ -399,7 +431,7 @@ def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict
     if params.weights_dir is None:
         run.log("accuracy: no --weights-dir, the models have random weights: their accuracy is meaningless")
     new = []
-    for label, (variant, path) in models.items():
+    for (label, form), (variant, path) in models.items():
         sha = sha256_file(path)
         if params.data is not None and not already_evaluated(records, sha, str(params.data), "top1"):
             record = evaluate_model(path, params.data, params.threads, params.labels, run.log)
@@ -408,7 +440,7 @@ def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict
             new.append(record)
         if params.agreement_images is None:
             continue
-        if params.quant in ("fp32", "float32"):
+        if form in ("fp32", "float32"):
             run.log(f"agreement {label}: the model is float already, nothing to compare")
             continue
         if already_evaluated(records, sha, str(params.agreement_images), "agreement_top1"):
@@ -431,55 +463,107 @@ def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict
     return records
 
 
-def _convert_and_measure(run: _Run, variant: Variant, records: list[dict]) -> Step:
+def _convert_and_measure(run: _Run, variant: Variant, quant: str | None = None,
+                         bench: BenchParams | None = None, results_path: Path | None = None) -> Step:
+    """Convert ``variant`` to ``quant`` (the first form by default) and measure it with ``bench`` (the sweep's),
+    appending the record to ``results_path`` (the run's results.jsonl) unless an equal measurement is there."""
     from ..bench.runner import run_settings
     from ..convert.api import ConvertOptions, convert_variants
 
     params = run.params
     macs = architecture(variant).macs
     weights = _weights_for(variant, params.weights_dir, params.weights)
-    options = ConvertOptions(quant=params.quant, weights=weights, calib=params.calib, samples=params.samples,
+    quant = quant or params.forms[0]
+    bench = bench or params.bench
+    results_path = results_path or run.results_path
+    options = ConvertOptions(quant=quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=run.models_dir, progress=run.progress)
     (result,) = convert_variants([variant], options, log=run.log)
     if not result.ok:
         run.log(f"convert {variant.name}: {result.error}")
-        return Step(variant.name, macs, "failed", reason=f"conversion failed: {result.error}")
-    run.log(f"convert {variant.name}: {result.status}")
+        return Step(variant.name, macs, "failed", reason=f"conversion failed: {result.error}", quant=quant)
+    run.log(f"convert {variant.name} ({quant}): {result.status}")
     model_path = Path(result.model_path)
     sha = sha256_file(model_path)
-    for record in reversed(usable_bench(records, emulated=True)):
-        if _matches(record, sha, params.bench, _device_label(params)):
+    earlier = read_records(results_path) if results_path.exists() else []
+    for record in reversed(usable_bench(earlier, emulated=True)):
+        if _matches(record, sha, bench, _device_label(params)):
             if record.emulated:
-                return _emulated_step(variant.name, macs, model_path, record, params.stat, "reused")
+                return _emulated_step(variant.name, macs, model_path, record, params.stat, "reused", quant)
             latency = record.stat_ms(params.stat)
-            run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} (already measured)")
+            run.log(f"bench {variant.name} ({quant}): {latency:.2f} ms {params.stat} (already measured)")
             return Step(variant.name, macs, "reused", latency_ms=latency, model=str(model_path),
-                        reason="measured in an earlier run")
+                        reason="measured in an earlier run", quant=quant)
     if params.remote:
         from ..bench.remote import run_remote
 
-        new = run_remote(params.remote, [model_path], [params.threads], params.bench, label=_device_label(params))
+        new = run_remote(params.remote, [model_path], [bench.threads], bench, label=_device_label(params))
     else:
-        new = [r.to_record() for r in run_settings([model_path], [params.bench])]
-    append_records(run.results_path, new)
+        new = [r.to_record() for r in run_settings([model_path], [bench])]
+    append_records(results_path, new)
     record = as_record(new[-1])
     if not record.ok:
-        run.log(f"bench {variant.name}: {record.error}")
-        return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record.error}")
+        run.log(f"bench {variant.name} ({quant}): {record.error}")
+        return Step(variant.name, macs, "failed", model=str(model_path), reason=f"benchmark failed: {record.error}",
+                    quant=quant)
     if record.emulated:
-        step = _emulated_step(variant.name, macs, model_path, record, params.stat, "measured")
+        step = _emulated_step(variant.name, macs, model_path, record, params.stat, "measured", quant)
         run.log(f"bench {variant.name}: {step.reason}")
         return step
     latency = record.stat_ms(params.stat)
-    run.log(f"bench {variant.name}: {latency:.2f} ms {params.stat} ({params.bench.label()})")
-    return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path))
+    run.log(f"bench {variant.name} ({quant}): {latency:.2f} ms {params.stat} ({bench.label()})")
+    return Step(variant.name, macs, "measured", latency_ms=latency, model=str(model_path), quant=quant)
 
 
-def _emulated_step(name: str, macs: int, model_path: Path, record: BenchRecord, stat: str, action: str) -> Step:
+def _emulated_step(name: str, macs: int, model_path: Path, record: BenchRecord, stat: str, action: str,
+                   quant: str = "") -> Step:
     """A step measured on an emulated device: it ran there, but its latency decides nothing (no budget check)."""
-    return Step(name, macs, action, model=str(model_path),
+    return Step(name, macs, action, model=str(model_path), quant=quant,
                 reason=f"ran on an emulated device, {record.emulation}: {record.stat_ms(stat):.1f} ms {stat} is the "
                        "emulator's speed, not a board latency")
+
+
+#: The engines an alternative may try (of bench.tune.ENGINES; the builtin kernels and the weight cache, which
+#: only shortens start-up, are no latency alternative).
+ALTERNATIVE_ENGINES = ("interpreter/xnnpack", "interpreter/xnnpack+latest", "compiled/xnnpack", "compiled/ynnpack")
+
+
+def _alternatives(run: _Run, decision, records: list[dict]) -> list:
+    """Nothing fits: measure what would (:mod:`edgenet.decide.alternatives`), into ``alternatives.jsonl``."""
+    from ..bench.tune import ENGINES, available_engines, engine_of
+    from .alternatives import Alternative, assess, predicted, propose
+
+    params = run.params
+    cores = max((r.device.cores or 1 for r in usable_bench(records)), default=1)
+    counts = sorted({t for t in (1, 2, 4, 8, 16, 32, 64) if t <= cores} | {cores})
+    engines = {name: ENGINES[name] for name in available_engines(ynnpack=True) if name in ALTERNATIVE_ENGINES}
+    proposals = propose(decision, threads=params.threads, thread_counts=counts, engines=engines,
+                        current_engine=ENGINES.get(engine_of(params.bench)), edgetpu=params.bench.delegate == "edgetpu")
+    if proposals:
+        run.log(f"nothing fits: measuring {len(proposals)} alternative(s) for "
+                f"{', '.join(dict.fromkeys(p.of for p in proposals))}")
+    path = run.rundir / ALTERNATIVES_NAME
+    latency = {a.key: a.candidate.latency_ms for a in decision.assessments}
+    found = []
+    for p in proposals:
+        bench = replace(params.bench, **p.bench)
+        try:
+            variant = parse_variant(p.variant)
+            step = _convert_and_measure(run, variant, p.quant, bench=bench, results_path=path)
+        except EdgenetError as exc:
+            step = Step(p.variant, 0, "failed", reason=str(exc))
+        measured = []
+        if step.model and step.action in ("measured", "reused"):
+            sha = sha256_file(step.model)
+            measured = [r.raw for r in usable_bench(read_records(path), emulated=True)
+                        if _matches(r, sha, bench, _device_label(params))][-1:]
+        alt = assess(p, measured, records, params.constraints, params.stat, reference_ms=latency.get(p.of))
+        if alt.how == "failed":
+            alt = predicted(p, records, params.constraints, params.stat, threads=params.threads) or \
+                Alternative(p, "failed", "", note=step.reason or alt.note)
+        run.log(alt.line(params.stat))
+        found.append(alt)
+    return found
 
 
 def _refine(run: _Run, selection, order: list[Variant], records: list[dict]):
@@ -503,7 +587,7 @@ def _refine(run: _Run, selection, order: list[Variant], records: list[dict]):
         return None, records, selection
     run.log(f"refine: trying {suggestion.spec} (predicted {suggestion.predicted_ms:.1f} ms) between {pick} "
             f"and {hi.name}")
-    step = _convert_and_measure(run, parse_variant(suggestion.spec), records)
+    step = _convert_and_measure(run, parse_variant(suggestion.spec), selection.pick.quant)
     records = run.records()
     selection = run.select(records)
     verdict = dict(suggestion.to_dict(), measured_ms=step.latency_ms,
@@ -523,6 +607,7 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
         "remote": params.remote,
         "min_top1": params.min_top1, "constraints": params.constraints.to_dict(), "far_factor": params.far_factor, "refine": params.refine,
         "objective": params.objective, "remeasure_rounds": params.remeasure_rounds,
+        "alternatives": params.alternatives,
         "data": str(params.data) if params.data else None, "labels": str(params.labels) if params.labels else None,
         "agreement_images": str(params.agreement_images) if params.agreement_images else None,
         "bench": params.bench.to_dict(),
@@ -533,7 +618,7 @@ def _json(outcome: SweepOutcome, params: SweepParams) -> str:
 def describe(steps: Sequence[Step]) -> list[dict]:
     """Rows for the console table."""
     return [
-        {"variant": s.variant, "MACs": f"{s.macs / 1e9:.3f}B", "action": s.action,
+        {"variant": s.variant, "quant": s.quant, "MACs": f"{s.macs / 1e9:.3f}B", "action": s.action,
          "latency_ms": "" if s.latency_ms is None else f"{s.latency_ms:.2f}",
          "predicted_ms": "" if s.predicted_ms is None else f"{s.predicted_ms:.1f}", "why": s.reason}
         for s in steps
