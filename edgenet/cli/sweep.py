@@ -157,6 +157,9 @@ def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, re
         raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
     if remote or refine:
         raise click.UsageError("--remote/--refine apply to a one-device sweep; declare boards in devices.toml")
+    if len(params.forms) > 1:
+        raise click.UsageError("--quant with several forms applies to a one-device sweep (a fleet sweep converts "
+                               "one form)")
     if params.objective == "accuracy" or params.data is not None:
         # The fleet sweep picks by size under each device's budget; it does not evaluate accuracy yet.
         raise click.UsageError("--objective accuracy/--data apply to a one-device sweep (a fleet sweep picks "
