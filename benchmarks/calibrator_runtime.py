@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgenet.convert.api import ConvertOptions, convert_variants
+from edgenet.convert.api import ConvertRequest, convert_variants
 from edgenet.convert.calibration import load_calibration
 from edgenet.convert.calibrator import tensor_ranges
 from edgenet.family.variants import parse_variant
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     from tensorflow.lite.tools import flatbuffer_utils
 
     variant = parse_variant(args.variant)
-    (fp32,) = convert_variants([variant], ConvertOptions(quant="fp32", out_dir=HERE / "models" / "convert",
+    (fp32,) = convert_variants([variant], ConvertRequest(quant="fp32", out_dir=HERE / "models" / "convert",
                                                          progress=False))
     model = flatbuffer_utils.convert_bytearray_to_object(Path(fp32.model_path).read_bytes())
     calib = load_calibration("default", variant.contract, args.samples, 0).array

@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgenet.convert.api import ConvertOptions, convert_variants
+from edgenet.convert.api import ConvertRequest, convert_variants
 from edgenet.convert.calibrator import CALIBRATORS
 from edgenet.family.variants import parse_variant_list
 
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     for variant in parse_variant_list([args.variants]):
         weights = _lite0_weights() if variant.name == "lite0" else None
         for calibrator in CALIBRATORS:
-            options = ConvertOptions(quant="int8", samples=args.samples, seed=0, weights=weights,
+            options = ConvertRequest(quant="int8", samples=args.samples, seed=0, weights=weights,
                                      out_dir=MODELS / calibrator, force=True, progress=True, calibrator=calibrator)
             t0 = time.perf_counter()
             (result,) = convert_variants([variant], options)

@@ -74,11 +74,12 @@ def main() -> None:
     from ray.cluster_utils import Cluster
 
     from edgenet.bench import BenchParams
-    from edgenet.cluster.devices import Device, resource_name
+    from edgenet.cluster.devices import resource_name
     from edgenet.cluster.executor import LocalExecutor, RayExecutor
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.decide.fleet import run_fleet_sweep
     from edgenet.decide.sweep import SweepParams
+    from edgenet.devices import Device
     from edgenet.evaluation.classifier import open_classifier
     from edgenet.evaluation.evaluate import evaluate, load_dataset
     from edgenet.family.variants import parse_variant
@@ -89,7 +90,7 @@ def main() -> None:
     try:
         data = load_dataset(_digits(work / "digits", args.images))
         (converted,) = convert_variants([parse_variant(args.variant)],
-                                        ConvertOptions(quant="fp32", out_dir=work / "models", progress=False))
+                                        ConvertRequest(quant="fp32", out_dir=work / "models", progress=False))
         assert converted.ok, converted.error
         clf = open_classifier(converted.model_path)
 

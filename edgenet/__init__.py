@@ -25,7 +25,8 @@ _EXPORTS = {
     "read_checkpoint": "weights.checkpoint", "map_checkpoint": "weights.mapping",
     "load_image": "pixels.images", "preprocess": "pixels.preprocess", "load_calibration": "convert.calibration",
     "open_classifier": "evaluation.classifier", "predict_images": "evaluation.predict",
-    "ConvertOptions": "convert.api", "convert_variants": "convert.api",
+    "ConvertRequest": "convert.api", "convert_variants": "convert.api",
+    "ConvertOptions": "convert.api",  # deprecated: the old name of ConvertRequest, kept for one release
     "TFLiteModel": "runtime.interpreter",
     "BenchParams": "bench", "BenchResult": "bench",
     "evaluate": "evaluation.evaluate",

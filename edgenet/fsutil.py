@@ -262,7 +262,14 @@ def walk_files(folder: str | os.PathLike, suffixes: frozenset[str], what: str = 
     if not stat.S_ISDIR(info.st_mode):
         raise InputFileError(root, f"not a {what}")
     found: list[tuple[str, Path, str | None]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unreadable(exc: OSError) -> None:  # a sub-folder that cannot be listed is a skip too
+        if exc.filename is not None:
+            where = Path(os.fsdecode(exc.filename))
+            found.append((os.fsencode(str(where)).decode("utf-8", "replace"), where,
+                          f"folder cannot be listed: {exc.strerror or exc}"))
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unreadable):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
             if name.startswith(".") or Path(name).suffix.lower() not in suffixes:

@@ -107,11 +107,11 @@ def convert_tflite(weights: Path, variant, data: DigitsData, out_dir: Path, samp
     static batch 1, edgenet's calibrator), calibrated on ``samples`` training digits and
     checked for fidelity on the test digits.
     """
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
 
     paths = []
     for quant in ("fp32", "int8"):
-        options = ConvertOptions(quant=quant, weights=weights, calib=str(data.train_dir), samples=samples, seed=seed,
+        options = ConvertRequest(quant=quant, weights=weights, calib=str(data.train_dir), samples=samples, seed=seed,
                                  holdout=data.test_dir, out_dir=out_dir, progress=False)
         (result,) = convert_variants([variant], options)
         if not result.ok:

@@ -138,7 +138,7 @@ def _invoke(args):
 def test_cli_json_and_csv_outputs_agree(tiny, tmp_path):
     jpath, cpath = tmp_path / "r.jsonl", tmp_path / "r.csv"
     jpath.write_text(json.dumps(results.make_record("eval")) + "\n")  # an earlier record must survive
-    res = _invoke([str(tiny.int8), str(tiny.fp32), "--threads", "1,2", *FAST_ARGS, "--json", str(jpath),
+    res = _invoke([str(tiny.int8), str(tiny.fp32), "--threads", "1,2", *FAST_ARGS, "--results", str(jpath),
                    "--csv", str(cpath), "--label", "ci"])
     assert res.exit_code == 0, res.output
     assert "tiny_int8.tflite" in res.stdout and "p50 ms" in res.stdout
@@ -167,7 +167,7 @@ def test_cli_json_to_stdout_is_pure_json_lines(tiny):
 def test_cli_failed_model_one_line_continue_nonzero_exit(tiny, bad_models, tmp_path):
     garbage, _ = bad_models
     jpath = tmp_path / "r.jsonl"
-    res = _invoke([str(garbage), str(tiny.int8), *FAST_ARGS, "--json", str(jpath)])
+    res = _invoke([str(garbage), str(tiny.int8), *FAST_ARGS, "--results", str(jpath)])
     assert res.exit_code == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "garbage.tflite" in errors[0]
@@ -182,7 +182,7 @@ def test_cli_edgetpu_with_missing_library_never_labels_edgetpu(tiny, tmp_path):
     marked.write_bytes(with_unused_edgetpu_op_code(tiny.int8.read_bytes()))
     jpath = tmp_path / "r.jsonl"
     res = _invoke([str(marked), "--delegate", "edgetpu", "--edgetpu-lib", "/nonexistent/libedgetpu.so.1",
-                   *FAST_ARGS, "--json", str(jpath)])
+                   *FAST_ARGS, "--results", str(jpath)])
     assert res.exit_code == 1
     errors = [line for line in res.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "/nonexistent/libedgetpu.so.1" in errors[0]
@@ -196,7 +196,7 @@ def test_cli_edgetpu_with_missing_library_never_labels_edgetpu(tiny, tmp_path):
 
 def test_cli_rejects_bad_thread_list(tiny):
     res = CliRunner().invoke(bench, [str(tiny.int8), "--threads", "1,x"])
-    assert res.exit_code == 2 and "comma-separated" in res.output
+    assert res.exit_code == 2 and "'--threads'" in res.output and "'x' is not a whole number" in res.output
 
 
 # --- --remote against a real sshd on localhost (Debian openssh-server: /usr/sbin/sshd) -------------
@@ -215,7 +215,7 @@ def test_cli_remote_over_ssh_merges_records(tiny, local_sshd, tmp_path):
     jpath = tmp_path / "remote.jsonl"
     ssh_args = [arg for option in options for arg in ("--ssh-option", option)]
     res = _invoke([str(tiny.int8), str(tiny.fp32), "--threads", "1,2", *FAST_ARGS, "--remote", host, *ssh_args,
-                   "--remote-command", f"{sys.executable} -m edgenet.cli.bench", "--json", str(jpath),
+                   "--remote-command", f"{sys.executable} -m edgenet.cli.bench", "--results", str(jpath),
                    "--label", "loopback"])
     assert res.exit_code == 0, res.output
     records = results.read_records(jpath)

@@ -151,7 +151,7 @@ def test_eval_records_the_published_file(tmp_path, photos):
     data.write_text(f"{photos['coffee']} 967\n{photos['chelsea']} 285\n")
     results = tmp_path / "results.jsonl"
     r = CliRunner().invoke(main, ["eval", "lite0", "--data", str(data), "--weights", "imagenet", "--json",
-                                  str(results), "--no-progress"], env=_env(tmp_path))
+                                  str(results), "--quiet"], env=_env(tmp_path))
     assert r.exit_code == 0, r.output
     (record,) = [json.loads(line) for line in results.read_text().splitlines()]
     assert record["accuracy"]["top5"] == 1.0 and record["accuracy"]["count"] == 2

@@ -19,8 +19,9 @@ from test_bench import local_sshd  # noqa: F401 - the real sshd fixture on 127.0
 from edgenet import results
 from edgenet.bench import BenchParams
 from edgenet.cli import main
-from edgenet.cluster.devices import Device, resource_name
+from edgenet.cluster.devices import resource_name
 from edgenet.cluster.executor import RayExecutor
+from edgenet.devices import Device
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = BenchParams(warmup_s=0.05, min_runs=10, min_s=0.3, max_s=1.0)
@@ -93,7 +94,7 @@ def test_device_no_node_holds_is_failed_with_the_reason(ray_cluster, tiny):
 def test_ssh_device_from_a_cluster_task(ray_cluster, tiny, local_sshd):  # noqa: F811
     host, options = local_sshd
     edgenet = f"env PYTHONPATH={REPO} {sys.executable} -m edgenet"
-    pi = Device("pi", link="ssh", host=host, ssh_options=tuple(options), edgenet=edgenet, threads=(1, 2))
+    pi = Device("pi", host=host, ssh_options=tuple(options), command=edgenet, threads=(1, 2))
     executor = RayExecutor(ray_cluster[0].address)
     (check,) = executor.check_devices([pi])
     assert check.ok and check.reachable and check.runtime, check
@@ -107,7 +108,7 @@ def test_ssh_device_from_a_cluster_task(ray_cluster, tiny, local_sshd):  # noqa:
 
 
 def _eval(args):
-    res = CliRunner().invoke(main, ["eval", *args, "--no-progress"])
+    res = CliRunner().invoke(main, ["eval", *args, "--quiet"])
     assert res.exit_code == 0, res.output
     return res
 
@@ -116,8 +117,8 @@ def test_sharded_eval_gives_the_local_counts(ray_cluster, digits_model, tmp_path
     cluster, _ = ray_cluster
     models = [str(digits_model.fp32), str(digits_model.int8)]
     data = str(digits_model.data.test_dir)
-    _eval([*models, "--data", data, "--json", str(tmp_path / "local.jsonl")])
-    _eval([*models, "--data", data, "--json", str(tmp_path / "ray.jsonl"), "--cluster", cluster.address,
+    _eval([*models, "--data", data, "--results", str(tmp_path / "local.jsonl")])
+    _eval([*models, "--data", data, "--results", str(tmp_path / "ray.jsonl"), "--cluster", cluster.address,
            "--shard-images", "64"])
     local, ray_ = results.read_records(tmp_path / "local.jsonl"), results.read_records(tmp_path / "ray.jsonl")
     assert len(local) == len(ray_) == 2
@@ -167,9 +168,9 @@ def test_fleet_sweep_on_the_cluster_picks_per_device_and_resumes(ray_cluster, lo
     inventory = tmp_path / "devices.toml"
     inventory.write_text(
         '[[device]]\nname = "alpha"\nthreads = [1]\n\n'
-        '[[device]]\nname = "pi"\nlink = "ssh"\n'
+        '[[device]]\nname = "pi"\n'
         f'host = "{host}"\nssh_options = {list(options)!r}\n'.replace("'", '"')
-        + f'edgenet = "env PYTHONPATH={REPO} {sys.executable} -m edgenet"\nthreads = [1]\n')
+        + f'command = "env PYTHONPATH={REPO} {sys.executable} -m edgenet"\nthreads = [1]\n')
     args = ["sweep", "--budget-ms", "10000", "--quant", "fp32", "--min-runs", "5", "--min-s", "0.05",
             "--devices", str(inventory), "--cluster", cluster.address, "-o", str(tmp_path / "run")]
     for spec in TINY:
@@ -213,6 +214,21 @@ def test_conversion_as_a_cluster_task_writes_here_and_is_resumable(ray_cluster, 
     assert sorted(p.name for p in tmp_path.iterdir()) == [model.with_suffix(".json").name, model.name]
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and f"up to date ({model})" in again.stderr
+    # One up-to-date check for both paths (Converter.up_to_date): the local run agrees, nothing rebuilt.
+    local = CliRunner().invoke(main, args[:-3] + ["--quiet"])
+    assert local.exit_code == 0 and f"up to date ({model})" in local.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [model.with_suffix(".json").name, model.name]
+    # ... and a changed field of the request is not up to date in it.
+    from dataclasses import replace
+
+    from edgenet.convert.api import Converter, ConvertRequest
+    from edgenet.family.variants import parse_variant
+
+    request = ConvertRequest(quant="fp32", out_dir=tmp_path, progress=False)
+    variant = parse_variant(TINY[0])
+    assert Converter(request).up_to_date(Converter(request).plan(variant)) is not None
+    changed = replace(request, seed=1)
+    assert Converter(changed).up_to_date(Converter(changed).plan(variant)) is None
 
 
 def test_ctrl_c_cancels_the_cluster_work_and_writes_nothing(ray_cluster, digits_model, tmp_path):
@@ -225,7 +241,7 @@ def test_ctrl_c_cancels_the_cluster_work_and_writes_nothing(ray_cluster, digits_
     cluster, _ = ray_cluster
     out = tmp_path / "eval.jsonl"
     args = [sys.executable, "-m", "edgenet", "eval", str(digits_model.int8), "--data", str(digits_model.data.test_dir),
-            "--cluster", cluster.address, "--shard-images", "4", "--no-progress", "--json", str(out)]
+            "--cluster", cluster.address, "--shard-images", "4", "--quiet", "--results", str(out)]
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen(args, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     for line in proc.stderr:  # connected to the cluster: the shards are being submitted

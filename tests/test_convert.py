@@ -13,7 +13,7 @@ from conftest import TINY_LITE_SPEC, TINY_SPEC
 from PIL import Image
 
 from edgenet.cli.convert import convert
-from edgenet.convert.api import QUANT_MODES, ConvertOptions, convert_variants, output_stem
+from edgenet.convert.api import QUANT_MODES, ConvertRequest, convert_variants, output_stem
 from edgenet.convert.manifest import SCHEMA, read_manifest
 from edgenet.convert.worker import CRASH_ENV
 from edgenet.errors import EdgenetError
@@ -27,10 +27,10 @@ SAMPLES = 8  # few calibration samples: these tests check plumbing, not accuracy
 EXPECTED_DTYPE = {"fp32": "float32", "fp16": "float32", "dynamic": "float32", "int8": "int8", "int16x8": "float32"}
 
 
-def _options(out_dir, **kw) -> ConvertOptions:
+def _options(out_dir, **kw) -> ConvertRequest:
     base = dict(quant="int8", samples=SAMPLES, seed=0, out_dir=Path(out_dir), progress=False)
     base.update(kw)
-    return ConvertOptions(**base)
+    return ConvertRequest(**base)
 
 
 def _one(variant, out_dir, **kw):
@@ -103,6 +103,10 @@ def test_int8_manifest_contents(all_modes, tiny_variant):
     fid = manifest["fidelity"]
     assert fid["images"] == 3 and fid["samples"] == 24 and 0.0 <= fid["top1_agreement"] <= 1.0
     assert len(manifest["inputs_fingerprint"]) == 64
+    # The manifest holds the request itself (where and how it ran aside) and derives the fingerprint from it.
+    request = ConvertRequest.from_dict({**manifest["request"], "out_dir": str(out), "progress": False})
+    assert request == _options(out)
+    assert {k: manifest["inputs"][k] for k in request.fingerprinted()} == request.fingerprinted()
     # No staging files were left beside the outputs.
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
 
@@ -172,11 +176,6 @@ def test_int8_fails_loudly_on_an_op_without_int8_kernel():
         keras_to_tflite(model, "int8", "int8", calib, name="sine")
     assert str(info.value).startswith("sine: int8 conversion left SIN computing in float")
     assert "\n" not in str(info.value)
-
-
-def test_integer_io_needs_int8():
-    with pytest.raises(EdgenetError, match="needs --quant int8"):
-        convert_variants([], ConvertOptions(quant="fp16", io="uint8"))
 
 
 @pytest.fixture(scope="module")
@@ -290,13 +289,15 @@ def test_worker_refuses_nan_calibration(tmp_path, tiny_variant):
     import subprocess
     import sys
 
+    from edgenet.convert.request import WorkerJob
+
     calib = np.full((2, 64, 64, 3), 10.0, dtype=np.float32)
     calib[1, 3, 3, 0] = np.nan
     np.save(tmp_path / "calib.npy", calib)
-    request = {"variant_spec": TINY_SPEC, "quant": "int8", "io": "int8", "batch_size": 1,
-               "calib_npy": str(tmp_path / "calib.npy"), "model_out": str(tmp_path / "m.tflite"),
-               "result_out": str(tmp_path / "result.json"), "quiet": True}
-    (tmp_path / "req.json").write_text(json.dumps(request))
+    job = WorkerJob(ConvertRequest(progress=False), TINY_SPEC, model_out=str(tmp_path / "m.tflite"),
+                    model_path=str(tmp_path / "m.tflite"), result_out=str(tmp_path / "result.json"),
+                    calib_npy=str(tmp_path / "calib.npy"))
+    (tmp_path / "req.json").write_text(job.to_json())
     proc = subprocess.run([sys.executable, "-m", "edgenet.convert.worker", str(tmp_path / "req.json")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
@@ -367,8 +368,7 @@ def test_target_edgetpu_gives_a_checked_uint8_model(tmp_path):
     assert "100% of ops" in result.stderr
     # No compiler on this machine: the run says how to get one instead of failing.
     assert "edgetpu_compiler" in result.stderr or "compiled:" in result.stderr
-    bad = CliRunner().invoke(main, ["convert", TINY_SPEC, "--target", "edgetpu", "--quant", "fp16", "-o", str(out)])
-    assert bad.exit_code == 2 and "int8" in bad.stderr
+    # Its refusals are the request's (tests/test_request.py runs each through the CLI).
 
 
 def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(tmp_path, tiny_variant):
@@ -418,3 +418,63 @@ def test_calibrators_agree_on_a_trained_model(tmp_path, digits_model):
     assert tflite["images"] == edgenet["images"] == 64
     assert edgenet["top1_agreement"] >= 0.95 and tflite["top1_agreement"] >= 0.95
     assert edgenet["sqnr_db"] >= tflite["sqnr_db"] - 1.0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_sigterm_mid_conversion_leaves_no_temp_files_and_no_child(tmp_path):
+    """SIGTERM while the worker converts: exit 143, the worker gone, nothing left in the temp folder.
+
+    TensorFlow writes autograph sources (``__autograph_generated_file*.py``) under the temp folder while it
+    traces the model; the worker gets its own TMPDIR inside its workdir, which the parent removes on the way
+    out. The test waits until the worker has written there, so it fails if they went anywhere else.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    repo = Path(__file__).resolve().parents[1]
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "edgenet", "convert", TINY_SPEC, "--quant", "fp32", "--quiet",
+                             "-o", str(tmp_path / "out")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(tmp.glob("edgenet-convert-*/tmp/__autograph_generated_file*")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "TensorFlow wrote no autograph source into the worker's temp folder"
+            time.sleep(0.1)
+        workers = [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _worker_of(pid, tmp)]
+        assert workers
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143, err
+    assert [ln for ln in err.splitlines() if ln.strip()][-1].startswith("interrupted (SIGTERM)")
+    assert "Traceback" not in err
+    assert list(tmp.iterdir()) == []  # no workdir, no autograph sources
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
+    assert not list((tmp_path / "out").glob("*.tflite"))
+
+
+def _worker_of(pid: str, tmp: Path) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "edgenet.convert.worker" in cmdline and str(tmp) in cmdline

@@ -99,7 +99,7 @@ def test_tflite_commands_work_in_the_core_install(core_venv, board_model, digits
 
     results = tmp_path / "eval.jsonl"
     evaluated = run(core_venv, "edgenet", "eval", board_model, "--data", digits_model.data.test_dir,
-                    "--json", results, "--no-progress")
+                    "--results", results, "--quiet")
     assert evaluated.returncode == 0, evaluated.stderr
     (record,) = [json.loads(line) for line in results.read_text().splitlines()]
     assert record["kind"] == "eval" and record["accuracy"]["count"] == digits_model.data.test_count
@@ -108,7 +108,7 @@ def test_tflite_commands_work_in_the_core_install(core_venv, board_model, digits
 
     timing = tmp_path / "bench.jsonl"
     benched = run(core_venv, "edgenet", "bench", board_model, "--min-runs", 5, "--min-s", 0.1,
-                  "--warmup-s", 0.05, "--json", timing)
+                  "--warmup-s", 0.05, "--results", timing)
     assert benched.returncode == 0, benched.stderr
     (bench,) = [json.loads(line) for line in timing.read_text().splitlines()]
     assert bench["kind"] == "bench" and bench["error"] is None and bench["runs"] >= 5
@@ -149,8 +149,8 @@ IN_PROCESS = textwrap.dedent("""
     runner = CliRunner()
     for args in (
         ["predict", image, "--model", model, "--json"],
-        ["eval", model, "--data", data, "--limit", "20", "--json", out, "--no-progress"],
-        ["bench", model, "--min-runs", "5", "--min-s", "0.1", "--warmup-s", "0.05", "--json", out],
+        ["eval", model, "--data", data, "--limit", "20", "--results", out, "--quiet"],
+        ["bench", model, "--min-runs", "5", "--min-s", "0.1", "--warmup-s", "0.05", "--results", out],
         ["edgetpu", "check", model],
     ):
         result = runner.invoke(main, args)

@@ -9,9 +9,10 @@ import pytest
 from fixtures_tflite import tiny_tflite_models
 
 from edgenet.convert.manifest import manifest_path_for, read_manifest, write_manifest
+from edgenet.convert.request import DEFAULT_EDGETPU_IO, EDGETPU_IO
 from edgenet.edgetpu.check import check_model
 from edgenet.edgetpu.compiler import compiler_available
-from edgenet.edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO, prepare_for_edgetpu
+from edgenet.edgetpu.prepare import prepare_for_edgetpu
 
 
 @pytest.fixture()

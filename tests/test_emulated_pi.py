@@ -125,7 +125,7 @@ def test_lite0_int8_on_the_emulated_pi_is_bit_identical_to_x86(profile, request,
 def test_bench_on_the_emulated_pi_is_labelled_and_never_picked(pi4, digits_model, tmp_path):
     out = tmp_path / "pi.jsonl"
     res = CliRunner().invoke(main, ["bench", str(digits_model.int8), *FAST_BENCH, "--remote", str(pi4),
-                                    "--json", str(out)])
+                                    "--results", str(out)])
     assert res.exit_code == 0, res.output
     (record,) = results.read_records(out)
     assert record["error"] is None and record["runs"] >= 3 and record["latency_ms"]["p50"] > 0
@@ -163,10 +163,10 @@ def test_eval_remote_on_the_emulated_pi_over_ssh_equals_local_eval(pi4, digits_m
     data = str(digits_model.data.test_dir)
 
     local_out, remote_out = tmp_path / "local.jsonl", tmp_path / "remote.jsonl"
-    local = CliRunner().invoke(main, ["eval", *models, "--data", data, "--no-progress", "--json", str(local_out)])
+    local = CliRunner().invoke(main, ["eval", *models, "--data", data, "--quiet", "--results", str(local_out)])
     assert local.exit_code == 0, local.output
     remote = CliRunner().invoke(main, ["eval", *models, "--data", data, "--remote", str(device_file),
-                                       "--json", str(remote_out)])
+                                       "--results", str(remote_out)])
     assert remote.exit_code == 0, remote.output
 
     here, there = results.read_records(local_out), results.read_records(remote_out)

@@ -22,7 +22,7 @@ from edgenet.results import read_records
 
 
 def run_eval(*args):
-    return CliRunner().invoke(eval_command, [str(a) for a in args] + ["--no-progress"])
+    return CliRunner().invoke(eval_command, [str(a) for a in args] + ["--quiet"])
 
 
 def test_trained_float_model_is_clearly_accurate(digits_model):
@@ -34,7 +34,7 @@ def test_trained_float_model_is_clearly_accurate(digits_model):
 
 def test_eval_reports_float_and_int8_with_small_drop(digits_model, tmp_path):
     out = tmp_path / "results.jsonl"
-    result = run_eval(digits_model.fp32, digits_model.int8, "--data", digits_model.data.test_dir, "--json", out)
+    result = run_eval(digits_model.fp32, digits_model.int8, "--data", digits_model.data.test_dir, "--results", out)
     assert result.exit_code == 0, result.output
     assert digits_model.fp32.name in result.stdout and "agreement" in result.stdout
     fp32, int8 = read_records(out, kind="eval")
@@ -57,7 +57,7 @@ def test_eval_reports_float_and_int8_with_small_drop(digits_model, tmp_path):
     assert int8["accuracy"]["agreement_top1"] >= 0.95
     assert f"{drop_points:.2f}" in result.stdout  # the table shows the drop
     # Appending again keeps the earlier records.
-    assert run_eval(digits_model.int8, "--data", digits_model.data.test_dir, "--limit", 5, "--json", out).exit_code == 0
+    assert run_eval(digits_model.int8, "--data", digits_model.data.test_dir, "--limit", 5, "--results", out).exit_code == 0
     assert len(read_records(out)) == 3
 
 
@@ -94,7 +94,7 @@ def test_path_label_file_gives_the_same_numbers_as_the_folder(digits_model, tmp_
     listing.write_text("\n".join(lines) + "\n")
     folder_out, list_out = tmp_path / "folder.jsonl", tmp_path / "list.jsonl"
     for data, out in ((test_dir, folder_out), (listing, list_out)):
-        result = run_eval(digits_model.fp32, digits_model.int8, "--data", data, "--json", out)
+        result = run_eval(digits_model.fp32, digits_model.int8, "--data", data, "--results", out)
         assert result.exit_code == 0, result.output
     for a, b in zip(read_records(folder_out), read_records(list_out), strict=True):
         assert {k: a["accuracy"][k] for k in ("top1", "top5", "count", "agreement_top1")} == \
@@ -107,7 +107,7 @@ def test_path_label_file_gives_the_same_numbers_as_the_folder(digits_model, tmp_
 
 def test_limit_evaluates_the_first_n_images(digits_model, tmp_path):
     out = tmp_path / "r.jsonl"
-    result = run_eval(digits_model.int8, "--data", digits_model.data.test_dir, "--limit", 40, "--json", out)
+    result = run_eval(digits_model.int8, "--data", digits_model.data.test_dir, "--limit", 40, "--results", out)
     assert result.exit_code == 0, result.output
     (record,) = read_records(out)
     assert record["accuracy"]["count"] == 40
@@ -124,7 +124,7 @@ def test_corrupt_image_is_skipped_with_one_line_and_counted(digits_model, tmp_pa
     broken = data / "3" / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png" * 8)
     out = tmp_path / "r.jsonl"
-    result = run_eval(digits_model.fp32, digits_model.int8, "--data", data, "--json", out)
+    result = run_eval(digits_model.fp32, digits_model.int8, "--data", data, "--results", out)
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stderr.splitlines() if "broken.png" in line]
     assert len(lines) == 1 and "corrupt" in lines[0]  # once, not once per model
@@ -195,7 +195,7 @@ def test_bad_list_files_and_labels_beyond_the_model(digits_model, tmp_path):
 
 def test_json_records_are_valid_json_lines(digits_model, tmp_path):
     out = tmp_path / "r.jsonl"
-    assert run_eval(digits_model.int8, "--data", digits_model.data.test_dir, "--limit", 3, "--json", out).exit_code == 0
+    assert run_eval(digits_model.int8, "--data", digits_model.data.test_dir, "--limit", 3, "--results", out).exit_code == 0
     (line,) = out.read_text().splitlines()
     record = json.loads(line)
     assert record["kind"] == "eval" and record["schema"] == "edgenet.result/1"
@@ -209,7 +209,7 @@ def test_cli_keras_variant_builds_to_fit_its_weights(digits_model):
     from edgenet.cli import main
 
     args = ["eval", digits_model.spec, str(digits_model.fp32), "--weights", str(digits_model.weights),
-            "--data", str(digits_model.data.test_dir), "--no-progress"]
+            "--data", str(digits_model.data.test_dir), "--quiet"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "Traceback" not in result.output
@@ -227,15 +227,15 @@ def test_eval_on_the_edgetpu_refuses_in_one_line_without_library_or_compiled_mod
     data = str(digits_model.data.test_dir)
     out = tmp_path / "tpu.jsonl"
     plain = CliRunner().invoke(eval_command, [str(digits_model.int8), "--data", data, "--delegate", "edgetpu",
-                                              "--json", str(out), "--no-progress"])
+                                              "--results", str(out), "--quiet"])
     assert plain.exit_code == 1 and "not compiled for the Edge TPU" in plain.output
     assert len(plain.output.strip().splitlines()) == 1 and "Traceback" not in plain.output
     marked = tmp_path / "digits-int8_edgetpu.tflite"
     marked.write_bytes(with_unused_edgetpu_op_code(digits_model.int8.read_bytes()))
     shutil.copy2(digits_model.int8.with_suffix(".json"), marked.with_suffix(".json"))
     nolib = CliRunner().invoke(eval_command, [str(marked), "--data", data, "--delegate", "edgetpu",
-                                              "--edgetpu-lib", "/nonexistent/libedgetpu.so.1", "--json", str(out),
-                                              "--no-progress"])
+                                              "--edgetpu-lib", "/nonexistent/libedgetpu.so.1", "--results", str(out),
+                                              "--quiet"])
     assert nolib.exit_code == 1 and "/nonexistent/libedgetpu.so.1 unavailable" in nolib.output
     assert len(nolib.output.strip().splitlines()) == 1
     assert not out.exists()  # no record at all, least of all one labelled edgetpu
@@ -245,7 +245,7 @@ def test_eval_on_the_edgetpu_refuses_in_one_line_without_library_or_compiled_mod
 
 def test_eval_records_name_the_delegate_and_json_to_stdout_is_pure(digits_model):
     res = CliRunner().invoke(eval_command, [str(digits_model.int8), "--data", str(digits_model.data.test_dir),
-                                            "--limit", "20", "--json", "-", "--no-progress"])
+                                            "--limit", "20", "--json", "-", "--quiet"])
     assert res.exit_code == 0, res.output
     (record,) = [json.loads(line) for line in res.stdout.splitlines()]  # the table went to stderr
     assert record["settings"]["delegate"] == "cpu" and record["device"]["delegate"] is None

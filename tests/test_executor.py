@@ -47,11 +47,13 @@ def test_local_executor_is_the_default():
 
 
 @pytest.mark.parametrize("args", [
-    ["eval", "missing.tflite", "--data", "missing", "--cluster", "ray"],
+    ["eval", "m.tflite", "--data", "data", "--cluster", "ray"],
     ["sweep", "--budget-ms", "5", "--cluster", "ray://127.0.0.1:10001"],
     ["devices", "--cluster", "auto"],
 ])
 def test_cluster_without_ray_is_one_line(tmp_path, args):
+    (tmp_path / "m.tflite").write_bytes(b"not read: the --cluster check comes first")
+    (tmp_path / "data").mkdir()
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.run([sys.executable, "-c", WITHOUT_RAY, *args], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=120)

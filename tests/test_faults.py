@@ -281,7 +281,7 @@ def test_a_crashing_model_costs_one_line_in_predict_eval_and_bench(crashing_mode
     for model in crashing_models:
         marker = f"edgenet-fault-{os.getpid()}-{model.stem}"
         for args in (["predict", image, "--model", model],
-                     ["eval", model, "--data", data.parent, "--no-progress"],
+                     ["eval", model, "--data", data.parent, "--quiet"],
                      ["bench", model, "--warmup-s", "0", "--min-runs", "1", "--min-s", "0", "--max-s", "0.1"]):
             result = edgenet_cli(*args, EDGENET_FAULT_MARKER=marker)
             line = assert_one_error(result, 1, str(model), "crashed (SIG")
@@ -360,7 +360,7 @@ def test_sigterm_stops_a_hanging_bench_child_and_leaves_earlier_results(tiny_tfl
     results = tmp_path / "results.jsonl"
     results.write_text('{"earlier": true}\n')
     marker = f"edgenet-fault-{os.getpid()}-bench"
-    proc = _start(["bench", tiny_tflite.int8, "--json", results], marker, **{SLEEP_ENV: "300"})
+    proc = _start(["bench", tiny_tflite.int8, "--results", results], marker, **{SLEEP_ENV: "300"})
     _wait_for(lambda: len(descendants(proc.pid)) > 0, what="the bench child")
     time.sleep(0.3)
     code, stderr = _interrupt(proc, signal.SIGTERM, marker)
@@ -388,7 +388,7 @@ def _unwritable_cases(tiny_tflite, lite0_checkpoint, folder: Path) -> list[tuple
     from conftest import TINY_SPEC
 
     return [
-        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--json", folder / "r.jsonl"], folder / "r.jsonl"),
+        (["bench", tiny_tflite.fp32, *BENCH_FAST, "--results", folder / "r.jsonl"], folder / "r.jsonl"),
         (["bench", tiny_tflite.fp32, *BENCH_FAST, "--csv", folder / "r.csv"], folder / "r.csv"),
         (["layout", TINY_SPEC, "--png", folder / "layout.png"], folder / "layout.png"),
         (["convert", TINY_SPEC, "--quant", "fp32", "--force", "-o", folder / "models"], folder / "models"),
@@ -438,7 +438,7 @@ def test_read_only_folder_and_full_disk_keep_earlier_outputs(tiny_tflite, lite0_
                     os.write(fd, b"\0" * 4096)
         finally:
             os.close(fd)
-        result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--json", full / "r.jsonl")
+        result = invoke("bench", tiny_tflite.fp32, *BENCH_FAST, "--results", full / "r.jsonl")
         assert_one_error(result, 1, str(full / "r.jsonl"), "No space left on device")
         assert (full / "r.jsonl").read_bytes() == b'{"earlier": 1}\n'
         assert sorted(p.name for p in full.iterdir()) == ["filler", "r.jsonl"]
@@ -747,6 +747,211 @@ def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):
     proc.kill()
     proc.wait()
     _wait_for(lambda: processes_with(marker) == [], 10, "the orphan to die")
+
+
+# --- 7. devices: their files, their replies, their time bounds (one Device, one Session) --------------
+
+def _hostile_device(folder: Path, stdout: str, stderr: str = "", code: int = 0, host_options=None) -> Path:
+    """A device file whose command answers ``stdout``/``stderr`` and exits ``code``, whatever it is asked.
+
+    Without ``host_options`` the device is this machine (its command runs here); with ``(host, options)``
+    it is reached over the suite's sshd.
+    """
+    import json
+    import shlex
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "reply.out").write_text(stdout)
+    (folder / "reply.err").write_text(stderr)
+    script = folder / "device.sh"
+    script.write_text(f"cat {shlex.quote(str(folder / 'reply.out'))}\ncat {shlex.quote(str(folder / 'reply.err'))} >&2\n"
+                      f"exit {code}\n")
+    entry = {"name": "hostile", "command": f"sh {shlex.quote(str(script))}"}
+    if host_options:
+        entry.update(host=host_options[0], ssh_options=host_options[1])
+    device = folder / "device.json"
+    device.write_text(json.dumps(entry))
+    return device
+
+
+@pytest.fixture(scope="module")
+def honest_replies(tiny_tflite, image, tmp_path_factory) -> dict:
+    """What a sound device answers (real runs here): a bench record, an eval record and a profile."""
+    import json
+
+    from edgenet import results
+
+    folder = tmp_path_factory.mktemp("honest")
+    data = folder / "data" / "cat"
+    data.mkdir(parents=True)
+    (data / "a.png").write_bytes(image.read_bytes())
+    model = str(tiny_tflite.int8.resolve())
+    out = {}
+    assert invoke("bench", model, "--warmup-s", "0", "--min-runs", "3", "--min-s", "0", "--max-s", "0.1",
+                  "--results", folder / "b.jsonl").exit_code == 0
+    assert invoke("eval", model, "--data", data.parent, "--quiet", "--results", folder / "e.jsonl").exit_code == 0
+    (out["bench"],), (out["eval"],) = results.read_records(folder / "b.jsonl"), results.read_records(folder / "e.jsonl")
+    res = invoke("profile", model, "--rounds", "2", "--runs", "2", "--warmup-s", "0", "--max-s", "0.1", "--json")
+    assert res.exit_code == 0, res.output
+    out["profile"] = json.loads(res.stdout)
+    return out
+
+
+def _mutate(record: dict, dotted: str, value) -> dict:
+    import copy
+
+    record = copy.deepcopy(record)
+    *path, last = dotted.split(".")
+    node = record
+    for key in path:
+        node = node[key]
+    node[last] = value
+    return record
+
+
+#: (kind, field, value): a device's record with the wrong thing where a number (or a shipped path) belongs.
+MALFORMED_RECORDS = [
+    ("bench", "latency_ms.p50", "fast"), ("bench", "latency_ms.p50", [1, 2]), ("bench", "latency_ms.p50", "NaN"),
+    ("bench", "latency_ms.p50", -5.0), ("bench", "runs", "many"), ("bench", "settings.threads", 0),
+    ("bench", "samples_ms", [1.0, "Infinity"]), ("bench", "model.sha256", "0" * 64),
+    ("eval", "accuracy.top1", "high"), ("eval", "accuracy.top1", "NaN"), ("eval", "accuracy.top1", -0.1),
+    ("eval", "accuracy.top1", 150), ("eval", "accuracy.count", [3]),
+]
+
+
+def _line(record: dict) -> str:
+    import json
+
+    text = json.dumps(record)
+    return text.replace('"NaN"', "NaN").replace('"Infinity"', "Infinity")  # the bare JSON extensions
+
+
+def test_malformed_device_replies_are_one_line_and_nothing_is_merged(honest_replies, tiny_tflite, image, tmp_path):
+    import json
+
+    from edgenet import results
+
+    data = tmp_path / "data" / "cat"
+    data.mkdir(parents=True)
+    (data / "a.png").write_bytes(image.read_bytes())
+    store = tmp_path / "results.jsonl"
+    store.write_text(json.dumps(honest_replies["bench"]) + "\n")  # earlier results that must stay as they are
+    before = store.read_bytes()
+    secret = tmp_path / "secret.tflite"
+    secret.write_bytes(b"not for a device to name")
+    cases = [(kind, _line(_mutate(honest_replies[kind], field, value)), f"{field}")
+             for kind, field, value in MALFORMED_RECORDS]
+    cases += [(kind, json.dumps(reply), "expected a record object") for kind in ("bench", "eval")
+              for reply in ([], 42, "x")]
+    cases += [("bench", json.dumps(_mutate(honest_replies["bench"], "model.path", str(secret))), "not a file that was shipped"),
+              ("eval", json.dumps(_mutate(honest_replies["eval"], "model.path", "/etc/passwd")), "not a file that was shipped"),
+              ("bench", json.dumps(honest_replies["eval"]), "kind 'eval', expected bench")]
+    for i, (kind, reply, needle) in enumerate(cases):
+        device = _hostile_device(tmp_path / f"d{i}", reply + "\n")
+        args = ["bench", tiny_tflite.int8] if kind == "bench" else ["eval", tiny_tflite.int8, "--data", data.parent,
+                                                                     "--quiet"]
+        result = invoke(*args, "--remote", device, "--results", store)
+        line = assert_one_error(result, 1, "hostile: malformed reply (", needle)
+        assert store.read_bytes() == before, line  # nothing merged
+        assert str(secret) not in result.output or "not a file that was shipped" in line
+    assert len(results.read_records(store)) == 1
+
+
+def test_malformed_probe_and_profile_replies_are_one_line(honest_replies, tiny_tflite, tmp_path):
+    import json
+
+    for i, reply in enumerate(["[]", "42", '"x"', '{"runtime": 5}', '{"runtime": "tflite", "delegate_ok": "yes"}',
+                               "[" * 50_000]):
+        device = _hostile_device(tmp_path / f"probe{i}", reply + "\n")
+        result = invoke("devices", "-i", device)
+        assert result.exit_code == 1 and "Traceback" not in result.output
+        (line,) = result.stdout.splitlines()
+        assert line.startswith("hostile: FAILED") and "malformed reply (" in line, line
+    profile = honest_replies["profile"]
+    for i, reply in enumerate(["[]", "42", json.dumps({**profile, "blocks": 5}),
+                               _line(_mutate(profile, "whole_ms.median", "NaN")),
+                               json.dumps(_mutate(profile, "blocks", [{"name": "stem", "ms": -1.0, "macs": 1,
+                                                                       "op_count": 1}]))]):
+        device = _hostile_device(tmp_path / f"profile{i}", reply + "\n")
+        result = invoke("profile", tiny_tflite.int8, "--remote", device)
+        assert_one_error(result, 1, "hostile: malformed reply (")
+
+
+def test_terminal_escapes_from_a_device_are_escaped(honest_replies, tiny_tflite, tmp_path):
+    from edgenet import results
+
+    evil = "\x1b]0;owned\x07\x1b[2J\rboom"
+    store = tmp_path / "r.jsonl"
+    device = _hostile_device(tmp_path / "a", _line(_mutate(honest_replies["bench"], "error", evil)) + "\n", code=1)
+    result = invoke("bench", tiny_tflite.int8, "--remote", device, "--results", store)
+    assert result.exit_code == 1 and "\x1b" not in result.output and "\r" not in result.output
+    (record,) = results.read_records(store)
+    assert record["error"] == "\\x1b]0;owned\\x07\\x1b[2J\\rboom"
+    device = _hostile_device(tmp_path / "b", "", stderr="\x1b]0;owned\x07\x1b[2J boom\n", code=3)
+    for args in (["bench", tiny_tflite.int8], ["profile", tiny_tflite.int8]):
+        result = invoke(*args, "--remote", device)
+        assert_one_error(result, 1, "hostile:", "\\x1b]0;owned\\x07")
+        assert "\x1b" not in result.output
+
+
+def test_hostile_device_files_are_one_line(tiny_tflite, tmp_path):
+    quote = tmp_path / "quote.json"
+    quote.write_text('{"name": "pi", "host": "pi@h", "command": "edgenet \'bench"}')
+    quote_toml = tmp_path / "quote.toml"
+    quote_toml.write_text("[[device]]\nname = \"pi\"\nhost = \"pi@h\"\ncommand = \"edgenet 'bench\"\n")
+    deep_toml = tmp_path / "deep.toml"
+    deep_toml.write_text("x = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    deep_json = tmp_path / "deep.json"
+    deep_json.write_text("[" * 100_000 + "]" * 100_000)
+    for path, needle in ((quote, "device 'pi': command"), (quote_toml, "device 'pi': command"),
+                         (deep_toml, "nested more than"), (deep_json, "nested more than")):
+        for args in (["devices", "-i", path], ["bench", tiny_tflite.int8, "--remote", path]):
+            assert_one_error(invoke(*args), 1, str(path), needle)
+    assert_one_error(invoke("bench", tiny_tflite.int8, "--remote", "-oProxyCommand=touch x"), 1,
+                     "not starting with '-'")
+
+
+def _hung_device(folder: Path, sshd_access, marker: str) -> Path:
+    """A device over the suite's sshd whose edgenet never answers (a sleep carrying ``marker``)."""
+    import json
+
+    host, options = sshd_access
+    device = folder / "hung.json"
+    device.write_text(json.dumps({"name": "hung", "host": host, "ssh_options": options,
+                                  "command": f"sleep {marker} #"}))
+    return device
+
+
+def test_remote_paths_hold_their_timeout_on_a_hung_device(tiny_tflite, image, local_sshd, tmp_path):  # noqa: F811
+    data = tmp_path / "data" / "cat"
+    data.mkdir(parents=True)
+    (data / "a.png").write_bytes(image.read_bytes())
+    for marker, args, budget in (
+            ("317.75", ["eval", tiny_tflite.int8, "--data", data.parent, "--quiet"], 3),
+            ("317.5", ["profile", tiny_tflite.int8], 5)):
+        device = _hung_device(tmp_path, local_sshd, marker)
+        started = time.monotonic()
+        result = invoke(*args, "--remote", device, "--timeout-s", budget)
+        took = time.monotonic() - started
+        assert_one_error(result, 1, "hung:", f"{budget} s")
+        assert took < budget + 4, took  # the device side stops at the budget; no wait for the grace
+        _wait_for(lambda m=marker: processes_with(m) == [], 10, "the device's command to end")
+
+
+@pytest.mark.parametrize("command", ["devices", "bench"])
+def test_sigterm_on_a_hung_device_ends_both_sides_within_2_s(command, tiny_tflite, local_sshd, tmp_path):  # noqa: F811
+    marker = "318.25" if command == "devices" else "318.5"
+    device = _hung_device(tmp_path, local_sshd, marker)
+    args = ["devices", "-i", device] if command == "devices" else ["bench", tiny_tflite.int8, "--remote", device]
+    proc = _start([*args, "--timeout-s", "300"], f"edgenet-fault-{os.getpid()}-hung")
+    _wait_for(lambda: processes_with(marker) != [], 60, "the device's command to start")
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=30)
+    took = time.monotonic() - started
+    _assert_interrupted(proc.returncode, stderr, signal.SIGTERM)
+    assert took < 2.0, took
+    _wait_for(lambda: processes_with(marker) == [], 5, "the device's command to stop with the local side")
 
 
 # --- issue 25: the guarantees on every surface --------------------------------------------------------

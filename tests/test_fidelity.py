@@ -255,13 +255,13 @@ def test_user_folder_holds_out_what_calibration_did_not_use(tmp_path):
 @pytest.mark.slow
 def test_real_lite0_int8_stays_close_to_float(tmp_path, lite0_checkpoint):
     """The published Lite0 weights, int8 with the default calibration set, vs the float model."""
-    from edgenet.convert.api import ConvertOptions, convert_variants
+    from edgenet.convert.api import ConvertRequest, convert_variants
     from edgenet.convert.manifest import read_manifest
 
     lite0_pth = Path(lite0_checkpoint)  # the installed package's file, found through Python
     assert lite0_pth.is_file()
     (result,) = convert_variants([parse_variant("lite0")],
-                                 ConvertOptions(quant="int8", weights=lite0_pth, out_dir=tmp_path, progress=False))
+                                 ConvertRequest(quant="int8", weights=lite0_pth, out_dir=tmp_path, progress=False))
     assert result.status == "converted", result.error
     fid = result.fidelity
     print(f"lite0 int8 fidelity: top1 {fid['top1_agreement']:.3f} top5 {fid['top5_overlap']:.3f} "

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from edgenet.bench import BenchParams
-from edgenet.cluster.devices import Device
 from edgenet.cluster.executor import LocalExecutor
 from edgenet.decide.fleet import run_fleet_sweep
 from edgenet.decide.sweep import SweepParams
+from edgenet.devices import Device
 from edgenet.family.variants import parse_variant
 from edgenet.results import read_records
 

@@ -130,6 +130,90 @@ def test_interpreter_on_damaged_models_fails_in_one_line_never_crashes_us(fuzz_d
     assert os.getpid() > 0  # we are still here
 
 
+# --- what a device sends back (edgenet.devices.Session): a valid reply or one MalformedReply line ------
+
+_JSON_LEAF = (st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=True, allow_infinity=True)
+              | st.text(max_size=12))
+_JSON = st.recursive(_JSON_LEAF, lambda inner: st.lists(inner, max_size=3)
+                     | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+
+
+def _paths(value, prefix=()):
+    yield prefix
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            yield from _paths(sub, (*prefix, key))
+
+
+@pytest.fixture(scope="module")
+def reply_session(fuzz_dir):
+    from edgenet.devices import Device, Session
+    from edgenet.results import make_record
+
+    model = fuzz_dir / "m.tflite"
+    model.write_bytes(b"TFL3 shipped model bytes")
+    session = Session(Device("fuzz", host="pi@board"), timeout_s=60)
+    session.ship(model)
+    seeds = {
+        "bench": make_record("bench", model={"path": "/w/m.tflite", "name": "m"}, device={"label": "pi", "cores": 4},
+                             settings={"threads": 1, "xnnpack": True, "delegate": "cpu"},
+                             latency_ms={"p50": 1.5, "min": 1.2, "max": 2.0}, runs=20, samples_ms=[1.5, 1.2, 2.0]),
+        "eval": make_record("eval", model={"path": "/w/m.tflite"}, accuracy={"top1": 0.75, "top5": 0.9, "count": 40}),
+    }
+    return session, model, seeds
+
+
+@FUZZ
+@given(data=st.data())
+def test_device_replies_are_validated_records_or_one_malformed_line(reply_session, data):
+    import copy
+    import json
+    import math
+
+    from edgenet.devices import DeviceError, Reply
+    from edgenet.results import validate_record
+    from edgenet.runtime.envinfo import model_info
+
+    session, model, seeds = reply_session
+    kind = data.draw(st.sampled_from(sorted(seeds)))
+    record = copy.deepcopy(seeds[kind])
+    for _ in range(data.draw(st.integers(0, 3))):
+        path = data.draw(st.sampled_from([p for p in _paths(record) if p]))
+        node = record
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = data.draw(_JSON)
+    line = json.dumps(record) if data.draw(st.integers(0, 9)) else data.draw(st.text(max_size=40))
+    try:
+        records = session.records(Reply(line + "\n", "", 0, workdir="/w"), kind)
+    except DeviceError as exc:
+        assert str(exc).startswith("fuzz: ") and "\n" not in str(exc)
+        return
+    for accepted in records:  # what passes is what the schema promises, and the model is the shipped file
+        validate_record(accepted, kind)
+        json.dumps(accepted, allow_nan=False)
+        assert accepted["model"] == model_info(model)
+        for value in (accepted.get("latency_ms") or {}).values():
+            assert value is None or (math.isfinite(value) and value >= 0)
+
+
+@FUZZ
+@given(reply=_JSON)
+def test_probe_replies_are_checked_or_one_malformed_line(reply_session, reply):
+    import json
+
+    from edgenet.devices import MalformedReply, Reply
+    from edgenet.devices.probe import check_probe
+
+    session = reply_session[0]
+    try:
+        found = session.document(Reply(json.dumps(reply) + "\n", "", 0, workdir="/w"), check_probe, "probe")
+    except MalformedReply as exc:
+        assert str(exc).startswith("fuzz: malformed reply (") and "\n" not in str(exc)
+        return
+    assert isinstance(found, dict) and all(isinstance(found.get(k), (str, type(None))) for k in ("runtime", "machine"))
+
+
 # --- option values: every number option of every command ------------------------------------------------
 
 def _number_options():

@@ -65,7 +65,7 @@ def _noise(stderr: str) -> list[str]:
 def eval_args(digits_model):
     d = digits_model
     return [str(d.int8), d.spec, "--weights", str(d.weights), "--data", str(d.data.test_dir), "--limit", "4",
-            "--no-progress"]
+            "--quiet"]
 
 
 def test_eval_prints_no_native_logs_by_default_and_all_with_verbose(eval_args):

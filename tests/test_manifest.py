@@ -1,9 +1,13 @@
-"""Manifests: fingerprints, atomic round trip, and what counts as a finished conversion."""
+"""Manifests: fingerprints (derived from the ConvertRequest), atomic round trip, and what counts as finished."""
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import fields, replace
+from pathlib import Path
+
+import pytest
 
 from edgenet.convert.manifest import (
     SCHEMA,
@@ -14,11 +18,33 @@ from edgenet.convert.manifest import (
     utc_now,
     write_manifest,
 )
+from edgenet.convert.request import FILE_FIELDS, RUN_FIELDS, ConvertRequest, fingerprint_inputs
 from edgenet.fsutil import sha256_bytes
 from edgenet.runtime.envinfo import model_info
 
-INPUTS = {"variant_spec": "b0", "quant": "int8", "io": "int8", "weights_sha256": None,
-          "calibration": {"file_list_sha256": "ab" * 32, "samples": 100, "seed": 0}, "edgenet": "0.1.0"}
+CALIBRATION = {"file_list_sha256": "ab" * 32, "samples": 100, "seed": 0}
+#: A request where every field applies: int8, edgenet's calibrator, the budget with both precision rungs.
+FULL = ConvertRequest(quant="int8", io="int8", calibrator="edgenet", ranges="mse", bias_correction=True,
+                      weight_rounding=True, min_agreement=99.0, allow_float=True, allow_int16=True,
+                      holdout=Path("held"))
+
+
+def _inputs(request: ConvertRequest = FULL, **files) -> dict:
+    files = {"weights_sha256": None, "calibration": CALIBRATION, "holdout_sha256": "cd" * 32, **files}
+    return fingerprint_inputs(request, "b0", **files)
+
+
+INPUTS = _inputs()
+#: Another valid value for each field of FULL.
+CHANGED = {"quant": dict(quant="int16x8", io="float", weight_rounding=False, allow_float=False, allow_int16=False),
+           "io": dict(io="uint8"), "weights": dict(weights=Path("w.h5")), "calib": dict(calib="photos"),
+           "samples": dict(samples=50), "seed": dict(seed=1), "batch_size": dict(batch_size=None),
+           "holdout": dict(holdout=Path("other")), "calibrator": None, "ranges": dict(ranges="auto"),
+           "bias_correction": dict(bias_correction=False), "weight_rounding": dict(weight_rounding=False),
+           "min_agreement": dict(min_agreement=98.0), "allow_float": dict(allow_float=False),
+           "allow_int16": dict(allow_int16=False), "max_latency_cost": dict(max_latency_cost=20.0),
+           "target": dict(target="edgetpu"),
+           "out_dir": dict(out_dir=Path("elsewhere")), "force": dict(force=True), "progress": dict(progress=False)}
 
 
 def _finished(tmp_path, data: bytes = b"model bytes", fingerprint: str | None = None):
@@ -41,10 +67,43 @@ def test_fingerprint_is_stable_and_sensitive():
     same = json.loads(json.dumps(INPUTS))
     assert inputs_fingerprint(same) == inputs_fingerprint(INPUTS)
     assert inputs_fingerprint(dict(reversed(list(INPUTS.items())))) == inputs_fingerprint(INPUTS)
-    for key, value in (("quant", "int16x8"), ("io", "uint8"), ("weights_sha256", "cd" * 32),
-                       ("calibration", {**INPUTS["calibration"], "seed": 1}),
-                       ("calibration", {**INPUTS["calibration"], "samples": 50}), ("edgenet", "0.2.0")):
+    for key, value in (("weights_sha256", "cd" * 32), ("calibration", {**CALIBRATION, "seed": 1}),
+                       ("holdout_sha256", "ef" * 32), ("edgenet", "0.2.0")):
         assert inputs_fingerprint({**INPUTS, key: value}) != inputs_fingerprint(INPUTS), key
+
+
+def test_the_fingerprint_is_derived_from_every_field_of_the_request():
+    """No hand-kept list: each field is in it by name, except where and how to run and the files (by content)."""
+    names = {f.name for f in fields(ConvertRequest)}
+    assert set(CHANGED) == names
+    assert names - set(RUN_FIELDS) - set(FILE_FIELDS) <= set(INPUTS)
+    assert not (set(RUN_FIELDS) | set(FILE_FIELDS)) & set(INPUTS)
+
+
+@pytest.mark.parametrize("name", sorted(CHANGED))
+def test_changing_any_field_changes_the_fingerprint_but_where_and_how_to_run(name):
+    if name == "calibrator":  # the repairs need edgenet's calibrator: TF's one with a plain int8 request
+        before, after = ConvertRequest(), ConvertRequest(calibrator="tflite")
+    elif name == "target":  # the Edge TPU takes no precision rung: from a request without them
+        before = replace(FULL, allow_float=False, allow_int16=False)
+        after = replace(before, **CHANGED[name])
+    else:
+        before, after = FULL, replace(FULL, **CHANGED[name])
+    assert getattr(after, name) != getattr(before, name)
+    files = {"weights_sha256": "12" * 32} if name == "weights" else {}  # a file enters by its content
+    if name == "holdout":
+        files = {"holdout_sha256": "34" * 32}
+    changed = inputs_fingerprint(_inputs(after, **files)) != inputs_fingerprint(_inputs(before))
+    assert changed == (name not in RUN_FIELDS), name
+
+
+def test_fields_that_do_not_apply_leave_the_fingerprint_alone():
+    """A float conversion runs no calibration: --samples and --calibrator do not rebuild it."""
+    fp32 = ConvertRequest(quant="fp32")
+    assert _inputs(fp32) == _inputs(replace(fp32, samples=7, calibrator="tflite"))
+    assert _inputs(fp32) != _inputs(replace(fp32, seed=3))  # without weights, the seed draws the weights
+    weighted = replace(fp32, weights=Path("w.h5"))
+    assert _inputs(weighted) == _inputs(replace(weighted, seed=3))
 
 
 def test_round_trip_is_atomic_and_json_safe(tmp_path):

@@ -6,7 +6,7 @@ import sys
 import edgenet
 
 EXPECTED = {
-    "Architecture", "BenchParams", "BenchResult", "ConvertOptions", "EdgenetError", "InputFileError",
+    "Architecture", "BenchParams", "BenchResult", "ConvertOptions", "ConvertRequest", "EdgenetError", "InputFileError",
     "LatencyModel", "MissingDependencyError", "PreprocessContract", "SweepParams", "TFLiteModel", "VARIANTS",
     "Variant", "VariantError", "architecture", "build_model", "check_model", "compound_coefficients",
     "convert_variants", "custom_variant", "evaluate", "load_calibration", "load_image", "load_weights",
@@ -17,6 +17,19 @@ EXPECTED = {
 
 def test_exports_are_exactly_the_intended_ones():
     assert set(edgenet.__all__) == EXPECTED | {"__version__"}
+
+
+def test_the_old_name_of_the_conversion_request_warns_once_and_still_works():
+    import warnings
+
+    from edgenet.convert import api
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        old = api.ConvertOptions
+    assert old is api.ConvertRequest
+    assert [str(w.message) for w in caught] == [
+        "edgenet.convert.api.ConvertOptions is deprecated: use ConvertRequest (same fields, plus target)"]
 
 
 def test_every_export_resolves():

@@ -23,8 +23,8 @@ def main(ctx: click.Context, verbose: bool) -> None:
     """EfficientNet for the edge: build, quantize, benchmark, and pick a variant.
 
     \b
-    The main job (convert B0-B7 to int8, benchmark, pick the largest within 25 ms):
-      edgenet sweep --budget-ms 25
+    The main job (convert B0-B3 to int8, benchmark, pick the largest within 50 ms):
+      edgenet sweep --budget-ms 50 --variants b0-b3 -o runs/quickstart
     \b
     Step by step:
       edgenet variants                              # the family, with counts

@@ -125,9 +125,9 @@ def raise_if_failed(failed: int, total: int) -> None:
 
 def _bench_fleet(models, base, inventory, device_names, threads, cluster) -> list[dict]:
     """Every device in parallel (each serially: one latency job per device at a time); records in inventory order."""
-    from ..cluster.devices import load_inventory
+    from ..devices import load_devices
 
-    fleet = load_inventory(inventory, device_names or ())
+    fleet = load_devices(inventory, device_names or ())
     with executor_for(cluster) as executor:
         futures = [executor.submit_latency(d, models, threads or d.threads, base) for d in fleet]
         info(f"measuring {len(models)} model(s) on {len(fleet)} device(s)")

@@ -7,6 +7,7 @@ import json
 
 import click
 
+from .. import numbers
 from . import options
 from .common import emit_json, info, user_errors
 
@@ -25,7 +26,8 @@ def executor_for(cluster: str):
 
 
 @click.command("devices")
-@click.argument("inventory", required=False, type=click.Path(dir_okay=False), metavar="[devices.toml]")
+@click.argument("inventory", required=False, type=click.Path(dir_okay=False),
+                metavar="[devices.toml|DEVICE.json|USER@HOST]")
 @options.deprecated("--inventory", "-i", "old_inventory", type=click.Path(dir_okay=False), default=None,
                     instead="edgenet devices FILE (the inventory as the argument)")
 @click.option("--ray-resources", is_flag=True,
@@ -36,9 +38,12 @@ def executor_for(cluster: str):
                    "on each device over ssh).")
 @options.harness("delegate", "edgetpu_lib")
 @options.json_flag(help="Print the checks as JSON.")
+@click.option("--timeout-s", type=options.number(numbers.TIMEOUT_S), default=70.0, show_default=True,
+              help="Bound on each device's check, connection included (the device side runs under it too).")
 @options.cluster()
 @user_errors
-def devices(inventory, old_inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, cluster) -> None:
+def devices(inventory, old_inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, timeout_s,
+            cluster) -> None:
     """List the devices of an inventory and check each one, one line per device.
 
     Checks that the device is reachable (SSH for remote boards), which TFLite runtime and version
@@ -51,19 +56,19 @@ def devices(inventory, old_inventory, ray_resources, node, probe, delegate, edge
       ray start --address HEAD:6379 --resources "$(edgenet devices --ray-resources --node lab-pc)"
     """
     if probe:
-        from ..cluster.devices import probe_here
+        from ..devices import probe_here
 
         click.echo(json.dumps(probe_here(delegate, edgetpu_lib)))
         return
-    from ..cluster.devices import load_inventory
     from ..cluster.devices import ray_resources as resources_for
+    from ..devices import load_devices
 
-    fleet = load_inventory(inventory or old_inventory or "devices.toml")
+    fleet = load_devices(inventory or old_inventory or "devices.toml")
     if ray_resources:
         click.echo(json.dumps(resources_for(fleet, node)))
         return
     with executor_for(cluster) as executor:
-        checks = executor.check_devices(fleet)
+        checks = executor.check_devices(fleet, timeout_s)
     if as_json:
         emit_json([c.to_dict() for c in checks])
     else:

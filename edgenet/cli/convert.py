@@ -12,7 +12,8 @@ import click
 
 from .. import numbers
 from ..convert.calibrator import CALIBRATORS
-from ..convert.modes import IO_TYPES, resolve_io
+from ..convert.modes import IO_TYPES
+from ..convert.request import TARGETS
 from ..errors import EdgenetError
 from . import options
 from .cluster import executor_for
@@ -52,7 +53,7 @@ def _batch(ctx, param, value):
 @click.option("--weight-rounding", is_flag=True,
               help="Re-round the int8 weights to minimise each convolution's output error on the calibration "
                    "samples (GPTQ; same scales, full-integer, no latency cost). Before --bias-correction.")
-@options.constraint("min_agreement", help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
+@options.min_agreement(help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "
                    "the 1, 2, 4... worst ops, only as far as needed.")
@@ -72,7 +73,7 @@ def _batch(ctx, param, value):
               help="1 (static batch) or none (dynamic).")
 @options.output("Output folder: OUTDIR/<variant>-<quant>[-<io>].tflite plus a .json manifest beside it.",
                 required=True, reason="convert writes nowhere by default")
-@click.option("--target", type=click.Choice(["cpu", "edgetpu"]), default="cpu", show_default=True,
+@click.option("--target", type=click.Choice(TARGETS), default="cpu", show_default=True,
               help="edgetpu: full-integer int8 with uint8 I/O (or --io int8) and batch 1, then the static Edge TPU "
                    "check and edgetpu_compiler where it is installed.")
 @click.option("--force", is_flag=True, help="Rebuild even if an up-to-date output exists.")
@@ -97,40 +98,22 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
       edgenet convert lite0 --target edgetpu --weights lite0.weights.h5 -o models/
       edgenet convert lite0 --weights lite0.pth --min-agreement 99.5 -o models/
     """
-    from ..convert.api import SUMMARY_HEADERS, ConvertOptions, convert_variants, summary_rows
+    from ..convert.api import SUMMARY_HEADERS, ConvertRequest, convert_variants, summary_rows
     from ..convert.fidelity import agreement_line
 
     out_dir = output
-
-    if target == "edgetpu":
-        from ..edgetpu.prepare import DEFAULT_EDGETPU_IO, EDGETPU_IO
-
-        if allow_float or allow_int16:
-            flag = "--allow-float" if allow_float else "--allow-int16"
-            raise click.ClickException(f"{flag} cannot be used with --target edgetpu (the Edge TPU runs "
-                                       "8-bit full-integer only)")
-        if quant != "int8":
-            raise click.UsageError("--target edgetpu needs full-integer --quant int8 (the Edge TPU runs 8-bit only)")
-        if batch_size != 1:
-            raise click.UsageError("--target edgetpu needs --batch-size 1 (the Edge TPU needs static shapes)")
-        io = io or DEFAULT_EDGETPU_IO
-        if io not in EDGETPU_IO:
-            raise click.UsageError(f"--target edgetpu needs --io uint8 or int8, not {io}")
-
-    try:
-        resolve_io(quant, io)  # the one --io rule, shared with the Python API
-    except EdgenetError as exc:
-        raise click.UsageError(str(exc)) from None
     flat = [v for group in variants for v in group]
     # 'imagenet': one published file per variant, all found (or fetched) before any conversion starts.
     per_variant = {v.name: Path(weights_for(IMAGENET, v)) for v in flat} if weights == IMAGENET else None
-    options = ConvertOptions(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
-                             calib=calib, samples=samples, seed=seed,
-                             batch_size=batch_size, holdout=holdout, calibrator=calibrator, out_dir=out_dir, force=force,
-                             progress=not quiet, ranges=ranges, bias_correction=bias_correction,
-                             weight_rounding=weight_rounding,
-                             min_agreement=min_agreement, allow_float=allow_float, allow_int16=allow_int16,
-                             max_latency_cost=max_latency_cost)
+    try:  # every option rule (Edge TPU refusals included) lives in ConvertRequest: one line, exit 2
+        request = ConvertRequest(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
+                                 calib=calib, samples=samples, seed=seed, batch_size=batch_size, holdout=holdout,
+                                 calibrator=calibrator, ranges=ranges, bias_correction=bias_correction,
+                                 weight_rounding=weight_rounding, min_agreement=min_agreement,
+                                 allow_float=allow_float, allow_int16=allow_int16, max_latency_cost=max_latency_cost,
+                                 target=target, out_dir=out_dir, force=force, progress=not quiet)
+    except EdgenetError as exc:
+        raise click.UsageError(str(exc)) from None
 
     def report(result) -> None:
         if result.status == "failed":
@@ -150,14 +133,14 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
             raise click.UsageError("--cluster converts with one weights file or none; convert per-variant weights "
                                    "locally")
         with executor_for(cluster) as executor:
-            results = executor.convert(flat, options, on_result=report)
+            results = executor.convert(flat, request, on_result=report)
     elif per_variant is None:
-        results = convert_variants(flat, options, on_result=report, log=info)
+        results = convert_variants(flat, request, on_result=report, log=info)
     else:
         from dataclasses import replace
 
         results = [r for v in flat for r in
-                   convert_variants([v], replace(options, weights=per_variant[v.name]), on_result=report, log=info)]
+                   convert_variants([v], replace(request, weights=per_variant[v.name]), on_result=report, log=info)]
     if weights is None:
         info("WARNING: no --weights given: the models carry RANDOM weights; their accuracy and the fidelity "
              "numbers are meaningless for deployment")

@@ -33,12 +33,15 @@ def _pct(value: float | None) -> float | None:
                      "images are shipped once and the records come back here.")
 @options.remote_command("eval")
 @options.ssh_option()
+@click.option("--timeout-s", type=options.number(numbers.TIMEOUT_S), default=7200.0, show_default=True,
+              help="With --remote: bound on the whole remote run (shipping the images included); the device side "
+                   "runs under it too.")
 @click.option("--shard-images", type=options.number(numbers.COUNT), default=None,
               help="With --cluster: images per shard (task)  [default: 256].")
 @options.cluster()
 @user_errors
 def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_lib, as_json, results_path, quiet,
-             remote, remote_command, ssh_options, shard_images, cluster) -> None:
+             remote, remote_command, ssh_options, timeout_s, shard_images, cluster) -> None:
     """Top-1 and top-5 accuracy of .tflite models and Keras variants on labelled images.
 
     Each image goes through the one preprocessing path under each model's own contract
@@ -64,7 +67,7 @@ def evaluate(models, data, labels, limit, weights, threads, delegate, edgetpu_li
     dataset = load_dataset(data, labels)
     if remote:
         return _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, to_stdout, json_path,
-                       remote, remote_command, ssh_options)
+                       remote, remote_command, ssh_options, timeout_s)
     classifiers, weight_files = [], []
     for model in models:
         is_tflite = str(model).endswith(".tflite")
@@ -133,7 +136,7 @@ def _output(rows: list[dict], records: list[dict], to_stdout: bool, json_path: s
 
 
 def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, to_stdout, json_path, remote,
-            remote_command, ssh_options) -> None:
+            remote_command, ssh_options, timeout_s) -> None:
     from ..evaluation.remote import run_remote_eval
 
     if weights:
@@ -141,7 +144,8 @@ def _remote(models, dataset, limit, weights, threads, delegate, edgetpu_lib, to_
                                "on the device): evaluate .tflite models there")
     info(f"evaluating {len(models)} model(s) on {remote}")
     out = run_remote_eval(remote, models, dataset, limit=limit, threads=threads, delegate=delegate,
-                          edgetpu_lib=edgetpu_lib, remote_command=remote_command, ssh_options=ssh_options)
+                          edgetpu_lib=edgetpu_lib, remote_command=remote_command, ssh_options=ssh_options,
+                          timeout_s=timeout_s)
     for path, reason in out.skipped:
         info(f"skipped: {path}: {reason}")
     rows = []

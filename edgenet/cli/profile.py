@@ -29,7 +29,7 @@ __all__ = ["profile"]
 @options.json_flag(help="Print the profile as JSON on stdout (table on stderr).")
 @options.output("Also write the JSON profile to this file.")
 @options.png("Draw the profile (needs matplotlib).")
-@options.remote(help="Profile on another machine over ssh.")
+@options.remote(help="Profile on another device: USER@HOST over ssh, or a device file.")
 @options.remote_command("profile")
 @options.ssh_option()
 @user_errors
@@ -59,8 +59,9 @@ def profile(model, threads, rounds, runs, stat, as_json, output, png_path, remot
         args += ["--timeout-s", str(params.timeout_s)] if params.timeout_s else []
         args += ["--no-xnnpack"] if not params.xnnpack else []
         args += ["--xnnpack-latest"] if params.xnnpack_latest else []
-        result = run_remote_profile(remote, model, args, remote_command=remote_command or "edgenet profile",
-                                    ssh_options=ssh_options)
+        budget_s = params.timeout_s or params.warmup_s + 4 * params.max_s + 600
+        result = run_remote_profile(remote, model, args, remote_command=remote_command, ssh_options=ssh_options,
+                                    timeout_s=budget_s)
     else:
         result = profile_in_child(model, params, rounds=rounds, runs=runs, stat=stat)
         from ..runtime.envinfo import device_info

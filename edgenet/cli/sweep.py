@@ -9,6 +9,7 @@ import click
 
 from .. import numbers
 from ..decide.sweep import SWEEP_BENCH
+from ..errors import InputFileError
 from . import options
 from .cluster import executor_for
 from .common import IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
@@ -99,6 +100,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                                "(one file per variant)")
     if weights == IMAGENET and weights_dir:
         raise click.UsageError("--weights imagenet and --weights-dir exclude each other")
+    for path in (data, labels):  # before any conversion, not after the first one
+        if path is not None and not path.exists():
+            raise InputFileError(path, "no such file or folder")
     rundir = output
     measure["max_s"] = max(measure["max_s"], measure["min_s"])
     bench = replace(SWEEP_BENCH, threads=threads, **measure)
@@ -150,8 +154,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
 
 
 def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine, threads) -> None:
-    from ..cluster.devices import load_inventory
     from ..decide.fleet import fleet_rows, run_fleet_sweep
+    from ..devices import load_devices
 
     if not inventory:
         raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
@@ -164,7 +168,7 @@ def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, re
         # The fleet sweep picks by size under each device's budget; it does not evaluate accuracy yet.
         raise click.UsageError("--objective accuracy/--data apply to a one-device sweep (a fleet sweep picks "
                                "the largest variant within each device's budget)")
-    fleet = load_inventory(inventory, device_names or ())
+    fleet = load_devices(inventory, device_names or ())
     with executor_for(cluster) as executor:
         outcome = run_fleet_sweep(params, fleet, rundir, executor, log=lambda m: info(m),
                                   threads={d.name: threads for d in fleet} if threads else None)

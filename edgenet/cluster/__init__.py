@@ -3,7 +3,7 @@
 * :mod:`edgenet.cluster.executor` -- ``--cluster local|auto|ray://HOST:PORT``: the local executor
   (today's behaviour) and the Ray executor (conversions with declared memory, sharded evaluation,
   one latency job at a time per device);
-* :mod:`edgenet.cluster.devices` -- the ``devices.toml`` inventory and the per-device check;
+* :mod:`edgenet.cluster.devices` -- a device as a Ray resource (the device itself: :mod:`edgenet.devices`);
 * :mod:`edgenet.cluster.tasks` -- what a node runs (plain functions; Ray wraps them);
 * :mod:`edgenet.cluster.memory` -- the memory a conversion declares, from measured peaks.
 

@@ -41,11 +41,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .. import process
+from ..devices import Device, DeviceCheck
 from ..errors import EdgenetError, InputFileError, MissingDependencyError, printable
-from ..fsutil import read_input_bytes, read_input_text
+from ..fsutil import read_input_bytes
 from ..numbers import PORT, NumberError
 from ..pixels.images import MAX_IMAGE_FILE_BYTES
-from .devices import Device, DeviceCheck
+from .devices import resource_name
 
 __all__ = ["ClusterSpec", "parse_cluster", "open_executor", "LocalExecutor", "RayExecutor", "Span",
            "DEFAULT_SHARD_IMAGES"]
@@ -215,7 +216,7 @@ def _failed_records(device: Device, model_paths, threads, params, reason: str) -
             out.append(record)
     from .tasks import describe_models
 
-    return describe_models(out)
+    return describe_models(out, model_paths)
 
 
 class LocalExecutor(_Base):
@@ -264,7 +265,7 @@ class LocalExecutor(_Base):
         def job():
             started = time.time()
             try:
-                return describe_models(run_on_device(device, model_paths, threads, params))
+                return describe_models(run_on_device(device, model_paths, threads, params), model_paths)
             except EdgenetError as exc:  # an unreachable board: its settings fail, the other devices go on
                 return _failed_records(device, model_paths, threads, params, f"{device.name}: {exc}")
             finally:
@@ -273,11 +274,10 @@ class LocalExecutor(_Base):
 
         return pool.submit(job)
 
-    def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
-        from .devices import check_device
+    def check_devices(self, devices: Sequence[Device], timeout_s: float | None = None) -> list[DeviceCheck]:
+        from ..devices import check_devices
 
-        with cf.ThreadPoolExecutor(max(1, min(8, len(devices)))) as pool:
-            return list(pool.map(check_device, devices))
+        return check_devices(devices, **({"timeout_s": timeout_s} if timeout_s else {}))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -332,6 +332,7 @@ class RayExecutor(_Base):
         self._lost: dict = {}  # ref -> why it was cancelled
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
+        self._converters: dict = {}  # request -> Converter (the up-to-date check of the local path)
 
     def describe(self) -> str:
         nodes = [n for n in self.ray.nodes() if n.get("Alive")]
@@ -381,65 +382,52 @@ class RayExecutor(_Base):
 
     # ---- conversions
     def submit_convert(self, variant, options) -> cf.Future:
-        from ..convert.api import ConvertResult, output_stem, resolve_io
-        from ..convert.manifest import is_up_to_date, manifest_path_for
         from ..fsutil import atomic_write_bytes, atomic_write_text
         from .memory import convert_memory_bytes
 
-        io = resolve_io(options.quant, options.io)
-        out_dir = Path(options.out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        model_path = out_dir / f"{output_stem(variant, options.quant, io)}.tflite"
-        manifest_path = manifest_path_for(model_path)
-        existing = None
-        if not options.force and manifest_path.exists():
-            from ..convert.manifest import read_manifest
-
-            try:
-                manifest = read_manifest(manifest_path)
-            except EdgenetError:
-                manifest = None
-            if manifest and is_up_to_date(model_path, manifest.get("inputs_fingerprint")):
-                existing = manifest
+        # Up to date is decided here, by the local path's own check (Converter.up_to_date): a finished
+        # output ships nothing and starts no task.
+        converter = self._converter(options)
+        plan = converter.plan(variant)
+        done = None if options.force else converter.up_to_date(plan)
+        future: cf.Future = cf.Future()
+        if done is not None:
+            future.set_result(done)
+            return future
         spec = variant.spec or variant.name
-        base = {"variant": variant.name, "spec": spec, "quant": options.quant, "io": io,
-                "model_path": str(model_path), "manifest_path": str(manifest_path),
-                "weights": str(options.weights) if options.weights else None}
         memory = convert_memory_bytes(variant)
         largest = max((n.get("Resources", {}).get("memory", 0) for n in self.ray.nodes() if n.get("Alive")), default=0)
         if memory > largest:  # Ray would wait for such a node forever
-            future: cf.Future = cf.Future()
-            future.set_result(ConvertResult(**base, status="failed", error=(
+            future.set_result(plan.result(options, "failed", error=(
                 f"{variant.name}: its conversion needs {memory / 2**30:.1f} GiB and the largest node of the cluster "
                 f"offers {largest / 2**30:.1f} GiB (ray start --memory)")))
             return future
-        shipped = None
-        if existing is not None:  # the node decides with convert_variants' own up-to-date check
-            shipped = (model_path.name, read_input_bytes(model_path, "a .tflite model"),
-                       read_input_text(manifest_path, "a model manifest (JSON)"))
         ref = self._convert.options(num_cpus=1, memory=memory, max_retries=3).remote(
-            spec, replace(options, progress=False), shipped)
+            spec, replace(options, progress=False, force=True))
 
-        def done(payload, error):
+        def done_(payload, error):
             if error is not None:
-                return ConvertResult(**base, status="failed",
-                                     error=f"{variant.name}: cluster task failed: {_one_line(error)}")
+                return plan.result(options, "failed", error=f"{variant.name}: cluster task failed: {_one_line(error)}")
             self._span("convert", spec, payload)
-            if payload["up_to_date"]:
-                return ConvertResult(**base, status="up to date", size_bytes=existing["model"]["size_bytes"],
-                                     conversion_time_s=existing.get("conversion_time_s"),
-                                     worker_time_s=existing.get("worker_time_s"),
-                                     peak_memory_mb=existing.get("peak_memory_mb"), fidelity=existing.get("fidelity"),
-                                     notes=tuple(existing.get("notes") or ()))
-            result = dict(payload["result"], **base)
-            result["notes"] = tuple(result.get("notes") or ())
+            result = payload["result"]
             if payload["model"] is not None:
                 # Model first, manifest last (the manifest marks the conversion finished), both atomic.
-                atomic_write_bytes(model_path, payload["model"])
-                atomic_write_text(manifest_path, payload["manifest"])
-            return ConvertResult(**result)
+                atomic_write_bytes(plan.model_path, payload["model"])
+                atomic_write_text(plan.manifest_path, payload["manifest"])
+            fields = {k: v for k, v in result.items() if k not in ("variant", "spec", "quant", "io", "status",
+                                                                  "model_path", "manifest_path", "weights")}
+            return plan.result(options, result["status"], **dict(fields, notes=tuple(fields.get("notes") or ())))
 
-        return self._track(ref, done)
+        return self._track(ref, done_)
+
+    def _converter(self, options):
+        """One :class:`~edgenet.convert.api.Converter` per request (its calibration tensors are reused)."""
+        from ..convert.api import Converter
+
+        if options not in self._converters:
+            self._converters.clear()
+            self._converters[options] = Converter(options)
+        return self._converters[options]
 
     # ---- evaluation
     def evaluate(self, classifier, dataset, limit=None, progress=True, shard_images=None, on_shard=None,
@@ -527,16 +515,16 @@ class RayExecutor(_Base):
 
     # ---- devices
     def _device_available(self, device: Device) -> str | None:
-        total = self.ray.cluster_resources().get(device.resource, 0)
+        total = self.ray.cluster_resources().get(resource_name(device.name), 0)
         if total >= 1:
             return None
         return (f"{device.name}: no node of the cluster holds it; start the node that owns its link with "
-                f"ray start ... --resources '{json.dumps({device.resource: 1})}'")
+                f"ray start ... --resources '{json.dumps({resource_name(device.name): 1})}'")
 
     def _node_cpus(self, device: Device) -> float:
         """CPUs of the node holding a local device: its latency job takes them all (nothing else of ours runs)."""
         for node in self.ray.nodes():
-            if node.get("Alive") and node.get("Resources", {}).get(device.resource, 0) >= 1:
+            if node.get("Alive") and node.get("Resources", {}).get(resource_name(device.name), 0) >= 1:
                 return float(node["Resources"].get("CPU", 0))
         return 0.0
 
@@ -552,7 +540,7 @@ class RayExecutor(_Base):
             return future
         models = [(str(p), self.ray.put(read_input_bytes(p, "a .tflite model"))) for p in model_paths]
         cpus = self._node_cpus(device) if device.link == "local" else 0
-        ref = self._latency.options(num_cpus=cpus, resources={device.resource: 1}, max_retries=0,
+        ref = self._latency.options(num_cpus=cpus, resources={resource_name(device.name): 1}, max_retries=0,
                                     retry_exceptions=False).remote(device, [(p, r) for p, r in models],
                                                                    list(threads), params)
 
@@ -568,7 +556,7 @@ class RayExecutor(_Base):
                 return failed_records(payload["error"])
             from .tasks import describe_models
 
-            return describe_models(payload["records"])
+            return describe_models(payload["records"], model_paths)
 
         return self._track(ref, done)
 
@@ -587,7 +575,7 @@ class RayExecutor(_Base):
                 except Exception:  # noqa: BLE001, S112 - a transient GCS hiccup: look again later
                     continue
                 for ref, device in list(self._watched.items()):
-                    if held.get(device.resource, 0) < 1:
+                    if held.get(resource_name(device.name), 0) < 1:
                         self._lost[ref] = f"the node holding {device.name} left the cluster"
                         self._watched.pop(ref, None)
                         with contextlib.suppress(Exception):  # already finished
@@ -596,7 +584,7 @@ class RayExecutor(_Base):
         self._watcher = threading.Thread(target=watch, name="edgenet-device-watch", daemon=True)
         self._watcher.start()
 
-    def check_devices(self, devices: Sequence[Device]) -> list[DeviceCheck]:
+    def check_devices(self, devices: Sequence[Device], timeout_s: float | None = None) -> list[DeviceCheck]:
         out: list[DeviceCheck | cf.Future] = []
         for device in devices:
             missing = self._device_available(device)
@@ -604,7 +592,7 @@ class RayExecutor(_Base):
                 out.append(DeviceCheck(device.name, device.where, ok=False, reachable=False,
                                        delegate=device.delegate, detail=missing.split(": ", 1)[1]))
                 continue
-            ref = self._check.options(num_cpus=0, resources={device.resource: 1}, max_retries=0).remote(device)
+            ref = self._check.options(num_cpus=0, resources={resource_name(device.name): 1}, max_retries=0).remote(device, timeout_s)
             out.append(self._track(ref, lambda value, error, d=device: DeviceCheck(**value) if error is None else
                                    DeviceCheck(d.name, d.where, ok=False, reachable=False, delegate=d.delegate,
                                                detail=f"check task failed: {_one_line(error)}")))

@@ -21,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..bench.params import BenchParams
-from .devices import Device
+from ..devices import Device
 
 __all__ = ["convert_task", "eval_shard_task", "latency_task", "run_on_device", "check_task"]
 
@@ -42,12 +42,11 @@ def node_name() -> str:
 # --- conversion -------------------------------------------------------------------------------------------------
 
 
-def convert_task(spec: str, options, existing: tuple[str, bytes, str] | None = None) -> dict:
+def convert_task(spec: str, request) -> dict:
     """Convert one variant on this node into a private folder; return the model and manifest bytes.
 
-    ``existing`` is the submitter's finished output (file name, model bytes, manifest text): it is
-    placed in the private folder first, so :func:`edgenet.convert.api.convert_variants` itself decides
-    whether it is up to date (same inputs fingerprint on this node) and converts nothing then.
+    The submitter has already decided that the variant is not up to date (the local path's own check),
+    so the node converts.
     """
     from ..convert.api import convert_variants
     from ..convert.manifest import manifest_path_for
@@ -57,14 +56,8 @@ def convert_task(spec: str, options, existing: tuple[str, bytes, str] | None = N
     started = time.time()
     workdir = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}convert-{os.getpid()}-"))
     try:
-        if existing is not None:
-            name, model_bytes, manifest_text = existing
-            (workdir / name).write_bytes(model_bytes)
-            manifest_path_for(workdir / name).write_text(manifest_text, encoding="utf-8")
-        (result,) = convert_variants([variant], replace(options, out_dir=workdir, progress=False))
-        if result.status == "up to date":
-            return {"up_to_date": True, "node": node_name(), "started": started, "ended": time.time()}
-        out = {"up_to_date": False, "result": result.to_dict(), "model": None, "manifest": None, "node": node_name()}
+        (result,) = convert_variants([variant], replace(request, out_dir=workdir, progress=False))
+        out = {"result": result.to_dict(), "model": None, "manifest": None, "node": node_name()}
         if result.ok:
             out["model"] = Path(result.model_path).read_bytes()
             out["manifest"] = manifest_path_for(result.model_path).read_text(encoding="utf-8")
@@ -144,30 +137,31 @@ def run_on_device(device: Device, model_paths: Sequence[str | os.PathLike], thre
                   params: BenchParams) -> list[dict]:
     """Measure ``model_paths`` x ``threads`` on ``device`` from this node; schema records labelled with its name."""
     params = replace(params, delegate=device.delegate, edgetpu_lib=device.edgetpu_lib)
-    if device.link == "ssh":
+    if not device.in_process:
         from ..bench.remote import run_remote
 
-        return run_remote(device.host, list(model_paths), list(threads), params, label=device.name,
-                          remote_command=f"{device.edgenet} bench", ssh_options=device.ssh_options)
+        return run_remote(device, list(model_paths), list(threads), params, label=device.name)
     from ..bench.runner import run_settings
 
     results = run_settings(list(model_paths), [replace(params, threads=t) for t in threads], label=device.name)
     return [r.to_record() for r in results]
 
 
-def describe_models(records: list[dict]) -> list[dict]:
+def describe_models(records: list[dict], model_paths: Sequence[str | os.PathLike]) -> list[dict]:
     """On the submitting machine: ``model`` of each record from the local file and its manifest.
 
     A board measures a bare copy (the .tflite without its manifest), so its records lack the
-    variant, MACs and parameters; the local file, when its sha256 matches, supplies them.
+    variant, MACs and parameters; the local file, when its sha256 matches, supplies them. Only the
+    submitted ``model_paths`` are ever read: a path a record names is never opened for its own sake.
     """
     from ..runtime.envinfo import model_info
 
+    submitted = {str(p) for p in model_paths}
     cache: dict[str, dict] = {}
     for record in records:
         model = record.get("model") or {}
         path = model.get("path")
-        if not path or not Path(path).is_file():
+        if path not in submitted or not Path(path).is_file():
             continue
         if path not in cache:
             cache[path] = model_info(path)
@@ -211,7 +205,7 @@ def latency_task(device: Device, models: Sequence[tuple[str, bytes]], threads: S
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def check_task(device: Device) -> dict:
-    from .devices import check_device
+def check_task(device: Device, timeout_s: float | None = None) -> dict:
+    from ..devices import check_device
 
-    return check_device(device).to_dict()
+    return check_device(device, **({"timeout_s": timeout_s} if timeout_s else {})).to_dict()

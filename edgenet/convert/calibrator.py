@@ -23,7 +23,7 @@ the ranges are bit-identical to those of an interpreter that keeps every tensor.
 
 The tensors that get ranges and the file that carries them are TF's own: this module only fills
 the ``min``/``max`` fields of a model TF's calibrator laid out (see
-:func:`edgenet.convert.worker.edgenet_calibrate`). Requires TensorFlow (``flatbuffer_utils``).
+:func:`edgenet.convert.tf_patches.edgenet_calibrate`). Requires TensorFlow (``flatbuffer_utils``).
 """
 
 from __future__ import annotations

@@ -289,7 +289,7 @@ def upgrade_to_int16(float_bytes: bytes, tensor_names: Sequence[str], *, calib: 
     except (ValueError, RuntimeError, KeyError, NotImplementedError) as exc:
         raise EdgenetError(f"mixed int8/int16: ai-edge-quantizer failed: {str(exc).splitlines()[0][:300]}") from None
     data = bytes(result.quantized_model)
-    from .worker import float_ops
+    from .precision import float_ops
 
     left = float_ops(data)
     if left:

@@ -37,7 +37,8 @@ prove that a crash leaves no partial output and that the run goes on.
 
 from __future__ import annotations
 
-import json
+import contextlib
+import functools
 import os
 import resource
 import signal
@@ -50,8 +51,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import one_line
+from ..errors import EdgenetError, one_line
+from . import tf_patches
 from .modes import CALIBRATED_MODES
+from .precision import float_ops, precision_ops
+from .request import QualityReport, TensorInfo, WorkerJob, WorkerResult
 
 CRASH_ENV = "EDGENET_TEST_CRASH_AFTER_CALIBRATION"
 
@@ -87,81 +91,6 @@ def _configure(converter, tf, quant: str, io: str, representative) -> None:
         raise ValueError(f"unknown quantization mode {quant!r}")
 
 
-def float_ops(data: bytes) -> list[str]:
-    """Operators of a converted model that compute in float outside the model's own io.
-
-    TF 2.21's MLIR quantizer does *not* fail when an op has no int8 kernel, even with only
-    ``TFLITE_BUILTINS_INT8`` allowed: it wraps the op in DEQUANTIZE -> float op -> QUANTIZE
-    (measured with SIN, COS, FLOOR_MOD, ATAN2; only ops with no TFLite kernel at all, such as
-    Erf, fail). So the full-integer promise is checked on the written graph: a float tensor
-    may only be the model's input or output (``--io float``), i.e. the QUANTIZE right after
-    the input and the DEQUANTIZE right before the output.
-    """
-    from ..runtime.tflite_graph import read_graph
-
-    graph = read_graph(data)
-    io = set(graph.inputs) | set(graph.outputs)
-    bad = []
-    for op in graph.operators:
-        tensors = graph.op_inputs(op) + graph.op_outputs(op)
-        if any(t.is_float and t.index not in io for t in tensors):
-            bad.append(op.opcode)
-    compute = [name for name in bad if name not in ("QUANTIZE", "DEQUANTIZE")]
-    return sorted(set(compute or bad))
-
-
-def precision_ops(data: bytes) -> list[dict]:
-    """Compute operators whose output is neither int8 nor uint8: what a precision rung of the budget changed.
-
-    One entry per operator (QUANTIZE/DEQUANTIZE excluded), ``{"op", "tensor", "dtype"}`` with the
-    tensor named as in the float model (``.../block2b_project_conv/...``). A full-integer model gives
-    ``[]``; a model with float fallback lists the ops that compute in float (read from the bytes, not
-    from what was asked).
-    """
-    from ..runtime.tflite_graph import read_graph
-
-    graph = read_graph(data)
-    out = []
-    for op in graph.operators:
-        if op.opcode in ("QUANTIZE", "DEQUANTIZE"):
-            continue
-        for t in graph.op_outputs(op):
-            if t.dtype not in ("int8", "uint8", "int32", "bool"):
-                out.append({"op": op.opcode, "tensor": t.name, "dtype": t.dtype})
-    return out
-
-
-class _FloatNodes:
-    """Keep the named ops in float while the rest is quantized (``mlir_quantize``'s ``denylisted_nodes``).
-
-    TF's converter quantizes the calibrated model with ``lite._mlir_quantize``; TF's own
-    QuantizationDebugger passes ``denylisted_nodes`` (op output tensor names) to the same function
-    to leave chosen ops in float. This wraps it for the duration of one conversion in this child
-    process. The model's int8/uint8 input and output stay as asked.
-    """
-
-    def __init__(self, names):
-        self.names = list(names)
-
-    def __enter__(self):
-        from tensorflow.lite.python import lite
-
-        self.lite, self.original = lite, lite._mlir_quantize
-        names = self.names
-
-        def quantize(*args, **kwargs):
-            kwargs["denylisted_nodes"] = names
-            return self.original(*args, **kwargs)
-
-        if names:
-            lite._mlir_quantize = quantize
-        return self
-
-    def __exit__(self, *exc):
-        self.lite._mlir_quantize = self.original
-        return False
-
-
 def _release_memory() -> None:
     """Hand the converter's freed memory back to the OS before the read-back and fidelity check.
 
@@ -178,82 +107,21 @@ def _release_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def _tensor_info(details: dict) -> dict:
+def _tensor_info(details: dict) -> TensorInfo:
     scale, zero_point = details.get("quantization", (0.0, 0))
-    return {
-        "name": details.get("name"),
-        "dtype": np.dtype(details["dtype"]).name,
-        "shape": [int(d) for d in details["shape"]],
+    return TensorInfo(
+        name=details.get("name"),
+        dtype=np.dtype(details["dtype"]).name,
+        shape=tuple(int(d) for d in details["shape"]),
         # -1 marks a dynamic dimension (--batch-size none); "shape" then shows 1.
-        "shape_signature": [int(d) for d in details.get("shape_signature", details["shape"])],
-        "scale": float(scale) if scale else None,
-        "zero_point": int(zero_point) if scale else None,
-    }
+        shape_signature=tuple(int(d) for d in details.get("shape_signature", details["shape"])),
+        scale=float(scale) if scale else None,
+        zero_point=int(zero_point) if scale else None,
+    )
 
 
 def _expected_dtype(quant: str, io: str) -> str:
     return IO_DTYPES[io] if quant == "int8" else "float32"
-
-
-#: This child's calibration statistics, kept between conversions of the same model (the budget
-#: mode converts again with other ranges without re-running the calibration pass).
-_CALIBRATION_CACHE: dict = {}
-
-
-def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "minmax", record: dict | None = None,
-                      keep_histograms: bool = False):
-    """Stand-in for ``tensorflow.lite...Calibrator.calibrate``: the same min/max statistics, faster.
-
-    TF's calibrator sees only the first sample, to lay out the min/max fields exactly where
-    the quantizer expects them; then :func:`edgenet.convert.calibrator.tensor_ranges` runs every
-    sample through a multi-threaded interpreter, chunk by chunk, and each field gets its
-    tensor's min/max over all samples, which is what the quantizer consumes. Why, and what it
-    measures against TF's calibrator: :mod:`edgenet.convert.calibrator`.
-    """
-    from tensorflow.lite.tools import flatbuffer_utils
-
-    from ..errors import EdgenetError
-    from .calibrator import tensor_ranges
-
-    samples = list(dataset_gen())
-    float_model = flatbuffer_utils.convert_bytearray_to_object(self._model_content)
-    names = [t.name for t in float_model.subgraphs[0].tensors]
-    # Histograms cost time on every activation: only kept when a range method (now or, in the budget
-    # mode, on a later rung) needs them.
-    need_histograms = keep_histograms or ranges_method != "minmax"
-    key = (bytes(self._model_content), len(samples))
-    cached = _CALIBRATION_CACHE.get(key)
-    if cached is not None and (cached[1] is not None or not need_histograms):
-        ranges, histograms = cached
-    else:
-        histograms = {} if need_histograms else None
-        ranges = tensor_ranges(float_model, samples, on_step=on_step, histograms=histograms)
-        _CALIBRATION_CACHE.clear()
-        _CALIBRATION_CACHE[key] = (ranges, histograms)
-    if ranges_method != "minmax":
-        from .ranges import choose_ranges
-
-        graph0 = float_model.subgraphs[0]
-        io = {int(i) for i in graph0.inputs} | {int(i) for i in graph0.outputs}
-        chosen = choose_ranges(histograms, ranges_method, keep_minmax=io)
-        ranges = {**ranges, **{i: r for i, (r, _) in chosen.items()}}
-        if record is not None:
-            methods: dict[str, int] = {}
-            for _, m in chosen.values():
-                methods[m] = methods.get(m, 0) + 1
-            record["range_methods"] = dict(sorted(methods.items()))
-    del float_model
-    self._feed_tensors(lambda: iter(samples[:1]), resize_input=True)
-    calibrated = flatbuffer_utils.convert_bytearray_to_object(self._calibrator.Calibrate())
-    graph = calibrated.subgraphs[0]  # EfficientNets have one subgraph; others keep TF's statistics
-    if [t.name for t in graph.tensors] != names:
-        raise EdgenetError("edgenet calibrator: TF's calibration model and the float model differ in their "
-                           "tensors; convert with --calibrator tflite")
-    for i, tensor in enumerate(graph.tensors):
-        q = tensor.quantization
-        if q is not None and q.min is not None and len(q.min) == 1 and i in ranges:
-            q.min, q.max = [ranges[i][0]], [ranges[i][1]]
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(calibrated))
 
 
 def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
@@ -274,7 +142,6 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     from tqdm import tqdm
 
     from .._tf import tf
-    from ..errors import EdgenetError
 
     if quant in CALIBRATED_MODES and (calib is None or len(calib) == 0):
         raise EdgenetError(f"{name}: {quant} needs calibration data")
@@ -310,31 +177,26 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
         raise EdgenetError(f"{name}: float fallback for chosen ops applies to int8 only")
     t0 = time.perf_counter()
     try:
-        with warnings.catch_warnings(), _FloatNodes(float_nodes):
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(warnings.catch_warnings())
             # Integer io always triggers this benign notice: the input statistics come from
             # the representative dataset, not from user-given mean/std.
             warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+            if float_nodes:
+                stack.enter_context(tf_patches.float_nodes(float_nodes))
             if calibrator == "edgenet" and quant in CALIBRATED_MODES:
-                from tensorflow.lite.python.optimize import calibrator as tf_calibrator
+                bar = stack.enter_context(calibration_bar())
 
-                original = tf_calibrator.Calibrator.calibrate
-                with calibration_bar() as bar:
+                def step(done: int, total: int) -> None:
+                    # Steps are samples times chunks of the graph; shown in whole samples.
+                    bar.update(done * len(calib) // total - bar.n)
 
-                    def step(done: int, total: int) -> None:
-                        # Steps are samples times chunks of the graph; shown in whole samples.
-                        bar.update(done * len(calib) // total - bar.n)
-
-                    def calibrate(self, dataset_gen):
-                        return edgenet_calibrate(self, dataset_gen, on_step=step, ranges_method=ranges,
-                                                 record=record, keep_histograms=keep_histograms)
-
-                    tf_calibrator.Calibrator.calibrate = calibrate  # this child process only
-                    try:
-                        data = converter.convert()
-                    finally:
-                        tf_calibrator.Calibrator.calibrate = original
-            else:
-                data = converter.convert()
+                stack.enter_context(tf_patches.calibration(functools.partial(
+                    tf_patches.edgenet_calibrate, on_step=step, ranges_method=ranges, record=record,
+                    keep_histograms=keep_histograms)))
+            data = converter.convert()
+    except EdgenetError:
+        raise
     except Exception as exc:  # ConverterError and friends: long multi-line messages
         raise EdgenetError(f"{name}: TFLite converter failed ({quant}): {one_line(exc, 400, pick='error')}") from None
     seconds = time.perf_counter() - t0
@@ -398,223 +260,265 @@ def _int16_rung(float_model: Callable[[], bytes], calib, io: str):
     return rung
 
 
-def run(request: dict, progress_file) -> dict:
-    """Do one conversion described by ``request``; return the result (raises on failure)."""
-    from .._version import __version__
-    from ..errors import EdgenetError
-    from ..family.variants import parse_variant
-    from ..runtime.interpreter import TFLiteModel
-    from .calibration import check_calibration_array
+class Conversion:
+    """One variant's conversion in this child: its model and inputs, and the steps :func:`run` takes in order.
 
-    variant = parse_variant(request["variant_spec"])
-    quant, io = request["quant"], request["io"]
-    calib = np.load(request["calib_npy"], mmap_mode="r") if request.get("calib_npy") else None
-    if calib is not None:
-        # The parent checked too; checked again here because a NaN reaching the
-        # converter kills the process instead of raising.
+    The budget's ladder (:func:`edgenet.convert.quality.repair`) calls back into :meth:`convert`,
+    :meth:`correct`, :meth:`round`, :meth:`fidelity`, :meth:`rank` and :meth:`latency`; what they share
+    (the float model, the reference logits, which recipe made which bytes) is kept here, by name.
+    """
+
+    def __init__(self, job: WorkerJob, progress_file=None):
+        from ..family.variants import parse_variant
+
+        self.job, self.request = job, job.request
+        self.variant = parse_variant(job.variant_spec)
+        self.progress_file = progress_file
+        self.started = time.perf_counter()
+        self.conversion_s = 0.0  # TFLiteConverter.convert() alone, summed over the ladder's rungs
+        self.range_record: dict = {}  # what --ranges chose (edgenet_calibrate fills it)
+        self.origin: dict[bytes, tuple] = {}  # integer rung bytes -> (range method, bias corrected[, re-rounded])
+        self._float_bytes: bytes | None = None
+        self._reference = None  # the Keras model's logits on the held-out images
+        self.calib = self._calibration()
+        self.holdout = self._holdout()
+        self.model, self.classes, self.weights_format = self._build()
+
+    # ---- inputs
+    def _calibration(self):
+        from .calibration import check_calibration_array
+
+        if not self.job.calib_npy:
+            return None
+        calib = np.load(self.job.calib_npy, mmap_mode="r")
+        # The parent checked too; checked again here because a NaN reaching the converter kills the
+        # process instead of raising.
         check_calibration_array(np.asarray(calib), [f"calibration sample {i + 1}" for i in range(len(calib))],
-                                variant.contract)
+                                self.variant.contract)
+        return calib
 
-    from .._tf import keras, tf
-    from ..family.counts import variant_counts
-    from ..family.model import build_model
-    from ..weights.keras_files import classifier_classes, load_weights
-
-    started = time.perf_counter()
-    batch = request.get("batch_size")
-    # Build with the class count the weights carry (a 10-class fine-tune converts as 10 classes).
-    classes = (request.get("weights") and classifier_classes(request["weights"])) or 1000
-    if not request.get("weights"):
-        # Random weights: seeded, so the same command gives the same model (and the same numbers).
-        keras.utils.set_random_seed(int(request.get("seed") or 0))
-    model = build_model(variant, batch_size=batch, num_classes=classes)
-    weights_info = None
-    if request.get("weights"):
-        weights_info = load_weights(model, variant, request["weights"])
-
-    res = variant.resolution
-    crash = os.environ.get(CRASH_ENV) in ("1", variant.name)
-    conversion_seconds = [0.0]
-    ranges_record: dict = {}
-    origin: dict[bytes, tuple] = {}  # integer rung bytes -> (range method, bias corrected[, weights re-rounded])
-
-    def convert(ranges: str, float_nodes: tuple[str, ...] = ()) -> bytes:
-        data, seconds = keras_to_tflite(
-            model, quant, io, calib, batch_size=batch, name=variant.name, progress_file=progress_file,
-            quiet=request.get("quiet", False), crash_after_calibration=crash,
-            calibrator=request.get("calibrator", "tflite"), ranges=ranges, record=ranges_record,
-            keep_histograms=request.get("min_agreement") is not None, float_nodes=float_nodes)
-        conversion_seconds[0] += seconds
-        if not float_nodes:
-            origin[data] = (ranges, False)
-        return data
-
-    holdout = None
-    if request.get("holdout_npy") and quant in CALIBRATED_MODES:
+    def _holdout(self):
         from .fidelity import HoldoutSet
 
-        arr = np.load(request["holdout_npy"])
-        groups = request.get("holdout_groups")  # image id per row: the views of one photo share one
-        holdout = HoldoutSet(arr, int(request["holdout_images"]), request["holdout_source"], "",
-                             None if groups is None else np.asarray(groups, dtype=np.int64))
-    reference_logits: list = []
-
-    def fidelity_of(data: bytes) -> dict | None:
-        from .fidelity import fidelity_metrics
-
-        if holdout is None:
+        job = self.job
+        if not job.holdout_npy or not self.request.calibrated:
             return None
-        if not reference_logits:
-            reference_logits.append(np.concatenate(
-                [model(holdout.array[i : i + 1], training=False).numpy() for i in range(len(holdout.array))]))
-        tfl_check = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
-        quant_logits = np.concatenate([tfl_check.run(holdout.array[i : i + 1]) for i in range(len(holdout.array))])
-        return fidelity_metrics(reference_logits[0], quant_logits, images=holdout.images,
-                                source=holdout.source, groups=holdout.groups).to_dict()
+        groups = None if job.holdout_groups is None else np.asarray(job.holdout_groups, dtype=np.int64)
+        return HoldoutSet(np.load(job.holdout_npy), job.holdout_images, job.holdout_source, "", groups)
 
-    float_bytes: list = []
+    def _build(self):
+        from .._tf import keras
+        from ..family.model import build_model
+        from ..weights.keras_files import classifier_classes, load_weights
 
-    def float_model() -> bytes:
+        weights = self.request.weights
+        # Build with the class count the weights carry (a 10-class fine-tune converts as 10 classes).
+        classes = (weights and classifier_classes(str(weights))) or 1000
+        if weights is None:
+            # Random weights: seeded, so the same command gives the same model (and the same numbers).
+            keras.utils.set_random_seed(self.request.seed)
+        model = build_model(self.variant, batch_size=self.request.batch_size, num_classes=classes)
+        info = load_weights(model, self.variant, str(weights)) if weights is not None else None
+        return model, classes, (info or {}).get("format")
+
+    # ---- the ladder's callbacks
+    def convert(self, ranges: str, float_nodes: tuple[str, ...] = ()) -> bytes:
+        r = self.request
+        data, seconds = keras_to_tflite(
+            self.model, r.quant, r.io, self.calib, batch_size=r.batch_size, name=self.variant.name,
+            progress_file=self.progress_file, quiet=not r.progress,
+            crash_after_calibration=os.environ.get(CRASH_ENV) in ("1", self.variant.name),
+            calibrator=r.calibrator, ranges=ranges, record=self.range_record,
+            keep_histograms=r.min_agreement is not None, float_nodes=float_nodes)
+        self.conversion_s += seconds
+        if not float_nodes:
+            self.origin[data] = (ranges, False)
+        return data
+
+    def float_model(self) -> bytes:
         """The float .tflite of the model, converted once (bias correction, rounding, ranking, int16 need it)."""
-        if not float_bytes:
-            float_bytes.append(keras_to_tflite(model, "fp32", batch_size=batch, name=variant.name)[0])
-        return float_bytes[0]
+        if self._float_bytes is None:
+            self._float_bytes = keras_to_tflite(self.model, "fp32", batch_size=self.request.batch_size,
+                                                name=self.variant.name)[0]
+        return self._float_bytes
 
-    def correct(data: bytes) -> tuple[bytes, dict]:
+    def correct(self, data: bytes) -> tuple[bytes, dict]:
         from .bias import DEFAULT_BIAS_SAMPLES, correct_bias
 
-        fixed, summary = correct_bias(float_model(), data, np.asarray(calib[:DEFAULT_BIAS_SAMPLES]))
-        if data in origin:
-            origin[fixed] = (origin[data][0], True, *origin[data][2:])
+        fixed, summary = correct_bias(self.float_model(), data, np.asarray(self.calib[:DEFAULT_BIAS_SAMPLES]))
+        if data in self.origin:
+            self.origin[fixed] = (self.origin[data][0], True, *self.origin[data][2:])
         return fixed, summary.to_dict()
 
-    def rounder(data: bytes) -> tuple[bytes, dict]:
+    def round(self, data: bytes) -> tuple[bytes, dict]:
         from .rounding import DEFAULT_ROUNDING_SAMPLES, round_weights
 
-        fixed, summary = round_weights(float_model(), data, np.asarray(calib[:DEFAULT_ROUNDING_SAMPLES]))
-        if data in origin:
-            origin[fixed] = (origin[data][0], origin[data][1], True)
+        fixed, summary = round_weights(self.float_model(), data, np.asarray(self.calib[:DEFAULT_ROUNDING_SAMPLES]))
+        if data in self.origin:
+            self.origin[fixed] = (self.origin[data][0], self.origin[data][1], True)
         return fixed, summary.to_dict()
 
-    from .quality import DEFAULT_MAX_LATENCY_COST_PCT, repair
+    def fidelity(self, data: bytes) -> dict | None:
+        from ..runtime.interpreter import TFLiteModel
+        from .fidelity import fidelity_metrics
 
-    precision = []
-    if request.get("allow_int16") and quant == "int8":  # full-integer still: tried before any float
-        precision.append(("int16", _int16_rung(float_model, calib, io)))
-    if request.get("allow_float") and quant == "int8":
-        precision.append(("float", float_rung(convert, correct, origin, rounder)))
+        hold = self.holdout
+        if hold is None:
+            return None
+        rows = range(len(hold.array))
+        if self._reference is None:
+            self._reference = np.concatenate([self.model(hold.array[i : i + 1], training=False).numpy() for i in rows])
+        check = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=self.name)
+        quantized = np.concatenate([check.run(hold.array[i : i + 1]) for i in rows])
+        return fidelity_metrics(self._reference, quantized, images=hold.images, source=hold.source,
+                                groups=hold.groups).to_dict()
 
-    def rank(data: bytes) -> list[str]:
+    def rank(self, data: bytes) -> list[str]:
         from .tensor_errors import measure_report
 
-        samples = np.asarray(calib[:RANKING_SAMPLES], dtype=np.float32)
-        report = measure_report(float_model(), data, samples, model=variant.name, source="calibration samples")
+        samples = np.asarray(self.calib[:RANKING_SAMPLES], dtype=np.float32)
+        report = measure_report(self.float_model(), data, samples, model=self.variant.name,
+                                source="calibration samples")
         return [t.name for t in report.ranked() if t.op not in ("INPUT", "QUANTIZE", "DEQUANTIZE")]
 
+    @staticmethod
     def latency(plain: bytes, candidate: bytes) -> dict:
         from .paired_latency import paired_latency
 
         return paired_latency(plain, candidate)
 
-    ranges_method = request.get("ranges", "minmax")
-    try:
-        data, fidelity, quality = repair(convert, correct, fidelity_of, ranges=ranges_method,
-                                         bias_correction=bool(request.get("bias_correction")),
-                                         min_agreement_pct=request.get("min_agreement"), precision=precision,
-                                         rank=rank, upgraded=lambda d: [o["tensor"] for o in precision_ops(d)],
-                                         latency=latency, max_latency_cost_pct=float(
-                                             request.get("max_latency_cost") or DEFAULT_MAX_LATENCY_COST_PCT),
-                                         round_weights=rounder if quant == "int8" else None,
-                                         weight_rounding=bool(request.get("weight_rounding")))
-    except ValueError as exc:
-        raise EdgenetError(f"{variant.name}: {exc}") from None
-    if quality["ranges"] != "minmax":
-        quality["range_methods"] = ranges_record.get("range_methods")
-    conversion_time_s = conversion_seconds[0]
+    def precision_rungs(self) -> list:
+        """The budget's precision rungs the request allows (int8 only), full-integer int16 before any float."""
+        r = self.request
+        rungs = []
+        if r.allow_int16:
+            rungs.append(("int16", _int16_rung(self.float_model, self.calib, r.io)))
+        if r.allow_float:
+            rungs.append(("float", float_rung(self.convert, self.correct, self.origin, self.round)))
+        return rungs
 
-    peak_after_convert_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    _release_memory()
-    # Read back with the runtime the model will meet on the device and check what was asked.
-    tfl = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=f"{variant.name}-{quant}")
-    inputs = [_tensor_info(d) for d in tfl.input_details]
-    outputs = [_tensor_info(d) for d in tfl.output_details]
-    want = _expected_dtype(quant, io)
-    for kind, infos in (("input", inputs), ("output", outputs)):
-        for info in infos:
-            if info["dtype"] != want:
-                raise EdgenetError(
-                    f"{variant.name}: converted {quant} model has {kind} dtype {info['dtype']}, "
-                    f"expected {want} (--io {io})"
-                )
+    # ---- the steps
+    @property
+    def name(self) -> str:
+        return f"{self.variant.name}-{self.request.quant}"
 
-    macs = variant_counts(variant, num_classes=classes).macs  # baselines: published (Keras applications)
+    def quantize(self) -> tuple[bytes, dict | None, QualityReport | None]:
+        """Convert, with the repairs and the budget's ladder the request asks: (bytes, fidelity, quality)."""
+        from .quality import repair
 
-    out = Path(request["model_out"])
-    try:
-        with open(out, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    except OSError as exc:  # a full disk: one line naming the output the user asked for
+        r = self.request
+        try:
+            data, fidelity, record = repair(
+                self.convert, self.correct, self.fidelity, ranges=r.ranges, bias_correction=r.bias_correction,
+                min_agreement_pct=r.min_agreement, precision=self.precision_rungs(), rank=self.rank,
+                upgraded=lambda d: [o["tensor"] for o in precision_ops(d)], latency=self.latency,
+                max_latency_cost_pct=r.max_latency_cost, round_weights=self.round if r.quant == "int8" else None,
+                weight_rounding=r.weight_rounding)
+        except ValueError as exc:
+            raise EdgenetError(f"{self.variant.name}: {exc}") from None
+        if not r.calibrated:
+            return data, fidelity, None
+        if record["ranges"] != "minmax":
+            record["range_methods"] = self.range_record.get("range_methods")
+        return data, fidelity, QualityReport.from_dict(record)
+
+    def read_back(self, data: bytes):
+        """The model as the device's runtime reads it: (runtime, inputs, outputs), io dtypes checked."""
+        from ..runtime.interpreter import TFLiteModel
+
+        r = self.request
+        tfl = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=self.name)
+        inputs = tuple(_tensor_info(d) for d in tfl.input_details)
+        outputs = tuple(_tensor_info(d) for d in tfl.output_details)
+        want = _expected_dtype(r.quant, r.io)
+        for kind, infos in (("input", inputs), ("output", outputs)):
+            for info in infos:
+                if info.dtype != want:
+                    raise EdgenetError(f"{self.variant.name}: converted {r.quant} model has {kind} dtype "
+                                       f"{info.dtype}, expected {want} (--io {r.io})")
+        return tfl.runtime.info, inputs, outputs
+
+    def write(self, data: bytes) -> None:
+        """The staging file, fsynced (the parent renames it into place); a full disk names the user's output."""
         from ..fsutil import write_error
 
-        raise write_error(request.get("model_path") or out, exc) from None
+        try:
+            with open(self.job.model_out, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise write_error(self.job.model_path, exc) from None
 
-    return {
-        "ok": True,
-        "params": int(model.count_params()),
-        "macs": macs,
-        "input": inputs[0],
-        "output": outputs[0],
-        "inputs": inputs,
-        "outputs": outputs,
-        "fidelity": fidelity,
-        "quality": quality if quant in CALIBRATED_MODES else None,
-        "weights_info": weights_info,
-        "conversion_time_s": round(conversion_time_s, 3),
-        "worker_time_s": round(time.perf_counter() - started, 3),
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        "peak_memory_after_convert_mb": round(peak_after_convert_mb, 1),
-        "versions": {
-            "edgenet": __version__,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "runtime": {"name": tfl.runtime.info.name, "version": tfl.runtime.info.version},
-        },
-        "converter_path": (f"tf.function(input ({batch or 'None'}, {res}, {res}, 3) float32) -> "
-                           "TFLiteConverter.from_concrete_functions([fn], tf.Module)"),
-    }
+
+def _peak_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1)
+
+
+def run(job: WorkerJob, progress_file=None) -> WorkerResult:
+    """Do one conversion described by ``job``; return its typed result (raises :class:`EdgenetError`)."""
+    from .._tf import keras, tf
+    from .._version import __version__
+    from ..family.counts import variant_counts
+    from .request import _fidelity
+
+    conversion = Conversion(job, progress_file)
+    data, fidelity, quality = conversion.quantize()
+    peak_after_convert_mb = _peak_mb()
+    _release_memory()
+    runtime, inputs, outputs = conversion.read_back(data)
+    conversion.write(data)
+    variant, batch, res = conversion.variant, job.request.batch_size, conversion.variant.resolution
+    return WorkerResult(
+        params=int(conversion.model.count_params()),
+        macs=variant_counts(variant, num_classes=conversion.classes).macs,  # baselines: published (Keras apps)
+        inputs=inputs,
+        outputs=outputs,
+        fidelity=None if fidelity is None else _fidelity(fidelity),
+        quality=quality,
+        weights_format=conversion.weights_format,
+        conversion_time_s=round(conversion.conversion_s, 3),
+        worker_time_s=round(time.perf_counter() - conversion.started, 3),
+        peak_memory_mb=_peak_mb(),
+        peak_memory_after_convert_mb=peak_after_convert_mb,
+        versions={"edgenet": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+                  "runtime": {"name": runtime.name, "version": runtime.version}},
+        converter_path=(f"tf.function(input ({batch or 'None'}, {res}, {res}, 3) float32) -> "
+                        "TFLiteConverter.from_concrete_functions([fn], tf.Module)"),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
+    """``python -m edgenet.convert.worker JOB.json``: writes ``{"ok": true, "result": ...}`` or one error line."""
+    import json
+
     argv = sys.argv[1:] if argv is None else argv
-    request = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
-    result_path = Path(request["result_out"])
+    try:
+        job = WorkerJob.from_json(Path(argv[0]).read_text(encoding="utf-8"))
+    except (OSError, EdgenetError) as exc:  # nowhere to write a result: one line on stderr
+        print(f"error: {argv[0]}: {exc}", file=sys.stderr)
+        return 2
     # No core files: a crashed conversion of a large variant would dump gigabytes.
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     # TensorFlow's C++ chatter (and absl warnings) go to a log file; progress bars go to the
     # real stderr, kept on a duplicate descriptor.
     progress_file = os.fdopen(os.dup(2), "w", buffering=1)
-    log_path = request.get("log_path")
-    if log_path:
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    if job.log_path:
+        log_fd = os.open(job.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(log_fd, 1)
         os.dup2(log_fd, 2)
         os.close(log_fd)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from ..errors import EdgenetError
-
     try:
-        result = run(request, progress_file)
-        code = 0
+        out, code = {"ok": True, "result": run(job, progress_file).to_dict()}, 0
     except EdgenetError as exc:
-        result, code = {"ok": False, "error": str(exc)}, 1
+        out, code = {"ok": False, "error": str(exc)}, 1
     except MemoryError:
-        result, code = {"ok": False, "error": "out of memory during conversion"}, 1
+        out, code = {"ok": False, "error": "out of memory during conversion"}, 1
     except Exception as exc:  # unexpected: one line for the user, the traceback in the log
         traceback.print_exc()
-        result, code = {"ok": False, "error": f"{type(exc).__name__}: {one_line(exc, 400, pick='error')}"}, 1
-    result_path.write_text(json.dumps(result), encoding="utf-8")
+        out, code = {"ok": False, "error": f"{type(exc).__name__}: {one_line(exc, 400, pick='error')}"}, 1
+    Path(job.result_out).write_text(json.dumps(out), encoding="utf-8")
     progress_file.flush()
     return code
 

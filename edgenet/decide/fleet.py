@@ -97,7 +97,7 @@ def run_fleet_sweep(
     log: Callable[[str], None] = lambda _msg: None,
 ) -> FleetOutcome:
     """Convert once, measure on every device (in parallel, each serially), select per device."""
-    from ..convert.api import ConvertOptions
+    from ..convert.api import ConvertRequest
 
     rundir = Path(rundir)
     models_dir = rundir / "models"
@@ -113,7 +113,7 @@ def run_fleet_sweep(
     wanted: set[int] = set()
 
     def options_for(variant):
-        return ConvertOptions(quant=params.quant, weights=_weights_for(variant, params.weights_dir),
+        return ConvertRequest(quant=params.quant, weights=_weights_for(variant, params.weights_dir),
                               calib=params.calib, samples=params.samples, seed=params.seed, out_dir=models_dir,
                               progress=False)
 

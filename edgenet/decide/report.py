@@ -292,10 +292,8 @@ def write_report(
     elif selection is not None:
         lines.append(f"Decision: {selection.message}.")
         lines += [f"- note: {n}" for n in selection.notes]
-    lines.append("")
     lines += [f"- note: {n}" for n in notes]
-    if notes:
-        lines.append("")
+    lines.append("")
     for i, t in enumerate(tables):
         rows = main_rows if i == 0 else t["rows"]
         lines += [f"## {t['setting']}", "", f"Measured on: {_measured_on(rows)} (the {'pick' if any(r.get('pick') for r in rows) else 'largest model'}'s record; every record holds its own line).", "", _markdown_table(rows), ""]

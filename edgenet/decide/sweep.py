@@ -422,7 +422,7 @@ def _remeasure(run: _Run, decision, models: dict, records: list[dict]):
 def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict]:
     """Eval records for every converted model: top-1 on ``params.data``, agreement on
     ``params.agreement_images``; models already evaluated on the same images are skipped."""
-    from ..convert.api import ConvertOptions, convert_variants
+    from ..convert.api import ConvertRequest, convert_variants
     from .accuracy import agreement_record, already_evaluated, evaluate_model
 
     params = run.params
@@ -445,7 +445,7 @@ def _measure_accuracy(run: _Run, models: dict, records: list[dict]) -> list[dict
             continue
         if already_evaluated(records, sha, str(params.agreement_images), "agreement_top1"):
             continue
-        options = ConvertOptions(quant="fp32", weights=_weights_for(variant, params.weights_dir, params.weights),
+        options = ConvertRequest(quant="fp32", weights=_weights_for(variant, params.weights_dir, params.weights),
                                  calib=params.calib,
                                  samples=params.samples, seed=params.seed, out_dir=run.models_dir / "float",
                                  progress=run.progress)
@@ -468,7 +468,7 @@ def _convert_and_measure(run: _Run, variant: Variant, quant: str | None = None,
     """Convert ``variant`` to ``quant`` (the first form by default) and measure it with ``bench`` (the sweep's),
     appending the record to ``results_path`` (the run's results.jsonl) unless an equal measurement is there."""
     from ..bench.runner import run_settings
-    from ..convert.api import ConvertOptions, convert_variants
+    from ..convert.api import ConvertRequest, convert_variants
 
     params = run.params
     macs = architecture(variant).macs
@@ -476,7 +476,7 @@ def _convert_and_measure(run: _Run, variant: Variant, quant: str | None = None,
     quant = quant or params.forms[0]
     bench = bench or params.bench
     results_path = results_path or run.results_path
-    options = ConvertOptions(quant=quant, weights=weights, calib=params.calib, samples=params.samples,
+    options = ConvertRequest(quant=quant, weights=weights, calib=params.calib, samples=params.samples,
                              seed=params.seed, out_dir=run.models_dir, progress=run.progress)
     (result,) = convert_variants([variant], options, log=run.log)
     if not result.ok:

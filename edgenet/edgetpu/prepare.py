@@ -15,9 +15,6 @@ from ..convert.manifest import manifest_path_for, read_manifest, write_manifest
 from .check import check_model
 from .compiler import CompilerUnavailableError, compile_models
 
-EDGETPU_IO = ("uint8", "int8")
-DEFAULT_EDGETPU_IO = "uint8"
-
 
 @dataclass(frozen=True)
 class EdgeTPUReady:

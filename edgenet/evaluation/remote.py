@@ -17,15 +17,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import results
-from ..devices import Device, DeviceError, Session, resolve_device, with_manifests
-from ..errors import EdgenetError, one_line
+from ..devices import Device, Session, resolve_device, with_manifests
+from ..errors import EdgenetError
 from ..runtime.delegates import EDGETPU_LIBRARY
 from .evaluate import Dataset
 
-__all__ = ["RemoteEval", "run_remote_eval"]
+__all__ = ["DEFAULT_TIMEOUT_S", "RemoteEval", "run_remote_eval"]
 
 LIST_NAME = "labels.txt"
+#: The default bound on a whole remote evaluation (shipping the images included): ``eval --timeout-s``.
+DEFAULT_TIMEOUT_S = 7200.0
 
 
 @dataclass(frozen=True)
@@ -70,23 +71,27 @@ def run_remote_eval(
     edgetpu_lib: str = EDGETPU_LIBRARY,
     remote_command: str | None = None,
     ssh_options: Sequence[str] = (),
-    timeout_s: float = 7200,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> RemoteEval:
-    """Evaluate ``.tflite`` ``models`` on ``dataset`` on the device; records as a local eval gives them."""
+    """Evaluate ``.tflite`` ``models`` on ``dataset`` on the device; records as a local eval gives them.
+
+    One :class:`Session` ships the models, their manifests and the images, runs the device's eval
+    under ``timeout_s`` (everything included) and validates the records it sends back.
+    """
     local = [Path(m) for m in models]
     for path in local:
         if path.suffix != ".tflite":
             raise EdgenetError(f"{path}: eval --remote runs .tflite models (the device has the core install, "
                                "no TensorFlow to build a Keras variant)")
-        if not path.is_file():
-            raise EdgenetError(f"{path}: no such file")
     device = resolve_device(device, ssh_options)
-    command = remote_command or f"{device.command} eval"
-    with Session(device) as session, tempfile.TemporaryDirectory(prefix="edgenet-eval-") as work:
-        shipped = session.put(with_manifests(local), timeout_s=timeout_s)[: len(local)]
+    session = Session(device, timeout_s=timeout_s)
+    shipped = [session.ship(p) for p in local]
+    for manifest in with_manifests(local)[len(local):]:
+        session.ship(manifest)
+    with tempfile.TemporaryDirectory(prefix="edgenet-eval-") as work:
+        staged: dict[str, str] = {}
         if device.local:  # the device reads this machine's files: nothing to stage
-            staged: dict[str, str] = {}
-            data_args = ["--data", str(dataset.source)]
+            data_args: list = ["--data", str(dataset.source)]
             if dataset.kind == "folder" and dataset.classes is not None:
                 # The folder's labels as resolved here (sorted names or --labels), whatever the device does.
                 labels = Path(work) / "classes.txt"
@@ -96,29 +101,20 @@ def run_remote_eval(
                 data_args += ["--limit", str(limit)]
         else:
             staged = _stage(dataset, limit, Path(work) / "data")
-            remote_data = session.put_tree(Path(work) / "data", "data", timeout_s=timeout_s)
-            data_args = ["--data", f"{remote_data}/{LIST_NAME}"]
-            staged = {f"{remote_data}/{name}": path for name, path in staged.items()}
+            session.ship(Path(work) / "data" / "images", "images", folder=True)
+            data_args = ["--data", session.ship(Path(work) / "data" / LIST_NAME, LIST_NAME)]
         args = [*shipped, *data_args, "--threads", str(threads), "--json", "-", "--quiet"]
         if delegate not in (None, "cpu"):
             args += ["--delegate", delegate, "--edgetpu-lib", edgetpu_lib]
-        run = session.run(command, args, timeout_s)
-    try:
-        records = results.parse_records(run.stdout, source=f"{device.where}:{command}", kind="eval")
-    except EdgenetError:
-        records = []
-    if not records:
-        raise DeviceError(f"{device.where}: remote eval produced no results: "
-                          + one_line(run.stderr, pick="last", empty="no output"))
-    by_remote = dict(zip(shipped, map(str, local), strict=True))
+        reply = session.run(remote_command or f"{device.command} eval", args, what="eval")
+    records = session.records(reply, "eval", what="remote eval")
     for record in records:
-        model = record.get("model") or {}
-        model["path"] = by_remote.get(model.get("path"), model.get("path"))
         if record.get("accuracy"):
             record["accuracy"]["dataset"] = dataset.name
     skipped = []
-    for line in run.stderr.splitlines():
+    for line in reply.stderr.splitlines():
         if line.startswith("skipped: "):
             where, _, reason = line[len("skipped: "):].partition(": ")
-            skipped.append((staged.get(where, where), reason))
+            name = session.local_name(where, reply)
+            skipped.append((staged.get(name, where) if name else where, reason))
     return RemoteEval(tuple(records), tuple(skipped))

@@ -35,19 +35,23 @@ from .schema import (
     KINDS,
     NESTED_FIELDS,
     SCHEMA,
+    RecordError,
     append_records,
+    check_fields,
     flatten_record,
     make_record,
     parse_records,
+    parse_reply,
     read_records,
     records_to_csv,
+    validate_record,
     write_csv,
     write_records,
 )
 
 __all__ = [
-    "FIELDS", "KINDS", "NESTED_FIELDS", "SCHEMA", "append_records", "flatten_record", "make_record", "parse_records",
-    "read_records", "records_to_csv", "write_csv", "write_records",
+    "FIELDS", "KINDS", "NESTED_FIELDS", "SCHEMA", "RecordError", "append_records", "check_fields", "flatten_record", "make_record",
+    "parse_records", "parse_reply", "read_records", "validate_record", "records_to_csv", "write_csv", "write_records",
     # typed views and queries
     "PERCENTILES", "STATS", "AccuracyIndex", "BenchRecord", "ConvertRecord", "DeviceInfo", "EvalRecord", "Latency", "ModelInfo", "Record",
     "SettingKey", "accuracy_index", "as_record", "as_records", "bench_group", "fraction_from_stored", "latest",

@@ -59,7 +59,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputFileError, one_line
+from ..errors import EdgenetError, InputFileError, one_line, printable
 from ..fsutil import atomic_write_text, read_input_text
 
 __all__ = [
@@ -67,8 +67,12 @@ __all__ = [
     "KINDS",
     "FIELDS",
     "NESTED_FIELDS",
+    "RecordError",
+    "check_fields",
     "make_record",
     "append_records",
+    "parse_reply",
+    "validate_record",
     "read_records",
     "flatten_record",
     "records_to_csv",
@@ -127,6 +131,117 @@ FIELDS: tuple[str, ...] = (
 )
 _SUBOBJECTS = {("device", "runtime"): ("name", "version"), ("device", "delegate"): ("name", "version"),
                ("device", "emulation"): ("emulator", "cpu", "profile")}
+
+
+class RecordError(EdgenetError, ValueError):
+    """A record that breaks the schema's types or ranges (the message names the field)."""
+
+
+# What each field holds, for records that come from elsewhere (a device's reply): "num" a finite
+# number, "num+" a finite number >= 0, "int+" an integer >= 0, "int1" an integer >= 1, "pct" a
+# fraction 0..1 (or an old record's percentage, at most 100), "str", "bool", "obj" any object, a
+# tuple: a nested object of those keys. ``samples_ms`` is a list of "num+".
+_FIELD_TYPES: dict[str, Any] = {
+    "model": {"path": "str", "name": "str", "sha256": "str", "size_bytes": "int+", "variant": "str",
+              "quant": "str", "resolution": "int1", "params": "int+", "macs": "int+", "manifest": "obj"},
+    "device": {"label": "str", "hostname": "str", "machine": "str", "cpu_model": "str", "cores": "int+",
+               "governor": "str", "freq_mhz": "num+", "os": "str", "python": "str",
+               "runtime": {"name": "str", "version": "str"}, "delegate": {"name": "str", "version": "str"},
+               "throttled_before": "str", "throttled_after": "str",
+               "emulation": {"emulator": "str", "cpu": "str", "profile": "str"}},
+    "settings": {"threads": "int1", "xnnpack": "bool", "delegate": "str", "warmup_s": "num+", "min_runs": "int+",
+                 "min_s": "num+", "max_s": "num+", "timeout_s": "num+", "xnnpack_latest": "bool", "api": "str",
+                 "xnnpack_weight_cache": "bool"},
+    "latency_ms": dict.fromkeys(NESTED_FIELDS["latency_ms"], "num+"),
+    "init_memory_mb": {"anon": "num", "file": "num"},
+    "accuracy": {"top1": "pct", "top5": "pct", "count": "int+", "dataset": "str", "agreement_top1": "pct",
+                 "drop_top1_points": "num", "reference": "str"},
+    "runs": "int+", "failed_runs": "int+", "peak_rss_mb": "num+", "created_utc": "str", "error": "str",
+}
+#: A reply's strings and lists are bounded: a device cannot make us hold gigabytes per field.
+MAX_TEXT = 65536
+MAX_SAMPLES = 10_000_000
+
+
+def check_fields(value: Any, kind: Any, where: str) -> None:
+    """``value`` holds what ``kind`` says (see ``_FIELD_TYPES``; ``None`` always passes), else :class:`RecordError`."""
+    if value is None:
+        return
+    if isinstance(kind, dict):
+        if not isinstance(value, dict):
+            raise RecordError(f"{where}: expected an object, got {type(value).__name__}")
+        for key, sub in kind.items():
+            check_fields(value.get(key), sub, f"{where}.{key}")
+        return
+    if kind == "str":
+        if not isinstance(value, str):
+            raise RecordError(f"{where}: expected text, got {type(value).__name__}")
+        if len(value) > MAX_TEXT:
+            raise RecordError(f"{where}: {len(value)} characters (at most {MAX_TEXT})")
+        return
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise RecordError(f"{where}: expected true/false, got {type(value).__name__}")
+        return
+    if kind == "obj":
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise RecordError(f"{where}: expected a number, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise RecordError(f"{where}: {value} is not a finite number")
+    if kind in ("int+", "int1") and not isinstance(value, int):
+        raise RecordError(f"{where}: expected an integer, got {value!r}")
+    low = 1 if kind == "int1" else 0 if kind in ("num+", "int+", "pct") else None
+    if low is not None and value < low:
+        raise RecordError(f"{where}: {value!r} is {'negative' if value < 0 else f'below {low}'}")
+    if kind == "pct" and value > 100:
+        raise RecordError(f"{where}: {value!r} is not an accuracy (0..1)")
+
+
+def validate_record(record: Any, kind: str | None = None) -> dict:
+    """``record`` if it is a well-typed ``edgenet.result/1`` record (of ``kind``), else :class:`RecordError`.
+
+    Types and ranges of every known field: numbers finite (no NaN/inf), latencies, counts and sizes
+    not negative, accuracies 0..1, text bounded. What a writer of this schema produces always passes;
+    it is the check for records that come from elsewhere (a device's reply).
+    """
+    if not isinstance(record, dict):
+        raise RecordError(f"expected a record object, got {type(record).__name__}")
+    if record.get("schema") != SCHEMA:
+        raise RecordError(f"not an {SCHEMA} record (schema {printable(repr(record.get('schema')))[:60]})")
+    if record.get("kind") not in KINDS or (kind is not None and record.get("kind") != kind):
+        raise RecordError(f"kind {printable(repr(record.get('kind')))[:40]}, expected {kind or ' or '.join(KINDS)}")
+    for key, sub in _FIELD_TYPES.items():
+        check_fields(record.get(key), sub, key)
+    samples = record.get("samples_ms")
+    if samples is not None:
+        if not isinstance(samples, list) or len(samples) > MAX_SAMPLES:
+            raise RecordError(f"samples_ms: expected a list of numbers, got {type(samples).__name__}")
+        for i, value in enumerate(samples):
+            check_fields(value, "num+", f"samples_ms[{i}]")
+    return record
+
+
+def parse_reply(text: str, kind: str | None = None) -> list[dict]:
+    """The records of JSON-lines ``text`` from elsewhere: :func:`validate_record` on every line, and
+    nothing that cannot be stored (a NaN/Infinity anywhere); else a :class:`RecordError` naming the line."""
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = validate_record(json.loads(line), kind)
+            json.dumps(record, allow_nan=False)
+        except json.JSONDecodeError as exc:
+            raise RecordError(f"line {number}: not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise RecordError(f"line {number}: nested too deeply") from None
+        except RecordError as exc:
+            raise RecordError(f"line {number}: {exc}") from None
+        except ValueError:  # json.dumps: NaN or Infinity in a field the schema does not type
+            raise RecordError(f"line {number}: a number that is not finite (NaN or Infinity)") from None
+        records.append(record)
+    return records
 
 
 def _clean(value: Any) -> Any:
