@@ -79,3 +79,26 @@ def test_bad_quant_lists_and_an_edgetpu_target_stays_int8():
     assert result.exit_code == 2 and "--quant" in result.output and "Traceback" not in result.output
     result = CliRunner().invoke(main, ["sweep", "--budget-ms", "10", "--max-size-mb", "0"])
     assert result.exit_code == 2 and "--max-size-mb" in result.output
+
+
+def test_a_device_constraint_in_devices_toml_applies_to_that_device_only(tmp_path):
+    inventory = tmp_path / "devices.toml"
+    inventory.write_text('[[device]]\nname = "here"\nthreads = [1]\n\n'
+                         '[[device]]\nname = "there"\nthreads = [1]\nconstraints = { max_size_mb = 0.001 }\n')
+    args = ["sweep", "--budget-ms", "10000", "--samples", "4", "--warmup-s", "0.05", "--min-runs", "5", "--min-s",
+            "0.05", "--max-s", "2", "-o", str(tmp_path / "run"), "--variants", TINY, "--devices", str(inventory),
+            "--no-alternatives", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output  # one device has a pick
+    here, there = json.loads(result.stdout)["devices"]
+    assert here["selection"]["pick"]["variant"] == TINY
+    assert there["selection"]["pick"] is None
+    report = (tmp_path / "run" / "devices" / "there" / "REPORT.md").read_text()
+    assert "## Constraints" in report and "<= 0.001 MB: does not fit" in report
+    assert "## Constraints" not in (tmp_path / "run" / "devices" / "here" / "REPORT.md").read_text()
+    # a constraint the table does not know is one line naming the device, before anything is converted
+    inventory.write_text('[[device]]\nname = "there"\nconstraints = { max_ram_mb = 3 }\n')
+    bad = CliRunner().invoke(main, [*args[:-8], "-o", str(tmp_path / "bad"), "--variants", TINY, "--devices",
+                                    str(inventory)])
+    assert bad.exit_code != 0 and "there" in bad.output and "max_ram_mb" in bad.output
+    assert "Traceback" not in bad.output and not (tmp_path / "bad" / "models").exists()

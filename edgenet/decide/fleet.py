@@ -87,6 +87,19 @@ def _device_records(records: list[dict], name: str) -> list[dict]:
     return [r for r in records if as_record(r).device.label == name]
 
 
+def device_constraints(params: SweepParams, device):
+    """The sweep's constraints with the device's own (devices.toml ``constraints``) taking precedence."""
+    own = dict(getattr(device, "constraints", None) or {})
+    if not own:
+        return params.constraints
+    from .constraints import ConstraintError
+
+    try:
+        return params.constraints.overlay(own, f"devices.toml [{device.name}] constraints")
+    except ConstraintError as exc:
+        raise EdgenetError(str(exc)) from None
+
+
 def run_fleet_sweep(
     params: SweepParams,
     devices: Sequence,
@@ -102,6 +115,8 @@ def run_fleet_sweep(
     rundir = Path(rundir)
     models_dir = rundir / "models"
     results_path = rundir / RESULTS_NAME
+    for device in devices:  # a bad constraints table is one line naming the device, before any work
+        device_constraints(params, device)
     rundir.mkdir(parents=True, exist_ok=True)
     records = read_records(results_path) if results_path.exists() else []
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
@@ -237,22 +252,24 @@ def run_fleet_sweep(
 
 
 def _finish(params, walks, records, rundir, executor, log) -> FleetOutcome:
+    from .decision import decide
     from .report import write_report
-    from .select import select
 
     outcomes = []
     for walk in walks:
         name = walk.device.name
         mine = _device_records(records, name)
-        selection, report = None, None
+        selection, report, decision = None, None, None
         if usable_bench(mine):
-            try:
-                selection = select(mine, params.budget_ms, stat=params.stat, min_top1=params.min_top1,
-                                   device=name, threads=walk.threads)
+            try:  # every constraint, the device's own over the sweep's, each with its interval
+                decision = decide(mine, stat=params.stat, device=name, threads=walk.threads,
+                                  constraints=device_constraints(params, walk.device))
+                selection = replace(decision.selection, pick=decision.pick.candidate if decision.pick else None)
             except EdgenetError as exc:
                 log(f"{name}: selection: {exc}")
         if selection is not None:
-            report = write_report(rundir / "devices" / name, mine, selection, params.budget_ms, stat=params.stat)
+            report = write_report(rundir / "devices" / name, mine, selection, params.budget_ms, stat=params.stat,
+                                  decision=decision)
         outcomes.append(DeviceOutcome(name, walk.device.where, walk.threads, tuple(walk.steps), selection, report))
     outcome = FleetOutcome(tuple(outcomes), rundir, None, tuple(getattr(executor, "timeline", ())))
     report = atomic_write_text(rundir / "REPORT.md", _fleet_markdown(outcome, params))
