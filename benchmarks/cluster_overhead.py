@@ -77,12 +77,11 @@ def main() -> None:
     from edgenet.cluster.devices import resource_name
     from edgenet.cluster.executor import LocalExecutor, RayExecutor
     from edgenet.convert.api import ConvertRequest, convert_variants
-    from edgenet.decide.fleet import run_fleet_sweep
-    from edgenet.decide.sweep import SweepParams
     from edgenet.devices import Device
     from edgenet.evaluation.classifier import open_classifier
     from edgenet.evaluation.evaluate import evaluate, load_dataset
     from edgenet.family.variants import parse_variant
+    from edgenet.sweep import SweepParams, run_sweep
 
     work = Path(tempfile.mkdtemp(prefix="edgenet-cluster-bench-"))
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -128,10 +127,10 @@ def main() -> None:
         for i in range(args.sweep_repeats):
             t = time.perf_counter()
             with LocalExecutor() as local:
-                run_fleet_sweep(params, [here], work / f"sweep-local-{i}", local)
+                run_sweep(params, work / f"sweep-local-{i}", [here], local, progress=False)
             sweep_local.append(time.perf_counter() - t)
             t = time.perf_counter()
-            run_fleet_sweep(params, [here], work / f"sweep-ray-{i}", executor)
+            run_sweep(params, work / f"sweep-ray-{i}", [here], executor, progress=False)
             sweep_ray.append(time.perf_counter() - t)
         ray.shutdown()
         cluster.shutdown()

@@ -53,8 +53,8 @@ def main() -> int:
     args = parser.parse_args()
 
     from edgenet.bench.runner import run_in_child
-    from edgenet.decide.sweep import SweepParams, run_sweep
     from edgenet.family.variants import parse_variant_list
+    from edgenet.sweep import SweepParams, run_sweep
 
     report: dict = {"machine": machine(), "command": " ".join(["benchmarks/pick_alternatives.py", *sys.argv[1:]]),
                     "budgets": []}
@@ -63,7 +63,8 @@ def main() -> int:
     for budget in (float(b) for b in args.budgets.split(",")):
         print(f"budget {budget:g} ms", file=sys.stderr)
         params = SweepParams(budget_ms=budget, variants=variants, remeasure_rounds=0)
-        outcome = run_sweep(params, args.rundir, log=lambda m: print(f"  {m}", file=sys.stderr), progress=False)
+        (outcome,) = run_sweep(params, args.rundir, log=lambda m: print(f"  {m}", file=sys.stderr),
+                               progress=False).devices
         d = outcome.decision
         entry = {"budget_ms": budget, "pick": None if d is None or d.pick is None else
                  f"{d.pick.candidate.variant}/{d.pick.candidate.quant}", "message": d.message if d else None,

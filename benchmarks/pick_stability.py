@@ -111,8 +111,8 @@ def main() -> int:
         return 0
 
     from edgenet.convert.api import ConvertRequest, convert_variants
-    from edgenet.decide.sweep import SweepParams, run_sweep
     from edgenet.family.variants import parse_variant_list
+    from edgenet.sweep import SweepParams, run_sweep
 
     variants = tuple(parse_variant_list([args.variants]))
     cache = WORK / "models"
@@ -132,7 +132,7 @@ def main() -> int:
         shutil.rmtree(rundir, ignore_errors=True)
         _link_models(cache, rundir / "models")
         outcome = run_sweep(SweepParams(budget_ms=1e6, variants=variants, remeasure_rounds=0), rundir, progress=False)
-        p50 = {s.variant: s.latency_ms for s in outcome.steps if s.latency_ms is not None}
+        p50 = {s.variant: s.latency_ms for s in outcome.devices[0].steps if s.latency_ms is not None}
         budget_ms = round(p50[args.near] * (1.0 + args.margin), 2)
         calibration = {"p50_ms": p50, "near": args.near, "margin": args.margin, "budget_ms": budget_ms}
         print(f"calibration: p50 {p50}; budget {budget_ms} ms ({args.margin:.0%} above {args.near})", flush=True)
@@ -150,7 +150,9 @@ def main() -> int:
                                  remeasure_rounds=0 if rule == "old" else args.rounds)
             t0 = time.perf_counter()
             outcome = run_sweep(params, rundir, progress=False)
-            decision, selection = outcome.decision, outcome.selection
+            (device,) = outcome.devices
+            decision = device.decision
+            selection = decision.selection if decision is not None else None
             point = selection.pick.variant if selection is not None and selection.pick else None
             confident = decision.pick.candidate.variant if decision is not None and decision.pick else None
             runs.append({
@@ -160,7 +162,7 @@ def main() -> int:
                 "point_pick": point,
                 "confident_pick": confident,
                 "too_close": [a.candidate.variant for a in (decision.too_close if decision else ())],
-                "remeasured": [s.variant for s in outcome.steps if s.action == "remeasured"],
+                "remeasured": [s.variant for s in device.steps if s.action == "remeasured"],
                 "p50_ms": {a.candidate.variant: round(a.candidate.latency_ms, 3) for a in decision.assessments},
                 "interval_ms": {a.candidate.variant: a.interval.describe() for a in decision.assessments
                                 if a.interval is not None},

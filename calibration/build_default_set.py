@@ -1,15 +1,16 @@
 #!/usr/bin/env python
 """Regenerate edgenet's embedded default calibration images from installed packages.
 
-The default set is a handful of real photographs that scikit-image and scikit-learn
-ship inside their wheels, chosen because each one carries an explicit licence that
-allows redistribution (public domain, CC0 or CC BY 2.0). They are re-encoded as JPEG
-(quality 90, shorter side at most 512 px) so the edgenet wheel stays small, and listed
-with their source, credit, licence, split and sha256 in ``manifest.json``.
+The default set is every distinct real photograph of an everyday scene or object that we found shipped inside a
+package with an explicit licence allowing redistribution (public domain, CC0, CC BY 2.0, GPL-2+): scikit-image,
+scikit-learn and matplotlib (PyPI, the dev extra) and Debian's ``mate-backgrounds`` (its ``nature`` photographs,
+``apt-get install mate-backgrounds``). No ImageNet image (foolbox's samples are ImageNet photos: excluded). They
+are re-encoded as JPEG (quality 85, shorter side at most 320 px) so the edgenet wheel stays small, and listed with
+their source, credit, licence, split and sha256 in ``manifest.json``.
 
-Usage (from the repository root, with the dev extra installed)::
+Usage (from the repository root, with the dev extra installed and mate-backgrounds from apt)::
 
-    .venv/bin/python calibration/build_default_set.py [--out edgenet/data/calibration]
+    .venv/bin/python calibration/build_default_set.py [--out edgenet/data/calibration] [--mate-dir DIR]
 
 No network access is needed: every file is read from the installed packages.
 """
@@ -24,8 +25,19 @@ from pathlib import Path
 
 from PIL import Image
 
-MAX_SHORT_SIDE_PX = 512
-JPEG_QUALITY = 90
+MAX_SHORT_SIDE_PX = 320
+JPEG_QUALITY = 85
+#: Where Debian's mate-backgrounds package installs its nature photographs.
+MATE_NATURE_DIR = Path("/usr/share/backgrounds/mate/nature")
+_MATE_CREDITS = {  # file -> copyright holders, from the package's debian/copyright (all GPL-2+)
+    "Aqua.jpg": "Charles Barbin", "LadyBird.jpg": "Charles Barbin", "YellowFlower.jpg": "Charles Barbin",
+    "Garden.jpg": "Charles Barbin", "Blinds.jpg": "Lennart Poettering, Andrea Cimitan",
+    "Dune.jpg": "Marco Cogoni, Hylke Bons", "FreshFlower.jpg": "Jens Ansorg",
+    "GreenMeadow.jpg": "Timothy Schellhase, Lapo Calamandrei", "RainDrops.jpg": "blackcombwhistler07",
+    "Storm.jpg": "Sergey Nazarov", "TwoWings.jpg": "Charles Barbin, Hylke Bons", "Wood.jpg": "Jean-Francois Fortin Tam",
+}
+#: The mate-backgrounds photographs kept out of calibration (the rest calibrate).
+_MATE_HOLDOUT = ("LadyBird.jpg", "Storm.jpg", "Wood.jpg", "YellowFlower.jpg")
 
 # (output name, package, file inside the package's data folder, title, credit, licence, licence url, split)
 # "holdout" images are never sampled for calibration: the conversion fidelity check
@@ -58,10 +70,28 @@ SOURCES = (
     ("flower.jpg", "scikit-learn", "flower.jpg", "Flower",
      "vultilion (Flickr), retrieved by Robert Layton", "CC BY 2.0",
      "https://creativecommons.org/licenses/by/2.0/", "holdout"),
-)
+    ("gravel.jpg", "scikit-image", "gravel.png", "Gravel (grayscale)",
+     "CC0Textures (Gravel04)", "CC0 1.0", "https://creativecommons.org/publicdomain/zero/1.0/", "calibration"),
+    ("grace_hopper.jpg", "matplotlib", "grace_hopper.jpg", "Rear Admiral Grace Hopper",
+     "U.S. Navy (James S. Davis)", "Public domain (U.S. government work)",
+     "https://commons.wikimedia.org/wiki/File:Commodore_Grace_M._Hopper,_USN_(covered).jpg", "holdout"),
+) + tuple(
+    (f"mate_{name.removesuffix('.jpg').lower()}.jpg", "mate-backgrounds", name, f"{name.removesuffix('.jpg')} "
+     "(MATE nature background)", credit, "GPL-2+", "https://www.gnu.org/licenses/old-licenses/gpl-2.0.html",
+     "holdout" if name in _MATE_HOLDOUT else "calibration")
+    for name, credit in sorted(_MATE_CREDITS.items()))
 
 
-def _package_data_dir(package: str) -> tuple[Path, str]:
+def _package_data_dir(package: str, mate_dir: Path = MATE_NATURE_DIR) -> tuple[Path, str]:
+    if package == "mate-backgrounds":
+        if not mate_dir.is_dir():
+            raise SystemExit(f"{mate_dir}: not found; install Debian's mate-backgrounds (apt-get install "
+                             "mate-backgrounds) or pass --mate-dir")
+        return mate_dir, "Debian mate-backgrounds"
+    if package == "matplotlib":
+        import matplotlib
+
+        return Path(matplotlib.get_data_path()) / "sample_data", matplotlib.__version__
     if package == "scikit-image":
         import skimage
 
@@ -88,13 +118,15 @@ def _encode(src: Path) -> bytes:
     return buf.getvalue()
 
 
-def build(out_dir: Path) -> dict:
+def build(out_dir: Path, mate_dir: Path = MATE_NATURE_DIR) -> dict:
     import hashlib
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("*.jpg"):  # a photo dropped from SOURCES must not linger unlisted
+        old.unlink()
     entries = []
     for name, package, filename, title, credit, licence, url, split in SOURCES:
-        data_dir, version = _package_data_dir(package)
+        data_dir, version = _package_data_dir(package, mate_dir)
         data = _encode(data_dir / filename)
         (out_dir / name).write_bytes(data)
         with Image.open(io.BytesIO(data)) as im:
@@ -115,7 +147,8 @@ def build(out_dir: Path) -> dict:
     manifest = {
         "schema": "edgenet.calibration-set/1",
         "description": "edgenet's embedded default calibration images; 'holdout' images are never "
-                       "used for calibration (reserved for the conversion fidelity check).",
+                       "used for calibration (reserved for the conversion fidelity check and the accuracy budget).",
+        "distinct_photographs": len(entries),
         "images": entries,
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -126,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     default_out = Path(__file__).resolve().parent.parent / "edgenet" / "data" / "calibration"
     parser.add_argument("--out", type=Path, default=default_out, help="output folder")
+    parser.add_argument("--mate-dir", type=Path, default=MATE_NATURE_DIR,
+                        help="the nature photographs of Debian's mate-backgrounds")
     args = parser.parse_args(argv)
-    manifest = build(args.out)
+    manifest = build(args.out, args.mate_dir)
     total = sum(e["size_bytes"] for e in manifest["images"])
     for e in manifest["images"]:
         print(f"{e['split']:<12}{e['file']:<24}{e['width_px']}x{e['height_px']:<6}{e['size_bytes']:>9} B  "

@@ -31,7 +31,7 @@ _EXPORTS = {
     "BenchParams": "bench", "BenchResult": "bench",
     "evaluate": "evaluation.evaluate",
     "select": "decide.select", "LatencyModel": "decide.latency_model", "suggest_custom_phi": "decide.latency_model",
-    "SweepParams": "decide.sweep", "run_sweep": "decide.sweep", "write_report": "decide.report",
+    "SweepParams": "sweep", "run_sweep": "sweep", "write_report": "decide.report",
     "check_model": "edgetpu.check",
     "EdgenetError": "errors", "InputFileError": "errors", "VariantError": "errors",
     "MissingDependencyError": "errors",

@@ -157,14 +157,3 @@ def test_eval_records_the_published_file(tmp_path, photos):
     assert record["accuracy"]["top5"] == 1.0 and record["accuracy"]["count"] == 2
     assert record["model"]["path"].endswith("efficientnet-lite0-57934424.pth")
     assert record["model"]["sha256"] == REGISTRY["lite0"].hash.removeprefix("sha256:")
-
-
-def test_sweep_takes_imagenet_per_variant(tmp_path):
-    from edgenet.decide.sweep import _weights_for
-    from edgenet.family.variants import VARIANTS, parse_variant
-
-    assert _weights_for(VARIANTS["lite1"], None, "imagenet").name == "efficientnet-lite1-77cc7160.pth"
-    assert _weights_for(parse_variant("phi=0.5,base=lite"), None, "imagenet") is None  # custom: no published file
-    r = CliRunner().invoke(main, ["sweep", "--budget-ms", "5", "--weights", "imagenet", "--weights-dir",
-                                  str(tmp_path)])
-    assert r.exit_code == 2 and "exclude each other" in r.output

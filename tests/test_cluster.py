@@ -179,7 +179,7 @@ def test_fleet_sweep_on_the_cluster_picks_per_device_and_resumes(ray_cluster, lo
     assert res.exit_code == 0, res.output
     # Read the run folder, not stdout: Ray's own threads may print into the captured stream.
     outcome = __import__("json").loads((tmp_path / "run" / "sweep.json").read_text())
-    picks = {d["device"]: d["selection"]["pick"]["variant"] for d in outcome["devices"]}
+    picks = {d["device"]: d["decision"]["pick"]["variant"] for d in outcome["devices"]}
     assert picks == {"alpha": TINY[1], "pi": TINY[1]}
     records = results.read_records(tmp_path / "run" / "results.jsonl")
     assert sorted((r["device"]["label"], r["model"]["name"]) for r in records) == sorted(

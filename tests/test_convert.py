@@ -14,6 +14,8 @@ from PIL import Image
 
 from edgenet.cli.convert import convert
 from edgenet.convert.api import QUANT_MODES, ConvertRequest, convert_variants, output_stem
+from edgenet.convert.calibration import holdout_images
+from edgenet.convert.fidelity import VIEWS
 from edgenet.convert.manifest import SCHEMA, read_manifest
 from edgenet.convert.worker import CRASH_ENV
 from edgenet.errors import EdgenetError
@@ -101,7 +103,8 @@ def test_int8_manifest_contents(all_modes, tiny_variant):
     assert manifest["versions"]["tensorflow"].startswith("2.21")
     assert manifest["conversion_time_s"] > 0 and manifest["peak_memory_mb"] > 0
     fid = manifest["fidelity"]
-    assert fid["images"] == 3 and fid["samples"] == 24 and 0.0 <= fid["top1_agreement"] <= 1.0
+    held = len(holdout_images())
+    assert fid["images"] == held and fid["samples"] == held * len(VIEWS) and 0.0 <= fid["top1_agreement"] <= 1.0
     assert len(manifest["inputs_fingerprint"]) == 64
     # The manifest holds the request itself (where and how it ran aside) and derives the fingerprint from it.
     request = ConvertRequest.from_dict({**manifest["request"], "out_dir": str(out), "progress": False})
@@ -112,7 +115,7 @@ def test_int8_manifest_contents(all_modes, tiny_variant):
 
 
 def test_int8_fidelity_says_how_far_to_trust_it(all_modes, tiny_variant):
-    """The manifest's fidelity carries flips, near-ties and an interval over the 3 held-out photos, consistent."""
+    """The manifest's fidelity carries flips, near-ties and an interval over the held-out photos, consistent."""
     from edgenet.convert.fidelity import agreement_line
 
     out, results = all_modes
@@ -125,11 +128,13 @@ def test_int8_fidelity_says_how_far_to_trust_it(all_modes, tiny_variant):
     assert 0.0 < fid["expected_agreement"] <= 1.0
     low, high = fid["top1_agreement_ci95"]
     assert 0.0 <= low <= agreement <= high <= 1.0 and low < high
-    # The worker knew which views belong to which photo: the interval is over the 3 photos, not 24 samples.
-    assert fid["ci_method"].startswith(("cluster bootstrap over 3 images,", "Wilson on 3 images,"))
+    # The worker knew which views belong to which photo: the interval is over the photos, not the samples.
+    held = len(holdout_images())
+    assert fid["ci_method"].startswith((f"cluster bootstrap over {held} images,", f"Wilson on {held} images,"))
     line = agreement_line(fid)
     assert manifest["fidelity_summary"] == line
-    assert f"({samples - fid['flips']}/24 views of 3 images, 95 % CI {100 * low:.1f}-{100 * high:.1f} %" in line
+    assert f"({samples - fid['flips']}/{samples} views of {held} images, 95 % CI {100 * low:.1f}-{100 * high:.1f} %" \
+        in line
     # The CLI prints that line for the variant (here from the finished manifest: up to date).
     cli = CliRunner().invoke(convert, [TINY_SPEC, "--samples", str(SAMPLES), "-o", str(out), "--quiet"])
     assert cli.exit_code == 0, cli.output

@@ -124,14 +124,3 @@ def test_cli_bench_on_the_devices_of_an_inventory(tmp_path):
     assert here[0]["model"]["path"] == str(tiny.int8)
     (gone,) = [r for r in records if r["device"]["label"] == "gone"]
     assert "unreachable" in gone["error"]
-
-
-def test_fleet_sweep_refuses_what_it_would_ignore(tmp_path):
-    inventory = tmp_path / "devices.toml"
-    inventory.write_text('[[device]]\nname = "alpha"\nthreads = [1]\n')
-    for extra in (["--objective", "accuracy", "--data", str(tmp_path)], ["--data", str(tmp_path)], ["--refine"]):
-        res = CliRunner().invoke(main, ["sweep", "--budget-ms", "5", "--devices", str(inventory),
-                                        "-o", str(tmp_path / "run"), *extra])
-        assert res.exit_code == 2 and "one-device sweep" in res.output, (extra, res.output)
-        assert "Traceback" not in res.output
-    assert not (tmp_path / "run" / "results.jsonl").exists()  # refused before anything ran

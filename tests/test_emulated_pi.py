@@ -189,13 +189,14 @@ def test_sweep_with_the_emulated_pi_as_target_completes(pi4, tmp_path):
                                     "--json"])
     assert res.exit_code == 0, res.output
     outcome = json.loads(res.stdout[res.stdout.index("{"):])
-    assert outcome["emulated"] is True and outcome["selection"] is None and outcome["report"] is None
-    (step,) = outcome["steps"]
+    (device,) = outcome["devices"]
+    assert device["emulated"] is True and device["decision"] is None and outcome["report"] is None
+    (step,) = device["steps"]
     assert step["action"] == "measured" and step["latency_ms"] is None
     assert "not a board latency" in step["reason"] and "pi4" in step["reason"]
     (record,) = results.read_records(rundir / "results.jsonl")
     assert record["device"]["emulation"]["profile"] == "pi4" and record["error"] is None
-    assert json.loads((rundir / "sweep.json").read_text())["params"]["remote"] == str(pi4)
+    assert device["device"] == json.loads(pi4.read_text())["name"]
     assert not (rundir / "REPORT.md").exists()
     # the report refuses too, naming the reason
     reported = CliRunner().invoke(main, ["report", str(rundir)])

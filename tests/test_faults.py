@@ -708,32 +708,6 @@ def test_remote_processes_and_folders_do_not_outlive_the_budget(tiny_tflite, loc
     assert set(Path(tempfile.gettempdir()).glob("tmp.*")) - before == set()  # the remote folder is gone
 
 
-def test_sweep_reuses_a_measurement_only_for_the_same_device():
-    import socket
-
-    from conftest import TINY_SPEC
-
-    from edgenet.bench import BenchParams
-    from edgenet.decide.sweep import SweepParams, _device_label, _matches
-    from edgenet.family.variants import parse_variant
-    from edgenet.results import as_record
-
-    bench = BenchParams(threads=1)
-    record = {"kind": "bench", "error": None, "model": {"sha256": "abc"}, "runs": 30,
-              "latency_ms": {"min": 1.0, "mean": 1.2, "p50": 1.2, "p90": 1.4, "p95": 1.5, "p99": 1.6, "max": 2.0,
-                             "std": 0.1, "init": 5.0, "first": 2.0},
-              "settings": {"threads": 1, "xnnpack": True, "delegate": "cpu"},
-              "device": {"label": socket.gethostname(), "hostname": socket.gethostname()}}
-    local = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),))
-    remote = SweepParams(budget_ms=5, variants=(parse_variant(TINY_SPEC),), remote="pi@board")
-    here, on_board = as_record(record), as_record(dict(record, device={"label": "pi@board", "hostname": "board"}))
-    assert _matches(here, "abc", bench, _device_label(local))
-    assert not _matches(here, "abc", bench, _device_label(remote))  # measured here, not on the board
-    assert not _matches(here, "abd", bench, _device_label(local))  # other model bytes
-    assert not _matches(here, "abc", BenchParams(threads=2), _device_label(local))  # other settings
-    assert _matches(on_board, "abc", bench, _device_label(remote))
-    assert not _matches(on_board, "abc", bench, _device_label(local))
-
 
 def test_children_die_with_a_parent_killed_by_sigkill(tmp_path):
     marker = f"edgenet-fault-{os.getpid()}-kill9"
@@ -990,7 +964,7 @@ def test_special_files_named_like_any_input_are_one_line_never_a_hang(tmp_path, 
 
         cases = [
             ("edgetpu", "check", special("m.tflite")),
-            ("devices", "-i", special("devices.toml")),
+            ("devices", special("devices.toml")),
             ("sweep", "--budget-ms", "5", "-o", tmp_path / "run", "--settings", special("tuned.json")),
             ("select", special("results.jsonl"), "--budget-ms", "5"),
             ("eval", tiny_tflite.fp32, "--data", special("val.txt")),

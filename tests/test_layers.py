@@ -17,7 +17,8 @@ import edgenet
 PACKAGE = Path(edgenet.__file__).resolve().parent
 #: Height of each folder (and top-level module) in the diagram of docs/architecture.md: imports must go strictly down.
 RANK = {
-    "cli": 9, "decide": 8, "quant": 8, "edgetpu": 7, "cluster": 7, "bench": 6, "evaluation": 6, "convert": 6,
+    "cli": 10, "sweep": 9, "decide": 8, "quant": 8, "edgetpu": 7, "cluster": 7, "bench": 6, "evaluation": 6,
+    "convert": 6,
     "devices": 5.5,  # above results and runtime (it validates replies and probes the runtime), below bench
     "results": 5, "runtime": 5, "weights": 5, "family": 4, "pixels": 3,
     "_tf": 2, "fsutil": 1, "logs": 1, "process": 1, "numbers": 1, "errors": 0, "_version": 0,

@@ -17,10 +17,11 @@ from edgenet.bench.result import LatencyStats
 from edgenet.cli.sweep import QUICKSTART_ARGS, sweep
 from edgenet.decide.decision import decide
 from edgenet.decide.report import write_report
-from edgenet.decide.sweep import SWEEP_BENCH, _scope_notes
 from edgenet.family.architecture import architecture
 from edgenet.results import make_record
 from edgenet.runtime.envinfo import isa_features, measured_on
+from edgenet.sweep import SWEEP_BENCH
+from edgenet.sweep.engine import scope_notes
 
 #: B0-B3 int8, one thread, relative to B0 (the VNNI Xeon: 2.9, 4.4, 6.4, 11.2 ms).
 RELATIVE = {"b0": 1.0, "b1": 1.52, "b2": 2.21, "b3": 3.86}
@@ -74,7 +75,7 @@ def test_the_quickstart_ends_in_a_pick_on_slow_and_fast_machines(tmp_path, b0_ms
     decision = decide(records, budget_ms, stat=stat)
     assert decision.pick is not None and decision.pick.candidate.variant == expected, decision.message
     report = write_report(tmp_path, records, decision.selection, budget_ms, stat=stat, decision=decision,
-                          notes=_scope_notes(variants, decision))
+                          notes=scope_notes(variants, decision))
     text = report.read_text()
     assert f"Decision: pick: {expected} (int8)" in text
     line = records[0]["device"]["measured_on"]

@@ -182,7 +182,7 @@ def test_sequential_rounding_fits_each_op_on_the_inputs_it_ends_up_with(tiny_rou
 def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
     from conftest import repair_parts
 
-    from edgenet.convert.quality import LADDER, ROUNDING_LADDER, repair
+    from edgenet.convert.quality import LADDER, ROUNDING_LADDER, RepairPlan, repair
     from edgenet.convert.rounding import round_weights
     from edgenet.convert.worker import float_ops, keras_to_tflite
 
@@ -201,24 +201,26 @@ def test_weight_rounding_rungs_follow_the_integer_ladder(tiny_rounded):
         return fixed, summary.to_dict()
 
     # An unreachable budget (over 100 %) climbs every integer rung: the re-rounded ones last, recorded as such.
-    data, _, record = repair(convert, correct, fidelity, min_agreement_pct=101.0, round_weights=rounder)
+    data, _, record = repair(RepairPlan(convert, correct, fidelity, min_agreement_pct=101.0, round_weights=rounder))
     steps = record["budget"]["steps"]
     assert not record["budget"]["met"] and len(steps) == len(LADDER) + len(ROUNDING_LADDER)
     assert [s["weight_rounding"] for s in steps] == [False] * len(LADDER) + [True] * len(ROUNDING_LADDER)
     assert [(s["ranges"], s["bias_correction"]) for s in steps[len(LADDER):]] == list(ROUNDING_LADDER)
     assert float_ops(data) == [] and record["budget"]["full_integer"]
-    # Missed: the integer rung kept is the one with the highest SQNR (then expected, then counted agreement).
-    kept = max(steps, key=lambda s: (s["sqnr_db"], s["expected_agreement"], s["top1_agreement"]))
+    # Missed: plain int8 is kept unless a rung beats it on paired flips (McNemar); then the most agreement wins.
+    beaten = [s for s in steps[1:] if s["vs_plain_int8"]["b_better"]]
+    kept = max(beaten, key=lambda s: (s["top1_agreement"], s["expected_agreement"], s["sqnr_db"])) if beaten \
+        else steps[0]
     assert all(s["expected_agreement"] is not None for s in steps)
     assert record["budget"]["expected_pct"] == round(100.0 * kept["expected_agreement"], 3)
     assert (record["ranges"], bool(record["bias_correction"]), "weight_rounding" in record) == \
         (kept["ranges"], kept["bias_correction"], kept["weight_rounding"])
     # Without a weight rounder (int16x8, or a caller that has none) the ladder is the plain integer one.
-    _, _, record = repair(convert, correct, fidelity, min_agreement_pct=101.0)
+    _, _, record = repair(RepairPlan(convert, correct, fidelity, min_agreement_pct=101.0))
     assert len(record["budget"]["steps"]) == len(LADDER)
     # Asked outright (no budget): rounding, then bias correction, both recorded.
-    _, _, record = repair(convert, correct, fidelity, weight_rounding=True, bias_correction=True,
-                          round_weights=rounder)
+    _, _, record = repair(RepairPlan(convert, correct, fidelity, weight_rounding=True, bias_correction=True,
+                                     round_weights=rounder))
     assert record["weight_rounding"]["ops"] >= 10 and record["bias_correction"]["ops"] >= 5
 
 

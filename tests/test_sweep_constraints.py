@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from edgenet.bench import BenchParams
 from edgenet.cli import main
-from edgenet.decide.sweep import SweepParams, run_sweep
 from edgenet.errors import EdgenetError
 from edgenet.family.variants import parse_variant
 from edgenet.results import read_records
+from edgenet.sweep import SweepParams, run_sweep
 
 TINY = "phi=0,width=0.25,depth=0.25,resolution=32"
 QUICK = BenchParams(warmup_s=0.05, min_runs=5, min_s=0.05, max_s=2.0)
@@ -25,7 +25,7 @@ def _params(budget_ms, **kw):
 
 
 def test_a_budget_below_everything_ends_in_measured_alternatives(tmp_path):
-    outcome = run_sweep(_params(1e-6), tmp_path, progress=False)
+    (outcome,) = run_sweep(_params(1e-6), tmp_path, progress=False).devices
     assert outcome.decision.pick is None
     alternatives = outcome.alternatives
     kinds = {a.proposal.kind for a in alternatives}
@@ -48,19 +48,19 @@ def test_a_budget_below_everything_ends_in_measured_alternatives(tmp_path):
     assert {r["model"]["quant"] for r in tried} >= {"fp16", "fp32"}
     assert "## What would fit" in (tmp_path / "REPORT.md").read_text()
     saved = json.loads((tmp_path / "sweep.json").read_text())
-    assert [a["change"] for a in saved["alternatives"]] == [a.proposal.change for a in alternatives]
+    assert [a["change"] for a in saved["devices"][0]["alternatives"]] == [a.proposal.change for a in alternatives]
     # rerun: every measured alternative is reused, not measured again (a failed one is tried again)
     def measured_ok():
         return [r for r in read_records(tmp_path / "alternatives.jsonl") if not r["error"]]
 
     before = measured_ok()
-    again = run_sweep(_params(1e-6), tmp_path, progress=False)
+    (again,) = run_sweep(_params(1e-6), tmp_path, progress=False).devices
     assert measured_ok() == before
     assert [a.verdict for a in again.alternatives] == [a.verdict for a in alternatives]
 
 
 def test_quantization_forms_are_a_dimension_of_the_pick(tmp_path):
-    outcome = run_sweep(_params(10_000.0, quant="int8,fp32", remeasure_rounds=0), tmp_path, progress=False)
+    (outcome,) = run_sweep(_params(10_000.0, quant="int8,fp32", remeasure_rounds=0), tmp_path, progress=False).devices
     assert [(s.quant, s.action) for s in outcome.steps] == [("int8", "measured"), ("fp32", "measured")]
     quants = {a.candidate.quant for a in outcome.decision.assessments}
     assert quants == {"int8", "fp32"}
@@ -91,11 +91,11 @@ def test_a_device_constraint_in_devices_toml_applies_to_that_device_only(tmp_pat
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output  # one device has a pick
     here, there = json.loads(result.stdout)["devices"]
-    assert here["selection"]["pick"]["variant"] == TINY
-    assert there["selection"]["pick"] is None
-    report = (tmp_path / "run" / "devices" / "there" / "REPORT.md").read_text()
-    assert "## Constraints" in report and "<= 0.001 MB: does not fit" in report
-    assert "## Constraints" not in (tmp_path / "run" / "devices" / "here" / "REPORT.md").read_text()
+    assert here["decision"]["pick"]["variant"] == TINY and here["decision"]["constraints"]["max_size_mb"] is None
+    assert there["decision"]["pick"] is None and there["decision"]["constraints"]["max_size_mb"] == 0.001
+    (candidate,) = there["decision"]["candidates"]
+    assert [(j["constraint"], j["verdict"]) for j in candidate["constraints"]] == [
+        ("budget_ms", "fits"), ("max_size_mb", "does not fit")]
     # a constraint the table does not know is one line naming the device, before anything is converted
     inventory.write_text('[[device]]\nname = "there"\nconstraints = { max_ram_mb = 3 }\n')
     bad = CliRunner().invoke(main, [*args[:-8], "-o", str(tmp_path / "bad"), "--variants", TINY, "--devices",

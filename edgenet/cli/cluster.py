@@ -7,7 +7,6 @@ import json
 
 import click
 
-from .. import numbers
 from . import options
 from .common import emit_json, info, user_errors
 
@@ -38,8 +37,8 @@ def executor_for(cluster: str):
                    "on each device over ssh).")
 @options.harness("delegate", "edgetpu_lib")
 @options.json_flag(help="Print the checks as JSON.")
-@click.option("--timeout-s", type=options.number(numbers.TIMEOUT_S), default=70.0, show_default=True,
-              help="Bound on each device's check, connection included (the device side runs under it too).")
+@options.timeout_s(default=70.0, reason="a device check is a connection and a probe: about a minute",
+                   help="Bound on each device's check, connection included (the device side runs under it too).")
 @options.cluster()
 @user_errors
 def devices(inventory, old_inventory, ray_resources, node, probe, delegate, edgetpu_lib, as_json, timeout_s,

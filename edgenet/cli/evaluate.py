@@ -33,9 +33,9 @@ def _pct(value: float | None) -> float | None:
                      "images are shipped once and the records come back here.")
 @options.remote_command("eval")
 @options.ssh_option()
-@click.option("--timeout-s", type=options.number(numbers.TIMEOUT_S), default=7200.0, show_default=True,
-              help="With --remote: bound on the whole remote run (shipping the images included); the device side "
-                   "runs under it too.")
+@options.timeout_s(default=7200.0, reason="a remote eval ships images and runs every model: two hours",
+                   help="With --remote: bound on the whole remote run (shipping the images included); the device "
+                        "side runs under it too.")
 @click.option("--shard-images", type=options.number(numbers.COUNT), default=None,
               help="With --cluster: images per shard (task)  [default: 256].")
 @options.cluster()

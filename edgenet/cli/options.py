@@ -26,8 +26,8 @@ from .. import numbers
 from ..bench.params import BenchParams, option_fields
 from ..bench.profile import PROFILE_BENCH
 from ..convert.modes import QUANT_MODES
-from ..decide.sweep import SWEEP_BENCH
 from ..results.records import STATS
+from ..sweep.params import SWEEP_BENCH
 from .common import BUDGET_MS, VARIANT, WEIGHTS, NumberType
 
 __all__ = [

@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from .. import numbers
-from ..decide.sweep import SWEEP_BENCH
 from ..errors import InputFileError
+from ..sweep import SWEEP_BENCH
 from . import options
 from .cluster import executor_for
 from .common import IMAGENET, VARIANT_LIST, emit_json, info, table, user_errors
@@ -67,7 +67,7 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
                 old_names=("--out",))
 @options.json_flag(help="Print the outcome as JSON on stdout.")
 @options.devices_file(help="Sweep a fleet: convert each variant once, measure on every device of this inventory "
-                           "in parallel (each one job at a time), pick per device.")
+                           "in parallel (each one job at a time), decide per device.")
 @options.device_names()
 @options.cluster()
 @user_errors
@@ -91,8 +91,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
       edgenet sweep --budget-ms 25 --weights-dir weights/ --data val/   # the most accurate int8 that fits
     """
     from ..decide.constraints import Constraints
-    from ..decide.sweep import SweepParams, describe, run_sweep
     from ..family.variants import parse_variant_list
+    from ..sweep import SweepParams, describe, remote_device, run_sweep, summary_rows
 
     variants = [v for group in variant_lists for v in group] or parse_variant_list(["b0-b7"])
     if weights is not None and weights != IMAGENET:
@@ -100,22 +100,26 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
                                "(one file per variant)")
     if weights == IMAGENET and weights_dir:
         raise click.UsageError("--weights imagenet and --weights-dir exclude each other")
+    if remote and inventory:
+        raise click.UsageError("--remote and --devices exclude each other: declare the board in the inventory")
+    if cluster != "local" and not inventory:
+        raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
     for path in (data, labels):  # before any conversion, not after the first one
         if path is not None and not path.exists():
             raise InputFileError(path, "no such file or folder")
     rundir = output
+    threads_given = click.get_current_context().get_parameter_source("threads").name != "DEFAULT"
     measure["max_s"] = max(measure["max_s"], measure["min_s"])
     bench = replace(SWEEP_BENCH, threads=threads, **measure)
     if settings_path:
         from ..bench.tune import load_settings
 
         bench = replace(bench, **load_settings(settings_path))
-        threads = bench.threads
+        threads, threads_given = bench.threads, True
         info(f"benchmark settings: {bench.label()} (from {settings_path})")
     params = SweepParams(
         budget_ms=budget_ms, variants=tuple(variants), quant=quant, stat=stat, threads=threads, calib=calib,
         samples=samples, seed=seed, weights_dir=Path(weights_dir) if weights_dir else None, weights=weights,
-        remote=remote,
         min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
         bench=bench,
@@ -123,59 +127,40 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         constraints=Constraints(budget_ms=budget_ms, max_memory_mb=max_memory_mb, max_size_mb=max_size_mb,
                                 min_top1=min_top1, min_agreement=min_agreement, edgetpu_on_chip=edgetpu_on_chip),
     )
-    if inventory or cluster != "local":
-        _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine,
-               threads if click.get_current_context().get_parameter_source("threads").name != "DEFAULT" else None)
-        return
-    outcome = run_sweep(params, rundir, log=lambda m: info(m))
+    devices = None
+    if inventory:
+        from ..devices import load_devices
+
+        devices = load_devices(inventory, device_names or ())
+        if threads_given:  # --threads/--settings: every device at that thread count
+            devices = tuple(replace(d, threads=(threads,)) for d in devices)
+    elif remote:
+        devices = (remote_device(remote, threads),)
+    with executor_for(cluster) as executor:
+        outcome = run_sweep(params, rundir, devices, executor, log=lambda m: info(m))
     if as_json:
-        emit_json(outcome.to_dict())
+        emit_json(outcome.to_dict(params, executor.name))
     else:
-        click.echo(table(describe(outcome.steps)))
-        if outcome.decision is not None:
-            click.echo(outcome.decision.message)
-            for alternative in outcome.alternatives:  # nothing fits: what would, measured or predicted
-                click.echo(f"alternative: {alternative.line(stat, outcome.decision.confidence)}")
-        elif outcome.selection is not None:
-            click.echo(outcome.selection.message)
+        for d in outcome.devices:
+            if len(outcome.devices) > 1:
+                click.echo(f"{d.device} ({d.where}, {d.threads} thread(s)):")
+            click.echo(table(describe(d.steps)))
+            if d.decision is not None:
+                click.echo(d.decision.message)
+                for alternative in d.alternatives:  # nothing fits: what would, measured or predicted
+                    click.echo(f"alternative: {alternative.line(stat, d.decision.confidence)}")
+            if d.suggestion:
+                s = d.suggestion
+                verdict = "fits" if s.get("fits") else "does not fit"
+                measured = "not measured" if s["measured_ms"] is None else f"{s['measured_ms']:.2f} ms"
+                click.echo(f"refine: {s['spec']} predicted {s['predicted_ms']:.2f} ms, measured {measured}: {verdict}")
+        if len(outcome.devices) > 1:
+            click.echo(table(summary_rows(outcome, params.budget_ms)))
         click.echo(f"measured with {bench.label()}" + (f" (tuned: {settings_path})" if settings_path else ""))
-        if outcome.suggestion:
-            s = outcome.suggestion
-            verdict = "fits" if s.get("fits") else "does not fit"
-            click.echo(f"refine: {s['spec']} predicted {s['predicted_ms']:.2f} ms, measured "
-                       f"{s['measured_ms'] if s['measured_ms'] is None else round(s['measured_ms'], 2)} ms: {verdict}")
         if outcome.report:
             info(f"report: {outcome.report}")
-    if outcome.emulated:
+    if all(d.emulated for d in outcome.devices):
         info("emulated device: the variants ran on its ARM code; latencies are the emulator's, so none is picked")
         return
-    if outcome.decision is None or outcome.decision.pick is None:
-        raise SystemExit(1)
-
-
-def _fleet(params, inventory, device_names, cluster, rundir, as_json, remote, refine, threads) -> None:
-    from ..decide.fleet import fleet_rows, run_fleet_sweep
-    from ..devices import load_devices
-
-    if not inventory:
-        raise click.UsageError("a sweep on a cluster measures the devices of an inventory: pass --devices FILE")
-    if remote or refine:
-        raise click.UsageError("--remote/--refine apply to a one-device sweep; declare boards in devices.toml")
-    if len(params.forms) > 1:
-        raise click.UsageError("--quant with several forms applies to a one-device sweep (a fleet sweep converts "
-                               "one form)")
-    if params.objective == "accuracy" or params.data is not None:
-        # The fleet sweep picks by size under each device's budget; it does not evaluate accuracy yet.
-        raise click.UsageError("--objective accuracy/--data apply to a one-device sweep (a fleet sweep picks "
-                               "the largest variant within each device's budget)")
-    fleet = load_devices(inventory, device_names or ())
-    with executor_for(cluster) as executor:
-        outcome = run_fleet_sweep(params, fleet, rundir, executor, log=lambda m: info(m),
-                                  threads={d.name: threads for d in fleet} if threads else None)
-    if as_json:
-        emit_json(outcome.to_dict())
-    else:
-        click.echo(table(fleet_rows(outcome, params.budget_ms)))
-        info(f"report: {outcome.report}")
-    if not any(d.selection is not None and d.selection.pick is not None for d in outcome.devices):
+    if not any(d.pick is not None for d in outcome.devices):
         raise SystemExit(1)

@@ -385,11 +385,14 @@ def _quality_note(quality: QualityReport | None) -> str | None:
         reached = f"{budget['reached_pct']:.1f} %"
         if budget.get("expected_pct") is not None:
             reached += f", expected {budget['expected_pct']:.1f} %"
-        if ci:  # the interval over the held-out photos; whether its lower bound meets the target too
+        if ci:  # the interval over the choice photos: the budget is met only by its lower bound
             reached += f", 95 % CI {ci[0]:.1f}-{ci[1]:.1f} %"
-            if budget["met"]:
-                reached += ": " + ("met even by its lower bound" if budget["met_at_ci_lower_bound"] else
-                                   "not by its lower bound")
+            if budget.get("choice_images"):
+                reached += f" on {budget['choice_images']} choice image(s)"
+        shown = budget.get("report")
+        if shown:  # the kept model on the held-out photos no choice saw
+            reached += (f"; {shown['top1_agreement_pct']:.1f} % (95 % CI {shown['ci95_pct'][0]:.1f}-"
+                        f"{shown['ci95_pct'][1]:.1f} %) on {shown['images']} report image(s)")
         head = f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} ({reached}) with {done}"
         why = "" if budget["met"] else f"; ladder stopped: {budget.get('stopped', 'every rung tried')}"
         precision = quality.precision

@@ -50,8 +50,12 @@ numbers about noise. Held-out images must not be calibration images (the quantiz
 fitted its ranges to those, so they flatter the result). The embedded default set keeps
 a few photographs apart for this (:func:`edgenet.convert.calibration.holdout_images`); because
 there are only a handful, each is also seen through a fixed set of crops and flips
-(:data:`VIEWS`), which gives enough tensors for a stable SQNR without touching the
-calibration photos.
+(:data:`VIEWS`, as many as it takes to reach :data:`MIN_HOLDOUT_SAMPLES`), which gives enough tensors for a
+stable SQNR without touching the calibration photos.
+
+Two models measured on the same held-out samples are compared by their *paired* flips: the samples only one of
+them flips (:func:`paired_flips`), with the exact McNemar test (:func:`mcnemar_exact`), never by the difference
+of two agreement rates, whose intervals overlap even when one model is better on every sample where they differ.
 
 Only numpy and Pillow at module level; the models are passed in as callables.
 """
@@ -74,8 +78,9 @@ from ..pixels.images import list_image_files, load_image
 from ..pixels.preprocess import centre_crop_box, pixels_to_input, resize_box
 from .calibration import DEFAULT_SOURCE, holdout_images
 
-__all__ = ["Fidelity", "HoldoutSet", "VIEWS", "holdout_view", "agreement_interval", "agreement_line", "cluster_bootstrap",
-           "fidelity_metrics", "holdout_set", "measure_fidelity", "wilson_interval"]
+__all__ = ["Fidelity", "HoldoutSet", "PairedFlips", "VIEWS", "agreement_interval", "agreement_line",
+           "cluster_bootstrap", "fidelity_metrics", "holdout_set", "holdout_view", "mcnemar_exact", "measure_fidelity",
+           "paired_flips", "wilson_interval"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
 #: The first view is the evaluation crop of :func:`edgenet.pixels.preprocess.preprocess`'s geometry.
@@ -89,10 +94,11 @@ VIEWS: tuple[tuple[float | None, float, float, bool], ...] = (
     (0.6, 0.5, 0.5, False),
     (0.6, 0.5, 0.5, True),
 )
-#: Below this many held-out images every image is seen through all :data:`VIEWS`.
-MIN_IMAGES_WITHOUT_VIEWS = 24
-#: At most this many held-out images from a user folder (keeps the check to seconds).
-MAX_HOLDOUT_IMAGES = 64
+#: Held-out images are seen through as many of :data:`VIEWS` as it takes to reach this many samples (all 8 views
+#: below 32 images, one from 256 images on): the budget judges on hundreds of views, not a few dozen.
+MIN_HOLDOUT_SAMPLES = 256
+#: At most this many held-out images from a user folder (keeps the check to about a minute for Lite2 on 2 cores).
+MAX_HOLDOUT_IMAGES = 512
 #: A sample is a near-tie when its float top-1/top-2 margin is below this many RMS margin errors.
 NEAR_TIE_SIGMAS = 2.0
 #: Cluster bootstrap of the agreement interval: resamples, seed, and the interval's coverage.
@@ -119,10 +125,14 @@ class Fidelity:
     expected_agreement: float  # 1 - mean Phi(-margin / margin_error_rms): the agreement without the counting noise
     top1_agreement_ci95: tuple[float, float]  # 95 % interval of top1_agreement (see ci_method)
     ci_method: str  # how the interval was made, e.g. "cluster bootstrap over 28 images, at least Wilson on 104 samples"
+    #: Indices (rows of the held-out set) of the flipped samples: two models measured on the same held-out set are
+    #: compared by their paired flips (:func:`paired_flips`, :func:`mcnemar_exact`), not by two rates.
+    flipped_samples: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["top1_agreement_ci95"] = list(self.top1_agreement_ci95)
+        out["flipped_samples"] = list(self.flipped_samples)
         return out
 
 
@@ -136,6 +146,21 @@ class HoldoutSet:
     note: str
     #: Image id (0 .. images-1) of each row of ``array``: the views of one photo share it. ``None``: unknown.
     groups: np.ndarray | None = None
+
+    def split(self) -> tuple[HoldoutSet, HoldoutSet | None]:
+        """``(choose, report)``: two disjoint halves by image (even image ids choose, odd ones report), all views of
+        a photo on one side; ``(self, None)`` with fewer than 2 images or no grouping. The accuracy budget picks its
+        rung on ``choose`` and states the kept model's agreement on ``report``, which no choice has seen."""
+        if self.groups is None or self.images < 2:
+            return self, None
+        _, ids = np.unique(self.groups, return_inverse=True)
+        halves = []
+        for parity, name in ((0, "choose"), (1, "report")):
+            rows = np.flatnonzero(ids % 2 == parity)
+            _, regrouped = np.unique(ids[rows], return_inverse=True)
+            halves.append(HoldoutSet(self.array[rows], int(regrouped.max()) + 1, f"{self.source} ({name} half)",
+                                     self.note, regrouped.astype(np.int64)))
+        return halves[0], halves[1]
 
 
 def _count(n: int, noun: str) -> str:
@@ -167,9 +192,10 @@ def _by_image(agree: np.ndarray, groups) -> tuple[np.ndarray, np.ndarray]:
 def cluster_bootstrap(agree: np.ndarray, groups: np.ndarray | Sequence[int], *,
                       resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED,
                       level: float = CI_LEVEL) -> tuple[float, float]:
-    """The plain percentile cluster bootstrap of the agreement over the distinct images of ``groups`` (images drawn
-    with replacement), without :func:`agreement_interval`'s floors."""
-    views, agreed = _by_image(np.asarray(agree, dtype=bool).reshape(-1), groups)
+    """The plain percentile cluster bootstrap of the mean of ``agree`` over the distinct images of ``groups`` (images
+    drawn with replacement), without :func:`agreement_interval`'s floors. ``agree`` may be numeric: per-sample
+    differences (e.g. float correct minus int8 correct, -1/0/1) give the interval of a paired top-1 drop."""
+    views, agreed = _by_image(np.asarray(agree, dtype=np.float64).reshape(-1), groups)
     drawn = np.random.default_rng(seed).integers(0, len(views), size=(resamples, len(views)))
     boot = agreed[drawn].sum(axis=1) / views[drawn].sum(axis=1)
     tail = 100.0 * (1 - level) / 2
@@ -265,7 +291,52 @@ def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: in
         expected_agreement=expected,
         top1_agreement_ci95=interval,
         ci_method=method,
+        flipped_samples=tuple(int(i) for i in np.flatnonzero(~agree)),
     )
+
+
+def mcnemar_exact(only_a: int, only_b: int) -> float:
+    """The two-sided exact McNemar p-value for a paired comparison of two models on the same samples.
+
+    ``only_a``: samples that only model A gets wrong (flips), ``only_b``: those only model B gets wrong; samples
+    both get right or both get wrong carry no information about which is better. Under "equally good" each of the
+    ``n = only_a + only_b`` discordant samples is A's or B's with probability 1/2, so the p-value is
+    ``min(1, 2 * P(X <= min(only_a, only_b)))`` with ``X ~ Binomial(n, 1/2)`` (1 when ``n`` is 0).
+    """
+    a, b = int(only_a), int(only_b)
+    if a < 0 or b < 0:
+        raise ValueError(f"discordant counts must be non-negative, got {only_a} and {only_b}")
+    n = a + b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(a, b) + 1)) / 2.0**n
+    return min(1.0, 2.0 * tail)
+
+
+@dataclass(frozen=True)
+class PairedFlips:
+    """Two models (A, B) against the same float model on the same samples, compared sample by sample."""
+
+    only_a: int  # samples A flips and B does not
+    only_b: int  # samples B flips and A does not
+    both: int  # samples both flip
+    p_value: float  # two-sided exact McNemar (mcnemar_exact)
+
+    @property
+    def b_better(self) -> bool:
+        """B flips fewer samples than A and the difference is not chance (McNemar p < 0.05)."""
+        return self.only_b < self.only_a and self.p_value < 1.0 - CI_LEVEL
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "b_better": self.b_better}
+
+
+def paired_flips(a: dict | Fidelity, b: dict | Fidelity) -> PairedFlips:
+    """Compare two fidelities measured on the same held-out samples by their flipped samples (McNemar)."""
+    fa = set(a.flipped_samples if isinstance(a, Fidelity) else a["flipped_samples"])
+    fb = set(b.flipped_samples if isinstance(b, Fidelity) else b["flipped_samples"])
+    only_a, only_b = len(fa - fb), len(fb - fa)
+    return PairedFlips(only_a, only_b, len(fa & fb), mcnemar_exact(only_a, only_b))
 
 
 def agreement_line(fidelity: dict) -> str:
@@ -325,7 +396,7 @@ def _tensors(paths: Sequence[Path], contract: PreprocessContract) -> tuple[list[
             decoded.append(load_image(path))
         except InputFileError:
             continue
-    views = VIEWS if len(decoded) < MIN_IMAGES_WITHOUT_VIEWS else VIEWS[:1]
+    views = VIEWS[: max(1, min(len(VIEWS), math.ceil(MIN_HOLDOUT_SAMPLES / max(1, len(decoded)))))]
     pairs = [(holdout_view(image, view, contract), i) for i, image in enumerate(decoded) for view in views]
     return [row for row, _ in pairs], [i for _, i in pairs], len(decoded)
 

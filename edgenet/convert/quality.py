@@ -22,28 +22,36 @@ taken worst first from the quant report's ranking (lowest local SQNR, :mod:`edge
 tensor_errors`) measured on *calibration* samples, K = 1, 2, 4, ... up to :func:`k_schedule`'s cap.
 These rungs change the graph, so each one's latency against plain int8 is measured side by side
 (:mod:`edgenet.convert.paired_latency`); a rung costing more than ``max_latency_cost_pct`` is not
-accepted and ends that kind's climb. When no rung meets the budget, the best accepted one is kept and
-the verdict says the budget was missed and why the ladder stopped. Among the integer rungs (all at plain
-int8's latency) the best is the one with the smallest logit error (highest SQNR; then the expected
-agreement, the fidelity check's smooth estimate from the float margins, then the counted agreement; the
-earlier, smaller change on a tie): on a few dozen held-out samples the counted flips of one repair move by
-several with the random pixels of its statistics alone (benchmarks/weight_rounding.py ``--seeds``: Lite0
-94.2-99.0 % at one SQNR), and the expected agreement, though much steadier, rests on the half of the samples
-with small margins. A precision rung costs latency, so it must raise the counted agreement over the kept
-rung's without lowering the expected one.
+accepted and ends that kind's climb.
 
-The held-out images decide only where to stop, never a range, a bias value or which ops to upgrade;
-the stopping rule still makes the reported agreement a slightly optimistic estimate, which the
-manifest says. The verdict also carries the agreement's 95 % interval (``reached_ci95_pct``, from
-:mod:`edgenet.convert.fidelity`: a cluster bootstrap over the held-out photos), whether even its
-lower bound meets the target (``met_at_ci_lower_bound``) and the smooth estimate of the agreement from
-the margins (``expected_pct``, the fidelity's ``expected_agreement``); the ladder itself still stops on the counted
-agreement, so ``met`` with ``met_at_ci_lower_bound`` false means "met on these photos, within their
-noise".
+How the budget decides (issue #26: choices that generalise):
+
+* **Fit, choose, report.** Ranges, bias values, re-rounded weights and the ranking of ops are fitted on the
+  *calibration* samples only. The held-out photos are split by photo (:meth:`edgenet.convert.fidelity.HoldoutSet.
+  split`): the ladder chooses on one half (``fidelity``) and the kept model's agreement is stated on the other
+  (``report``), which no choice saw. A user's ``--holdout DIR`` gives up to
+  :data:`edgenet.convert.fidelity.MAX_HOLDOUT_IMAGES` photos, seen through enough views for
+  :data:`edgenet.convert.fidelity.MIN_HOLDOUT_SAMPLES` samples.
+* **Met only by the lower bound.** The budget is met only when the lower bound of the agreement's 95 % interval
+  on the choice photos (a cluster bootstrap over the photos, at least Wilson on the views) reaches the target
+  (:func:`met_at_lower_bound`); otherwise the ladder keeps climbing. 100 % on 24 views of 3 photos has a lower
+  bound of 86 %: not met.
+* **Plain int8 unless beaten on paired flips.** A rung replaces plain int8 only when, on the same choice
+  samples, it flips fewer of them and the exact McNemar test on the samples only one of the two flips says so
+  (p < 0.05, :func:`edgenet.convert.fidelity.paired_flips`); among such rungs the one with the most agreement
+  (then the expected agreement, then the logits' SQNR) is kept. A precision rung (it costs latency) must also
+  raise the counted and the expected agreement over the kept rung's.
+
+When no rung meets the budget, the best kept one is returned and the verdict says the budget was missed
+and why the ladder stopped. The verdict (``record["budget"]``) carries the agreement on the choice photos with its
+interval (``reached_pct``, ``reached_ci95_pct``), the paired comparison with plain int8 (``vs_plain_int8``), the
+report photos' agreement and interval (``report``) and every rung tried (``steps``, each with its own paired
+comparison).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -93,66 +101,108 @@ class Rung:
     asked: tuple[str, ...] = ()  # the ops the rung asked for (``ops`` is what the bytes hold)
     weight_rounding: bool = False  # int8 weights re-rounded (edgenet.convert.rounding)
     expected_agreement: float | None = None  # the fidelity's smooth estimate (edgenet.convert.fidelity)
+    vs_plain: dict | None = None  # paired flips against plain int8 (edgenet.convert.fidelity.PairedFlips)
 
     def to_dict(self) -> dict:
         out = {"ranges": self.ranges, "bias_correction": self.bias_correction, "weight_rounding": self.weight_rounding,
                "top1_agreement": self.top1_agreement, "expected_agreement": self.expected_agreement,
-               "sqnr_db": self.sqnr_db}
+               "sqnr_db": self.sqnr_db, "vs_plain_int8": self.vs_plain}
         if self.precision is not None:
             out.update(precision=self.precision, ops=list(self.ops), asked=list(self.asked),
                        latency_vs_plain_int8=self.latency, accepted=self.accepted)
         return out
 
 
-def _met(fidelity: dict | None, min_agreement_pct: float) -> bool:
-    return fidelity is not None and 100.0 * fidelity["top1_agreement"] >= min_agreement_pct - 1e-9
+def met_at_lower_bound(fidelity: dict | None, min_agreement_pct: float) -> bool:
+    """The budget is met only when the *lower* bound of the agreement's 95 % interval reaches the target: a point
+    estimate of 100 % on 24 views of 3 photos (interval 43.9-100 %) says nothing about other images."""
+    if fidelity is None or not fidelity.get("top1_agreement_ci95"):
+        return False
+    return 100.0 * float(fidelity["top1_agreement_ci95"][0]) >= min_agreement_pct - 1e-9
 
 
 def _key(fid: dict) -> tuple[float, float, float]:
-    """Which of two integer rungs is better: the logits' SQNR first (the error over every held-out logit, the most
-    stable measure; counted flips on a few dozen held-out samples move by several at one SQNR, and the expected
-    agreement rests on the half of the samples with small margins), then the expected agreement
-    (:mod:`edgenet.convert.fidelity`), then the counted agreement."""
+    """Which of two rungs that both beat plain int8 (paired test) is better: the counted agreement on the choice
+    images first (hundreds of views make it the measure the budget is about), then the expected agreement
+    (:mod:`edgenet.convert.fidelity`), then the logits' SQNR."""
     sqnr = fid.get("sqnr_db")
-    return (sqnr if sqnr is not None else float("-inf"), fid.get("expected_agreement", fid["top1_agreement"]),
-            fid["top1_agreement"])
+    return (fid["top1_agreement"], fid.get("expected_agreement", fid["top1_agreement"]),
+            sqnr if sqnr is not None else float("-inf"))
 
 
-def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tuple[bytes, dict]],
-           fidelity: Callable[[bytes], dict | None], *, ranges: str = "minmax", bias_correction: bool = False,
-           min_agreement_pct: float | None = None,
-           precision: Sequence[tuple[str, PrecisionRung]] = (),
-           rank: Callable[[bytes], list[str]] | None = None,
-           upgraded: Callable[[bytes], list[str]] | None = None,
-           latency: Callable[[bytes, bytes], dict] | None = None,
-           max_latency_cost_pct: float = DEFAULT_MAX_LATENCY_COST_PCT,
-           max_ops: int = MAX_UPGRADED_OPS,
-           round_weights: Callable[[bytes], tuple[bytes, dict]] | None = None,
-           weight_rounding: bool = False) -> tuple[bytes, dict | None, dict]:
-    """Return ``(model bytes, its fidelity, quality record)``.
+def _beats(plain: dict, fid: dict) -> dict:
+    """The paired comparison of a rung with plain int8 on the same choice samples (McNemar on their flips)."""
+    from .fidelity import paired_flips
+
+    return paired_flips(plain, fid).to_dict()
+
+
+@dataclass(frozen=True)
+class RepairPlan:
+    """Everything the repair ladder needs, as one frozen, self-validating object.
 
     ``convert(ranges)`` converts with a range method; ``correct_bias(bytes)`` returns corrected bytes
     and a summary; ``fidelity(bytes)`` measures on the held-out images (``None`` when there are none).
-    Precision rungs (``precision``: ``(kind, rung)`` pairs, tried in order after the integer ladder
-    misses) need ``rank(bytes)`` (op output names worst first, on calibration samples),
-    ``upgraded(bytes)`` (the ops a result actually runs above int8) and ``latency(plain, candidate)``.
+    ``ranges``/``bias_correction``/``weight_rounding`` are what was asked outright; ``min_agreement_pct``
+    (percent) turns the budget on instead. Precision rungs (``precision``: ``(kind, rung)`` pairs, tried in
+    order after the integer ladder misses) need ``rank(bytes)`` (op output names worst first, on calibration
+    samples), ``upgraded(bytes)`` (the ops a result actually runs above int8) and ``latency(plain, candidate)``.
     ``round_weights(bytes)`` re-rounds the int8 weights (corrected bytes and a summary): applied before bias
     correction when ``weight_rounding`` is asked, and the budget's :data:`ROUNDING_LADDER` rungs when given.
     """
+
+    convert: Callable[[str], bytes]
+    correct_bias: Callable[[bytes], tuple[bytes, dict]]
+    fidelity: Callable[[bytes], dict | None]
+    ranges: str = "minmax"
+    bias_correction: bool = False
+    min_agreement_pct: float | None = None
+    precision: tuple[tuple[str, PrecisionRung], ...] = ()
+    rank: Callable[[bytes], list[str]] | None = None
+    upgraded: Callable[[bytes], list[str]] | None = None
+    latency: Callable[[bytes, bytes], dict] | None = None
+    max_latency_cost_pct: float = DEFAULT_MAX_LATENCY_COST_PCT
+    max_ops: int = MAX_UPGRADED_OPS
+    round_weights: Callable[[bytes], tuple[bytes, dict]] | None = None
+    weight_rounding: bool = False
+    #: The fidelity on the *report* images (disjoint from ``fidelity``'s choice images): the kept model's
+    #: agreement, measured where no choice was made. ``None``: the choice images report too (optimistic).
+    report: Callable[[bytes], dict | None] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "precision", tuple(self.precision))
+        if self.min_agreement_pct is not None and not (math.isfinite(self.min_agreement_pct)
+                                                       and self.min_agreement_pct >= 0.0):
+            raise ValueError(f"--min-agreement must be a non-negative percentage, got {self.min_agreement_pct}")
+        if self.weight_rounding and self.round_weights is None:
+            raise ValueError("weight rounding needs a weight rounder")
+        if self.precision and (self.rank is None or self.upgraded is None or self.latency is None):
+            raise ValueError("precision rungs need rank, upgraded and latency")
+        if int(self.max_ops) < 1:
+            raise ValueError(f"max_ops must be at least 1, got {self.max_ops}")
+
+
+def repair(plan: RepairPlan) -> tuple[bytes, dict | None, dict]:
+    """Return ``(model bytes, its fidelity, quality record)`` for ``plan`` (:class:`RepairPlan`)."""
+    convert, correct_bias, fidelity = plan.convert, plan.correct_bias, plan.fidelity
+    ranges, bias_correction, min_agreement_pct = plan.ranges, plan.bias_correction, plan.min_agreement_pct
+    precision, rank, upgraded, latency = plan.precision, plan.rank, plan.upgraded, plan.latency
+    max_latency_cost_pct, max_ops = plan.max_latency_cost_pct, plan.max_ops
+    round_weights, weight_rounding = plan.round_weights, plan.weight_rounding
+    report = plan.report
     if min_agreement_pct is None:
         data = convert(ranges)
         record: dict = {"ranges": ranges, "bias_correction": None}
         if weight_rounding:
-            if round_weights is None:
-                raise ValueError("weight rounding needs a weight rounder")
             data, record["weight_rounding"] = round_weights(data)
         if bias_correction:
             data, summary = correct_bias(data)
             record["bias_correction"] = summary
-        return data, fidelity(data), record
+        return data, (report or fidelity)(data), record
 
     steps: list[Rung] = []
     best: tuple[bytes, dict | None, dict] | None = None
+    plain_fid: dict | None = None
     converted: dict[str, bytes] = {}
     met = False
     rungs = [(m, b, False) for m, b in LADDER] + [(m, b, True) for m, b in ROUNDING_LADDER if round_weights]
@@ -168,14 +218,19 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
         fid = fidelity(data)
         if fid is None:
             raise ValueError("the accuracy budget needs held-out images (pass --holdout DIR)")
+        paired = None if plain_fid is None else _beats(plain_fid, fid)
         steps.append(Rung(method, bias, fid["top1_agreement"], fid.get("sqnr_db"), weight_rounding=rounding,
-                          expected_agreement=fid.get("expected_agreement")))
+                          expected_agreement=fid.get("expected_agreement"), vs_plain=paired))
         record = {"ranges": method, "bias_correction": summary}
         if rounded is not None:
             record["weight_rounding"] = rounded
-        if best is None or _key(fid) > _key(best[1]):
+        # Plain int8 is kept unless a rung beats it on the paired flips (McNemar, p < 0.05), not on two rates.
+        beats = paired is None or paired["b_better"]
+        if plain_fid is None:
+            plain_fid, best = fid, (data, fid, record)
+        elif beats and _key(fid) > _key(best[1]):
             best = (data, fid, record)
-        if _met(fid, min_agreement_pct):
+        if beats and met_at_lower_bound(fid, min_agreement_pct):
             best, met = (data, fid, record), True
             break
     assert best is not None
@@ -184,8 +239,6 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                              "only)")
     chosen_latency = None
     if not met and precision:
-        if rank is None or upgraded is None or latency is None:
-            raise ValueError("precision rungs need rank, upgraded and latency")
         base, _, base_record = best
         plain = converted["minmax"]
         ranked = rank(base)
@@ -201,10 +254,11 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                 cost_pct = 100.0 * (lat["ratio_of_minima"] - 1.0)
                 accepted = cost_pct <= max_latency_cost_pct
                 basis = PRECISION_BASIS.get(kind, (base_record["ranges"], bool(base_record.get("bias_correction"))))
+                paired = _beats(plain_fid, fid)
                 steps.append(Rung(basis[0], basis[1], fid["top1_agreement"], fid.get("sqnr_db"), kind, ops, lat,
                                   accepted, tuple(ranked[:k]), weight_rounding=kind not in PRECISION_BASIS
                                   and bool(base_record.get("weight_rounding")),
-                                  expected_agreement=fid.get("expected_agreement")))
+                                  expected_agreement=fid.get("expected_agreement"), vs_plain=paired))
                 if not accepted:
                     stopped = (f"{kind} for {k} op(s) costs {cost_pct:+.1f} % latency against plain int8, over "
                                f"--max-latency-cost {max_latency_cost_pct:g} %")
@@ -214,11 +268,13 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
                     record.update(ranges=basis[0], bias_correction=None)
                     record.pop("weight_rounding", None)
                 # A rung that costs latency is kept only for more agreement, counted and expected, not for a
-                # better SQNR alone.
+                # better SQNR alone, and only when it beats plain int8 on the paired flips.
+                if not paired["b_better"]:
+                    continue
                 if fid["top1_agreement"] > best[1]["top1_agreement"] and \
                         fid.get("expected_agreement", 0.0) >= best[1].get("expected_agreement", 0.0):
                     best, chosen_latency = (data, fid, record), lat
-                if _met(fid, min_agreement_pct):
+                if met_at_lower_bound(fid, min_agreement_pct):
                     best, chosen_latency, met = (data, fid, record), lat, True
                     stopped = "met"
                     break
@@ -230,28 +286,40 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
     precise = record.get("precision")
     ci = fid.get("top1_agreement_ci95")
     ci_pct = [round(100.0 * ci[0], 3), round(100.0 * ci[1], 3)] if ci else None
-    at_lower = ci is not None and 100.0 * ci[0] >= min_agreement_pct - 1e-9
-    note = ("the held-out images chose where the ladder stopped, so the reached agreement is slightly "
-            "optimistic; measure on other images to confirm")
+    reported = report(data) if report is not None else None
+    if reported is None:
+        note = ("the choice images also report the agreement (no separate report images): it is slightly "
+                "optimistic; measure on other images to confirm")
+    else:
+        note = (f"chosen on {fid.get('images')} image(s), reported on {reported.get('images')} other image(s) that "
+                "neither the repairs nor the choice saw")
     if ci:
-        if at_lower:
-            verdict = "the target is met even by its lower bound"
-        elif _met(fid, min_agreement_pct):
-            verdict = "its lower bound misses the target, so on other images the agreement may fall below it"
+        if met:
+            verdict = "its lower bound meets the target"
         elif 100.0 * ci[1] >= min_agreement_pct - 1e-9:
-            verdict = "the target lies inside it, so other images may meet it or miss it"
+            verdict = "the target lies inside it, so the budget is not met (it is met only by the lower bound)"
         else:
             verdict = "even its upper bound misses the target"
-        note += (f". Its 95 % interval on these {fid.get('images')} image(s) is {ci_pct[0]:.1f}-{ci_pct[1]:.1f} % "
-                 f"({fid.get('ci_method')}): {verdict}")
+        note += (f". Its 95 % interval on the {fid.get('images')} choice image(s) is {ci_pct[0]:.1f}-{ci_pct[1]:.1f} "
+                 f"% ({fid.get('ci_method')}): {verdict}")
+    kept_vs_plain = None if fid is plain_fid else _beats(plain_fid, fid)
     record["budget"] = {
         "min_agreement_pct": min_agreement_pct,
-        "met": _met(fid, min_agreement_pct),
+        "met": met,
+        "rule": "met only when the 95 % interval's lower bound on the choice images reaches the target; a rung "
+                "replaces plain int8 only when it flips fewer choice samples (exact McNemar p < 0.05)",
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
         "reached_ci95_pct": ci_pct,
         "expected_pct": round(100.0 * fid["expected_agreement"], 3) if "expected_agreement" in fid else None,
-        "met_at_ci_lower_bound": at_lower if ci else None,
-        "stopped": stopped,
+        "met_at_ci_lower_bound": met_at_lower_bound(fid, min_agreement_pct) if ci else None,
+        "vs_plain_int8": kept_vs_plain,
+        "choice_images": fid.get("images"),
+        "choice_samples": fid.get("samples"),
+        "report": None if reported is None else {
+            "images": reported.get("images"), "samples": reported.get("samples"),
+            "top1_agreement_pct": round(100.0 * reported["top1_agreement"], 3),
+            "ci95_pct": [round(100.0 * v, 3) for v in reported["top1_agreement_ci95"]]},
+        "stopped": stopped if not met else "met",
         "steps": [s.to_dict() for s in steps],
         "full_integer": not precise or precise["kind"] != "float",
         "int8_only": not precise,
@@ -264,4 +332,4 @@ def repair(convert: Callable[[str], bytes], correct_bias: Callable[[bytes], tupl
     if precise:
         record["budget"]["ranking"] = ("ops worst first by local SQNR (edgenet.convert.tensor_errors) on "
                                        "calibration samples, never the held-out images")
-    return data, fid, record
+    return data, reported if reported is not None else fid, record

@@ -375,7 +375,8 @@ class QualityReport:
 
 def _fidelity(data: dict) -> Fidelity:
     """A :class:`~edgenet.convert.fidelity.Fidelity` back from its ``to_dict()`` (JSON has no tuples)."""
-    return _from(Fidelity, dict(data, top1_agreement_ci95=tuple(data["top1_agreement_ci95"])), "fidelity")
+    return _from(Fidelity, dict(data, top1_agreement_ci95=tuple(data["top1_agreement_ci95"]),
+                                flipped_samples=tuple(data.get("flipped_samples", ()))), "fidelity")
 
 
 @dataclass(frozen=True)

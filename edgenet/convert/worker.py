@@ -279,7 +279,7 @@ class Conversion:
         self.range_record: dict = {}  # what --ranges chose (edgenet_calibrate fills it)
         self.origin: dict[bytes, tuple] = {}  # integer rung bytes -> (range method, bias corrected[, re-rounded])
         self._float_bytes: bytes | None = None
-        self._reference = None  # the Keras model's logits on the held-out images
+        self._reference: dict = {}  # id(held-out set) -> the Keras model's logits on it
         self.calib = self._calibration()
         self.holdout = self._holdout()
         self.model, self.classes, self.weights_format = self._build()
@@ -358,19 +358,21 @@ class Conversion:
             self.origin[fixed] = (self.origin[data][0], self.origin[data][1], True)
         return fixed, summary.to_dict()
 
-    def fidelity(self, data: bytes) -> dict | None:
+    def fidelity(self, data: bytes, hold=None) -> dict | None:
+        """The fidelity on ``hold`` (default: the whole held-out set; the budget passes its choice/report halves)."""
         from ..runtime.interpreter import TFLiteModel
         from .fidelity import fidelity_metrics
 
-        hold = self.holdout
+        hold = self.holdout if hold is None else hold
         if hold is None:
             return None
         rows = range(len(hold.array))
-        if self._reference is None:
-            self._reference = np.concatenate([self.model(hold.array[i : i + 1], training=False).numpy() for i in rows])
+        if id(hold) not in self._reference:
+            self._reference[id(hold)] = np.concatenate(
+                [self.model(hold.array[i : i + 1], training=False).numpy() for i in rows])
         check = TFLiteModel(data, threads=max(1, os.cpu_count() or 1), source=self.name)
         quantized = np.concatenate([check.run(hold.array[i : i + 1]) for i in rows])
-        return fidelity_metrics(self._reference, quantized, images=hold.images, source=hold.source,
+        return fidelity_metrics(self._reference[id(hold)], quantized, images=hold.images, source=hold.source,
                                 groups=hold.groups).to_dict()
 
     def rank(self, data: bytes) -> list[str]:
@@ -404,16 +406,21 @@ class Conversion:
 
     def quantize(self) -> tuple[bytes, dict | None, QualityReport | None]:
         """Convert, with the repairs and the budget's ladder the request asks: (bytes, fidelity, quality)."""
-        from .quality import repair
+        from .quality import RepairPlan, repair
 
         r = self.request
+        # The budget chooses its rung on one half of the held-out photos and reports on the other (never fitted).
+        choose, report = self.holdout.split() if self.holdout is not None and r.min_agreement is not None \
+            else (self.holdout, None)
         try:
-            data, fidelity, record = repair(
-                self.convert, self.correct, self.fidelity, ranges=r.ranges, bias_correction=r.bias_correction,
-                min_agreement_pct=r.min_agreement, precision=self.precision_rungs(), rank=self.rank,
+            data, fidelity, record = repair(RepairPlan(
+                self.convert, self.correct, lambda d: self.fidelity(d, choose),
+                report=None if report is None else (lambda d: self.fidelity(d, report)), ranges=r.ranges,
+                bias_correction=r.bias_correction, min_agreement_pct=r.min_agreement,
+                precision=tuple(self.precision_rungs()), rank=self.rank,
                 upgraded=lambda d: [o["tensor"] for o in precision_ops(d)], latency=self.latency,
                 max_latency_cost_pct=r.max_latency_cost, round_weights=self.round if r.quant == "int8" else None,
-                weight_rounding=r.weight_rounding)
+                weight_rounding=r.weight_rounding))
         except ValueError as exc:
             raise EdgenetError(f"{self.variant.name}: {exc}") from None
         if not r.calibrated:

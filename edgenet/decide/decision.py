@@ -5,7 +5,7 @@ A candidate is picked only when its whole interval is within the budget ("fits")
 interval straddles the budget is "too close to call on this device": it is never picked on a
 coin toss, and the decision sentence names it next to the pick, so the user knows the next size up
 might fit and that this device cannot tell. (``sweep`` measures such a candidate again,
-interleaved with its neighbour, before it decides: :mod:`edgenet.decide.sweep`.)
+interleaved with its neighbour, before it decides: :mod:`edgenet.sweep`.)
 """
 
 from __future__ import annotations
