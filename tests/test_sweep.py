@@ -114,7 +114,7 @@ def test_a_fleet_of_one_is_the_one_device_sweep(base, tmp_path):
 def test_impossible_budget_stops_each_device_after_its_first_measurement(base, tmp_path):
     rundir = _copy(base[0], tmp_path / "run", records=False, models=TINY[:1])
     inventory = _inventory(tmp_path / "devices.toml", "here", "there")
-    result = CliRunner().invoke(main, _args(rundir, 0.000001, "--devices", str(inventory)))
+    result = CliRunner().invoke(main, _args(rundir, 0.000001, "--devices", str(inventory), "--no-alternatives"))
     assert result.exit_code == 1, result.output
     assert "no variant fits" in result.stdout and "skipped" in result.stdout
     outcome = json.loads((rundir / "sweep.json").read_text())
