@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from .errors import EdgenetError, printable
 
 __all__ = [
-    "Bounds", "NumberError", "BUDGET_MS", "COUNT", "DURATION_S", "FACTOR", "PERCENT", "PORT", "SEED", "THREADS",
-    "TIMEOUT_S",
+    "Bounds", "NumberError", "BUDGET_MS", "COUNT", "DURATION_S", "FACTOR", "PERCENT", "PERCENT_FLOOR", "MEGABYTES", "PORT", "SEED",
+    "THREADS", "TIMEOUT_S",
 ]
 
 
@@ -87,6 +87,10 @@ THREADS = Bounds(1, 1024, integer=True)
 SEED = Bounds(0, 2**32 - 1, integer=True)
 #: A share in percent.
 PERCENT = Bounds(0.0, 100.0, unit="%")
+#: A floor in percent that must ask for something (--min-agreement, --min-top1): above 0.
+PERCENT_FLOOR = Bounds(0.0, 100.0, lo_open=True, unit="%")
+#: A size in megabytes (MiB-based: resident memory, a model file): above 0, at most a terabyte.
+MEGABYTES = Bounds(0.0, 1_048_576.0, lo_open=True, unit="MB")
 #: A multiple of something (a budget, a latency): at least 1.
 FACTOR = Bounds(1.0, 100.0, unit="x")
 #: A TCP port.

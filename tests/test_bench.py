@@ -58,6 +58,18 @@ def test_bench_in_child_gives_sane_statistics(tiny):
     assert record["latency_ms"]["p50"] == float(np.percentile(record["samples_ms"], 50, method="linear"))
 
 
+def test_the_child_records_its_resident_memory_after_the_first_run(tiny):
+    """What --max-memory-mb is held to: the child's private + file-backed resident memory once the model has run,
+    which holds at least what init and the first run added, and never exceeds the child's peak."""
+    result = run_in_child(tiny.int8, BenchParams(**FAST))
+    assert result.ok, result.error
+    rss = result.rss_after_first_run_mb
+    added = result.init_memory_mb["anon"] + result.init_memory_mb["file"]
+    assert 1 < rss <= result.peak_rss_mb + 0.01 and rss >= added
+    view = results.as_record(result.to_record())
+    assert view.rss_after_first_run_mb == rss
+
+
 def test_latency_stats_match_numpy():
     samples = [5.0, 1.0, 3.0, 2.0, 4.0, 10.0]
     stats = LatencyStats.from_samples(samples)
@@ -236,3 +248,20 @@ def test_records_from_elsewhere_go_through_the_same_listeners(tiny, tmp_path):
     assert again_table.getvalue() == live_table.getvalue() and "tiny_int8.tflite" in again_table.getvalue()
     assert again_progress.getvalue() and again_progress.getvalue() in live_progress.getvalue()
     assert results.read_records(tmp_path / "again.jsonl") == records
+
+
+def test_a_percentile_raises_the_runs_and_the_time_cap_together(tiny):
+    """One rule (BenchParams.for_stat): p99 needs 368 runs for both ends of its interval, and the cap grows with
+    them, so the cap can no longer stop the runs before the statistic can be judged."""
+    from edgenet.decide.confidence import interval_for
+
+    base = BenchParams(min_runs=30, min_s=1.5, max_s=20.0)
+    p99 = base.for_stat("p99")
+    assert p99.min_runs == 368 and p99.max_s == pytest.approx(20.0 * 368 / 30)
+    assert p99.max_s / p99.min_runs == pytest.approx(base.max_s / base.min_runs)  # the same time per run allowed
+    assert p99.effective_timeout_s > p99.max_s and p99.min_s == base.min_s
+    assert base.for_stat("p50") is base and base.for_stat("mean") is base  # 30 runs bound a median already
+    assert p99.for_stat("p99") is p99
+    result = run_in_child(tiny.int8, BenchParams(**FAST).for_stat("p99"))
+    assert result.ok and result.runs >= 368
+    assert interval_for(result.samples_ms, "p99").bounded

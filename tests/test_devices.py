@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from edgenet.cli import main
 from edgenet.cluster.devices import ray_resources, resource_name
-from edgenet.devices import check_device, load_inventory
+from edgenet.devices import Device, check_device, load_inventory
 from edgenet.errors import InputFileError
 
 INVENTORY = """
@@ -42,6 +42,8 @@ def test_inventory_parses_every_field(tmp_path):
     assert (pi.link, pi.host, pi.ssh_options, pi.threads, pi.command) == (
         "ssh", "pi@10.0.0.21", ("Port=22", "IdentityFile=~/.ssh/pi"), (4,), "edgenet")
     assert coral.delegate == "edgetpu" and ray_resources([coral]) == {resource_name("coral"): 1}
+    assert laptop.constraints == {} and Device.from_dict(dict(laptop.to_dict(), constraints={"max_memory_mb": 300}))\
+        .constraints == {"max_memory_mb": 300}
     assert ray_resources([laptop, pi, coral], node="lab-pc") == {resource_name("pi4-a"): 1, resource_name("coral"): 1}
 
 
@@ -57,6 +59,8 @@ def test_inventory_parses_every_field(tmp_path):
     ("[[device]]\nname = 'a b'\n", "name must be"),
     ("[[device]]\nname = 'a'\nthreads = [0]\n", "threads must be"),
     ("[[device]]\nname = 'a'\ncolour = 'red'\n", "unknown key 'colour'"),
+    ("[[device]]\nname = 'a'\nconstraints = { max_memory_mb = 'lots' }\n", "constraints must be a table of numbers"),
+    ("[[device]]\nname = 'a'\nconstraints = 3\n", "constraints must be a table of numbers"),
     ("[[device]]\nname = 'a'\n[[device]]\nname = 'a'\n", "listed twice"),
     ("device = [", "not valid TOML"),
     ("", "no devices"),

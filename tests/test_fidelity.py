@@ -348,4 +348,4 @@ def test_real_lite0_int8_stays_close_to_float(tmp_path, lite0_checkpoint):
     assert manifest["weights"]["format"].startswith("checkpoint")
     assert manifest["random_weights"] is False
     assert manifest["input"]["scale"] == pytest.approx(1.0, abs=1e-3) and manifest["input"]["zero_point"] == -128
-    assert manifest["fidelity_note"].startswith("3 held-out image(s)")
+    assert manifest["fidelity_note"].startswith("8 held-out image(s) from default holdout")  # the 25-photo set holds 8 out

@@ -34,6 +34,10 @@ def test_every_engine_runs_and_is_recorded_as_itself(tiny, engine, tmp_path, mon
     monkeypatch.setenv("EDGENET_XNNPACK_CACHE_DIR", str(tmp_path))
     params = replace(QUICK, **ENGINES[engine])
     result = run_in_child(tiny.int8, params)
+    if params.ynnpack and not result.ok:  # ai-edge-litert 2.3 has the option but not YNNPACK: one clear line
+        assert "rejected the model with YNNPACK on (this LiteRT build may lack YNNPACK)" in result.error
+        assert "\n" not in result.error
+        return
     assert result.ok, result.error
     settings = result.to_record()["settings"]
     assert {k: settings[k] for k in ENGINES[engine]} == ENGINES[engine]

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import EdgenetError
 from ..numbers import COUNT, DURATION_S, THREADS, TIMEOUT_S, Bounds, NumberError
 from ..runtime.delegates import DELEGATES, EDGETPU_LIBRARY
 
-__all__ = ["APIS", "BenchParams", "BenchParamsError", "DELEGATES", "option_fields"]
+__all__ = ["APIS", "BenchParams", "BenchParamsError", "DELEGATES", "QUANTILES", "option_fields", "runs_needed"]
 
 #: How the model is run: LiteRT's Interpreter, or its CompiledModel API (ai-edge-litert 2.x).
 APIS = ("interpreter", "compiled")
 #: Slack on top of warm-up + max time before a child is declared hung: interpreter creation,
 #: process start-up and, on a Pi, reading a large model from an SD card.
 TIMEOUT_SLACK_S = 60.0
+#: Percentile statistic -> the quantile it estimates (the ``pNN`` latencies of a record).
+QUANTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+
+
+def runs_needed(q: float, confidence: float = 0.95) -> int:
+    """Fewest runs for which both ends of the ``q`` quantile's distribution-free interval exist (p99 at 95%: 367):
+    the slowest of ``n`` runs bounds the quantile from above with probability ``1 - q**n``."""
+    tail = (1.0 - confidence) / 2.0
+    extreme = max(q, 1.0 - q)
+    return max(1, math.ceil(math.log(tail) / math.log(extreme)))
 
 
 class BenchParamsError(EdgenetError, ValueError):
@@ -69,6 +80,9 @@ class BenchParams:
     xnnpack_weight_cache: bool = field(default=False, metadata=_option(
         "XNNPACK weight cache file (with --api compiled): packed weights reused across starts.",
         flag="--xnnpack-weight-cache"))
+    #: YNNPACK before XNNPACK (CompiledModel only, where the installed LiteRT has the option).
+    ynnpack: bool = field(default=False, metadata=_option(
+        "YNNPACK before XNNPACK (with --api compiled, where the installed LiteRT offers it).", flag="--ynnpack"))
 
     def __post_init__(self):
         for f in option_fields():  # finite and in range, as on the command line
@@ -91,8 +105,28 @@ class BenchParams:
             raise BenchParamsError("the XNNPACK latest-features switch needs the interpreter api with XNNPACK on")
         if self.xnnpack_weight_cache and self.api != "compiled":
             raise BenchParamsError("the XNNPACK weight cache needs --api compiled (the Python Interpreter has none)")
+        if self.ynnpack and self.api != "compiled":
+            raise BenchParamsError("YNNPACK needs --api compiled (the Python Interpreter has no YNNPACK option)")
         if self.api == "compiled" and (self.delegate != "cpu" or not self.xnnpack):
             raise BenchParamsError("--api compiled runs on the CPU with XNNPACK (no --delegate, no --no-xnnpack)")
+
+    def for_stat(self, stat: str, confidence: float = 0.95) -> BenchParams:
+        """These parameters raised so that ``stat`` is always judged: at least the runs its interval needs
+        (:func:`runs_needed`), and the per-model time cap raised by the same factor as the run count.
+
+        The one rule for every command that holds a percentile to a budget: raising the runs alone lets the
+        cap stop the loop first (p99 needs 367 runs; 30 runs in a 20 s cap become 367 in 245 s), and the
+        verdict would read "too few runs". A model that gets the asked run count within the asked cap gets
+        the statistic's within the raised one; the hung-child timeout follows the cap.
+        """
+        if stat not in QUANTILES:
+            return self
+        needed = runs_needed(QUANTILES[stat], confidence)
+        if self.min_runs >= needed:
+            return self
+        factor = needed / self.min_runs
+        return replace(self, min_runs=needed, max_s=max(self.max_s * factor, self.min_s),
+                       timeout_s=None if self.timeout_s is None else self.timeout_s + self.max_s * (factor - 1))
 
     @property
     def effective_timeout_s(self) -> float:
@@ -110,7 +144,7 @@ class BenchParams:
         elif not self.xnnpack:
             engine = "builtin"
         else:
-            engine = "xnnpack" + ("+latest" if self.xnnpack_latest else "") + (
+            engine = ("ynnpack+" if self.ynnpack else "") + "xnnpack" + ("+latest" if self.xnnpack_latest else "") + (
                 "+cache" if self.xnnpack_weight_cache else "")
         return f"{self.api}/{engine} t={self.threads}"
 
@@ -132,6 +166,7 @@ class BenchParams:
             "xnnpack_latest": self.xnnpack_latest,
             "api": self.api,
             "xnnpack_weight_cache": self.xnnpack_weight_cache,
+            "ynnpack": self.ynnpack,
         }
 
     def interpreter_options(self) -> dict:

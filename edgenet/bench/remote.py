@@ -38,6 +38,8 @@ def _bench_args(threads: Sequence[int], params: BenchParams, label: str | None) 
         args += ["--api", params.api]
     if params.xnnpack_weight_cache:
         args.append("--xnnpack-weight-cache")
+    if params.ynnpack:
+        args.append("--ynnpack")
     if label:
         args += ["--label", label]
     return args

@@ -65,6 +65,7 @@ class BenchResult:
     failed_runs: int = 0
     peak_rss_mb: float | None = None
     init_memory_mb: dict | None = None  # {"anon", "file"} MB added by init + first run (runner.resident_mb)
+    rss_after_first_run_mb: float | None = None  # resident (private + file-backed) after init + first run
     error: str | None = None
     device: dict | None = None
     # When it was measured, fixed once: the JSON line and the CSV row of one result carry the same time.
@@ -108,6 +109,7 @@ class BenchResult:
             failed_runs=self.failed_runs,
             peak_rss_mb=self.peak_rss_mb,
             init_memory_mb=self.init_memory_mb,
+            rss_after_first_run_mb=self.rss_after_first_run_mb,
             samples_ms=self.samples_ms,
             error=self.error,
             created_utc=self.created_utc,

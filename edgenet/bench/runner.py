@@ -77,7 +77,8 @@ class TFLiteBackend:
             from ..runtime.compiled import CompiledRunner, weight_cache_file
 
             cache = weight_cache_file(sha256_bytes(self.model_bytes), p.threads) if p.xnnpack_weight_cache else None
-            self.interpreter = CompiledRunner(self.model_bytes, p.threads, weight_cache=cache, source=self.source)
+            self.interpreter = CompiledRunner(self.model_bytes, p.threads, weight_cache=cache, source=self.source,
+                                              ynnpack=p.ynnpack)
             self.interpreter.fill_inputs(rng)
             return
         self.interpreter = make_interpreter(
@@ -131,6 +132,8 @@ def measure(backend, params: BenchParams) -> dict:
     init_memory_mb = None
     if before is not None and after is not None:  # what the model, its runtime and first run added
         init_memory_mb = {k: round(after[k] - before[k], 2) for k in ("anon", "file")}
+    # What the inference process holds once it can answer: the figure --max-memory-mb is held to.
+    rss_after_first_run_mb = round(after["anon"] + after["file"], 2) if after is not None else None
     warmup_end = clock() + int(params.warmup_s * 1e9)
     while clock() < warmup_end:
         invoke()
@@ -151,7 +154,7 @@ def measure(backend, params: BenchParams) -> dict:
     if failed:
         error = f"{failed} invocation(s) failed: {first_error}"
     return {"init_ms": init_ms, "first_ms": first_ms, "samples_ms": samples, "failed_runs": failed, "error": error,
-            "init_memory_mb": init_memory_mb}
+            "init_memory_mb": init_memory_mb, "rss_after_first_run_mb": rss_after_first_run_mb}
 
 
 def _read_model(path: Path) -> bytes:

@@ -31,20 +31,28 @@ __all__ = ["ENGINES", "TuneOutcome", "candidates", "tune", "load_settings", "SET
 SETTINGS_SCHEMA = "edgenet.settings/1"
 
 #: Engine name -> the BenchParams fields that select it.
+_OFF = {"xnnpack_latest": False, "xnnpack_weight_cache": False, "ynnpack": False}
 ENGINES: dict[str, dict] = {
-    "interpreter/xnnpack": {"api": "interpreter", "xnnpack": True, "xnnpack_latest": False,
-                            "xnnpack_weight_cache": False},
-    "interpreter/xnnpack+latest": {"api": "interpreter", "xnnpack": True, "xnnpack_latest": True,
-                                   "xnnpack_weight_cache": False},
-    "interpreter/builtin": {"api": "interpreter", "xnnpack": False, "xnnpack_latest": False,
-                            "xnnpack_weight_cache": False},
-    "compiled/xnnpack": {"api": "compiled", "xnnpack": True, "xnnpack_latest": False, "xnnpack_weight_cache": False},
-    "compiled/xnnpack+cache": {"api": "compiled", "xnnpack": True, "xnnpack_latest": False,
-                               "xnnpack_weight_cache": True},
+    "interpreter/xnnpack": {"api": "interpreter", "xnnpack": True, **_OFF},
+    "interpreter/xnnpack+latest": {"api": "interpreter", "xnnpack": True, **_OFF, "xnnpack_latest": True},
+    "interpreter/builtin": {"api": "interpreter", "xnnpack": False, **_OFF},
+    "compiled/xnnpack": {"api": "compiled", "xnnpack": True, **_OFF},
+    "compiled/xnnpack+cache": {"api": "compiled", "xnnpack": True, **_OFF, "xnnpack_weight_cache": True},
+    # Only where the installed LiteRT offers it (available_engines()).
+    "compiled/ynnpack": {"api": "compiled", "xnnpack": True, **_OFF, "ynnpack": True},
 }
 DEFAULT_ENGINE = "interpreter/xnnpack"
 #: The runtime fields a settings file carries (what ``sweep --settings`` applies).
-RUNTIME_FIELDS = ("threads", "api", "xnnpack", "xnnpack_latest", "xnnpack_weight_cache")
+RUNTIME_FIELDS = ("threads", "api", "xnnpack", "xnnpack_latest", "xnnpack_weight_cache", "ynnpack")
+
+
+def available_engines(ynnpack: bool = False) -> tuple[str, ...]:
+    """The engines of :data:`ENGINES` the installed runtime offers; YNNPACK only when asked for (``ynnpack``)
+    and where LiteRT has the option (a build may have the option and still lack YNNPACK: measuring says)."""
+    from ..runtime.compiled import ynnpack_available
+
+    return tuple(name for name, fields in ENGINES.items()
+                 if not fields["ynnpack"] or (ynnpack and ynnpack_available()))
 
 
 def engine_of(params: BenchParams) -> str:
@@ -54,8 +62,9 @@ def engine_of(params: BenchParams) -> str:
     return params.label()
 
 
-def candidates(base: BenchParams, threads: Sequence[int], engines: Sequence[str] = tuple(ENGINES)) -> list[BenchParams]:
+def candidates(base: BenchParams, threads: Sequence[int], engines: Sequence[str] | None = None) -> list[BenchParams]:
     """Every (threads, engine) setting, on top of ``base``'s measuring protocol."""
+    engines = available_engines() if engines is None else engines
     unknown = [e for e in engines if e not in ENGINES]
     if unknown:
         raise EdgenetError(f"unknown engine {unknown[0]!r}; choose from {', '.join(ENGINES)}")
@@ -179,7 +188,7 @@ def _matching(records, params: BenchParams) -> list:
 
     return [r for r in usable_bench(records) if r.threads == params.threads and r.api == params.api
             and (r.xnnpack is not False) == params.xnnpack and r.xnnpack_latest == params.xnnpack_latest
-            and r.xnnpack_weight_cache == params.xnnpack_weight_cache]
+            and r.xnnpack_weight_cache == params.xnnpack_weight_cache and r.ynnpack == params.ynnpack]
 
 
 def _median_of(records, params, key) -> float | None:
@@ -206,7 +215,8 @@ def load_settings(path) -> dict:
         fields = document["settings"]
         if document.get("schema") != SETTINGS_SCHEMA or not isinstance(fields, dict):
             raise KeyError
-        settings = {k: fields[k] for k in RUNTIME_FIELDS}
+        settings = {k: fields[k] for k in RUNTIME_FIELDS if k != "ynnpack"}
+        settings["ynnpack"] = bool(fields.get("ynnpack", False))  # settings files from before issue 24 have none
         replace(BenchParams(), **settings)  # validates
         return settings
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:

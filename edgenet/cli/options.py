@@ -32,7 +32,7 @@ from .common import BUDGET_MS, VARIANT, WEIGHTS, NumberType
 
 __all__ = [
     "FaceOption", "PRESETS", "deprecated", "deprecation", "json_flag", "json_records", "results_file", "output",
-    "stat", "threads", "harness", "budget_ms", "min_top1", "objective", "remote", "remote_command", "ssh_option",
+    "stat", "threads", "harness", "budget_ms", "constraint", "constraints", "objective", "remote", "remote_command", "ssh_option",
     "devices_file", "device_names", "device_filter", "cluster", "quant", "calib", "samples", "seed", "weights",
     "data", "labels", "quiet", "png", "top", "variant", "resolution", "label", "csv", "number", "json_and_results", "timeout_s", "min_agreement",
     "DeprecatedOption", "JsonRecordsOption", "STAT_CHOICE", "THREAD_COUNTS",
@@ -296,18 +296,42 @@ def timeout_s(*, default: float | None = None, reason: str | None = None, help: 
 
 
 def min_agreement(help: str):
-    """``--min-agreement``: top-1 agreement with the float model, in percent (an accuracy budget)."""
-    return _option("--min-agreement", type=NumberType(numbers.Bounds(0, 100, lo_open=True, unit="%")), default=None,
-                   help=help)
+    """``--min-agreement``: top-1 agreement with the float model, in percent (an accuracy budget): the constraint's
+    option (:func:`constraint`) with the command's own help."""
+    return constraint("min_agreement", help=help)
 
 
 def budget_ms(*, required: bool = True, help: str = "Latency budget in milliseconds."):
     return _option("--budget-ms", type=BUDGET_MS, required=required, default=None, help=help)
 
 
-def min_top1():
-    return _option("--min-top1", type=NumberType(numbers.PERCENT), default=None,
-                   help="Accuracy floor (top-1 %) for candidates whose top-1 was measured.")
+#: The bounds of a constraint's limit, by its unit (the table: edgenet.decide.constraints.CONSTRAINTS).
+_CONSTRAINT_BOUNDS = {"MB": numbers.MEGABYTES, "%": numbers.PERCENT_FLOOR}
+
+
+def constraints():
+    """Every limit beyond ``--budget-ms``, one option per row of :data:`edgenet.decide.constraints.CONSTRAINTS`
+    (``--max-memory-mb``, ``--max-size-mb``, ``--min-top1``, ``--min-agreement``, ``--edgetpu-on-chip``); the
+    command receives them under the table's names and builds :class:`~edgenet.decide.constraints.Constraints`."""
+    from ..decide.constraints import CONSTRAINTS
+
+    def decorate(fn):
+        for c in reversed([c for c in CONSTRAINTS.values() if c.name != "budget_ms"]):
+            fn = constraint(c.name)(fn)
+        return fn
+
+    return decorate
+
+
+def constraint(name: str, help: str | None = None):
+    """One constraint's option (a row of :data:`edgenet.decide.constraints.CONSTRAINTS`), e.g. ``convert
+    --min-agreement``: the same figure, unit and bounds, with the command's own ``help`` where it acts on it."""
+    from ..decide.constraints import CONSTRAINTS
+
+    c = CONSTRAINTS[name]
+    if c.bound == "flag":
+        return _option(c.option, c.name, is_flag=True, help=help or c.help)
+    return _option(c.option, c.name, type=NumberType(_CONSTRAINT_BOUNDS[c.unit]), default=None, help=help or c.help)
 
 
 def objective():
@@ -381,8 +405,24 @@ def cluster():
 
 # --- what is converted ----------------------------------------------------------------------------
 
-def quant(help: str = "Quantization mode (int8: full-integer, int8 builtin ops only)."):
-    return _option("--quant", "-q", type=click.Choice(QUANT_MODES), default="int8", show_default=True, help=help)
+class QuantForms(click.Choice):
+    """The quantization choices, several at once as ``int8,fp16,fp32`` (``sweep --quant``): the same choice set."""
+
+    name = "quant forms"
+
+    def convert(self, value, param, ctx):
+        forms = [f.strip() for f in str(value).split(",") if f.strip()]
+        if not forms:
+            self.fail("give at least one form, e.g. int8 or int8,fp16,fp32", param, ctx)
+        done = [super(QuantForms, self).convert(f, param, ctx) for f in forms]
+        if len(set(done)) != len(done):
+            self.fail(f"a form is repeated in {value!r}", param, ctx)
+        return ",".join(done)
+
+
+def quant(help: str = "Quantization mode (int8: full-integer, int8 builtin ops only).", many: bool = False):
+    kind = QuantForms(QUANT_MODES) if many else click.Choice(QUANT_MODES)
+    return _option("--quant", "-q", type=kind, default="int8", show_default=True, help=help)
 
 
 def calib():

@@ -43,6 +43,7 @@ def _candidate_rows(decision) -> list[dict]:
             "top1_published": _fmt(a.published_top1, ".1f"),
             "stability": a.stability.verdict,
             "reason": a.reason + ("".join(f" [{f}]" for f in c.flags)),
+            "constraints": "; ".join(a.verdict_lines(decision.confidence)[1:]),
         })
     return rows
 
@@ -68,11 +69,26 @@ def _suggestion(records, selection, device, threads):
     return suggest_custom_phi(model, selection.budget_ms, pick.variant, nxt.variant), None
 
 
+def _predicted_alternatives(records, decision, device, threads) -> list:
+    """When nothing fits: the sizes that might (the Lite variant of the same size, a smaller phi), predicted from
+    the latency model of these results; measuring them, and other threads and engines, is `edgenet sweep`'s job."""
+    from ..decide.alternatives import predicted, propose
+
+    if decision.pick is not None:
+        return []
+    found = []
+    for p in propose(decision, threads=decision.selection.setting.threads or 1):
+        a = predicted(p, records, decision.constraints, decision.stat, threads=threads, device=device)
+        if a is not None:
+            found.append(a)
+    return found
+
+
 @click.command("select")
 @click.argument("results", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @options.budget_ms()
 @options.stat(help="Latency statistic to hold to the budget.")
-@options.min_top1()
+@options.constraints()
 @options.objective()
 @options.device_filter()
 @options.threads(default=None, reason="a filter: results of any thread count unless told",
@@ -84,28 +100,35 @@ def _suggestion(records, selection, device, threads):
 )
 @options.json_flag(help="Print the decision as JSON on stdout.")
 @user_errors
-def select(results, budget_ms, stat, min_top1, objective, device, threads, suggest_phi, as_json):
+def select(results, budget_ms, stat, objective, device, threads, suggest_phi, as_json, **limits):
     """Pick the largest (or most accurate) variant whose measured latency surely fits the budget.
 
     Each candidate's latency comes with a 95% confidence interval from its timed runs: "fits"
-    (all of it within the budget), "does not fit", or "too close to call on this device".
+    (all of it within the budget), "does not fit", or "too close to call on this device". Every
+    other constraint asked for (memory, size, top-1, agreement, Edge TPU on-chip) gets the same
+    three verdicts with its own interval; when nothing fits, the sizes that might are predicted.
 
     \b
     Example:
       edgenet select runs/pi4/results.jsonl --budget-ms 50 --stat p90
     Exits 1 when no variant fits (naming the closest).
     """
+    from ..decide.constraints import Constraints
     from ..decide.decision import decide
 
     records = _read_all(results)
-    decision = decide(records, budget_ms, stat=stat, objective=objective, min_top1=min_top1, device=device,
-                      threads=threads)
+    constraints = Constraints(budget_ms=budget_ms, **limits)
+    min_top1 = constraints.min_top1
+    decision = decide(records, stat=stat, objective=objective, device=device, threads=threads,
+                      constraints=constraints)
     selection = decision.selection
     suggestion, why_not = (None, None)
     if suggest_phi and selection.pick is not None:
         suggestion, why_not = _suggestion(records, selection, device, threads)
+    alternatives = _predicted_alternatives(records, decision, device, threads)
     if as_json:
         payload = decision.to_dict()
+        payload["alternatives"] = [a.to_dict() for a in alternatives]
         if suggest_phi:
             payload["suggested_phi"] = suggestion.to_dict() if suggestion else None
         emit_json(payload)
@@ -130,9 +153,12 @@ def select(results, budget_ms, stat, min_top1, objective, device, threads, sugge
                     "top1_published": "published top-1 %",
                     "stability": "stability",
                     "reason": "reason",
+                    **({"constraints": "other constraints"} if len(constraints.active()) > 1 else {}),
                 },
             )
         )
+        for a in alternatives:
+            info(f"alternative: {a.line(stat, decision.confidence)}")
         for note in decision.notes:
             info(f"note: {note}")
         if suggest_phi:

@@ -26,7 +26,8 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @options.budget_ms()
 @click.option("--variants", "variant_lists", type=VARIANT_LIST, multiple=True,
               help="Variants to consider, e.g. b0-b7 or lite0-lite4,phi=1.5 (default: b0-b7).")
-@options.quant()
+@options.quant(many=True, help="Quantization form(s): several as int8,fp16,fp32 measure each and pick across "
+                               "them under the same constraints (an Edge TPU target stays int8).")
 @options.stat(help="Latency statistic the budget applies to.")
 @options.threads()
 @options.calib()
@@ -39,7 +40,7 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
                    "latency is unaffected, accuracy is meaningless).")
 @options.weights(help="imagenet: each variant's published weights (fetched and verified when the sweep reaches "
                       "it; a custom --refine phi has none and stays random). For your own files: --weights-dir.")
-@options.min_top1()
+@options.constraints()
 @options.objective()
 @options.data(help="Labelled images (DIR/<class>/<image> or a 'path label' list file): measure each converted "
                    "model's top-1 on them.")
@@ -55,6 +56,9 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @click.option("--far-factor", type=options.number(numbers.FACTOR), default=1.5, show_default=True,
               help="Skip converting a variant predicted above this multiple of the budget.")
 @click.option("--refine", is_flag=True, help="Also try a custom phi between the pick and the next variant.")
+@click.option("--no-alternatives", "no_alternatives", is_flag=True,
+              help="When nothing fits, do not measure what would (other threads, the Lite variant of the same size, "
+                   "fp16/fp32, a smaller phi, the runtime's engines).")
 @click.option("--settings", "settings_path", type=click.Path(dir_okay=False), default=None,
               help="Runtime settings from `edgenet tune --save-settings` (threads, api, XNNPACK flags); "
                    "they replace --threads.")
@@ -67,8 +71,9 @@ QUICKSTART_ARGS = ("--budget-ms", "50", "--variants", "b0-b3", "-o", "runs/quick
 @options.device_names()
 @options.cluster()
 @user_errors
-def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights, min_top1,
-          objective, data, labels, agreement_images, remeasure_rounds, remote, far_factor, refine, settings_path,
+def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, weights_dir, weights,
+          max_memory_mb, max_size_mb, min_top1, min_agreement, edgetpu_on_chip, objective, data, labels,
+          agreement_images, remeasure_rounds, remote, far_factor, refine, no_alternatives, settings_path,
           output, as_json, inventory, device_names, cluster, **measure) -> None:
     """Convert, benchmark and select in one resumable run.
 
@@ -85,6 +90,7 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
       edgenet sweep --budget-ms 10 --variants lite0-lite4 --threads 4 -o runs/pi --remote pi@raspberrypi.local
       edgenet sweep --budget-ms 25 --weights-dir weights/ --data val/   # the most accurate int8 that fits
     """
+    from ..decide.constraints import Constraints
     from ..family.variants import parse_variant_list
     from ..sweep import SweepParams, describe, remote_device, run_sweep, summary_rows
 
@@ -117,6 +123,9 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
         min_top1=min_top1, far_factor=far_factor, refine=refine, objective=objective, data=data, labels=labels,
         agreement_images=agreement_images, remeasure_rounds=remeasure_rounds,
         bench=bench,
+        alternatives=not no_alternatives,
+        constraints=Constraints(budget_ms=budget_ms, max_memory_mb=max_memory_mb, max_size_mb=max_size_mb,
+                                min_top1=min_top1, min_agreement=min_agreement, edgetpu_on_chip=edgetpu_on_chip),
     )
     devices = None
     if inventory:
@@ -138,6 +147,8 @@ def sweep(budget_ms, variant_lists, quant, stat, threads, calib, samples, seed, 
             click.echo(table(describe(d.steps)))
             if d.decision is not None:
                 click.echo(d.decision.message)
+                for alternative in d.alternatives:  # nothing fits: what would, measured or predicted
+                    click.echo(f"alternative: {alternative.line(stat, d.decision.confidence)}")
             if d.suggestion:
                 s = d.suggestion
                 verdict = "fits" if s.get("fits") else "does not fit"

@@ -65,13 +65,13 @@ def _r(value, digits=3):
 def run_tune(models, base, threads, engines, reps, to_stdout, json_path, csv_path, label, remote, remote_command,
              ssh_options, save_settings, stat: str = "p50") -> None:
     from .. import results
-    from ..bench.tune import ENGINES, tune
+    from ..bench.tune import available_engines, tune
     from ..fsutil import atomic_write_text
     from ..runtime.envinfo import cpu_cores
 
     if save_settings and len(models) != 1:
         raise click.UsageError("--save-settings needs exactly one model (settings are tuned per model)")
-    engine_list = tuple(e.strip() for e in engines.split(",") if e.strip()) if engines else tuple(ENGINES)
+    engine_list = tuple(e.strip() for e in engines.split(",") if e.strip()) if engines else available_engines()
     if threads is None:
         if remote:
             threads = (1, 2, 4)

@@ -80,7 +80,7 @@ from .calibration import DEFAULT_SOURCE, holdout_images
 
 __all__ = ["Fidelity", "HoldoutSet", "PairedFlips", "VIEWS", "agreement_interval", "agreement_line",
            "cluster_bootstrap", "fidelity_metrics", "holdout_set", "holdout_view", "mcnemar_exact", "measure_fidelity",
-           "paired_flips"]
+           "paired_flips", "wilson_interval"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
 #: The first view is the evaluation crop of :func:`edgenet.pixels.preprocess.preprocess`'s geometry.
@@ -172,7 +172,7 @@ def _phi(x: float) -> float:
     return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-def _wilson(successes: float, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
+def wilson_interval(successes: float, n: int, level: float = CI_LEVEL) -> tuple[float, float]:
     """Wilson's score interval for a proportion ``successes / n`` (``successes`` may be fractional)."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
     p = successes / n
@@ -217,17 +217,17 @@ def agreement_interval(agree: np.ndarray, groups: np.ndarray | Sequence[int] | N
     if n == 0:
         raise ValueError("an agreement interval needs at least one sample")
     if groups is None:
-        return _wilson(float(agree.sum()), n, level), f"Wilson on {_count(n, 'sample')}"
+        return wilson_interval(float(agree.sum()), n, level), f"Wilson on {_count(n, 'sample')}"
     groups = np.asarray(groups).reshape(-1)
     if len(groups) != n:
         raise ValueError(f"groups has {len(groups)} entries for {n} samples")
     views, agreed = _by_image(agree, groups)
     images = len(views)
     shares = agreed / views
-    floor_low, floor_high = _wilson(float(agree.sum()), n, level)  # views at best independent: never narrower
+    floor_low, floor_high = wilson_interval(float(agree.sum()), n, level)  # views at best independent: never narrower
     floor = f"at least Wilson on {_count(n, 'sample')}"
     if np.all(shares == shares[0]):  # every resample gives the same agreement: the bootstrap says nothing
-        low, high = _wilson(float(shares.sum()), images, level)
+        low, high = wilson_interval(float(shares.sum()), images, level)
         return (min(low, floor_low), max(high, floor_high)), f"Wilson on {_count(images, 'image')}, {floor}"
     low, high = cluster_bootstrap(agree, groups, resamples=resamples, seed=seed, level=level)
     return ((min(low, floor_low), max(high, floor_high)),

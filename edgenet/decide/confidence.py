@@ -30,6 +30,8 @@ from statistics import NormalDist
 
 import numpy as np
 
+from ..bench.params import QUANTILES, runs_needed
+
 __all__ = [
     "CONFIDENCE",
     "PERCENTILES",
@@ -50,8 +52,8 @@ __all__ = [
 ]
 
 CONFIDENCE = 0.95
-#: Statistic name -> the quantile it estimates.
-PERCENTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99}
+#: Statistic name -> the quantile it estimates (the harness's table).
+PERCENTILES: dict[str, float] = QUANTILES
 FITS, DOES_NOT_FIT, TOO_CLOSE = "fits", "does not fit", "too close to call"
 VERDICTS = (FITS, DOES_NOT_FIT, TOO_CLOSE)
 
@@ -98,13 +100,6 @@ def order_statistic_ranks(n: int, q: float, confidence: float = CONFIDENCE) -> t
     high = int(highs[0]) + 1 if highs.size else None
     covered = (cdf[high - 1] if high is not None else 1.0) - (cdf[low - 1] if low is not None else 0.0)
     return low, high, float(covered)
-
-
-def runs_needed(q: float, confidence: float = CONFIDENCE) -> int:
-    """Fewest runs for which both ends of the ``q`` quantile's interval exist (p99 at 95%: 367)."""
-    tail = (1.0 - confidence) / 2.0
-    extreme = max(q, 1.0 - q)
-    return max(1, math.ceil(math.log(tail) / math.log(extreme)))
 
 
 @dataclass(frozen=True)

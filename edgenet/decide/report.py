@@ -180,6 +180,46 @@ def _public(row: dict) -> dict:
     return {k: v for k, v in row.items() if not k.startswith("_") and k != "samples_ms"}
 
 
+def _plain_table(rows: list[dict]) -> str:
+    """A markdown table of text cells, the columns of the first row ("|" escaped)."""
+    if not rows:
+        return ""
+    titles = list(rows[0])
+    lines = ["| " + " | ".join(titles) + " |", "|" + "---|" * len(titles)]
+    lines += ["| " + " | ".join(str(r.get(t, "")).replace("|", "\\|") for t in titles) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _constraint_section(decision) -> list[str]:
+    """Every candidate's verdict on each constraint, when more than the budget was asked."""
+    if decision.constraints is None or len(decision.constraints.active()) < 2:
+        return []
+    names = [c for c, _ in decision.constraints.active()]
+    rows = [{"variant": f"{a.candidate.variant} ({a.candidate.quant or '?'})", "verdict": a.verdict,
+             **{c.short: j.text(decision.confidence).removeprefix(f"{c.short} ").removeprefix(f"{c.short}: ")
+                for c, j in zip(names, a.judgements, strict=True)}} for a in decision.assessments]
+    return ["", "## Constraints", "", _plain_table(rows), ""]
+
+
+def _alternatives_section(alternatives, stat: str) -> list[str]:
+    """What would fit: one row per alternative, measured or predicted."""
+    rows = []
+    for a in alternatives:
+        p = a.proposal
+        interval = "" if a.low_ms is None and a.high_ms is None else (
+            f"{'' if a.low_ms is None else f'{a.low_ms:.2f}'}-{'' if a.high_ms is None else f'{a.high_ms:.2f}'}")
+        rows.append({"instead of": p.of, "try": p.change, "how": a.how,
+                     f"{stat} ms": "" if a.latency_ms is None else f"{a.latency_ms:.2f}",
+                     "interval ms": interval, "verdict": a.verdict or "not measured",
+                     "other constraints": "; ".join(j.text() for j in a.judgements[1:]) or "",
+                     "note": a.note})
+    return ["", "## What would fit", "",
+            "Nothing fits every constraint; these changes were tried for the largest candidate that failed and the "
+            "smallest one. Measured rows ran on this device (95% interval from their runs); predicted rows come "
+            "from the latency model (its error band), not from a measurement.", "",
+            _plain_table(rows), ""]
+
+
 def write_report(
     rundir: str | Path,
     records: list[dict],
@@ -189,12 +229,15 @@ def write_report(
     stat: str | None = None,
     decision=None,
     notes: Sequence[str] = (),
+    alternatives: Sequence = (),
 ) -> Path:
     """Write REPORT.md, results.json and the PNGs into ``rundir``; returns REPORT.md's path.
 
     With a ``decision`` (:class:`edgenet.decide.decision.Decision`) its pick is marked and its
-    sentence is the report's (``notes``: the caller's own lines, e.g. the sweep's); every row gets the interval of ``stat``, its budget verdict and its
-    stability verdict either way (:func:`edgenet.decide.figures.annotate_rows`).
+    sentence is the report's (``notes``: the caller's own lines, e.g. the sweep's); every row gets the interval of
+    ``stat``, its budget verdict and its stability verdict either way (:func:`edgenet.decide.figures.annotate_rows`).
+    With constraints beyond the budget, a table of every candidate's verdict on each; with ``alternatives``
+    (:class:`edgenet.decide.alternatives.Alternative`, when nothing fits) the table of what would.
     """
     from dataclasses import replace
 
@@ -243,6 +286,9 @@ def write_report(
         lines.append(f"Decision: {decision.message}.")
         lines.append(f"Objective: {decision.objective_reason}.")
         lines += [f"- note: {n}" for n in decision.notes]
+        lines += _constraint_section(decision)
+    if alternatives:
+        lines += _alternatives_section(alternatives, stat)
     elif selection is not None:
         lines.append(f"Decision: {selection.message}.")
         lines += [f"- note: {n}" for n in selection.notes]
@@ -275,6 +321,7 @@ def write_report(
         "stat": stat,
         "selection": selection.to_dict() if selection else None,
         "decision": decision.to_dict() if decision is not None else None,
+        "alternatives": [a.to_dict() for a in alternatives],
         "tables": [
             {
                 "setting": t["setting"],

@@ -19,6 +19,8 @@ The schema (JSON keys, TOML keys)::
     node         the Ray node that owns the device's link (informational)
     emulation    {emulator, cpu, profile}: an emulated board (tools/emulated-pi)
     python       the device's Python (informational; emulated boards)
+    constraints  { max_memory_mb = 300, min_top1 = 75 }: this device's own limits for ``sweep`` (the names of
+                 edgenet.decide.constraints, checked when a sweep starts), over the command line's for this device
 
 Old keys still load with a one-line deprecation note: ``edgenet`` (now ``command``) and ``link``
 (``"ssh"`` now means: has a ``host``). Files are bounded before they are parsed (size and nesting
@@ -85,6 +87,7 @@ class Device:
     node: str | None = None
     emulation: dict | None = field(default=None, compare=False, hash=False)
     python: str | None = field(default=None, compare=False)
+    constraints: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         if self.host is not None:
@@ -119,6 +122,12 @@ class Device:
         if not isinstance(self.labels, Mapping):
             raise DeviceSpecError("labels must be a table, e.g. labels = { board = \"rpi4\" }")
         object.__setattr__(self, "labels", {printable(str(k)): printable(str(v)) for k, v in self.labels.items()})
+        if not isinstance(self.constraints, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, int | float) and (not isinstance(v, bool) or k == "edgetpu_on_chip")
+                for k, v in self.constraints.items()):
+            raise DeviceSpecError("constraints must be a table of numbers (edgetpu_on_chip: true/false), e.g. "
+                                  "constraints = { max_memory_mb = 300, min_top1 = 75 }")
+        object.__setattr__(self, "constraints", dict(self.constraints))
         for key in ("node", "python"):
             if getattr(self, key) is not None:
                 _text(getattr(self, key), key)
@@ -161,6 +170,7 @@ class Device:
         """The device in the schema's keys (JSON-able; :meth:`from_dict` gives it back)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["ssh_options"], out["threads"], out["labels"] = list(self.ssh_options), list(self.threads), dict(self.labels)
+        out["constraints"] = dict(self.constraints)
         return out
 
     @classmethod
@@ -193,7 +203,7 @@ class Device:
             raise DeviceSpecError(f"unknown key {printable(str(unknown[0]))!r} (known: {', '.join(sorted(known))})")
         if data.get("command") is None:
             data.pop("command", None)
-        for key in ("ssh_options", "labels"):
+        for key in ("ssh_options", "labels", "constraints"):
             if data.get(key) is None:
                 data.pop(key, None)
         if data.get("name") is None:

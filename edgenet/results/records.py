@@ -88,11 +88,38 @@ class ModelInfo:
     resolution: int | None = None
     params: int | None = None
     macs: int | None = None
+    # From the manifest beside the model (absent: None).
+    #: Edge TPU parameter bytes streamed from host memory on every inference: the compiler's figure where it
+    #: ran (``edgetpu.compiler``), else the static check's estimate (``edgetpu.static_check``).
+    edgetpu_off_chip_bytes: int | None = None
+    edgetpu_off_chip_source: str | None = None  # "edgetpu_compiler" | "static check"
+    #: The conversion's top-1 agreement with the float model on held-out photos, its 95 % interval and method.
+    fidelity_agreement_fraction: float | None = None
+    fidelity_agreement_ci95: tuple[float, float] | None = None
+    fidelity_ci_method: str | None = None
 
     @classmethod
     def from_dict(cls, data: dict | None) -> ModelInfo:
         data = _obj(data)
-        return cls(**{name: data.get(name) for name in cls.__dataclass_fields__})
+        manifest = _obj(data.get("manifest"))
+        edgetpu = _obj(manifest.get("edgetpu"))
+        compiled, static = _obj(edgetpu.get("compiler")), _obj(edgetpu.get("static_check"))
+        off_chip, source = None, None
+        if compiled.get("off_chip_used_bytes") is not None:
+            off_chip, source = int(compiled["off_chip_used_bytes"]), "edgetpu_compiler"
+        elif static.get("param_bytes_off_chip") is not None:
+            off_chip, source = int(static["param_bytes_off_chip"]), "static check"
+        fidelity = _obj(manifest.get("fidelity"))
+        ci = fidelity.get("top1_agreement_ci95")
+        own = {name: data.get(name) for name in cls.__dataclass_fields__ if name in _MODEL_KEYS}
+        return cls(**own, edgetpu_off_chip_bytes=off_chip, edgetpu_off_chip_source=source,
+                   fidelity_agreement_fraction=fraction_from_stored(fidelity.get("top1_agreement")),
+                   fidelity_agreement_ci95=(float(ci[0]), float(ci[1])) if isinstance(ci, list | tuple) and len(ci) == 2
+                   else None,
+                   fidelity_ci_method=fidelity.get("ci_method"))
+
+
+_MODEL_KEYS = ("path", "name", "sha256", "size_bytes", "variant", "quant", "resolution", "params", "macs")
 
 
 @dataclass(frozen=True)
@@ -182,6 +209,7 @@ class Record:
     api: str = "interpreter"
     xnnpack_latest: bool = False
     xnnpack_weight_cache: bool = False
+    ynnpack: bool = False  # CompiledModel with YNNPACK before XNNPACK (issue 24)
     throttled_before: str | None = None  # a Raspberry Pi's `vcgencmd get_throttled` before the run
     throttled_after: str | None = None  # ... and after it (None where vcgencmd is absent)
 
@@ -214,6 +242,7 @@ class Record:
         parts = [] if self.api == "interpreter" else [self.api]
         parts += ["latest"] if self.xnnpack_latest else []
         parts += ["cache"] if self.xnnpack_weight_cache else []
+        parts += ["ynnpack"] if self.ynnpack else []
         return "+".join(parts)
 
     def on_device(self, device: str) -> bool:
@@ -255,6 +284,7 @@ class Record:
             api=settings.get("api") or "interpreter",
             xnnpack_latest=bool(settings.get("xnnpack_latest")),
             xnnpack_weight_cache=bool(settings.get("xnnpack_weight_cache")),
+            ynnpack=bool(settings.get("ynnpack")),
             throttled_before=device.get("throttled_before"),
             throttled_after=device.get("throttled_after"),
         )
@@ -271,6 +301,8 @@ class BenchRecord(Record):
     samples_ms: tuple[float, ...]
     init_anon_mb: float | None = None  # private memory the model's init and first run added
     init_file_mb: float | None = None  # file-backed (shareable) memory they added
+    #: The measuring process's resident memory after init and the first run: private + file-backed (MiB-based MB).
+    rss_after_first_run_mb: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -303,6 +335,7 @@ class BenchRecord(Record):
             samples_ms=tuple(float(x) for x in data.get("samples_ms") or ()),
             init_anon_mb=(data.get("init_memory_mb") or {}).get("anon"),
             init_file_mb=(data.get("init_memory_mb") or {}).get("file"),
+            rss_after_first_run_mb=data.get("rss_after_first_run_mb"),
         )
 
 

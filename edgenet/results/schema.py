@@ -18,7 +18,8 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
                   measured_on: "CPU (machine); ISA features; N cores; load L"}
                   (isa, load_1m, measured_on added with issue 23; null in older records)
     settings:    {threads, xnnpack, delegate, warmup_s, min_runs, min_s, max_s, timeout_s,
-                  xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records)}
+                  xnnpack_latest, api, xnnpack_weight_cache (added with issue 16; null in older records),
+                  ynnpack (added with issue 24; null in older records)}
     latency_ms:  {init, first, mean, std, min, p50, p90, p95, p99, max}
     runs:        int, timed invocations after warm-up
     failed_runs: int, invocations that raised (any > 0 sets ``error``)
@@ -27,6 +28,9 @@ Schema ``edgenet.result/1``: one JSON object per line. Every field is present; a
                  process's resident memory, private (anonymous: heap, packed weights) and
                  file-backed (libraries, the mapped model, an XNNPACK weight cache file; shareable)
                  (added with issue 16; null in older records and where /proc is absent)
+    rss_after_first_run_mb: float, the measuring process's resident memory (private + file-backed,
+                 ``RssAnon + RssFile``) right after the model's init and first invocation: what
+                 ``--max-memory-mb`` holds a candidate to (added with issue 24; null in older records)
     samples_ms:  [float, ...] every timed invocation, in order
     accuracy:    {top1, top5, count, dataset, agreement_top1, drop_top1_points, reference}
     error:       null | "one line"   (a record with an error has no trustworthy numbers)
@@ -102,7 +106,7 @@ NESTED_FIELDS: dict[str, tuple[str, ...]] = {
         "measured_on",
     ),
     "settings": ("threads", "xnnpack", "delegate", "warmup_s", "min_runs", "min_s", "max_s", "timeout_s",
-                 "xnnpack_latest", "api", "xnnpack_weight_cache"),
+                 "xnnpack_latest", "api", "xnnpack_weight_cache", "ynnpack"),
     "latency_ms": ("init", "first", "mean", "std", "min", "p50", "p90", "p95", "p99", "max"),
     "accuracy": ("top1", "top5", "count", "dataset", "agreement_top1", "drop_top1_points", "reference"),
     "init_memory_mb": ("anon", "file"),
@@ -120,6 +124,7 @@ FIELDS: tuple[str, ...] = (
     "failed_runs",
     "peak_rss_mb",
     "init_memory_mb",
+    "rss_after_first_run_mb",
     "samples_ms",
     "accuracy",
     "error",
@@ -273,6 +278,7 @@ def make_record(
     failed_runs: int | None = None,
     peak_rss_mb: float | None = None,
     init_memory_mb: dict | None = None,
+    rss_after_first_run_mb: float | None = None,
     samples_ms: Iterable[float] | None = None,
     accuracy: dict | None = None,
     error: str | None = None,
@@ -297,6 +303,7 @@ def make_record(
         "failed_runs": failed_runs,
         "peak_rss_mb": _clean(peak_rss_mb),
         "init_memory_mb": _nested("init_memory_mb", init_memory_mb),
+        "rss_after_first_run_mb": _clean(rss_after_first_run_mb),
         "samples_ms": None if samples_ms is None else [float(x) for x in samples_ms],
         "accuracy": _nested("accuracy", accuracy),
         "error": None if error is None else one_line(error, None),

@@ -20,7 +20,18 @@ import numpy as np
 
 from ..errors import EdgenetError
 
-__all__ = ["CompiledRunner", "weight_cache_file"]
+__all__ = ["CompiledRunner", "weight_cache_file", "ynnpack_available"]
+
+
+def ynnpack_available() -> bool:
+    """True when the installed LiteRT's CPU options offer YNNPACK (``CpuOptions.enable_ynnpack``)."""
+    try:
+        import dataclasses
+
+        from ai_edge_litert.options import CpuOptions
+    except ImportError:
+        return False
+    return "enable_ynnpack" in {f.name for f in dataclasses.fields(CpuOptions)}
 
 
 def weight_cache_file(model_sha256: str, threads: int) -> Path:
@@ -34,20 +45,29 @@ class CompiledRunner:
     """One model under ``CompiledModel``: seeded inputs written once, ``invoke()`` runs signature 0."""
 
     def __init__(self, model_bytes: bytes, threads: int, *, weight_cache: str | os.PathLike | None = None,
-                 source: str = "<model bytes>"):
+                 source: str = "<model bytes>", ynnpack: bool = False):
         try:
             from ai_edge_litert.compiled_model import CompiledModel
             from ai_edge_litert.options import CpuOptions, Options
         except ImportError:
             raise EdgenetError("the CompiledModel API needs ai-edge-litert 2.x (pip install ai-edge-litert)") from None
+        extra = {}
+        if ynnpack:
+            if not ynnpack_available():
+                raise EdgenetError("this ai-edge-litert has no YNNPACK option (CpuOptions.enable_ynnpack); "
+                                   "measure without --ynnpack or install a LiteRT that has it")
+            extra["enable_ynnpack"] = True
         options = Options(cpu_options=CpuOptions(num_threads=threads,
-                                                 xnnpack_weight_cache_path=str(weight_cache or "")))
+                                                 xnnpack_weight_cache_path=str(weight_cache or ""), **extra))
         try:
             self.model = CompiledModel.from_buffer(bytes(model_bytes), options=options)
             self.inputs = self.model.create_input_buffers(0)
             self.outputs = self.model.create_output_buffers(0)
         except (RuntimeError, ValueError) as exc:
             text = " ".join(str(exc).split())[:300]
+            if ynnpack:  # the option exists, but this build may lack YNNPACK itself
+                raise EdgenetError(f"{source}: CompiledModel rejected the model with YNNPACK on (this LiteRT build "
+                                   f"may lack YNNPACK): {text}") from None
             raise EdgenetError(f"{source}: CompiledModel rejected the model: {text}") from None
         key = next(iter(self.model.get_signature_list()))
         self.input_details = list(self.model.get_input_tensor_details(key).values())

@@ -30,8 +30,16 @@ The run folder is always consistent, so an interrupted run continues where it st
 * ``REPORT.md`` and its pictures (:func:`edgenet.decide.report.write_report`) -- for one target
   its report; for several, the picks side by side with one section per device, and each device's
   own report in ``devices/<name>/``;
+* ``alternatives.jsonl`` -- when nothing fits a target, what was measured as an alternative (other
+  thread counts, forms, sizes and engines: :mod:`edgenet.decide.alternatives`), kept apart from the
+  candidates' results, which stay one setting per device;
 * ``sweep.json`` -- the parameters, every target's steps and decision (one schema for one target
   and for many, :data:`SWEEP_SCHEMA`), written last.
+
+Several quantization forms (``quant="int8,fp16,fp32"``) walk the sizes one form after the other (each form
+stops at its own first variant over budget), and each target's pick is made across all of them. Every
+limit in ``params.constraints`` (:mod:`edgenet.decide.constraints`) applies to every target, overlaid by a
+device's own ``constraints`` table from devices.toml.
 """
 
 from __future__ import annotations
@@ -58,6 +66,10 @@ __all__ = ["RESULTS_NAME", "SWEEP_NAME", "SWEEP_SCHEMA", "DeviceOutcome", "Sweep
            "earlier_measurement", "run_sweep", "scope_notes", "summary_rows"]
 
 RESULTS_NAME = "results.jsonl"
+ALTERNATIVES_NAME = "alternatives.jsonl"
+#: The engines an alternative may try (of bench.tune.ENGINES; the builtin kernels and the weight cache, which
+#: only shortens start-up, are no latency alternative).
+ALTERNATIVE_ENGINES = ("interpreter/xnnpack", "interpreter/xnnpack+latest", "compiled/xnnpack", "compiled/ynnpack")
 SWEEP_NAME = "sweep.json"
 SWEEP_SCHEMA = "edgenet.sweep/2"
 
@@ -74,6 +86,7 @@ class DeviceOutcome:
     suggestion: dict | None = None  # --refine: the custom phi tried, predicted and measured
     report: Path | None = None
     emulated: bool = False  # measured on an emulated device: nothing is picked on its latencies
+    alternatives: tuple = ()  # edgenet.decide.alternatives.Alternative: when nothing fits, what would
 
     @property
     def pick(self):
@@ -84,7 +97,8 @@ class DeviceOutcome:
         return {"device": self.device, "where": self.where, "threads": self.threads, "emulated": self.emulated,
                 "steps": [asdict(s) for s in self.steps],
                 "decision": self.decision.to_dict() if self.decision is not None else None,
-                "suggestion": self.suggestion, "report": str(self.report) if self.report else None}
+                "suggestion": self.suggestion, "alternatives": [a.to_dict() for a in self.alternatives],
+                "report": str(self.report) if self.report else None}
 
 
 @dataclass(frozen=True)
@@ -110,10 +124,14 @@ class _Target:
 
     device: Device
     bench: BenchParams
+    quant: str = "int8"  # the quantization form this walk measures
     index: int = -1
     steps: list[Step] = field(default_factory=list)
     measured: list[tuple[Variant, float]] = field(default_factory=list)
     models: dict[str, tuple[Variant, Path]] = field(default_factory=dict)  # label -> model, increasing size
+    #: every form's models, (label, form) -> model (the first form's are ``models`` too)
+    every_model: dict[tuple[str, str], tuple[Variant, Path]] = field(default_factory=dict)
+    constraints: object = None  # edgenet.decide.constraints.Constraints: the sweep's, with the device's own
     stop_reason: str | None = None
     predicted_ms: float | None = None  # the current variant's latency predicted before it was measured
     job: cf.Future | None = None
@@ -156,7 +174,7 @@ class _Run:
         from ..convert.api import ConvertRequest
 
         p = self.params
-        return ConvertRequest(quant=quant or p.quant, weights=weights_for(variant, p.weights_dir, p.weights),
+        return ConvertRequest(quant=quant or p.forms[0], weights=weights_for(variant, p.weights_dir, p.weights),
                               calib=p.calib, samples=p.samples, seed=p.seed, out_dir=out_dir or self.models_dir,
                               progress=self.progress)
 
@@ -178,7 +196,7 @@ def earlier_measurement(records: Sequence, device: str, sha256: str, bench: Benc
                 and (record.delegate_setting or "cpu") == bench.delegate
                 # runtime settings from `edgenet tune` (absent in older records: the defaults)
                 and record.api == bench.api and record.xnnpack_latest == bench.xnnpack_latest
-                and record.xnnpack_weight_cache == bench.xnnpack_weight_cache):
+                and record.xnnpack_weight_cache == bench.xnnpack_weight_cache and record.ynnpack == bench.ynnpack):
             return record
     return None
 
@@ -214,13 +232,12 @@ def run_sweep(
     """Convert, measure on every device (default: this machine) and decide per device (see the module
     docstring). ``executor``: :func:`edgenet.cluster.executor.open_executor`'s (default: a local one)."""
     from ..cluster.executor import LocalExecutor
-    from ..decide.confidence import PERCENTILES, runs_needed
 
-    if params.stat in PERCENTILES:  # enough runs for both ends of the percentile's interval
-        needed = runs_needed(PERCENTILES[params.stat])
-        if params.bench.min_runs < needed:
-            log(f"measuring at least {needed} runs per model: fewer cannot bound {params.stat}")
-            params = replace(params, bench=replace(params.bench, min_runs=needed))
+    judged = params.bench.for_stat(params.stat)  # enough runs for both ends of the percentile's interval
+    if judged is not params.bench:
+        log(f"measuring at least {judged.min_runs} runs per model within {judged.max_s:g} s: fewer cannot bound "
+            f"{params.stat}")
+        params = replace(params, bench=judged)
     devices = tuple(devices) if devices else (this_machine(params.threads),)
     names = [d.name for d in devices]
     if len(set(names)) != len(names):
@@ -236,9 +253,22 @@ def run_sweep(
     results = rundir / RESULTS_NAME
     order = sorted(params.variants, key=lambda v: (architecture(v).macs, v.name))
     run = _Run(params, rundir, executor, log, progress, order, read_records(results) if results.exists() else [])
-    targets = [_Target(d, replace(params.bench, threads=max(d.threads), delegate=d.delegate,
-                                  edgetpu_lib=d.edgetpu_lib)) for d in devices]
-    _walk(run, targets, order)
+    constraints = {d.name: _device_constraints(params, d) for d in devices}  # a bad table fails before any work
+    if len(params.forms) > 1 and any(d.delegate == "edgetpu" for d in devices):
+        raise EdgenetError("--quant: an Edge TPU runs full-integer models only; use --quant int8 with an Edge TPU "
+                           "device")
+    targets: list[_Target] = []
+    for form in params.forms:  # each form walks the sizes on its own (its latencies differ)
+        walk = [_Target(d, replace(params.bench, threads=max(d.threads), delegate=d.delegate,
+                                   edgetpu_lib=d.edgetpu_lib), quant=form, constraints=constraints[d.name])
+                for d in devices]
+        _walk(run, walk, order)
+        if not targets:
+            targets = walk
+        for first, t in zip(targets, walk, strict=True):
+            first.every_model.update({(label, form): m for label, m in t.models.items()})
+            if t is not first:
+                first.steps += t.steps
     outcomes = [_decide_on(run, t, order) for t in targets]
     return _finish(run, outcomes)
 
@@ -268,15 +298,17 @@ def _walk(run: _Run, targets: list[_Target], order: list[Variant]) -> None:
             variant = order[t.index]
             macs = architecture(variant).macs
             if t.stop_reason:
-                t.steps.append(Step(variant.name, macs, "skipped", reason=t.stop_reason))
+                t.steps.append(Step(variant.name, macs, "skipped", reason=t.stop_reason, quant=t.quant))
                 say(t, f"skip {variant.name}: {t.stop_reason}")
                 t.index += 1
                 continue
-            predicted = _predict(t.measured, variant, run.of(t.name), params, t.threads)
+            mine = [r for r in run.of(t.name) if (r.get("model") or {}).get("quant") in (t.quant, None)]
+            predicted = _predict(t.measured, variant, mine, params, t.threads)
             if predicted is not None and predicted > params.far_factor * params.budget_ms:
                 reason = (f"predicted {predicted:.1f} ms from {len(t.measured)} measured variants, "
                           f"{predicted / params.budget_ms:.1f}x the budget")
-                t.steps.append(Step(variant.name, macs, "skipped", predicted_ms=predicted, reason=reason))
+                t.steps.append(Step(variant.name, macs, "skipped", predicted_ms=predicted, reason=reason,
+                                    quant=t.quant))
                 say(t, f"skip {variant.name}: {reason}")
                 t.stop_reason = f"larger than {variant.name}, which is predicted far over budget"
                 t.index += 1
@@ -290,10 +322,11 @@ def _walk(run: _Run, targets: list[_Target], order: list[Variant]) -> None:
         for i in sorted(wanted - set(conversions)):
             if local and (local_jobs_running() or converting()):
                 return  # one at a time, and never while this machine times a model
-            conversions[i] = executor.submit_convert(order[i], run.convert_options(order[i]))
+            conversions[i] = executor.submit_convert(order[i], run.convert_options(order[i], targets[0].quant))
 
     def finish_step(t: _Target, step: Step) -> None:
         variant = order[t.index]
+        step = replace(step, quant=t.quant)
         if step.latency_ms is not None:
             step = replace(step, predicted_ms=t.predicted_ms, reason=_with_verdict(step, params.budget_ms))
             t.measured.append((variant, step.latency_ms))
@@ -398,7 +431,7 @@ def _decide_on(run: _Run, t: _Target, order: list[Variant]) -> DeviceOutcome:
         run.log(f"{t.name}: emulated device: its latencies are the emulator's, not the board's, so no variant is "
                 "picked; the models ran on its ARM code (results.jsonl)")
     elif usable_bench(run.of(t.name)):
-        _measure_accuracy(run, t.models)
+        _measure_accuracy(run, t.every_model or t.models)
         decision = _decide(run, t)
         if decision is not None and params.remeasure_rounds > 0 and _remeasure(run, t, decision):
             decision = _decide(run, t)
@@ -408,7 +441,10 @@ def _decide_on(run: _Run, t: _Target, order: list[Variant]) -> DeviceOutcome:
             if suggestion is not None and suggestion.get("measured_ms") is not None:
                 _measure_accuracy(run, t.models)
                 decision = _decide(run, t)
-        outcome = replace(outcome, decision=decision, suggestion=suggestion)
+        alternatives: tuple = ()
+        if decision is not None and decision.pick is None and params.alternatives:
+            alternatives = tuple(_alternatives(run, t, decision))
+        outcome = replace(outcome, decision=decision, suggestion=suggestion, alternatives=alternatives)
     return replace(outcome, steps=tuple(t.steps))
 
 
@@ -418,8 +454,8 @@ def _decide(run: _Run, t: _Target):
 
     p = run.params
     try:
-        return decide(run.of(t.name), p.budget_ms, stat=p.stat, objective=p.objective, min_top1=p.min_top1,
-                      threads=t.threads)
+        return decide(run.of(t.name), stat=p.stat, objective=p.objective, threads=t.threads,
+                      constraints=t.constraints or p.constraints)
     except EdgenetError as exc:
         run.log(f"{t.name}: decision: {exc}")
         return None
@@ -470,7 +506,8 @@ def _measure_accuracy(run: _Run, models: dict[str, tuple[Variant, Path]]) -> Non
     if params.weights_dir is None and params.weights is None:
         run.log("accuracy: no --weights-dir or --weights, the models have random weights: their accuracy is "
                 "meaningless")
-    for label, (variant, path) in models.items():
+    for key, (variant, path) in models.items():
+        label, form = key if isinstance(key, tuple) else (key, params.forms[0])
         sha = sha256_file(path)
         if params.data is not None and not already_evaluated(run.records, sha, str(params.data), "top1"):
             record = evaluate_model(path, params.data, params.bench.threads, params.labels, run.log)
@@ -479,7 +516,7 @@ def _measure_accuracy(run: _Run, models: dict[str, tuple[Variant, Path]]) -> Non
             run.add([record])
         if params.agreement_images is None:
             continue
-        if params.quant in ("fp32", "float32"):
+        if form in ("fp32", "float32"):
             run.log(f"agreement {label}: the model is float already, nothing to compare")
             continue
         if already_evaluated(run.records, sha, str(params.agreement_images), "agreement_top1"):
@@ -491,6 +528,69 @@ def _measure_accuracy(run: _Run, models: dict[str, tuple[Variant, Path]]) -> Non
         run.log(f"agreement {label}: {100 * record['accuracy']['agreement_top1']:.1f}% top-1 agreement with its "
                 f"float model on {record['accuracy']['count']} images")
         run.add([record])
+
+
+def _device_constraints(params: SweepParams, device: Device):
+    """The sweep's constraints with the device's own (its ``constraints`` table in devices.toml) taking precedence;
+    a bad table is one line naming the device."""
+    own = dict(getattr(device, "constraints", None) or {})
+    if not own:
+        return params.constraints
+    from ..decide.constraints import ConstraintError
+
+    try:
+        return params.constraints.overlay(own, f"devices.toml [{device.name}] constraints")
+    except ConstraintError as exc:
+        raise EdgenetError(str(exc)) from None
+
+
+def _alternatives(run: _Run, t: _Target, decision) -> list:
+    """Nothing fits on ``t``: measure what would (:mod:`edgenet.decide.alternatives`) on the same device, into
+    ``alternatives.jsonl`` (a measured alternative is reused on a rerun, a failed one tried again)."""
+    from ..bench.tune import ENGINES, available_engines, engine_of
+    from ..decide.alternatives import Alternative, assess, predicted, propose
+
+    params = run.params
+    mine = usable_bench(run.of(t.name))
+    cores = max((r.device.cores or 1 for r in mine), default=1)
+    counts = set(t.device.threads) if len(t.device.threads) > 1 else \
+        {n for n in (1, 2, 4, 8, 16, 32, 64) if n <= cores} | {cores}
+    engines = {name: ENGINES[name] for name in available_engines(ynnpack=True) if name in ALTERNATIVE_ENGINES}
+    proposals = propose(decision, threads=t.threads, thread_counts=sorted(counts), engines=engines,
+                        current_engine=ENGINES.get(engine_of(t.bench)), edgetpu=t.bench.delegate == "edgetpu")
+    if proposals:
+        run.log(f"{t.name}: nothing fits: measuring {len(proposals)} alternative(s) for "
+                f"{', '.join(dict.fromkeys(p.of for p in proposals))}")
+    path = run.rundir / ALTERNATIVES_NAME
+    constraints = t.constraints or params.constraints
+    latency = {a.key: a.candidate.latency_ms for a in decision.assessments}
+    found = []
+    for p in proposals:
+        bench = replace(t.bench, **p.bench)
+        note, measured = "", []
+        try:
+            variant = parse_variant(p.variant)
+            result = run.convert(variant, quant=p.quant)
+            if not result.ok:
+                note = f"conversion failed: {result.error}"
+            else:
+                model = Path(result.model_path)
+                earlier = read_records(path) if path.exists() else []
+                done = earlier_measurement(earlier, t.name, sha256_file(model), bench)
+                if done is None:
+                    new = run.executor.submit_latency(t.device, [model], [bench.threads], bench).result()
+                    append_records(path, new)
+                    done = as_record(new[-1])
+                measured = [done.raw]
+        except EdgenetError as exc:
+            note = str(exc)
+        alt = assess(p, measured, run.of(t.name), constraints, params.stat, reference_ms=latency.get(p.of))
+        if alt.how == "failed":
+            alt = predicted(p, run.of(t.name), constraints, params.stat, threads=t.threads) or \
+                Alternative(p, "failed", "", note=note or alt.note)
+        run.log(alt.line(params.stat))
+        found.append(alt)
+    return found
 
 
 def _refine(run: _Run, t: _Target, decision, order: list[Variant]) -> dict | None:
@@ -548,7 +648,7 @@ def _finish(run: _Run, outcomes: list[DeviceOutcome]) -> SweepOutcome:
         if d.decision is not None:
             folder = rundir if len(outcomes) == 1 else rundir / "devices" / d.device
             report = write_report(folder, run.of(d.device), None, params.budget_ms, stat=params.stat, decision=d.decision,
-                                  notes=scope_notes(run.order, d.decision))
+                                  notes=scope_notes(run.order, d.decision), alternatives=d.alternatives)
         written.append(replace(d, report=report))
     outcome = SweepOutcome(tuple(written), rundir, None, tuple(getattr(run.executor, "timeline", ())))
     if len(written) == 1:

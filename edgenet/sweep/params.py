@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from ..bench import BenchParams
+from ..decide.constraints import Constraints
 from ..errors import EdgenetError
 from ..family.variants import Variant
 
@@ -23,7 +24,7 @@ class SweepParams:
 
     budget_ms: float
     variants: tuple[Variant, ...]
-    quant: str = "int8"
+    quant: str = "int8"  # one form, or several ("int8,fp16,fp32"): each measured, the pick made across them
     stat: str = "p50"
     threads: int = 1  # this machine's thread count when no device is given (a device's own: its largest)
     calib: str = "default"
@@ -42,8 +43,21 @@ class SweepParams:
     labels: Path | None = None  # class-name -> index file for a class-folder data set
     agreement_images: Path | None = None  # unlabelled images: top-1 agreement with the float model
     bench: BenchParams = field(default_factory=lambda: SWEEP_BENCH)
+    #: Every limit the pick is held to (decide/constraints.py); None: the budget and min_top1 alone. A device in
+    #: devices.toml may carry its own (its ``constraints`` table), which take precedence for that device.
+    constraints: Constraints | None = None
+    alternatives: bool = True  # when nothing fits: measure what would (decide/alternatives.py)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """The quantization forms measured, in the order given."""
+        return tuple(q.strip() for q in self.quant.split(",") if q.strip())
 
     def __post_init__(self):
+        if self.constraints is None:
+            object.__setattr__(self, "constraints", Constraints(budget_ms=self.budget_ms, min_top1=self.min_top1))
+        elif (self.constraints.budget_ms, self.constraints.min_top1) != (self.budget_ms, self.min_top1):
+            raise EdgenetError("the sweep's constraints must carry its budget_ms and min_top1")
         if not (self.budget_ms > 0 and math.isfinite(self.budget_ms)):
             raise EdgenetError(f"--budget-ms must be a positive number, got {self.budget_ms:g}")
         if not self.variants:
@@ -62,6 +76,16 @@ class SweepParams:
             raise EdgenetError(f"weights must be None or 'imagenet', got {self.weights!r}")
         if self.weights is not None and self.weights_dir is not None:
             raise EdgenetError("--weights imagenet and --weights-dir exclude each other")
+        from ..convert.modes import QUANT_MODES
+
+        unknown = [q for q in self.forms if q not in QUANT_MODES]
+        if not self.forms or unknown:
+            raise EdgenetError(f"--quant: unknown form {(unknown or [self.quant])[0]!r}; choose from "
+                               f"{', '.join(QUANT_MODES)} (several as int8,fp16,fp32)")
+        if len(set(self.forms)) != len(self.forms):
+            raise EdgenetError(f"--quant: a form is repeated in {self.quant!r}")
+        if self.bench.delegate == "edgetpu" and any(q != "int8" for q in self.forms):
+            raise EdgenetError("--quant: an Edge TPU runs full-integer models only; use --quant int8")
 
     def to_dict(self) -> dict:
         """The parameters as sweep.json records them (paths as text, variants as their specs)."""
@@ -70,7 +94,7 @@ class SweepParams:
             value = getattr(self, f.name)
             if f.name == "variants":
                 value = [v.spec or v.name for v in value]
-            elif f.name == "bench":
+            elif f.name in ("bench", "constraints"):
                 value = value.to_dict()
             elif isinstance(value, Path):
                 value = str(value)
@@ -89,6 +113,7 @@ class Step:
     predicted_ms: float | None = None
     model: str | None = None
     reason: str = ""
+    quant: str = ""  # the quantization form measured
 
 
 def weights_for(variant: Variant, weights_dir: Path | None, weights: str | None = None) -> Path | None:
