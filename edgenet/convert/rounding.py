@@ -24,6 +24,12 @@ instead of its own float weights: GPTQ on the ridge least-squares weights from t
 op on its float inputs (same samples and pixels). Each op's error against that output falls on calibration data,
 but the one-shot per-op fits do not compose and the whole network is far worse (README, "Repairing the weights").
 
+``method="adaround"`` (:data:`METHODS`, ``--rounding-method``) keeps the same ops, statistics and write-back but
+learns each weight's choice between its two neighbouring integers (:func:`adaround`: a soft rounding variable per
+weight, Adam on the op's output error ``tr(dW H dW^T)``, an annealed regulariser pushing each to 0 or 1). It is
+layer-wise: the quantized model's own int8 activations feed ``X``, but the activation quantization *between* the
+layers of an MBConv block is not in the loop (BRECQ's block reconstruction is not built).
+
 Calibration samples only, never the fidelity check's held-out images. Needs TensorFlow
 (flatbuffer editing) and a runtime; the arithmetic is numpy.
 """
