@@ -25,7 +25,7 @@ from edgenet.runtime.envinfo import model_info
 CALIBRATION = {"file_list_sha256": "ab" * 32, "samples": 100, "seed": 0}
 #: A request where every field applies: int8, edgenet's calibrator, the budget with both precision rungs.
 FULL = ConvertRequest(quant="int8", io="int8", calibrator="edgenet", ranges="mse", bias_correction=True,
-                      weight_rounding=True, min_agreement=99.0, allow_float=True, allow_int16=True,
+                      weight_rounding=True, rounding_method="adaround", min_agreement=99.0, allow_float=True, allow_int16=True,
                       holdout=Path("held"))
 
 
@@ -36,11 +36,13 @@ def _inputs(request: ConvertRequest = FULL, **files) -> dict:
 
 INPUTS = _inputs()
 #: Another valid value for each field of FULL.
-CHANGED = {"quant": dict(quant="int16x8", io="float", weight_rounding=False, allow_float=False, allow_int16=False),
+CHANGED = {"quant": dict(quant="int16x8", io="float", weight_rounding=False, rounding_method="gptq", allow_float=False,
+                        allow_int16=False),
            "io": dict(io="uint8"), "weights": dict(weights=Path("w.h5")), "calib": dict(calib="photos"),
            "samples": dict(samples=50), "seed": dict(seed=1), "batch_size": dict(batch_size=None),
            "holdout": dict(holdout=Path("other")), "calibrator": None, "ranges": dict(ranges="auto"),
            "bias_correction": dict(bias_correction=False), "weight_rounding": dict(weight_rounding=False),
+           "rounding_method": dict(rounding_method="gptq"),
            "min_agreement": dict(min_agreement=98.0), "allow_float": dict(allow_float=False),
            "allow_int16": dict(allow_int16=False), "max_latency_cost": dict(max_latency_cost=20.0),
            "target": dict(target="edgetpu"),

@@ -20,7 +20,7 @@ from edgenet.convert import request as request_module
 from edgenet.convert.calibrator import CALIBRATORS
 from edgenet.convert.modes import CALIBRATED_MODES, IO_TYPES, QUANT_MODES
 from edgenet.convert.ranges import RANGE_METHODS
-from edgenet.convert.request import EDGETPU_IO, TARGETS, ConvertRequest, WorkerJob
+from edgenet.convert.request import EDGETPU_IO, ROUNDING_METHODS, TARGETS, ConvertRequest, WorkerJob
 from edgenet.errors import EdgenetError
 
 
@@ -42,7 +42,9 @@ def valid_requests(draw) -> dict:
         holdout=draw(st.none() | st.just(Path("held"))),
         ranges=draw(st.sampled_from(RANGE_METHODS)) if repairs else "minmax",
         bias_correction=draw(st.booleans()) if repairs else False,
-        weight_rounding=draw(st.booleans()) if repairs and quant == "int8" else False,
+        weight_rounding=(rounding := draw(st.booleans()) if repairs and quant == "int8" else False),
+        rounding_method=draw(st.sampled_from(ROUNDING_METHODS))
+        if quant == "int8" and (rounding or min_agreement is not None) else "gptq",
         min_agreement=min_agreement,
         allow_float=draw(st.booleans()) if rungs else False,
         allow_int16=draw(st.booleans()) if rungs else False,
@@ -79,6 +81,9 @@ INVALID = [
     (dict(calibrator="tflite", ranges="mse"),
      "--ranges, --bias-correction, --weight-rounding and --min-agreement need --calibrator edgenet"),
     (dict(quant="int16x8", weight_rounding=True), "--weight-rounding applies to --quant int8"),
+    (dict(rounding_method="brecq"), "unknown --rounding-method 'brecq'; choose from gptq, adaround"),
+    (dict(rounding_method="adaround"), "--rounding-method adaround chooses how int8 weights are re-rounded: it "
+                                       "needs --weight-rounding or --min-agreement with --quant int8"),
     (dict(allow_float=True), "--allow-float lets the accuracy budget keep ops in float: it needs --min-agreement"),
     (dict(quant="int16x8", allow_float=True, min_agreement=99),
      "--allow-float applies to --quant int8"),
@@ -122,6 +127,7 @@ CLI_CASES = [
     (["--quant", "fp16", "--bias-correction"], dict(quant="fp16", bias_correction=True)),
     (["--calibrator", "tflite", "--ranges", "mse"], dict(calibrator="tflite", ranges="mse")),
     (["--quant", "int16x8", "--weight-rounding"], dict(quant="int16x8", weight_rounding=True)),
+    (["--rounding-method", "adaround"], dict(rounding_method="adaround")),
     (["--allow-float"], dict(allow_float=True)),
     (["--allow-int16"], dict(allow_int16=True)),
     (["--target", "edgetpu", "--allow-float", "--min-agreement", "99"],

@@ -252,3 +252,52 @@ def test_convert_weight_rounding_flag_records_it_and_stays_full_integer(tmp_path
         bad = CliRunner().invoke(main, [*args, "--weight-rounding", *extra, "-o", str(tmp_path / "bad")])
         assert bad.exit_code != 0 and "Traceback" not in bad.output
         assert "--weight-rounding" in bad.output and why in bad.output
+
+
+def test_adaround_learns_roundings_that_lower_each_ops_error_and_keep_the_int8_graph(tiny_rounded):
+    """method="adaround": each weight's up/down choice learnt by Adam on a soft rounding variable. On the tiny
+    variant (convolutions only, to keep the test short) each re-rounded op, run alone with TFLite's float kernels on
+    the quantized model's inputs, comes closer to its float self than round-to-nearest, the logits on the held-out
+    views come closer to the float model's, and the model is the same full-integer graph with the same scales."""
+    from edgenet.convert.rounding import ADAROUND_ITERATIONS, round_weights
+    from edgenet.convert.worker import float_ops
+    from edgenet.runtime.interpreter import TFLiteModel
+    from edgenet.runtime.tflite_graph import read_graph
+
+    _, float_bytes, plain, _, _, calib, held = tiny_rounded
+    rounded, summary = round_weights(float_bytes, plain, calib, method="adaround", ops=("CONV_2D", "DEPTHWISE_CONV_2D"))
+    assert summary.to_dict()["method"] == "adaround" and ADAROUND_ITERATIONS >= 1
+    assert summary.ops >= 10 and summary.error_ratio < 0.9
+    before, after = read_graph(plain), read_graph(rounded)
+    assert [(t.name, t.shape, t.dtype, t.quantization) for t in before.tensors] == \
+        [(t.name, t.shape, t.dtype, t.quantization) for t in after.tensors]
+    assert float_ops(rounded) == []
+    run, producer, qgraph = _single_op_runner(float_bytes, plain, calib)
+    better = measured = 0
+    for op, w_plain, w_round in _moved_ops(qgraph, plain, rounded):
+        assert op.opcode != "FULLY_CONNECTED" and w_round.dtype == np.int8 and w_round.min() >= -127
+        # AdaRound only chooses between the two neighbours of each float weight.
+        assert np.max(np.abs(w_round.astype(int) - w_plain.astype(int))) <= 1
+        k = producer[qgraph.tensors[op.outputs[0]].name]
+        reference = run(k, op, None)
+        measured += 1
+        better += np.mean((run(k, op, w_round) - reference) ** 2) < np.mean((run(k, op, w_plain) - reference) ** 2)
+    assert measured == summary.ops and better >= 0.8 * measured, (better, measured)
+    reference = np.concatenate([TFLiteModel(float_bytes).run(x[None]) for x in held])
+
+    def logits_error(data):
+        return np.mean((np.concatenate([TFLiteModel(data).run(x[None]) for x in held]) - reference) ** 2)
+
+    assert logits_error(rounded) < logits_error(plain)
+
+
+def test_rounding_options_fail_in_one_line(tiny_int8):
+    from edgenet.convert.rounding import round_weights
+
+    _, float_bytes, plain, calib, _ = tiny_int8
+    for kwargs, line in (({"method": "brecq"}, "unknown rounding method 'brecq': one of gptq, adaround"),
+                         ({"method": "adaround", "iterations": 0}, "rounding iterations must be a whole number >= 1"),
+                         ({"iterations": 10}, "need method 'adaround', got 10 with 'gptq'")):
+        with pytest.raises(ValueError, match=line) as info:
+            round_weights(float_bytes, plain, calib, **kwargs)
+        assert "\n" not in str(info.value)

@@ -13,7 +13,8 @@ import click
 from .. import numbers
 from ..convert.calibrator import CALIBRATORS
 from ..convert.modes import IO_TYPES
-from ..convert.request import TARGETS
+from ..convert.request import DEFAULT_ROUNDING_METHOD, ROUNDING_METHODS, TARGETS
+from ..convert.rounding import ADAROUND_ITERATIONS
 from ..errors import EdgenetError
 from . import options
 from .cluster import executor_for
@@ -52,7 +53,12 @@ def _batch(ctx, param, value):
               help="Fold each convolution's measured mean quantization error into its int32 bias (full-integer).")
 @click.option("--weight-rounding", is_flag=True,
               help="Re-round the int8 weights to minimise each convolution's output error on the calibration "
-                   "samples (GPTQ; same scales, full-integer, no latency cost). Before --bias-correction.")
+                   "samples (same scales, full-integer, no latency cost). Before --bias-correction.")
+@click.option("--rounding-method", type=click.Choice(ROUNDING_METHODS), default=DEFAULT_ROUNDING_METHOD,
+              show_default=True,
+              help="How --weight-rounding (and the budget's re-rounded rungs) choose the integers: gptq (column by "
+                   "column with error feedback) or adaround (each weight's up/down learnt by gradient descent, "
+                   f"{ADAROUND_ITERATIONS} Adam steps per op; slower). See docs/convert.md.")
 @options.min_agreement(help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "
@@ -84,8 +90,7 @@ def _batch(ctx, param, value):
 @options.cluster()
 @user_errors
 def convert(variants, quant, io, weights, calib, samples, seed, calibrator, ranges, bias_correction, weight_rounding,
-            min_agreement,
-            allow_float, allow_int16, max_latency_cost, holdout, batch_size, output, target, force, as_json, quiet,
+            rounding_method, min_agreement, allow_float, allow_int16, max_latency_cost, holdout, batch_size, output, target, force, as_json, quiet,
             cluster) -> None:
     """Convert VARIANTS (names, ranges like b0-b3, or specs like phi=1.5) to TFLite.
 
@@ -111,7 +116,8 @@ def convert(variants, quant, io, weights, calib, samples, seed, calibrator, rang
         request = ConvertRequest(quant=quant, io=io, weights=None if weights is None or per_variant else Path(weights),
                                  calib=calib, samples=samples, seed=seed, batch_size=batch_size, holdout=holdout,
                                  calibrator=calibrator, ranges=ranges, bias_correction=bias_correction,
-                                 weight_rounding=weight_rounding, min_agreement=min_agreement,
+                                 weight_rounding=weight_rounding, rounding_method=rounding_method,
+                                 min_agreement=min_agreement,
                                  allow_float=allow_float, allow_int16=allow_int16, max_latency_cost=max_latency_cost,
                                  target=target, out_dir=out_dir, force=force, progress=not quiet)
     except EdgenetError as exc:

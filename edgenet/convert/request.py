@@ -37,11 +37,15 @@ from .fidelity import Fidelity
 from .modes import CALIBRATED_MODES, IO_TYPES, MODES, QUANT_MODES, default_io
 from .quality import DEFAULT_MAX_LATENCY_COST_PCT
 from .ranges import RANGE_METHODS
+from .rounding import DEFAULT_METHOD as DEFAULT_ROUNDING_METHOD
+from .rounding import METHODS as ROUNDING_METHODS
 
 __all__ = [
     "CONVERTER_REVISION",
     "DEFAULT_EDGETPU_IO",
+    "DEFAULT_ROUNDING_METHOD",
     "EDGETPU_IO",
+    "ROUNDING_METHODS",
     "RUN_FIELDS",
     "TARGETS",
     "ConvertRequest",
@@ -65,7 +69,7 @@ RUN_FIELDS = ("out_dir", "force", "progress", "target")
 FILE_FIELDS = ("weights", "holdout")
 #: Fields that only matter when a calibration pass runs (int8, int16x8).
 CALIBRATION_FIELDS = ("calib", "samples", "calibrator", "ranges", "bias_correction", "weight_rounding",
-                      "min_agreement", "allow_float", "allow_int16", "max_latency_cost")
+                      "rounding_method", "min_agreement", "allow_float", "allow_int16", "max_latency_cost")
 
 
 def _option(name: str) -> str:
@@ -87,7 +91,8 @@ class ConvertRequest:
     calibrator: str = CALIBRATORS[0]  # edgenet's streamed calibrator (see edgenet.convert.calibrator)
     ranges: str = "minmax"  # edgenet.convert.ranges.RANGE_METHODS
     bias_correction: bool = False  # edgenet.convert.bias
-    weight_rounding: bool = False  # edgenet.convert.rounding (int8 weights re-rounded, GPTQ)
+    weight_rounding: bool = False  # edgenet.convert.rounding (int8 weights re-rounded)
+    rounding_method: str = DEFAULT_ROUNDING_METHOD  # how they are re-rounded: edgenet.convert.rounding.METHODS
     min_agreement: float | None = None  # accuracy budget, percent (edgenet.convert.quality)
     allow_float: bool = False  # budget may keep the worst ops in float (CPU only; edgenet.convert.quality)
     allow_int16: bool = False  # budget may give the worst tensors int16 activations (CPU only; convert.mixed)
@@ -221,6 +226,7 @@ _RULES = (
     _choice("calibrator", CALIBRATORS),
     _choice("ranges", RANGE_METHODS),
     _choice("target", TARGETS),
+    _choice("rounding_method", ROUNDING_METHODS),
     lambda r: (f"--io {r.io} needs --quant int8 (a {r.quant} model has float input and output)"
                if r.io != "float" and not MODES[r.quant].integer_io else None),
     lambda r: f"--samples must be at least 1, got {r.samples}" if r.samples < 1 else None,
@@ -232,6 +238,10 @@ _RULES = (
     lambda r: f"{_REPAIR_FLAGS} need --quant int8 or int16x8" if r.repairs and not r.calibrated else None,
     lambda r: f"{_REPAIR_FLAGS} need --calibrator edgenet" if r.repairs and r.calibrator != "edgenet" else None,
     lambda r: "--weight-rounding applies to --quant int8" if r.weight_rounding and r.quant != "int8" else None,
+    lambda r: (f"--rounding-method {r.rounding_method} chooses how int8 weights are re-rounded: it needs "
+               "--weight-rounding or --min-agreement with --quant int8"
+               if r.rounding_method != DEFAULT_ROUNDING_METHOD
+               and (r.quant != "int8" or not (r.weight_rounding or r.min_agreement is not None)) else None),
     lambda r: ("--allow-float lets the accuracy budget keep ops in float: it needs --min-agreement"
                if r.allow_float and r.min_agreement is None else None),
     lambda r: "--allow-float applies to --quant int8" if r.allow_float and r.quant != "int8" else None,

@@ -24,6 +24,12 @@ instead of its own float weights: GPTQ on the ridge least-squares weights from t
 op on its float inputs (same samples and pixels). Each op's error against that output falls on calibration data,
 but the one-shot per-op fits do not compose and the whole network is far worse (README, "Repairing the weights").
 
+``method="adaround"`` (:data:`METHODS`, ``--rounding-method``) keeps the same ops, statistics and write-back but
+learns each weight's choice between its two neighbouring integers (:func:`adaround`: a soft rounding variable per
+weight, Adam on the op's output error ``tr(dW H dW^T)``, an annealed regulariser pushing each to 0 or 1). It is
+layer-wise: the quantized model's own int8 activations feed ``X``, but the activation quantization *between* the
+layers of an MBConv block is not in the loop (BRECQ's block reconstruction is not built).
+
 Calibration samples only, never the fidelity check's held-out images. Needs TensorFlow
 (flatbuffer editing) and a runtime; the arithmetic is numpy.
 """
@@ -52,6 +58,20 @@ DEFAULT_TARGET = "weights"
 TARGET_RIDGE = 0.01
 #: Re-measure each op's inputs on the model whose earlier ops are already re-rounded (one pass per op).
 SEQUENTIAL = False
+#: How the integers are chosen, one table for the API, the request and the CLI (``--rounding-method``):
+#: "gptq" (column by column, each error spread onto the columns not yet quantized) or "adaround" (each weight's
+#: up/down decision learnt jointly by gradient descent on a soft rounding variable, Nagel et al. 2020).
+METHODS = ("gptq", "adaround")
+DEFAULT_METHOD = "gptq"
+#: AdaRound: Adam steps per operator, learning rate on the rounding variables, regulariser weight (relative to
+#: the normalised output error), warm-up fraction without regulariser, annealed exponent of the regulariser.
+ADAROUND_ITERATIONS = 200
+ADAROUND_LR = 0.05
+ADAROUND_REG = 0.1
+ADAROUND_WARMUP = 0.2
+ADAROUND_BETA = (20.0, 2.0)
+#: The rectified sigmoid's stretch: h(V) = clip(sigmoid(V) * (ZETA - GAMMA) + GAMMA, 0, 1).
+ADAROUND_ZETA, ADAROUND_GAMMA = 1.1, -0.1
 
 
 @dataclass(frozen=True)
@@ -64,9 +84,10 @@ class WeightRounding:
     samples: int
     error_ratio: float  # median over ops of (output error after) / (output error of the input model's weights)
     per_op: tuple[tuple[str, float, float], ...] = ()  # (output tensor, error before, after): calibration MSE
+    method: str = DEFAULT_METHOD  # METHODS
 
     def to_dict(self) -> dict:
-        return {"ops": self.ops, "weights_changed": self.weights_changed, "weights": self.weights,
+        return {"method": self.method, "ops": self.ops, "weights_changed": self.weights_changed, "weights": self.weights,
                 "samples": self.samples, "median_output_error_ratio": round(self.error_ratio, 4)}
 
 
@@ -147,6 +168,60 @@ def gptq(w: np.ndarray, scale: np.ndarray, h: np.ndarray, damping: float | None 
         if i + 1 < d:
             w[:, :, i + 1 :] -= err[:, :, None] * u[:, None, i, i + 1 :]
     return q.astype(np.int8)
+
+
+def adaround(w: np.ndarray, scale: np.ndarray, h: np.ndarray, c: np.ndarray | None = None,
+             iterations: int | None = None) -> np.ndarray:
+    """Integer weights for float ``w`` ([G, O, D], groups sharing ``h`` [G, D, D]) at per-row ``scale`` ([G, O]):
+    each weight rounded down or up as learnt by AdaRound (Nagel et al., "Up or Down? Adaptive Rounding", 2020).
+
+    The weights are ``s (floor(w/s) + h(V))`` with a rectified sigmoid ``h`` of a free variable ``V`` per weight
+    (started at the weight's own fractional part); Adam minimises the operator's output error on its recorded
+    inputs, ``tr((V_s - T) H (V_s - T)^T)`` with ``T H = w c^T`` (``c`` None: ``c = h``, the float weights on the
+    same inputs; else ``c = X_q^T X_f``, the float op on the float inputs), normalised by round-to-nearest's
+    error, plus ``ADAROUND_REG * sum(1 - |2h - 1|^beta)`` after a warm-up, ``beta`` annealed from 20 to 2, which
+    drives every ``h`` to 0 or 1. Returns int8 [G, O, D] clipped to [-127, 127]. ``iterations`` default
+    :data:`ADAROUND_ITERATIONS`."""
+    iterations = ADAROUND_ITERATIONS if iterations is None else int(iterations)
+    if iterations < 1:
+        raise ValueError(f"adaround iterations must be at least 1, got {iterations}")
+    zeta, gamma = ADAROUND_ZETA, ADAROUND_GAMMA
+    w = np.asarray(w, dtype=np.float64)
+    h = np.asarray(h, dtype=np.float64)
+    s = np.asarray(scale, dtype=np.float64)[:, :, None]
+    c = h if c is None else np.asarray(c, dtype=np.float64)
+    target = np.matmul(w, c.transpose(0, 2, 1))  # w c^T: [G, O, D]
+    base = np.floor(w / s)
+    frac = np.clip(w / s - base, 0.01, 0.99)
+    v = -np.log((zeta - gamma) / (frac - gamma) - 1.0)  # h(v) = frac
+
+    def soft(v):
+        sig = 1.0 / (1.0 + np.exp(-v))
+        raw = sig * (zeta - gamma) + gamma
+        return np.clip(raw, 0.0, 1.0), sig * (1 - sig) * (zeta - gamma) * ((raw > 0) & (raw < 1))
+
+    # Scale of the loss: round-to-nearest's expected output error (uniform rounding noise, s^2/12 per weight).
+    energy = np.einsum("gii->gi", h).mean(axis=1)[:, None]
+    norm = max(float(np.sum(energy * s[:, :, 0] ** 2) * w.shape[-1] / 12.0), 1e-12)
+    m = np.zeros_like(v)
+    u = np.zeros_like(v)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    warm = int(ADAROUND_WARMUP * iterations)
+    for t in range(1, iterations + 1):
+        hv, dh = soft(v)
+        wq = s * (base + hv)
+        grad_w = 2.0 * (np.matmul(wq, h) - target) / norm
+        grad = grad_w * s * dh
+        if t > warm:
+            beta = ADAROUND_BETA[1] + (ADAROUND_BETA[0] - ADAROUND_BETA[1]) * (
+                1 - (t - warm) / max(iterations - warm, 1))
+            z = 2 * hv - 1
+            grad = grad + ADAROUND_REG * (-2 * beta * np.abs(z) ** (beta - 1) * np.sign(z)) * dh
+        m = b1 * m + (1 - b1) * grad
+        u = b2 * u + (1 - b2) * grad * grad
+        v = v - ADAROUND_LR * (m / (1 - b1 ** t)) / (np.sqrt(u / (1 - b2 ** t)) + eps)
+    hv, _ = soft(v)
+    return np.clip(base + (hv >= 0.5), -127, 127).astype(np.int8)
 
 
 def _output_mse(delta: np.ndarray, h: np.ndarray) -> float:
@@ -263,9 +338,10 @@ def _statistics(jobs, quant_bytes: bytes, fi, samples: np.ndarray, seed, threads
     return stats
 
 
-def _round_one(job, s: dict, upstream: bool, ridge: float) -> tuple[np.ndarray, float, float]:
-    """New int8 weights of one op from its statistics, with its output error before (the model's current
-    weights) and after."""
+def _round_one(job, s: dict, upstream: bool, ridge: float, method: str = DEFAULT_METHOD,
+               iterations: int | None = None) -> tuple[np.ndarray, float, float]:
+    """New int8 weights of one op from its statistics (``method``: :data:`METHODS`), with its output error
+    before (the model's current weights) and after."""
     op, wf, wq, scale, _, _ = job
     n = max(s["n"], 1)
     depthwise = op.opcode == "DEPTHWISE_CONV_2D"
@@ -276,11 +352,15 @@ def _round_one(job, s: dict, upstream: bool, ridge: float) -> tuple[np.ndarray, 
     shaped = scale.reshape([-1 if k == (3 if depthwise else 0) else 1 for k in range(wf.ndim)])
     if upstream and "c" in s:
         c, f = _expand(s["c"] / n, mult), _expand(s["f"] / n, mult)
-        q = _ungrid(gptq(_ridge_target(w, hh, c, ridge), sc, hh), wf.shape, depthwise)
+        if method == "adaround":
+            q = _ungrid(adaround(w, sc, hh, c, iterations), wf.shape, depthwise)
+        else:
+            q = _ungrid(gptq(_ridge_target(w, hh, c, ridge), sc, hh), wf.shape, depthwise)
         e0 = _float_output_mse(_grid(wq * shaped, depthwise), w, hh, c, f)
         e1 = _float_output_mse(_grid(q * shaped, depthwise), w, hh, c, f)
     else:
-        q = _ungrid(gptq(w, sc, hh), wf.shape, depthwise)
+        rounder = adaround(w, sc, hh, iterations=iterations) if method == "adaround" else gptq(w, sc, hh)
+        q = _ungrid(rounder, wf.shape, depthwise)
         e0 = _output_mse(_grid(wf - wq * shaped, depthwise), hh)
         e1 = _output_mse(_grid(wf - q * shaped, depthwise), hh)
     return q, e0, e1
@@ -289,7 +369,8 @@ def _round_one(job, s: dict, upstream: bool, ridge: float) -> tuple[np.ndarray, 
 def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *,
                   threads: int | None = None, seed: int = 0,
                   ops: tuple[str, ...] = ROUNDED_OPS, target: str | None = None,
-                  ridge: float | None = None, sequential: bool | None = None) -> tuple[bytes, WeightRounding]:
+                  ridge: float | None = None, sequential: bool | None = None, method: str | None = None,
+                  iterations: int | None = None) -> tuple[bytes, WeightRounding]:
     """Return ``quant_bytes`` with GPTQ-rounded int8 weights (see the module docstring).
 
     ``target``: :data:`TARGETS` (default :data:`DEFAULT_TARGET`); with "float_output" the float model is run on
@@ -297,10 +378,17 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
     (default :data:`TARGET_RIDGE`) its pull towards ``W``; the per-op error is then against ``W X_f``.
     ``sequential`` (default :data:`SEQUENTIAL`): ops in execution order, each one's inputs measured again on the
     model whose earlier ops are already re-rounded (one pass over the samples per op) instead of all on the
-    input model at once."""
+    input model at once. ``method``: :data:`METHODS` (default :data:`DEFAULT_METHOD`); ``iterations``: AdaRound's
+    Adam steps per operator (default :data:`ADAROUND_ITERATIONS`)."""
     target = DEFAULT_TARGET if target is None else target
     if target not in TARGETS:
         raise ValueError(f"unknown rounding target {target!r}: one of {', '.join(TARGETS)}")
+    method = DEFAULT_METHOD if method is None else method
+    if method not in METHODS:
+        raise ValueError(f"unknown rounding method {method!r}: one of {', '.join(METHODS)}")
+    if iterations is not None and (method != "adaround" or int(iterations) < 1):
+        raise ValueError(f"rounding iterations must be a whole number >= 1 and need method 'adaround', "
+                         f"got {iterations!r} with {method!r}")
     ridge = TARGET_RIDGE if ridge is None else ridge
     sequential = SEQUENTIAL if sequential is None else sequential
     upstream = target == "float_output"
@@ -327,7 +415,7 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
             op, wq = job[0], job[2]
             if stats[op.index]["n"] == 0:
                 continue
-            q, e0, e1 = _round_one(job, stats[op.index], upstream, ridge)
+            q, e0, e1 = _round_one(job, stats[op.index], upstream, ridge, method, iterations)
             name = qgraph.tensors[op.outputs[0]].name
             if e1 >= e0:  # never worse than the input model's weights (round-to-nearest) on these inputs
                 per_op.append((name, e0, e0))
@@ -341,4 +429,4 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
     rounded = sum(1 for _, e0, e1 in per_op if e1 < e0)
     return bytes(data), WeightRounding(ops=rounded, weights_changed=changed, weights=total, samples=int(len(used)),
                                        error_ratio=float(np.median(ratios)) if ratios else 1.0,
-                                       per_op=tuple(per_op))
+                                       per_op=tuple(per_op), method=method)

@@ -353,7 +353,8 @@ class Conversion:
     def round(self, data: bytes) -> tuple[bytes, dict]:
         from .rounding import DEFAULT_ROUNDING_SAMPLES, round_weights
 
-        fixed, summary = round_weights(self.float_model(), data, np.asarray(self.calib[:DEFAULT_ROUNDING_SAMPLES]))
+        fixed, summary = round_weights(self.float_model(), data, np.asarray(self.calib[:DEFAULT_ROUNDING_SAMPLES]),
+                                       method=self.request.rounding_method)
         if data in self.origin:
             self.origin[fixed] = (self.origin[data][0], self.origin[data][1], True)
         return fixed, summary.to_dict()
