@@ -109,6 +109,7 @@ def _ladder(tiny, rank_calls: list):
 def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
     from edgenet.convert.api import _quality_note
     from edgenet.convert.quality import LADDER, RepairPlan, repair
+    from edgenet.convert.request import QualityReport
     from edgenet.convert.worker import precision_ops
 
     calls: list = []
@@ -139,7 +140,7 @@ def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
         assert not budget["full_integer"] and budget["latency_vs_plain_int8"]["ratio_of_minima"] > 0
     else:  # no float rung beat the best integer one: the kept model is full-integer
         assert precision_ops(data) == [] and budget["full_integer"]
-    note = _quality_note(record)  # the summary line the CLI prints and the manifest keeps
+    note = _quality_note(QualityReport.from_dict(record))  # the summary line the CLI prints and the manifest keeps
     assert note.startswith("accuracy budget 100 % top-1 agreement: ")
     if record.get("precision"):
         assert f"+ float for {len(record['precision']['ops'])} op(s)" in note and "x plain int8" in note
@@ -153,7 +154,7 @@ def test_float_rung_climbs_only_while_unmet_and_keeps_what_it_names(tiny):
     assert len(floats) == 1 and not floats[0]["accepted"]
     assert "--max-latency-cost" in record["budget"]["stopped"]
     assert precision_ops(data) == [] and record["budget"]["full_integer"]
-    note = _quality_note(record)
+    note = _quality_note(QualityReport.from_dict(record))
     assert "still full-integer" in note and "over --max-latency-cost -100 %" in note
 
 
@@ -249,8 +250,9 @@ def test_allow_int16_is_refused_for_edgetpu_in_one_line(tmp_path):
 
     result = CliRunner().invoke(main, ["convert", TINY_SPEC, "--calibrator", "edgenet", "--allow-int16",
                                        "--target", "edgetpu", "--min-agreement", "99", "-o", str(tmp_path / "o")])
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert result.exit_code != 0 and len(lines) == 1 and "--allow-int16" in lines[0], result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("Error:")]
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output  # usage error, ConvertRequest
+    assert len(errors) == 1 and "--allow-int16" in errors[0], result.output
 
 
 def _constructed(n: int, flips_of: dict):
