@@ -118,3 +118,23 @@ def digits_model(tmp_path_factory):
     from digits import digits_model_once
 
     return digits_model_once(tmp_path_factory)
+
+
+#: Test modules whose tests train, build or convert real models, or start a Ray cluster, an emulated Raspberry Pi
+#: or a sweep: every test in them is ``slow``.
+SLOW_MODULES = frozenset({
+    "test_alternatives", "test_classifier", "test_cli_weights", "test_cluster", "test_convert", "test_core_install",
+    "test_edgetpu_check", "test_emulated_pi", "test_mixed", "test_quality", "test_quant_report", "test_ranges",
+    "test_model", "test_repository", "test_rounding", "test_sweep", "test_sweep_constraints", "test_tune",
+    "test_worker",
+})
+#: Fixtures that train or convert a model, import real checkpoints or start an sshd: a test using one is ``slow``.
+SLOW_FIXTURES = frozenset({"digits_model", "tiny_int8", "lite0_checkpoint", "local_sshd", "tiny_weights"})
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow tests (``-m "not slow"`` is the contributors' fast subset; the whole suite runs them all)."""
+    for item in items:
+        module = item.module.__name__.rpartition(".")[2] if item.module else ""
+        if module in SLOW_MODULES or SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
