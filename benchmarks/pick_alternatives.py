@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 from dataclasses import replace
@@ -32,15 +31,12 @@ RESULTS = HERE / "results"
 
 
 def machine() -> dict:
-    flags, model = "", platform.processor()
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-        model = next(line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name"))
-        flags = next(line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags"))
-    except (OSError, StopIteration):
-        pass
-    isa = [f for f in ("avx2", "avx512f", "avx512_vnni", "amx_tile") if f in flags.split()]
-    return {"cpu_model": model, "isa": isa, "cores": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    """The machine, by the library's own reading (the same fields every bench record's device block holds)."""
+    from edgenet.runtime.envinfo import cpu_model, isa_features, load_average
+
+    isa = isa_features() or {}
+    return {"cpu_model": cpu_model(), "isa": sorted(k for k, v in isa.items() if v), "cores": os.cpu_count(),
+            "load_before": load_average()}
 
 
 def main() -> int:
