@@ -160,8 +160,39 @@ def train_digits(root: Path, epochs: int = 15, seed: int = 0, calibration_images
 _CACHE: dict[str, DigitsModel] = {}
 
 
+def _to_json(model: DigitsModel) -> str:
+    import json
+    from dataclasses import asdict
+
+    return json.dumps(asdict(model), default=str)
+
+
+def _from_json(text: str) -> DigitsModel:
+    import json
+
+    raw = json.loads(text)
+    data = DigitsData(**{k: (Path(v) if k.endswith(("root", "_dir")) else v) for k, v in raw.pop("data").items()})
+    return DigitsModel(**{k: (Path(v) if k in ("weights", "fp32", "int8") else v) for k, v in raw.items()}, data=data)
+
+
 def digits_model_once(tmp_path_factory) -> DigitsModel:
-    """The trained digits model, built once per test process (shared by every module's fixture)."""
+    """The trained digits model, trained once per test run and shared by every module's fixture.
+
+    Under pytest-xdist each worker is its own process: the first to ask trains into the run's shared temporary
+    folder under a file lock, the others wait and read what it wrote.
+    """
     if "model" not in _CACHE:
-        _CACHE["model"] = train_digits(tmp_path_factory.mktemp("digits"))
+        import os
+
+        if os.environ.get("PYTEST_XDIST_WORKER") is None:
+            _CACHE["model"] = train_digits(tmp_path_factory.mktemp("digits"))
+        else:
+            from filelock import FileLock
+
+            shared = tmp_path_factory.getbasetemp().parent  # one folder per run, the same for every worker
+            with FileLock(str(shared / "digits.lock")):
+                record = shared / "digits.json"
+                if not record.is_file():
+                    record.write_text(_to_json(train_digits(shared / "digits")))
+                _CACHE["model"] = _from_json(record.read_text())
     return _CACHE["model"]

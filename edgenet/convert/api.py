@@ -140,21 +140,6 @@ def _remove_stale(out_dir: Path, name: str) -> None:
 WORKDIR_PREFIX = "edgenet-convert-"
 
 
-def _remove_stale_workdirs() -> None:
-    """Remove the temporary folders of conversions whose parent was killed (SIGKILL skips ``finally``)."""
-    root = Path(tempfile.gettempdir())
-    for path in root.glob(f"{WORKDIR_PREFIX}*"):
-        try:
-            pid = int(path.name[len(WORKDIR_PREFIX):].split("-", 1)[0])
-            os.kill(pid, 0)
-        except ValueError:
-            continue  # not one of ours
-        except ProcessLookupError:
-            shutil.rmtree(path, ignore_errors=True)
-        except PermissionError:
-            continue
-
-
 @dataclass(frozen=True, eq=False)
 class Plan:
     """One variant's conversion as planned: where it goes and the inputs it is built from."""
@@ -495,7 +480,8 @@ def convert_variants(
         raise MissingDependencyError("tensorflow", "tf", "converting models")
     options.check_inputs()
     converter = Converter(options, log)
-    _remove_stale_workdirs()
+    # Conversions whose parent was killed (SIGKILL skips ``finally``) leave their folders behind.
+    process.remove_orphaned(tempfile.gettempdir(), WORKDIR_PREFIX)
     if options.calibrated and variants:
         # Fail on a bad calibration folder before the first (slow) conversion starts.
         converter.calibration(variants[0].contract)

@@ -289,7 +289,7 @@ def write_report(
         lines += _constraint_section(decision)
     if alternatives:
         lines += _alternatives_section(alternatives, stat)
-    elif selection is not None:
+    elif selection is not None and decision is None:  # a decision already said what the selection would
         lines.append(f"Decision: {selection.message}.")
         lines += [f"- note: {n}" for n in selection.notes]
     lines += [f"- note: {n}" for n in notes]
