@@ -235,7 +235,7 @@ def test_straddling_budget_triggers_interleaved_remeasurement_and_a_clear_one_do
     assert ("too close to call on this device" in on.decision.message) == (verdict == "too close to call")
 
 
-REFINE = ["phi=-6", "phi=-5", "phi=-4"]
+REFINE = ["phi=-8", "phi=-7", "phi=-6"]  # the smallest the family allows: four real conversions
 
 
 def test_refine_tries_a_custom_phi_between_the_pick_and_the_next_variant(tmp_path):
