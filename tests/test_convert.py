@@ -198,13 +198,19 @@ def tiny_weights(tmp_path_factory, tiny_variant):
     return save_weights(model, tmp_path_factory.mktemp("weights") / "tiny.weights.h5")
 
 
-def test_resume_skips_and_changed_inputs_rebuild(tmp_path, tiny_variant, tiny_weights):
+def test_resume_skips_and_changed_inputs_rebuild(all_modes, tmp_path, tiny_variant, tiny_weights):
+    # Start from the default int8 conversion (all_modes: random weights), copied: weights added is a changed input.
+    unweighted = all_modes[1]["int8"]
+    for path in (Path(unweighted.model_path), Path(unweighted.manifest_path)):
+        shutil.copy(path, tmp_path / path.name)
+    assert read_manifest(unweighted.manifest_path)["weights"] is None
     first = _one(tiny_variant, tmp_path, weights=tiny_weights)
     assert first.status == "converted", first.error
     manifest = read_manifest(first.manifest_path)
     assert manifest["weights"]["sha256"] == sha256_file(tiny_weights)
     assert manifest["weights"]["format"] == "keras-keras3"
     assert manifest["random_weights"] is False
+    assert sha256_file(first.model_path) != sha256_file(unweighted.model_path)
     mtime = Path(first.model_path).stat().st_mtime_ns
 
     again = _one(tiny_variant, tmp_path, weights=tiny_weights)
@@ -214,11 +220,6 @@ def test_resume_skips_and_changed_inputs_rebuild(tmp_path, tiny_variant, tiny_we
     more = _one(tiny_variant, tmp_path, weights=tiny_weights, samples=SAMPLES + 2)
     assert more.status == "converted"
     assert read_manifest(more.manifest_path)["calibration"]["samples"] == SAMPLES + 2
-
-    unweighted = _one(tiny_variant, tmp_path, samples=SAMPLES + 2)
-    assert unweighted.status == "converted"
-    assert read_manifest(unweighted.manifest_path)["weights"] is None
-    assert sha256_file(unweighted.model_path) != sha256_file(tiny_weights)
     # (A changed seed rebuilds too: the crash test below relies on it.)
 
 
