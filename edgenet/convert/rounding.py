@@ -44,7 +44,7 @@ layer-wise AdaRound for its ops (``WeightRounding.layerwise``). Time on 2 shared
 variant at 40 steps a block (1-3 s a block); Lite0 at 300 steps, 32 samples: see docs/convert.md.
 
 Calibration samples only, never the fidelity check's held-out images. Needs TensorFlow
-(flatbuffer editing) and a runtime; the arithmetic is numpy.
+(flatbuffer editing) and a runtime; the arithmetic is numpy (BRECQ's blocks: TensorFlow).
 """
 
 from __future__ import annotations
@@ -72,8 +72,9 @@ TARGET_RIDGE = 0.01
 #: Re-measure each op's inputs on the model whose earlier ops are already re-rounded (one pass per op).
 SEQUENTIAL = False
 #: How the integers are chosen, one table for the API, the request and the CLI (``--rounding-method``):
-#: "gptq" (column by column, each error spread onto the columns not yet quantized) or "adaround" (each weight's
-#: up/down decision learnt jointly by gradient descent on a soft rounding variable, Nagel et al. 2020).
+#: "gptq" (column by column, each error spread onto the columns not yet quantized), "adaround" (each weight's
+#: up/down decision learnt jointly by gradient descent on a soft rounding variable, Nagel et al. 2020, per op) or
+#: "brecq" (the same decisions learnt per MBConv block with its activation quantization in the loop, Li et al. 2021).
 METHODS = ("gptq", "adaround", "brecq")
 DEFAULT_METHOD = "gptq"
 #: AdaRound: Adam steps per operator, learning rate on the rounding variables, regulariser weight (relative to
@@ -591,7 +592,7 @@ def _reconstruct_block(graph, block: tuple, jobs: list, interpreter, x: np.ndarr
     second = [tf.Variable(tf.zeros_like(v)) for v in variables]
     b1, b2, eps = 0.9, 0.999, 1e-8
 
-    @tf.function
+    @tf.function(autograph=False)  # plain Python loops over the block's weights: nothing to convert
     def step(xb, tb, beta, reg, t):
         with tf.GradientTape() as tape:
             over = weights(False)
