@@ -195,11 +195,12 @@ def _row(reference, quant, groups, centre, labels, plain_quant=None) -> dict:
 
 
 def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evaluation, reference, budget: float,
-            reps: int, runs: int, methods: tuple[str, ...] = ()) -> list[dict]:
+            reps: int, runs: int, methods: tuple[str, ...] = (), rounding_samples: int | None = None) -> list[dict]:
     """Every rung of the budget's integer ladder on ``evaluation``: one row per setting, then the budget's pick.
     The ladder re-rounds with GPTQ (the budget's default); every method of ``methods``
     (:data:`edgenet.convert.rounding.METHODS`) is also applied to plain int8 (min/max ranges), without and with bias
-    correction after it, and compared by paired flips with GPTQ's same setting (``vs_gptq``)."""
+    correction after it, and compared by paired flips with GPTQ's same setting (``vs_gptq``). Weight rounding fits
+    the first ``rounding_samples`` calibration samples (default: the converter's, ``DEFAULT_ROUNDING_SAMPLES``)."""
     from edgenet.convert.bias import correct_bias
     from edgenet.convert.fidelity import holdout_set, paired_flips
     from edgenet.convert.quality import RepairPlan, repair
@@ -242,7 +243,8 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
 
     def rounder(data: bytes, method: str = "gptq"):
         t0 = time.perf_counter()
-        fixed, summary = round_weights(float_bytes, data, calib[:DEFAULT_ROUNDING_SAMPLES], method=method)
+        fixed, summary = round_weights(float_bytes, data, calib[:rounding_samples or DEFAULT_ROUNDING_SAMPLES],
+                                       method=method)
         origin[fixed] = {**origin.get(data, {}), "weight_rounding": {"method": method}}
         seconds[f"{method.upper()} on {origin.get(data, {}).get('ranges')}"] = time.perf_counter() - t0
         return fixed, summary.to_dict()
@@ -369,6 +371,9 @@ def main(argv=None) -> int:
                         help="also re-round plain int8 with this method (repeatable), without and with bias "
                              "correction, each compared with GPTQ's same setting by paired flips (with --budget 0 "
                              "the ladder stops at plain int8 and only these are built)")
+    parser.add_argument("--rounding-samples", type=int, default=None,
+                        help="calibration samples weight rounding fits (default: the converter's, "
+                             "edgenet.convert.rounding.DEFAULT_ROUNDING_SAMPLES)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
     parser.add_argument("--merge", type=Path, action="append",
                         help="results file of an earlier run on the same photos (repeatable): its rows join this "
@@ -420,7 +425,7 @@ def main(argv=None) -> int:
             model, variant, evaluation, reference = nets[net]
             calib = load_calibration(source, variant.contract, args.samples, 0, progress=False).array
             rows += measure(net, model, variant, calib, calib_name, evaluation, reference, args.budget, args.reps,
-                            args.runs, tuple(args.rounding_method))
+                            args.runs, tuple(args.rounding_method), args.rounding_samples)
             save()
     save()
     print("| net | calibration | setting | agreement % (95 % CI) | top-1 drop pts (95 % CI) | vs plain: flips only"

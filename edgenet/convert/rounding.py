@@ -40,8 +40,9 @@ TFLite's own per-channel ``s``) and every op's output fake-quantized at the int8
 (straight-through estimator). Adam (:data:`BRECQ_ITERATIONS` steps per block, :data:`BRECQ_BATCH` samples a step)
 minimises the block output's MSE, normalised by the input model's, plus AdaRound's annealed regulariser; a block
 whose error would not drop keeps its weights. A block with an operator outside :data:`BLOCK_OPS` falls back to
-layer-wise AdaRound for its ops (``WeightRounding.layerwise``). Time on 2 shared cores: ~20 s for the tests' tiny
-variant at 40 steps a block (1-3 s a block); Lite0 at 300 steps, 32 samples: see docs/convert.md.
+layer-wise AdaRound for its ops (``WeightRounding.layerwise``). Time on 2 shared cores (Xeon @ 2.8 GHz): the
+tests' tiny variant 10-20 s at 40 steps a block (8 blocks, 3 samples), ~40 s at the default 300; Lite0 at 300 steps
+on 32 samples ~430 s (9-70 s a block; GPTQ: 35-50 s). Measured effect: docs/convert.md.
 
 Calibration samples only, never the fidelity check's held-out images. Needs TensorFlow
 (flatbuffer editing) and a runtime; the arithmetic is numpy (BRECQ's blocks: TensorFlow).
