@@ -19,7 +19,9 @@ def free_port() -> int:
 
 @pytest.fixture()
 def local_sshd(tmp_path):
-    """A throw-away sshd on 127.0.0.1 that accepts one generated key; yields (host, ssh options)."""
+    """A throw-away sshd on 127.0.0.1 that accepts one generated key; yields (host, ssh options).
+
+    Its sessions' TMPDIR is ``tmp_path / "remote-tmp"``: what a remote run leaves behind is this test's alone."""
     import getpass
     import os
     import socket
@@ -31,12 +33,15 @@ def local_sshd(tmp_path):
     (tmp_path / "authorized_keys").write_text((tmp_path / "client_key.pub").read_text())
     os.chmod(tmp_path / "authorized_keys", 0o600)
     port = free_port()
+    # Remote sessions make their folders here, not in the shared /tmp, so a test can see exactly what it left.
+    (tmp_path / "remote-tmp").mkdir()
     config = tmp_path / "sshd_config"
     config.write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path / 'host_key'}\n"
         f"AuthorizedKeysFile {tmp_path / 'authorized_keys'}\nPidFile {tmp_path / 'sshd.pid'}\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
         "PermitRootLogin prohibit-password\nSubsystem sftp /usr/lib/openssh/sftp-server\n"
+        f"SetEnv TMPDIR={tmp_path / 'remote-tmp'}\n"
     )
     os.makedirs("/run/sshd", exist_ok=True)  # privilege-separation directory sshd insists on
     proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=subprocess.PIPE)

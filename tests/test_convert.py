@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -376,7 +377,7 @@ def test_target_edgetpu_gives_a_checked_uint8_model(tmp_path):
     # Its refusals are the request's (tests/test_request.py runs each through the CLI).
 
 
-def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(tmp_path, tiny_variant):
+def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(all_modes, tmp_path, tiny_variant):
     """edgenet's calibrator (the default): recorded, rebuilds on change, ranges are the real ones.
 
     Random weights are seeded (``--seed``), so the test rebuilds the very model the child
@@ -387,8 +388,13 @@ def test_default_calibrator_gives_the_true_ranges_of_the_seeded_model(tmp_path, 
     from edgenet.convert.calibration import load_calibration
     from edgenet.family.model import build_model
 
-    fast = _one(tiny_variant, tmp_path / "edgenet")
+    # The default int8 conversion (all_modes), copied: this test converts it again with the other calibrator.
+    fast = all_modes[1]["int8"]
     assert fast.ok
+    (tmp_path / "edgenet").mkdir()
+    for path in (Path(fast.model_path), Path(fast.manifest_path)):
+        shutil.copy(path, tmp_path / "edgenet" / path.name)
+    assert _one(tiny_variant, tmp_path / "edgenet").status == "up to date"
     manifest = read_manifest(Path(fast.manifest_path))
     assert manifest["converter"]["calibrator"] == "edgenet"
     assert manifest["random_weights"] and manifest["init_seed"] == 0

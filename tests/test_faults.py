@@ -695,17 +695,15 @@ def test_remote_timeouts_are_bounds(tiny_tflite, silent_port, tmp_path, request)
 
 
 def test_remote_processes_and_folders_do_not_outlive_the_budget(tiny_tflite, local_sshd, tmp_path):  # noqa: F811
-    import tempfile
-
     host, options = local_sshd
     ssh_args = [arg for option in options for arg in ("--ssh-option", option)]
-    before = set(Path(tempfile.gettempdir()).glob("tmp.*"))
+    remote_tmp = tmp_path / "remote-tmp"  # the sshd's TMPDIR (tests/sshd.py)
     # A remote command that hangs (the bench arguments after '#' are a shell comment).
     result = invoke("bench", tiny_tflite.int8, "--remote", host, *ssh_args, "--timeout-s", "3",
                     "--remote-command", "sleep 317.25 #")
     assert_one_error(result, 1, "127.0.0.1", "3 s")
     _wait_for(lambda: processes_with("317.25") == [], 10, "the remote sleep to end")
-    assert set(Path(tempfile.gettempdir()).glob("tmp.*")) - before == set()  # the remote folder is gone
+    assert list(remote_tmp.iterdir()) == []  # the remote folder is gone
 
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -24,8 +25,22 @@ def _params(budget_ms, **kw):
     return SweepParams(budget_ms=budget_ms, variants=(parse_variant(TINY),), samples=4, bench=QUICK, **kw)
 
 
-def test_a_budget_below_everything_ends_in_measured_alternatives(tmp_path):
-    (outcome,) = run_sweep(_params(1e-6), tmp_path, progress=False).devices
+@pytest.fixture(scope="module")
+def below_everything(tmp_path_factory):
+    """One sweep under an impossible budget: it converts the variant as int8, fp16 and fp32 (the alternatives);
+    the other tests start from a copy of its models (up to date: nothing is converted twice)."""
+    rundir = tmp_path_factory.mktemp("below")
+    (outcome,) = run_sweep(_params(1e-6), rundir, progress=False).devices
+    return rundir, outcome
+
+
+def _models_of(below_everything, rundir):
+    shutil.copytree(below_everything[0] / "models", rundir / "models")
+    return rundir
+
+
+def test_a_budget_below_everything_ends_in_measured_alternatives(below_everything):
+    tmp_path, outcome = below_everything
     assert outcome.decision.pick is None
     alternatives = outcome.alternatives
     kinds = {a.proposal.kind for a in alternatives}
@@ -59,9 +74,13 @@ def test_a_budget_below_everything_ends_in_measured_alternatives(tmp_path):
     assert [a.verdict for a in again.alternatives] == [a.verdict for a in alternatives]
 
 
-def test_quantization_forms_are_a_dimension_of_the_pick(tmp_path):
-    (outcome,) = run_sweep(_params(10_000.0, quant="int8,fp32", remeasure_rounds=0), tmp_path, progress=False).devices
+def test_quantization_forms_are_a_dimension_of_the_pick(below_everything, tmp_path):
+    rundir = _models_of(below_everything, tmp_path / "run")
+    before = {p.name: p.stat().st_mtime_ns for p in (rundir / "models").iterdir()}
+    (outcome,) = run_sweep(_params(10_000.0, quant="int8,fp32", remeasure_rounds=0), rundir, progress=False).devices
     assert [(s.quant, s.action) for s in outcome.steps] == [("int8", "measured"), ("fp32", "measured")]
+    # both forms were up to date: nothing converted again
+    assert {p.name: p.stat().st_mtime_ns for p in (rundir / "models").iterdir()} == before
     quants = {a.candidate.quant for a in outcome.decision.assessments}
     assert quants == {"int8", "fp32"}
     pick = outcome.decision.pick.candidate
@@ -81,7 +100,8 @@ def test_bad_quant_lists_and_an_edgetpu_target_stays_int8():
     assert result.exit_code == 2 and "--max-size-mb" in result.output
 
 
-def test_a_device_constraint_in_devices_toml_applies_to_that_device_only(tmp_path):
+def test_a_device_constraint_in_devices_toml_applies_to_that_device_only(below_everything, tmp_path):
+    _models_of(below_everything, tmp_path / "run")
     inventory = tmp_path / "devices.toml"
     inventory.write_text('[[device]]\nname = "here"\nthreads = [1]\n\n'
                          '[[device]]\nname = "there"\nthreads = [1]\nconstraints = { max_size_mb = 0.001 }\n')

@@ -124,11 +124,21 @@ def _expected_dtype(quant: str, io: str) -> str:
     return IO_DTYPES[io] if quant == "int8" else "float32"
 
 
+def traced(model, batch_size: int | None = 1):
+    """``model`` as one ``tf.function`` of (batch_size, H, W, 3) float32 pixels: the graph the converter converts
+    and the float reference the fidelity check runs (eager calls cost a Python dispatch per layer)."""
+    from .._tf import tf
+
+    height, width, channels = (int(d) for d in model.input_shape[1:])
+    spec = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="input")
+    return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
 def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_size: int | None = 1,
                     name: str = "model", progress_file=None, quiet: bool = True,
                     crash_after_calibration: bool = False, calibrator: str = "tflite", ranges: str = "minmax",
                     record: dict | None = None, keep_histograms: bool = False,
-                    float_nodes: tuple[str, ...] = ()) -> tuple[bytes, float]:
+                    float_nodes: tuple[str, ...] = (), serve=None) -> tuple[bytes, float]:
     """Convert a Keras model taking (batch, H, W, 3) float32 to TFLite bytes by the pinned path.
 
     Returns ``(bytes, seconds spent in TFLiteConverter.convert())``. ``calib`` (N, H, W, 3)
@@ -137,7 +147,8 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
     (:mod:`edgenet.convert.ranges`) needs edgenet's calibrator; ``record`` receives what was chosen.
     ``float_nodes`` (int8 only; op output tensor names, as the quant report names them) stay in float
     (the budget's float rung); the full-integer check is then skipped and :func:`precision_ops` tells
-    which ops the result computes in float.
+    which ops the result computes in float. ``serve``: ``model`` already traced by :func:`traced` with this
+    ``batch_size`` (a conversion converting one model several times traces it once).
     """
     from tqdm import tqdm
 
@@ -147,9 +158,7 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
         raise EdgenetError(f"{name}: {quant} needs calibration data")
     if ranges != "minmax" and calibrator != "edgenet":
         raise EdgenetError(f"{name}: --ranges {ranges} needs --calibrator edgenet (TF's calibrator keeps min/max only)")
-    height, width, channels = (int(d) for d in model.input_shape[1:])
-    spec = tf.TensorSpec((batch_size, height, width, channels), tf.float32, name="input")
-    serve = tf.function(lambda x: model(x, training=False), input_signature=[spec])
+    serve = traced(model, batch_size) if serve is None else serve
     concrete = serve.get_concrete_function()
     holder = tf.Module()  # owns the tf.function: keeps the non-deprecated converter path
     holder.serve = serve
@@ -282,7 +291,7 @@ class Conversion:
         self.origin: dict[bytes, tuple] = {}  # integer rung bytes -> (range method, bias corrected[, re-rounded])
         self._float_bytes: bytes | None = None
         self._reference: dict = {}  # id(held-out set) -> the Keras model's logits on it
-        self._serve = None  # the Keras model as one traced graph (:meth:`logits`)
+        self._serve = None  # the Keras model as one traced graph (:attr:`serve`)
         self.calib = self._calibration()
         self.holdout = self._holdout()
         self.model, self.classes, self.weights_format = self._build()
@@ -332,7 +341,7 @@ class Conversion:
             progress_file=self.progress_file, quiet=not r.progress,
             crash_after_calibration=os.environ.get(CRASH_ENV) in ("1", self.variant.name),
             calibrator=r.calibrator, ranges=ranges, record=self.range_record,
-            keep_histograms=r.min_agreement is not None, float_nodes=float_nodes)
+            keep_histograms=r.min_agreement is not None, float_nodes=float_nodes, serve=self.serve)
         self.conversion_s += seconds
         if not float_nodes:
             self.origin[data] = (ranges, False)
@@ -342,7 +351,7 @@ class Conversion:
         """The float .tflite of the model, converted once (bias correction, rounding, ranking, int16 need it)."""
         if self._float_bytes is None:
             self._float_bytes = keras_to_tflite(self.model, "fp32", batch_size=self.request.batch_size,
-                                                name=self.variant.name)[0]
+                                                name=self.variant.name, serve=self.serve)[0]
         return self._float_bytes
 
     def correct(self, data: bytes) -> tuple[bytes, dict]:
@@ -378,19 +387,20 @@ class Conversion:
         return fidelity_metrics(self._reference[id(hold)], quantized, images=hold.images, source=hold.source,
                                 groups=hold.groups).to_dict()
 
+    @property
+    def serve(self):
+        """The Keras model traced once (:func:`traced`): every conversion of it and its float logits use it."""
+        if self._serve is None:
+            self._serve = traced(self.model, self.request.batch_size)
+        return self._serve
+
     def logits(self, array) -> np.ndarray:
-        """The Keras model's logits on ``array``, through one traced graph (the signature the converter sees).
+        """The Keras model's logits on ``array``, through the traced graph the converter converts.
 
         Eager calls cost a Python dispatch per layer: 512 held-out views of a tiny model took a minute that way.
         """
-        from .._tf import tf
-
-        if self._serve is None:
-            height, width, channels = (int(d) for d in self.model.input_shape[1:])
-            spec = tf.TensorSpec((self.request.batch_size, height, width, channels), tf.float32)
-            self._serve = tf.function(lambda x: self.model(x, training=False), input_signature=[spec])
         step = self.request.batch_size or LOGITS_BATCH
-        return np.concatenate([self._serve(np.asarray(array[i : i + step], dtype=np.float32)).numpy()
+        return np.concatenate([self.serve(np.asarray(array[i : i + step], dtype=np.float32)).numpy()
                                for i in range(0, len(array), step)])
 
     def rank(self, data: bytes) -> list[str]:
