@@ -399,17 +399,36 @@ def test_brecq_lowers_each_blocks_output_error_and_keeps_the_int8_graph(tiny_bre
     assert out.shape == (1, 1000) and np.all(np.isfinite(out))
 
 
-def test_brecq_falls_back_to_layerwise_adaround_for_blocks_it_cannot_simulate(tiny_int8, monkeypatch):
-    """A block holding an operator the simulator does not run (here: LOGISTIC, taken out of BLOCK_OPS, so every
-    block of the swish network) is not refused: its ops are re-rounded by layer-wise AdaRound, and the result
-    says which."""
+def test_brecq_falls_back_to_layerwise_adaround_for_blocks_it_cannot_simulate(tiny_int8):
+    """A block holding an operator the simulator does not run (TANH here, a real int8 kernel) is not refused: its
+    ops are re-rounded by layer-wise AdaRound, the other blocks by block reconstruction, and the result says which."""
+    from edgenet._tf import keras
     from edgenet.convert import rounding
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.runtime.tflite_graph import read_graph
 
-    _, float_bytes, plain, calib, _ = tiny_int8
-    monkeypatch.setattr(rounding, "BLOCK_OPS", tuple(op for op in rounding.BLOCK_OPS if op != "LOGISTIC"))
-    rounded, summary = rounding.round_weights(float_bytes, plain, calib, method="brecq", iterations=10,
-                                              ops=("DEPTHWISE_CONV_2D",))
+    _, _, _, calib, _ = tiny_int8
+    assert "TANH" not in rounding.BLOCK_OPS
+    keras.utils.set_random_seed(3)
+    x = inputs = keras.Input(calib.shape[1:], batch_size=1)
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1)(x)
+    for filters in (8, 16):  # two MBConv-like blocks: expand, depthwise, project
+        x = keras.layers.Conv2D(filters * 2, 1, activation="relu6")(x)
+        x = keras.layers.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+        x = keras.layers.Conv2D(filters, 1)(x)
+    x = keras.layers.Activation("tanh")(x)  # the head holds an op the block simulator does not run
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    model = keras.Model(inputs, keras.layers.Dense(10)(x))
+    float_bytes = keras_to_tflite(model, "fp32")[0]
+    plain = keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")[0]
+    graph = read_graph(plain)
+    parts = rounding.blocks(graph)
+    unsupported = [b for b in parts if any(op.opcode not in rounding.BLOCK_OPS for op in b[1])]
+    assert len(unsupported) == 1 and len(parts) > 1  # only the head block holds TANH
+
+    rounded, summary = rounding.round_weights(float_bytes, plain, calib, method="brecq", iterations=10)
     record = summary.to_dict()
-    assert record["blocks"] == 0 and record["layerwise_adaround_ops"] == len(summary.layerwise) == len(summary.per_op)
-    assert set(summary.layerwise) == {name for name, _, _ in summary.per_op} and summary.ops >= 1
-    assert rounded != plain
+    head_ops = {graph.tensors[op.outputs[0]].name for op in unsupported[0][1] if op.opcode in rounding.ROUNDED_OPS}
+    assert set(summary.layerwise) == head_ops and record["layerwise_adaround_ops"] == len(head_ops) >= 1
+    assert record["blocks"] >= 1  # the others were reconstructed as blocks
+    assert rounded != plain and read_graph(rounded).tensors[0].dtype == graph.tensors[0].dtype
