@@ -39,11 +39,14 @@ import argparse
 import glob
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from edgenet.convert.rounding import METHODS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "quant_quality.json"
@@ -156,7 +159,9 @@ def _logits(run, xs: np.ndarray) -> np.ndarray:
 
 
 def _setting_name(record: dict) -> str:
-    name = record["ranges"] + (" + GPTQ rounding" if record.get("weight_rounding") else "")
+    rounding = record.get("weight_rounding")
+    method = (rounding.get("method", "gptq") if isinstance(rounding, dict) else "gptq").upper()
+    name = record["ranges"] + (f" + {method} rounding" if rounding else "")
     return name + (" + bias" if record.get("bias_correction") else "")
 
 
@@ -190,10 +195,14 @@ def _row(reference, quant, groups, centre, labels, plain_quant=None) -> dict:
 
 
 def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evaluation, reference, budget: float,
-            reps: int, runs: int) -> list[dict]:
-    """Every rung of the budget's integer ladder on ``evaluation``: one row per setting, then the budget's pick."""
+            reps: int, runs: int, methods: tuple[str, ...] = (), rounding_samples: int | None = None) -> list[dict]:
+    """Every rung of the budget's integer ladder on ``evaluation``: one row per setting, then the budget's pick.
+    The ladder re-rounds with GPTQ (the budget's default); every method of ``methods``
+    (:data:`edgenet.convert.rounding.METHODS`) is also applied to plain int8 (min/max ranges), without and with bias
+    correction after it, and compared by paired flips with GPTQ's same setting (``vs_gptq``). Weight rounding fits
+    the first ``rounding_samples`` calibration samples (default: the converter's, ``DEFAULT_ROUNDING_SAMPLES``)."""
     from edgenet.convert.bias import correct_bias
-    from edgenet.convert.fidelity import holdout_set
+    from edgenet.convert.fidelity import holdout_set, paired_flips
     from edgenet.convert.quality import RepairPlan, repair
     from edgenet.convert.rounding import DEFAULT_ROUNDING_SAMPLES, round_weights
     from edgenet.convert.worker import float_ops, keras_to_tflite
@@ -232,11 +241,12 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
         origin[fixed] = {**origin.get(data, {}), "bias_correction": True}
         return fixed, summary.to_dict()
 
-    def rounder(data: bytes):
+    def rounder(data: bytes, method: str = "gptq"):
         t0 = time.perf_counter()
-        fixed, summary = round_weights(float_bytes, data, calib[:DEFAULT_ROUNDING_SAMPLES])
-        origin[fixed] = {**origin.get(data, {}), "weight_rounding": True}
-        seconds[f"GPTQ on {origin.get(data, {}).get('ranges')}"] = time.perf_counter() - t0
+        fixed, summary = round_weights(float_bytes, data, calib[:rounding_samples or DEFAULT_ROUNDING_SAMPLES],
+                                       method=method)
+        origin[fixed] = {**origin.get(data, {}), "weight_rounding": {"method": method}}
+        seconds[f"{method.upper()} on {origin.get(data, {}).get('ranges')}"] = time.perf_counter() - t0
         return fixed, summary.to_dict()
 
     t0 = time.perf_counter()
@@ -245,6 +255,13 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
     ladder_s = time.perf_counter() - t0
     pick = _setting_name(record)
     plain = built["minmax"]
+    for method in methods:  # each method on plain int8, then with bias correction after it
+        rounded = None
+        for bias in (False, True):
+            setting = f"minmax + {method.upper()} rounding" + (" + bias" if bias else "")
+            if setting not in built:
+                rounded = rounded or rounder(plain, method)[0]
+                built[setting] = correct(rounded)[0] if bias else rounded
     plain_quant = _logits(TFLiteModel(plain).run, xs)
     rows = []
     for setting, data in built.items():
@@ -254,6 +271,10 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
                **_row(reference, quant, groups, centre, labels, None if data is plain else plain_quant)}
         if reps and data is not plain:
             row["latency_vs_plain"] = round(_latency_ratio(plain, data, reps, runs), 3)
+        gptq = next((r for r in rows if r["setting"] == re.sub(r" \+ \w+ rounding", " + GPTQ rounding", setting)),
+                    None)
+        if gptq is not None and gptq["setting"] != setting:
+            row["vs_gptq"] = paired_flips(gptq, row).to_dict()
         rows.append(row)
         print(json.dumps({k: v for k, v in row.items() if k != "flipped_samples"}), file=sys.stderr, flush=True)
     b = record["budget"]
@@ -346,6 +367,13 @@ def main(argv=None) -> int:
     parser.add_argument("--reps", type=int, default=0, help="latency rounds against plain int8 (0: skip)")
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--budget", type=float, default=99.5)
+    parser.add_argument("--rounding-method", action="append", choices=METHODS, default=[],
+                        help="also re-round plain int8 with this method (repeatable), without and with bias "
+                             "correction, each compared with GPTQ's same setting by paired flips (with --budget 0 "
+                             "the ladder stops at plain int8 and only these are built)")
+    parser.add_argument("--rounding-samples", type=int, default=None,
+                        help="calibration samples weight rounding fits (default: the converter's, "
+                             "edgenet.convert.rounding.DEFAULT_ROUNDING_SAMPLES)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results file (JSON)")
     parser.add_argument("--merge", type=Path, action="append",
                         help="results file of an earlier run on the same photos (repeatable): its rows join this "
@@ -397,7 +425,7 @@ def main(argv=None) -> int:
             model, variant, evaluation, reference = nets[net]
             calib = load_calibration(source, variant.contract, args.samples, 0, progress=False).array
             rows += measure(net, model, variant, calib, calib_name, evaluation, reference, args.budget, args.reps,
-                            args.runs)
+                            args.runs, tuple(args.rounding_method), args.rounding_samples)
             save()
     save()
     print("| net | calibration | setting | agreement % (95 % CI) | top-1 drop pts (95 % CI) | vs plain: flips only"

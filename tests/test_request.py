@@ -81,7 +81,9 @@ INVALID = [
     (dict(calibrator="tflite", ranges="mse"),
      "--ranges, --bias-correction, --weight-rounding and --min-agreement need --calibrator edgenet"),
     (dict(quant="int16x8", weight_rounding=True), "--weight-rounding applies to --quant int8"),
-    (dict(rounding_method="brecq"), "unknown --rounding-method 'brecq'; choose from gptq, adaround"),
+    (dict(rounding_method="qdrop"), "unknown --rounding-method 'qdrop'; choose from gptq, adaround, brecq"),
+    (dict(rounding_method="brecq"), "--rounding-method brecq chooses how int8 weights are re-rounded: it needs "
+                                    "--weight-rounding or --min-agreement with --quant int8"),
     (dict(rounding_method="adaround"), "--rounding-method adaround chooses how int8 weights are re-rounded: it "
                                        "needs --weight-rounding or --min-agreement with --quant int8"),
     (dict(allow_float=True), "--allow-float lets the accuracy budget keep ops in float: it needs --min-agreement"),
@@ -128,6 +130,7 @@ CLI_CASES = [
     (["--calibrator", "tflite", "--ranges", "mse"], dict(calibrator="tflite", ranges="mse")),
     (["--quant", "int16x8", "--weight-rounding"], dict(quant="int16x8", weight_rounding=True)),
     (["--rounding-method", "adaround"], dict(rounding_method="adaround")),
+    (["--rounding-method", "brecq"], dict(rounding_method="brecq")),
     (["--allow-float"], dict(allow_float=True)),
     (["--allow-int16"], dict(allow_int16=True)),
     (["--target", "edgetpu", "--allow-float", "--min-agreement", "99"],

@@ -14,7 +14,7 @@ from .. import numbers
 from ..convert.calibrator import CALIBRATORS
 from ..convert.modes import IO_TYPES
 from ..convert.request import DEFAULT_ROUNDING_METHOD, ROUNDING_METHODS, TARGETS
-from ..convert.rounding import ADAROUND_ITERATIONS
+from ..convert.rounding import ADAROUND_ITERATIONS, BRECQ_ITERATIONS
 from ..errors import EdgenetError
 from . import options
 from .cluster import executor_for
@@ -57,8 +57,10 @@ def _batch(ctx, param, value):
 @click.option("--rounding-method", type=click.Choice(ROUNDING_METHODS), default=DEFAULT_ROUNDING_METHOD,
               show_default=True,
               help="How --weight-rounding (and the budget's re-rounded rungs) choose the integers: gptq (column by "
-                   "column with error feedback) or adaround (each weight's up/down learnt by gradient descent, "
-                   f"{ADAROUND_ITERATIONS} Adam steps per op; slower). See docs/convert.md.")
+                   "column with error feedback), adaround (each weight's up/down learnt by gradient descent, "
+                   f"{ADAROUND_ITERATIONS} Adam steps per op; slower) or brecq (the up/down learnt per MBConv block "
+                   "against the float block's output, with the block's activation quantization in the loop, "
+                   f"{BRECQ_ITERATIONS} Adam steps per block; slowest). See docs/convert.md.")
 @options.min_agreement(help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "

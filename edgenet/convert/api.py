@@ -358,7 +358,10 @@ def _quality_note(quality: QualityReport | None) -> str | None:
         parts.append(f"{quality.ranges} ranges" + (f" ({chosen} tensors)" if chosen else ""))
     if quality.weight_rounding:
         rounded = quality.weight_rounding
-        parts.append(f"int8 weights re-rounded ({rounded.get('method', 'gptq')}, {rounded['ops']} ops, {rounded['weights_changed']} weights moved)")
+        layerwise = rounded.get("layerwise_adaround_ops")
+        parts.append(f"int8 weights re-rounded ({rounded.get('method', 'gptq')}, {rounded['ops']} ops, "
+                     f"{rounded['weights_changed']} weights moved"
+                     + (f", {layerwise} ops by layer-wise AdaRound outside simulated blocks" if layerwise else "") + ")")
     if quality.bias_correction:
         bias = quality.bias_correction
         parts.append(f"bias correction ({bias['ops']} ops, {bias['channels']} biases moved)")
