@@ -486,7 +486,7 @@ def _block_forward(graph, ops: tuple, constants: dict, start: int, end: int):
     with ``weights`` (weight tensor index -> float weights, TFLite layout) replacing stored constants, and every
     operator's output fake-quantized at the int8 model's own scale and zero point (straight-through estimator):
     the block's activation quantization in the loop."""
-    import tensorflow as tf
+    from .._tf import tf
 
     def fake_quant(y, tensor):
         q = tensor.quantization
@@ -559,7 +559,7 @@ def _reconstruct_block(graph, block: tuple, jobs: list, interpreter, x: np.ndarr
     model's, dequantized) against the float block's outputs ``target``; returns ``([(job, int8 weights)], error
     before, error after)``: the block output's mean squared error with the model's current weights and with the
     learnt ones (hard rounding), on all of ``x``."""
-    import tensorflow as tf
+    from .._tf import tf
 
     start, ops, end = block
     constants = {t: _constant(interpreter, graph.tensors[t]) for op in ops for t in op.inputs
