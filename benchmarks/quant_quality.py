@@ -400,13 +400,19 @@ def main(argv=None) -> int:
 
     replays: list[dict] = []
 
+    from edgenet.runtime.envinfo import cpu_model, isa_features, load_average, measured_on
+
+    # Agreement and flips do not depend on the machine; the ladder's seconds do.
+    machine = measured_on({"cpu_model": cpu_model(), "machine": os.uname().machine, "isa": isa_features(),
+                           "cores": os.cpu_count(), "load_1m": load_average()})
+
     def save() -> None:  # after every (calibration, net): a long run on a shared machine keeps what it measured
         comparisons[:] = _calibration_pairs(rows)
         replays[:] = _budget_replays(rows, args.budget)
         tmp = args.out.with_suffix(".tmp")
         tmp.write_text(json.dumps({"created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                    "command": " ".join(sys.argv[1:]),
-                                   "machine": "Intel Xeon @ 2.80GHz, 2 cores, AVX-512 VNNI (shared with other jobs)",
+                                   "machine": machine,
                                    "evaluation_photos": evaluated, "rows": rows, "calibration_pairs": comparisons,
                                    "budget_on_evaluation_halves": replays},
                                   indent=1), encoding="utf-8")

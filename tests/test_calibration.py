@@ -167,9 +167,10 @@ def test_progress_bar_goes_to_stderr(tmp_path, capsys):
     assert captured.out == "" and "calibration" in captured.err
 
 
-#: Distinct licensed photographs in the embedded set (calibration/README.md says where each comes from and why
-#: there are not more: the packages the registries ship hold no more permissive photos of everyday scenes).
-MIN_DISTINCT = 25
+#: Distinct licensed photographs in the embedded set (issue #26 asks for at least 100; calibration/README.md says
+#: where each comes from), and how many of them calibrate (the rest are held out).
+MIN_DISTINCT = 100
+MIN_CALIBRATING = 100
 
 
 def test_default_set_manifest_files_and_licences():
@@ -186,11 +187,11 @@ def test_default_set_manifest_files_and_licences():
         assert entry["split"] in ("calibration", "holdout")
         image = load_image(path)
         assert min(image.size) <= 320
-    assert total_bytes < 1_000_000
+    assert total_bytes < 6_000_000  # ~31 KB a photo: the wheel stays small enough for a Raspberry Pi
     # Distinct photographs (no two files with the same pixels' source), every one with a licence; no ImageNet image.
     assert len({e["sha256"] for e in entries}) == len({e["source"] for e in entries}) == len(entries) >= MIN_DISTINCT
     assert not any("imagenet" in (e["source"] + e["file"]).lower() or "foolbox" in e["source"] for e in entries)
-    assert sum(e["split"] == "calibration" for e in entries) >= 17
+    assert sum(e["split"] == "calibration" for e in entries) >= MIN_CALIBRATING
     # Every image file in the folder is in the manifest.
     assert sorted(p.name for p in root.glob("*.jpg")) == sorted(e["file"] for e in entries)
 

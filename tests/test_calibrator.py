@@ -134,3 +134,27 @@ def test_another_interpreter_can_run_the_chunks(float_model):
     assert ranges.keys() == reference.keys()
     for t, (low, high) in reference.items():
         assert ranges[t] == pytest.approx((low, high), rel=1e-4, abs=1e-4), t
+
+
+def test_same_model_on_other_samples_gets_their_ranges(tiny_variant):
+    """One process converting one model on two calibration sets of the same size (quant_quality.py's --calib A
+    --calib B): the second conversion gets its own ranges, not the first set's from the in-process cache, and
+    converting on the first set again still gives the first model."""
+    from edgenet._tf import keras
+    from edgenet.convert.calibration import load_calibration
+    from edgenet.convert.worker import keras_to_tflite
+    from edgenet.family.model import build_model
+    from edgenet.runtime.tflite_graph import read_graph
+
+    keras.utils.set_random_seed(0)
+    model = build_model(tiny_variant, batch_size=1)
+    first, second = (load_calibration("default", tiny_variant.contract, SAMPLES, seed).array for seed in (0, 1))
+    assert not np.array_equal(first, second)
+
+    def convert(calib):
+        return keras_to_tflite(model, "int8", "int8", calib, calibrator="edgenet")[0]
+
+    a, b, a_again = convert(first), convert(second), convert(first)
+    assert a == a_again
+    scales = [[t.quantization.scale for t in read_graph(data).tensors if t.quantization.scale] for data in (a, b)]
+    assert len(scales[0]) == len(scales[1]) and scales[0] != scales[1]  # other samples, other activation scales

@@ -27,9 +27,10 @@ from edgenet.convert.fidelity import (
 from edgenet.errors import EdgenetError
 from edgenet.family.variants import parse_variant
 
-# Floors for the real Lite0 weights on the default held-out photos (x 8 views). Measured with the former default
-# set (3 held-out photos): top-1 agreement 22/24 = 0.917, top-5 overlap 0.933, SQNR 20.5 dB (TF 2.21, 100 samples,
-# seed 0); the 25-photo set (8 held out) is checked against the same floors.
+# Floors for the real Lite0 weights on the default held-out photos. Measured with the 157-photo set (48 held out,
+# 6 views each, many of them scenes and textures with close float top-1/top-2 margins): top-1 agreement 0.882,
+# top-5 overlap 0.890, SQNR 17.5 dB (TF 2.21, 100 samples, seed 0); with the former 3 held-out photos 0.917, 0.933,
+# 20.5 dB.
 LITE0_MIN_TOP1_AGREEMENT = 0.75
 LITE0_MIN_TOP5_OVERLAP = 0.8
 LITE0_MIN_SQNR_DB = 15.0
@@ -275,22 +276,24 @@ def test_default_holdout_never_overlaps_calibration():
     contract = parse_variant("phi=0,width=0.25,depth=0.25,resolution=64").contract
     hold = holdout_set("default", contract)
     count = len(holdout_images())
-    assert hold.images == count >= 8
-    assert hold.array.shape == (count * len(VIEWS), 64, 64, 3)
+    assert hold.images == count >= 40
+    # As many views a photo as it takes to reach MIN_HOLDOUT_SAMPLES: the budget judges on hundreds of views.
+    views = math.ceil(MIN_HOLDOUT_SAMPLES / count)
+    assert 1 < views < len(VIEWS) and hold.array.shape == (count * views, 64, 64, 3)
     assert not {p.name for p in holdout_images()} & {p.name for p in calibration_images()}
     # The first view is exactly what preprocess() gives (same crop, resize and range).
     from edgenet.pixels.preprocess import preprocess
 
     np.testing.assert_array_equal(hold.array[0], preprocess(holdout_images()[0], contract))
     # Rows come image by image, all views of one before the next: that is the grouping the interval uses.
-    np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(count), len(VIEWS)))
-    np.testing.assert_array_equal(hold.array[len(VIEWS)], preprocess(holdout_images()[1], contract))
+    np.testing.assert_array_equal(hold.groups, np.repeat(np.arange(count), views))
+    np.testing.assert_array_equal(hold.array[views], preprocess(holdout_images()[1], contract))
     assert float(hold.array.min()) >= 0.0 and float(hold.array.max()) <= 255.0
     # The budget's halves: photos the calibration never used, split by photo, together the whole held-out set.
     choose, report = hold.split()
     assert choose.images + report.images == count and len(choose.array) + len(report.array) == len(hold.array)
     np.testing.assert_array_equal(choose.array[0], hold.array[0])  # photo 0 chooses, photo 1 reports
-    np.testing.assert_array_equal(report.array[0], hold.array[len(VIEWS)])
+    np.testing.assert_array_equal(report.array[0], hold.array[views])
 
 
 @pytest.mark.parametrize("count", [MIN_HOLDOUT_SAMPLES // len(VIEWS) - 1, 40])
@@ -348,4 +351,7 @@ def test_real_lite0_int8_stays_close_to_float(tmp_path, lite0_checkpoint):
     assert manifest["weights"]["format"].startswith("checkpoint")
     assert manifest["random_weights"] is False
     assert manifest["input"]["scale"] == pytest.approx(1.0, abs=1e-3) and manifest["input"]["zero_point"] == -128
-    assert manifest["fidelity_note"].startswith("8 held-out image(s) from default holdout")  # the 25-photo set holds 8 out
+    held = len(holdout_images())  # every third photo of the embedded set, each seen through enough views for 256
+    assert manifest["fidelity_note"].startswith(f"{held} held-out image(s) from default holdout, "
+                                                f"{math.ceil(MIN_HOLDOUT_SAMPLES / held)} fixed crops/flips each")
+    assert fid["samples"] >= MIN_HOLDOUT_SAMPLES and fid["images"] == held

@@ -295,10 +295,12 @@ def test_rounding_options_fail_in_one_line(tiny_int8):
     from edgenet.convert.rounding import round_weights
 
     _, float_bytes, plain, calib, _ = tiny_int8
-    for kwargs, line in (({"method": "qdrop"}, "unknown rounding method 'qdrop': one of gptq, adaround, brecq"),
+    for kwargs, line in (({"method": "bitflip"}, "unknown rounding method 'bitflip': one of gptq, adaround, brecq, "
+                                                 "qdrop"),
+                         ({"method": "qdrop", "ridge": 0.1}, "layer-wise options: method 'qdrop'"),
                          ({"method": "adaround", "iterations": 0}, "rounding iterations must be a whole number >= 1"),
                          ({"method": "brecq", "iterations": 0}, "rounding iterations must be a whole number >= 1"),
-                         ({"iterations": 10}, "need method 'adaround' or 'brecq', got 10 with 'gptq'"),
+                         ({"iterations": 10}, "need method 'adaround', 'brecq' or 'qdrop', got 10 with 'gptq'"),
                          ({"method": "brecq", "target": "float_output"}, "layer-wise options: method 'brecq'"),
                          ({"method": "brecq", "sequential": True}, "layer-wise options: method 'brecq'")):
         with pytest.raises(ValueError, match=line) as info:
@@ -432,3 +434,26 @@ def test_brecq_falls_back_to_layerwise_adaround_for_blocks_it_cannot_simulate(ti
     assert set(summary.layerwise) == head_ops and record["layerwise_adaround_ops"] == len(head_ops) >= 1
     assert record["blocks"] >= 1  # the others were reconstructed as blocks
     assert rounded != plain and read_graph(rounded).tensors[0].dtype == graph.tensors[0].dtype
+
+
+def test_qdrop_learns_under_dropped_activation_quantization_and_keeps_the_int8_graph(tiny_brecq):
+    """method="qdrop": BRECQ's engine with half of each op's fake-quantized outputs left in float at random in every
+    learning step. The dropping changes what is learnt (other weights than BRECQ's from the same seed and steps);
+    the result is still plain int8's graph, no block's output is further from the float model's than
+    round-to-nearest's in TFLite, and the manifest record names the method and its blocks."""
+    from edgenet.convert.rounding import blocks, round_weights
+    from edgenet.convert.worker import float_ops
+    from edgenet.runtime.tflite_graph import read_graph
+
+    float_bytes, plain, brecq, _, calib, _ = tiny_brecq
+    rounded, summary = round_weights(float_bytes, plain, calib, method="qdrop", iterations=BRECQ_TEST_ITERATIONS)
+    record = summary.to_dict()
+    before = read_graph(plain)
+    assert record["method"] == "qdrop" and record["blocks"] == len(blocks(before)) and summary.layerwise == ()
+    assert rounded != brecq and rounded != plain and len(rounded) == len(plain) and float_ops(rounded) == []
+    assert [(t.name, t.shape, t.dtype, t.quantization) for t in before.tensors] == \
+        [(t.name, t.shape, t.dtype, t.quantization) for t in read_graph(rounded).tensors]
+    e_plain = _block_errors(before, float_bytes, plain, calib)
+    e_qdrop = _block_errors(before, float_bytes, rounded, calib)
+    assert np.all(e_qdrop <= e_plain * 1.001), (e_qdrop, e_plain)
+    assert e_qdrop[-1] < e_plain[-1] and summary.error_ratio < 1.0

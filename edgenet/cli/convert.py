@@ -58,9 +58,10 @@ def _batch(ctx, param, value):
               show_default=True,
               help="How --weight-rounding (and the budget's re-rounded rungs) choose the integers: gptq (column by "
                    "column with error feedback), adaround (each weight's up/down learnt by gradient descent, "
-                   f"{ADAROUND_ITERATIONS} Adam steps per op; slower) or brecq (the up/down learnt per MBConv block "
+                   f"{ADAROUND_ITERATIONS} Adam steps per op; slower), brecq (the up/down learnt per MBConv block "
                    "against the float block's output, with the block's activation quantization in the loop, "
-                   f"{BRECQ_ITERATIONS} Adam steps per block; slowest). See docs/convert.md.")
+                   f"{BRECQ_ITERATIONS} Adam steps per block; slowest) or qdrop (brecq with half the activations "
+                   "left unquantized at random in each step, QDrop; as slow). See docs/convert.md.")
 @options.min_agreement(help="Accuracy budget: top-1 agreement with the float model on held-out images, in percent. Starts "
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "

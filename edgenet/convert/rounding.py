@@ -30,9 +30,8 @@ weight, Adam on the op's output error ``tr(dW H dW^T)``, an annealed regulariser
 layer-wise: the quantized model's own int8 activations feed ``X``, but the activation quantization *between* the
 layers of an MBConv block is not in the loop.
 
-``method="brecq"`` puts it in the loop (block reconstruction: Li et al., "BRECQ", 2021; QDrop, 2022, without its
-random dropping). :func:`blocks` cuts the int8 graph where one tensor carries everything (an MBConv block: expand,
-depthwise, [squeeze-excite], project, [residual ADD]; the head last). Block by block, in order, the block's input
+``method="brecq"`` puts it in the loop (block reconstruction: Li et al., "BRECQ", 2021). :func:`blocks` cuts the
+int8 graph where one tensor carries everything (an MBConv block: expand, depthwise, [squeeze-excite], project, [residual ADD]; the head last). Block by block, in order, the block's input
 is recorded as the quantized model computes it (dequantized, with the earlier blocks' new weights already written
 back) and its target as the float model computes the same output tensor on the float model's own inputs; the block
 then runs in TensorFlow with every learnt weight ``s (floor(w/s) + h(V))`` (AdaRound's rectified sigmoid and start,
@@ -43,6 +42,13 @@ whose error would not drop keeps its weights. A block with an operator outside :
 layer-wise AdaRound for its ops (``WeightRounding.layerwise``). Time on 2 shared cores (Xeon @ 2.8 GHz): the
 tests' tiny variant 10-20 s at 40 steps a block (8 blocks, 3 samples), ~40 s at the default 300; Lite0 at 300 steps
 on 32 samples ~430 s (9-70 s a block; GPTQ: 35-50 s). Measured effect: docs/convert.md.
+
+``method="qdrop"`` is BRECQ with QDrop's random dropping (Wei et al., "QDrop", ICLR 2022): while the rounding is
+learnt, each element of each op's fake-quantized output is, with probability :data:`QDROP_PROB`, left in float
+for that step (a fresh draw every step), so the rounding is fitted to a neighbourhood of activation noise rather
+than to one exact pattern of it, which the paper found to generalise better to images the reconstruction never
+saw. The errors that decide whether a block keeps its new weights are measured without dropping, as the int8
+model runs. Same engine, same cost.
 
 Calibration samples only, never the fidelity check's held-out images. Needs TensorFlow
 (flatbuffer editing) and a runtime; the arithmetic is numpy (BRECQ's blocks: TensorFlow).
@@ -75,8 +81,11 @@ SEQUENTIAL = False
 #: How the integers are chosen, one table for the API, the request and the CLI (``--rounding-method``):
 #: "gptq" (column by column, each error spread onto the columns not yet quantized), "adaround" (each weight's
 #: up/down decision learnt jointly by gradient descent on a soft rounding variable, Nagel et al. 2020, per op) or
-#: "brecq" (the same decisions learnt per MBConv block with its activation quantization in the loop, Li et al. 2021).
-METHODS = ("gptq", "adaround", "brecq")
+#: "brecq" (the same decisions learnt per MBConv block with its activation quantization in the loop, Li et al. 2021)
+#: or "qdrop" (BRECQ with QDrop's random dropping of the activation quantization while learning, Wei et al. 2022).
+METHODS = ("gptq", "adaround", "brecq", "qdrop")
+#: The methods that learn per MBConv block (:func:`blocks`) rather than per operator.
+BLOCK_METHODS = ("brecq", "qdrop")
 DEFAULT_METHOD = "gptq"
 #: AdaRound: Adam steps per operator, learning rate on the rounding variables, regulariser weight (relative to
 #: the normalised output error), warm-up fraction without regulariser, annealed exponent of the regulariser.
@@ -98,6 +107,8 @@ BRECQ_ITERATIONS = 300
 BRECQ_BATCH = 8
 BRECQ_LR = 0.1
 BRECQ_REG = 10.0
+#: QDrop: the probability that an element of an op's output skips its fake quantization in a learning step.
+QDROP_PROB = 0.5
 #: A block without depthwise convs ends at the first cut once it holds this many rounded operators.
 BLOCK_MAX_OPS = 6
 #: Operators the block simulator runs (float TensorFlow, each output fake-quantized at the int8 model's own scale and
@@ -115,15 +126,15 @@ class WeightRounding:
     weights: int  # int8 weights of those operators
     samples: int
     error_ratio: float  # median over ops of (output error after) / (output error of the input model's weights)
-    # (output tensor, error before, after): calibration MSE per op, or with "brecq" per block (its output tensor)
+    # (output tensor, error before, after): calibration MSE per op, or per block (its output tensor) with BLOCK_METHODS
     per_op: tuple[tuple[str, float, float], ...] = ()
     method: str = DEFAULT_METHOD  # METHODS
-    layerwise: tuple[str, ...] = ()  # "brecq": ops the block simulator could not run, re-rounded by layer-wise AdaRound
+    layerwise: tuple[str, ...] = ()  # BLOCK_METHODS: ops the block simulator could not run, re-rounded by AdaRound
 
     def to_dict(self) -> dict:
         out = {"method": self.method, "ops": self.ops, "weights_changed": self.weights_changed, "weights": self.weights,
                "samples": self.samples, "median_output_error_ratio": round(self.error_ratio, 4)}
-        if self.method == "brecq":
+        if self.method in BLOCK_METHODS:
             out.update(blocks=len(self.per_op) - len(self.layerwise), layerwise_adaround_ops=len(self.layerwise))
         return out
 
@@ -488,21 +499,27 @@ def _block_forward(graph, ops: tuple, constants: dict, start: int, end: int):
     the block's activation quantization in the loop."""
     from .._tf import tf
 
-    def fake_quant(y, tensor):
+    def fake_quant(y, tensor, drop, k: int):
         q = tensor.quantization
         if not q.scale or tensor.dtype not in _INT_RANGES:
             return y
         lo, hi = _INT_RANGES[tensor.dtype]
         s, z = float(q.scale[0]), float(q.zero_point[0] if q.zero_point else 0)
         yq = (tf.clip_by_value(tf.round(y / s) + z, lo, hi) - z) * s
-        return y + tf.stop_gradient(yq - y)
+        yq = y + tf.stop_gradient(yq - y)
+        if drop is None:
+            return yq
+        probability, step = drop  # QDrop: this step, these elements stay float
+        keep_float = tf.random.stateless_uniform(tf.shape(y), seed=tf.stack([step, k])) < probability
+        return tf.where(keep_float, y, yq)
 
     def activate(y, options):
         lo, hi = _ACTIVATIONS[options.get("fused_activation", "NONE")] or (None, None)
         y = y if lo is None else tf.maximum(y, lo)
         return y if hi is None else tf.minimum(y, hi)
 
-    def forward(x, weights: dict):
+    def forward(x, weights: dict, drop=None):
+        """``drop``: ``(probability, step)`` (QDrop, while learning) or ``None`` (every output quantized)."""
         values = {start: x}
 
         def get(t):
@@ -510,7 +527,7 @@ def _block_forward(graph, ops: tuple, constants: dict, start: int, end: int):
                 return values[t]
             return weights[t] if t in weights else constants[t]
 
-        for op in ops:
+        for k, op in enumerate(ops):
             o, opts, shape = op.options, op.options, graph.tensors[op.outputs[0]].shape
             ins = [get(t) if t >= 0 else None for t in op.inputs]
             strides = [1, o.get("stride_h", 1) or 1, o.get("stride_w", 1) or 1, 1]
@@ -547,18 +564,19 @@ def _block_forward(graph, ops: tuple, constants: dict, start: int, end: int):
                 y = tf.pad(ins[0], np.asarray(ins[1]).reshape(-1, 2))  # TFLite pads int8 with the zero point: 0.0
             else:  # QUANTIZE, DEQUANTIZE: the fake quantization below is the whole op
                 y = ins[0]
-            values[op.outputs[0]] = fake_quant(activate(y, o), graph.tensors[op.outputs[0]])
+            values[op.outputs[0]] = fake_quant(activate(y, o), graph.tensors[op.outputs[0]], drop, k)
         return values[end]
 
     return forward
 
 
 def _reconstruct_block(graph, block: tuple, jobs: list, interpreter, x: np.ndarray, target: np.ndarray,
-                       iterations: int, seed) -> tuple[list, float, float]:
+                       iterations: int, seed, drop: float = 0.0) -> tuple[list, float, float]:
     """Learn the rounding of the block's re-roundable weights (``jobs``) on its recorded inputs ``x`` (the quantized
     model's, dequantized) against the float block's outputs ``target``; returns ``([(job, int8 weights)], error
     before, error after)``: the block output's mean squared error with the model's current weights and with the
-    learnt ones (hard rounding), on all of ``x``."""
+    learnt ones (hard rounding), on all of ``x``. ``drop`` > 0: QDrop's probability of leaving an activation element in
+    float in a learning step (the errors are measured without it)."""
     from .._tf import tf
 
     start, ops, end = block
@@ -596,12 +614,15 @@ def _reconstruct_block(graph, block: tuple, jobs: list, interpreter, x: np.ndarr
     first = [tf.Variable(tf.zeros_like(v)) for v in variables]
     second = [tf.Variable(tf.zeros_like(v)) for v in variables]
     b1, b2, eps = 0.9, 0.999, 1e-8
+    drop_p = tf.constant(float(drop), tf.float32)
+    seed_offset = tf.constant(int(np.random.default_rng(seed).integers(1 << 30)), tf.int32)  # per block
 
     @tf.function(autograph=False)  # plain Python loops over the block's weights: nothing to convert
     def step(xb, tb, beta, reg, t):
         with tf.GradientTape() as tape:
             over = weights(False)
-            loss = tf.reduce_mean(tf.square(forward(xb, over) - tb)) / norm
+            noisy = (drop_p, tf.cast(t, tf.int32) + seed_offset) if drop > 0 else None
+            loss = tf.reduce_mean(tf.square(forward(xb, over, noisy) - tb)) / norm
             penalty = 0.0
             for *_, v, _ in learnt:
                 h = tf.clip_by_value(tf.sigmoid(v) * (zeta - gamma) + gamma, 0, 1)
@@ -628,7 +649,7 @@ def _reconstruct_block(graph, block: tuple, jobs: list, interpreter, x: np.ndarr
 
 
 def _block_rounds(graph, fgraph, jobs: list, float_bytes: bytes, current, samples: np.ndarray, *, seed,
-                  threads: int | None, iterations: int):
+                  threads: int | None, iterations: int, drop: float = 0.0):
     """BRECQ, block by block in execution order: yields ``(output tensor name, error before, after, [(job, int8
     weights)], layer-wise)`` per block, after reading ``current()`` (the model with the earlier blocks' weights
     written back) for the block's inputs. A block the simulator cannot run (:func:`_simulable`) or whose output has
@@ -670,7 +691,7 @@ def _block_rounds(graph, fgraph, jobs: list, float_bytes: bytes, current, sample
             inputs.append(value(start))
         target = np.concatenate(targets[ftensor]).astype(np.float32)
         rounded, e0, e1 = _reconstruct_block(graph, block, mine, qi, np.concatenate(inputs).astype(np.float32),
-                                             target, iterations, [seed, k])
+                                             target, iterations, [seed, k], drop)
         yield graph.tensors[end].name, e0, e1, rounded, False
 
 
@@ -688,8 +709,9 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
     model whose earlier ops are already re-rounded (one pass over the samples per op) instead of all on the
     input model at once. ``method``: :data:`METHODS` (default :data:`DEFAULT_METHOD`); ``iterations``: AdaRound's
     Adam steps per operator (default :data:`ADAROUND_ITERATIONS`) or BRECQ's per block (default
-    :data:`BRECQ_ITERATIONS`; also the steps of its layer-wise fallback). "brecq" takes no ``target``, ``ridge`` or
-    ``sequential``: it always aims at the float block's output, block by block."""
+    :data:`BRECQ_ITERATIONS`; also the steps of its layer-wise fallback; "qdrop" too). "brecq" and "qdrop"
+    (:data:`BLOCK_METHODS`) take no ``target``, ``ridge`` or ``sequential``: they always aim at the float block's
+    output, block by block."""
     target = DEFAULT_TARGET if target is None else target
     if target not in TARGETS:
         raise ValueError(f"unknown rounding target {target!r}: one of {', '.join(TARGETS)}")
@@ -697,10 +719,10 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
     if method not in METHODS:
         raise ValueError(f"unknown rounding method {method!r}: one of {', '.join(METHODS)}")
     if iterations is not None and (method == "gptq" or int(iterations) < 1):
-        raise ValueError(f"rounding iterations must be a whole number >= 1 and need method 'adaround' or 'brecq', "
-                         f"got {iterations!r} with {method!r}")
-    if method == "brecq" and (target != DEFAULT_TARGET or sequential or ridge is not None):
-        raise ValueError("target, ridge and sequential are layer-wise options: method 'brecq' always aims at the "
+        raise ValueError(f"rounding iterations must be a whole number >= 1 and need method 'adaround', 'brecq' or "
+                         f"'qdrop', got {iterations!r} with {method!r}")
+    if method in BLOCK_METHODS and (target != DEFAULT_TARGET or sequential or ridge is not None):
+        raise ValueError(f"target, ridge and sequential are layer-wise options: method {method!r} always aims at the "
                          "float block's output, block by block")
     ridge = TARGET_RIDGE if ridge is None else ridge
     sequential = SEQUENTIAL if sequential is None else sequential
@@ -737,14 +759,15 @@ def round_weights(float_bytes: bytes, quant_bytes: bytes, samples: np.ndarray, *
             total += int(q.size)
             rounded += 1
 
-    if method == "brecq":
+    if method in BLOCK_METHODS:
         steps = BRECQ_ITERATIONS if iterations is None else int(iterations)
         for name, e0, e1, chosen, fallback in _block_rounds(qgraph, fgraph, jobs, float_bytes, lambda: bytes(data),
-                                                            used, seed=seed, threads=threads, iterations=steps):
+                                                            used, seed=seed, threads=threads, iterations=steps,
+                                                            drop=QDROP_PROB if method == "qdrop" else 0.0):
             accept(name, e0, e1, chosen)
             if fallback:
                 layerwise.append(name)
-    batches = [] if method == "brecq" else [[job] for job in jobs] if sequential else [jobs]
+    batches = [] if method in BLOCK_METHODS else [[job] for job in jobs] if sequential else [jobs]
     for batch in batches:
         stats = _statistics(batch, bytes(data), fi, used, [seed, batch[0][0].index] if sequential else seed,
                             threads)

@@ -17,9 +17,12 @@ installed hooks call TensorFlow's originals unchanged.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import threading
 from collections.abc import Callable, Iterator
+
+import numpy as np
 
 from ..errors import EdgenetError
 
@@ -116,7 +119,13 @@ def edgenet_calibrate(self, dataset_gen, on_step=None, ranges_method: str = "min
     # Histograms cost time on every activation: only kept when a range method (now or, in the budget
     # mode, on a later rung) needs them.
     need_histograms = keep_histograms or ranges_method != "minmax"
-    key = (bytes(self._model_content), len(samples))
+    # The samples' own bytes are in the key: the same model calibrated on other data of the same count (a second
+    # calibration set in one process) must not get the first set's ranges.
+    digest = hashlib.sha256()
+    for sample in samples:
+        for array in sample:
+            digest.update(np.ascontiguousarray(array).tobytes())
+    key = (hashlib.sha256(bytes(self._model_content)).hexdigest(), digest.hexdigest())
     cached = _CALIBRATION_CACHE.get(key)
     if cached is not None and (cached[1] is not None or not need_histograms):
         ranges, histograms = cached
