@@ -1,12 +1,14 @@
-"""How much the traced float reference saves the fidelity check: eager per-sample Keras calls against the one traced
-graph (:func:`edgenet.convert.worker.traced`) the conversion now shares between the converter and the reference.
+"""How much the traced float reference saves the fidelity check, three ways side by side: eager per-sample Keras
+calls; one call per sample of the graph traced with the converter's static batch of 1 (what a conversion did until
+the 157-photo default set made its held-out set 288 views); and the graph traced without a static batch, 32 samples
+a call (what :meth:`edgenet.convert.worker.Conversion.logits` does now).
 
     .venv/bin/python benchmarks/reference_logits.py [--views 512] [--reps 5]
 
 The tiny variant (``phi=0,width=0.25,depth=0.25,resolution=64``, random weights: the cost does not depend on them)
-computes its logits on ``--views`` seeded inputs both ways, interleaved eager-traced, traced-eager, ... ``--reps``
-times; the traced side includes its one-off trace, as a conversion pays it (once, shared with the converter). Per-pair
-ratios eager/traced, their median and minimum, and the largest logit difference between the two ways.
+computes its logits on ``--views`` seeded inputs each way, the order rotating every round, ``--reps`` rounds; each
+traced way includes its one-off trace, as a conversion pays it. Per-round ratios against the batched trace, their
+median and minimum, and the largest logit difference from the eager logits.
 
 Results: ``benchmarks/results/reference_logits.json``, with the machine line of :mod:`edgenet.runtime.envinfo`.
 """
@@ -48,18 +50,25 @@ def main() -> None:
     def eager() -> np.ndarray:
         return np.concatenate([model(views[i : i + 1], training=False).numpy() for i in range(len(views))])
 
-    def trace() -> np.ndarray:
-        serve = traced(model, None)  # a fresh trace each time: what one conversion pays
+    def per_row() -> np.ndarray:
+        serve = traced(model, 1)  # a fresh trace each time: what one conversion pays
+        return np.concatenate([serve(views[i : i + 1]).numpy() for i in range(len(views))])
+
+    def batched() -> np.ndarray:
+        serve = traced(model, None)
         return np.concatenate([serve(views[i : i + 32]).numpy() for i in range(0, len(views), 32)])
 
-    seconds: dict[str, list[float]] = {"eager": [], "traced": []}
+    ways = {"eager": eager, "traced_per_row": per_row, "traced_batched": batched}
+    seconds: dict[str, list[float]] = {name: [] for name in ways}
     outputs = {}
+    names = list(ways)
     for rep in range(args.reps):
-        for name in (("eager", "traced") if rep % 2 == 0 else ("traced", "eager")):
+        for name in names[rep % 3:] + names[: rep % 3]:  # the order rotates every round
             started = time.perf_counter()
-            outputs[name] = (eager if name == "eager" else trace)()
+            outputs[name] = ways[name]()
             seconds[name].append(time.perf_counter() - started)
-    ratios = [e / t for e, t in zip(seconds["eager"], seconds["traced"], strict=True)]
+    ratios = {name: [a / b for a, b in zip(seconds[name], seconds["traced_batched"], strict=True)]
+              for name in ("eager", "traced_per_row")}
     device = {"cpu_model": cpu_model(), "machine": os.uname().machine, "isa": isa_features(),
               "cores": os.cpu_count(), "load_1m": load_average()}
     result = {
@@ -68,10 +77,11 @@ def main() -> None:
         "machine": measured_on(device),
         "variant": SPEC,
         "views": args.views,
-        "eager_s": [round(s, 3) for s in seconds["eager"]],
-        "traced_s": [round(s, 3) for s in seconds["traced"]],
-        "ratio_eager_over_traced": {"median": round(statistics.median(ratios), 2), "min": round(min(ratios), 2)},
-        "max_abs_logit_difference": float(np.max(np.abs(outputs["eager"] - outputs["traced"]))),
+        **{f"{name}_s": [round(x, 3) for x in seconds[name]] for name in ways},
+        **{f"ratio_{name}_over_traced_batched": {"median": round(statistics.median(r), 2), "min": round(min(r), 2)}
+           for name, r in ratios.items()},
+        "max_abs_logit_difference_from_eager": {name: float(np.max(np.abs(outputs[name] - outputs["eager"])))
+                                                for name in ("traced_per_row", "traced_batched")},
     }
     text = json.dumps(result, indent=2)
     atomic_write_text(args.out, text + "\n")

@@ -129,15 +129,17 @@ def test_lite2_int8_through_the_whole_pipeline(tmp_path, photos):
     assert float_top5["chelsea.png"][0] in range(281, 286) and float_top5["coffee.png"][0] == 967
 
     out = tmp_path / "models"
+    # The fidelity check on the 4 test photos (32 views), not the embedded 288 views: the default held-out set is
+    # test_fidelity's subject, and Lite2's float reference on it costs ~25 s of the suite's time.
     r = runner.invoke(main, ["convert", "lite2", "--quant", "int8", "--weights", "imagenet", "--samples", "8",
-                             "-o", str(out), "--quiet", "--json"], env=env)
+                             "--holdout", str(photos["chelsea"].parent), "-o", str(out), "--quiet", "--json"], env=env)
     assert r.exit_code == 0, r.output
     assert "RANDOM" not in r.stderr
     (result,) = json.loads(r.stdout)
     assert result["weights"].endswith("efficientnet-lite2-9656183e.pth")
     fidelity = result["fidelity"]
-    # Measured 0.96 agreement and 20.7 dB: a broken quantization (or wrong weights) lands far below.
-    assert fidelity["top1_agreement"] >= 0.85 and fidelity["sqnr_db"] > 12
+    # A broken quantization (or wrong weights) lands far below.
+    assert fidelity["images"] == 4 and fidelity["top1_agreement"] >= 0.85 and fidelity["sqnr_db"] > 12
 
     r = runner.invoke(main, ["predict", str(photos["chelsea"]), str(photos["coffee"]), "--model",
                              result["model_path"], "--json"])

@@ -81,7 +81,7 @@ INVALID = [
     (dict(calibrator="tflite", ranges="mse"),
      "--ranges, --bias-correction, --weight-rounding and --min-agreement need --calibrator edgenet"),
     (dict(quant="int16x8", weight_rounding=True), "--weight-rounding applies to --quant int8"),
-    (dict(rounding_method="qdrop"), "unknown --rounding-method 'qdrop'; choose from gptq, adaround, brecq"),
+    (dict(rounding_method="bitflip"), "unknown --rounding-method 'bitflip'; choose from gptq, adaround, brecq, qdrop"),
     (dict(rounding_method="brecq"), "--rounding-method brecq chooses how int8 weights are re-rounded: it needs "
                                     "--weight-rounding or --min-agreement with --quant int8"),
     (dict(rounding_method="adaround"), "--rounding-method adaround chooses how int8 weights are re-rounded: it "

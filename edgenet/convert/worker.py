@@ -225,7 +225,8 @@ def keras_to_tflite(model, quant: str, io: str = "float", calib=None, *, batch_s
 
 #: Calibration samples the budget's precision rungs rank ops on (never the held-out images).
 RANKING_SAMPLES = 16
-#: Rows per call of the traced Keras model when the conversion has no static batch size.
+#: Rows per call of the float reference (:meth:`Conversion.logits`) at 224 x 224 pixels; fewer at higher
+#: resolutions (same pixels per call), so B7's 600 x 600 activations stay a few hundred MB.
 LOGITS_BATCH = 32
 
 
@@ -292,6 +293,7 @@ class Conversion:
         self._float_bytes: bytes | None = None
         self._reference: dict = {}  # id(held-out set) -> the Keras model's logits on it
         self._serve = None  # the Keras model as one traced graph (:attr:`serve`)
+        self._batched = None  # and traced without a static batch, for the float reference (:meth:`logits`)
         self.calib = self._calibration()
         self.holdout = self._holdout()
         self.model, self.classes, self.weights_format = self._build()
@@ -395,12 +397,21 @@ class Conversion:
         return self._serve
 
     def logits(self, array) -> np.ndarray:
-        """The Keras model's logits on ``array``, through the traced graph the converter converts.
+        """The Keras model's logits on ``array``, through a traced graph, many rows a call.
 
-        Eager calls cost a Python dispatch per layer: 512 held-out views of a tiny model took a minute that way.
+        Eager calls cost a Python dispatch per layer (512 held-out views of a tiny model took a minute that way), and
+        one call per row of a traced graph a graph dispatch per row: with the converter's static batch of 1, the
+        reference uses a second trace of the same model without a static batch (``benchmarks/reference_logits.py``).
         """
-        step = self.request.batch_size or LOGITS_BATCH
-        return np.concatenate([self.serve(np.asarray(array[i : i + step], dtype=np.float32)).numpy()
+        if self.request.batch_size is None:
+            serve = self.serve
+        else:
+            if self._batched is None:
+                self._batched = traced(self.model, None)
+            serve = self._batched
+        height, width = (int(d) for d in self.model.input_shape[1:3])
+        step = max(1, LOGITS_BATCH * 224 * 224 // (height * width))
+        return np.concatenate([serve(np.asarray(array[i : i + step], dtype=np.float32)).numpy()
                                for i in range(0, len(array), step)])
 
     def rank(self, data: bytes) -> list[str]:
