@@ -241,12 +241,23 @@ def _unpacked_deb(package: str, debs: Path) -> tuple[Path, str]:
             why = (run.stderr.strip().splitlines() or ["no .deb written"])[-1]
             raise SystemExit(f"apt-get download {package}: {why}")
     deb = found[-1]
-    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True,
-                             check=True).stdout.strip()
+
+    def dpkg_deb(*args: str) -> str:
+        run = subprocess.run(["dpkg-deb", *args], capture_output=True, text=True)
+        if run.returncode != 0:
+            why = (run.stderr.strip().splitlines() or [f"exit status {run.returncode}"])[-1]
+            raise SystemExit(f"{deb}: not a readable .deb ({why})")
+        return run.stdout.strip()
+
+    version = dpkg_deb("-f", str(deb), "Version")
     root = debs / "unpacked" / f"{package}_{version}"
     if not root.is_dir():
         tmp = Path(tempfile.mkdtemp(dir=debs, prefix=".unpack-"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], check=True)
+        try:
+            dpkg_deb("-x", str(deb), str(tmp))
+        except SystemExit:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         root.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, root)
     return root, f"Debian {version}"

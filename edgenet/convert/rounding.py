@@ -31,7 +31,8 @@ layer-wise: the quantized model's own int8 activations feed ``X``, but the activ
 layers of an MBConv block is not in the loop.
 
 ``method="brecq"`` puts it in the loop (block reconstruction: Li et al., "BRECQ", 2021). :func:`blocks` cuts the
-int8 graph where one tensor carries everything (an MBConv block: expand, depthwise, [squeeze-excite], project, [residual ADD]; the head last). Block by block, in order, the block's input
+int8 graph where one tensor carries everything (an MBConv block: expand, depthwise, [squeeze-excite], project,
+[residual ADD]; the head last). Block by block, in order, the block's input
 is recorded as the quantized model computes it (dequantized, with the earlier blocks' new weights already written
 back) and its target as the float model computes the same output tensor on the float model's own inputs; the block
 then runs in TensorFlow with every learnt weight ``s (floor(w/s) + h(V))`` (AdaRound's rectified sigmoid and start,
