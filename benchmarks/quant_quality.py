@@ -17,14 +17,16 @@ Each photo is seen as the evaluation centre crop and (``--views 2``) its mirror.
 the float model and its 95 % interval (:func:`edgenet.convert.fidelity.agreement_interval`: cluster bootstrap
 over the photos, at least Wilson on the views); float and int8 top-1 on the labelled centre crops and the drop
 with its 95 % interval (cluster bootstrap of the paired per-photo difference); and every setting against plain
-int8 *paired*: the samples only one of them flips and the exact McNemar p-value
-(:func:`edgenet.convert.fidelity.paired_flips`), never the difference of two rates. Calibration sets are compared
+int8 *paired* (:func:`edgenet.convert.fidelity.paired_flips`): the samples only one of them flips with the exact
+test over photos (McNemar's with one view per photo), and the close-call margin error's ratio with its sign-flip
+test, never the difference of two rates. Calibration sets are compared
 the same way, setting by setting. Integer rungs keep plain int8's operators, shapes and scales, so their latency
 is plain int8's by construction (``--reps N`` measures it anyway, interleaved).
 
 The budget's own rule is also replayed (``budget_on_evaluation_halves``) as if the evaluation photos were a
 user's ``--holdout`` folder: :func:`edgenet.convert.quality.repair` chooses on the even-numbered photos and reports
-on the odd ones, from each rung's measured flips (no new conversion). ``--merge FILE`` joins the rows of runs made
+on the odd ones, from each rung's measured flips and close-call errors (no new conversion; rows merged from
+files written before the errors were recorded replay on flips only). ``--merge FILE`` joins the rows of runs made
 apart (e.g. one calibration set per process) and recomputes the comparisons; ``--nets ""`` only merges.
 
     .venv/bin/python benchmarks/quant_quality.py --dev200 DIR [--nets lite0,lite1,lite2]
@@ -181,7 +183,8 @@ def _row(reference, quant, groups, centre, labels, plain_quant=None) -> dict:
            "top1_int8_pct": round(100 * float(np.mean(int8_ok)), 2),
            "top1_drop_points": round(100 * float(np.mean(float_ok) - np.mean(int8_ok)), 2),
            "top1_drop_ci95_points": [round(100 * v, 2) for v in drop], "labelled_photos": int(len(centre)),
-           "flipped_samples": list(fid.flipped_samples)}
+           "flipped_samples": list(fid.flipped_samples),
+           "close_margin_sq_error": list(fid.close_margin_sq_error)}
     if plain_quant is not None:
         row["vs_plain_int8"] = paired_flips(fidelity_metrics(reference, plain_quant, groups=groups), fid).to_dict()
         plain_ok = np.argmax(plain_quant[centre], 1) == labels
@@ -276,7 +279,8 @@ def measure(name: str, model, variant, calib: np.ndarray, calib_name: str, evalu
         if gptq is not None and gptq["setting"] != setting:
             row["vs_gptq"] = paired_flips(gptq, row).to_dict()
         rows.append(row)
-        print(json.dumps({k: v for k, v in row.items() if k != "flipped_samples"}), file=sys.stderr, flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k not in ("flipped_samples", "close_margin_sq_error")}),
+              file=sys.stderr, flush=True)
     b = record["budget"]
     rows.append({"net": name, "calibration": calib_name, "setting": f"budget {budget:g} % -> {pick}",
                  "budget": {k: b[k] for k in ("met", "reached_pct", "reached_ci95_pct", "choice_images",
@@ -304,9 +308,13 @@ def _replay_fidelity(measured: dict[str, dict], count: int):
             flipped = set(measured[name(rung)]["flipped_samples"])
             agree = np.array([int(i) not in flipped for i in rows_of_half])
             interval, method = agreement_interval(agree)
-            return {"top1_agreement": float(agree.mean()), "top1_agreement_ci95": list(interval),
-                    "ci_method": method, "images": len(agree), "samples": len(agree),
-                    "flipped_samples": [k for k, i in enumerate(rows_of_half) if int(i) in flipped]}
+            out = {"top1_agreement": float(agree.mean()), "top1_agreement_ci95": list(interval),
+                   "ci_method": method, "images": len(agree), "samples": len(agree),
+                   "flipped_samples": [k for k, i in enumerate(rows_of_half) if int(i) in flipped]}
+            errors = measured[name(rung)].get("close_margin_sq_error")
+            if errors:  # rows measured since the budget's closeness test (one value per photo: one view each)
+                out["close_margin_sq_error"] = [errors[int(i)] for i in rows_of_half]
+            return out
         return fidelity
     return on
 
@@ -400,11 +408,10 @@ def main(argv=None) -> int:
 
     replays: list[dict] = []
 
-    from edgenet.runtime.envinfo import cpu_model, isa_features, load_average, measured_on
+    from edgenet.runtime.envinfo import device_info
 
     # Agreement and flips do not depend on the machine; the ladder's seconds do.
-    machine = measured_on({"cpu_model": cpu_model(), "machine": os.uname().machine, "isa": isa_features(),
-                           "cores": os.cpu_count(), "load_1m": load_average()})
+    machine = device_info()["measured_on"]
 
     def save() -> None:  # after every (calibration, net): a long run on a shared machine keeps what it measured
         comparisons[:] = _calibration_pairs(rows)
@@ -435,14 +442,16 @@ def main(argv=None) -> int:
             save()
     save()
     print("| net | calibration | setting | agreement % (95 % CI) | top-1 drop pts (95 % CI) | vs plain: flips only"
-          " plain / only this, McNemar p |")
+          " plain / only this, p; close-call error ratio, p |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         vs = r.get("vs_plain_int8")
         print(f"| {r['net']} | {r['calibration']} | {r['setting']} | {r['top1_agreement_pct']:.2f} "
               f"({r['agreement_ci95_pct'][0]:.2f}-{r['agreement_ci95_pct'][1]:.2f}) | {r['top1_drop_points']:+.2f} "
               f"({r['top1_drop_ci95_points'][0]:+.2f} to {r['top1_drop_ci95_points'][1]:+.2f}) | "
-              + (f"{vs['only_a']} / {vs['only_b']}, p = {vs['p_value']:.3f}" if vs else "-") + " |")
+              + (f"{vs['only_a']} / {vs['only_b']}, p = {vs['p_value']:.3f}" if vs else "-")
+              + (f"; {vs['close_error_ratio']:.2f}, p = {vs['close_error_p_value']:.4f}"
+                 if vs and vs.get("close_error_ratio") is not None else "") + " |")
     if replays:
         print("\n| net | calibration | budget on the evaluation photos as --holdout | pick | choice: agreement % (95 % CI)"
               " | report: agreement % (95 % CI) |")

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import time
 from datetime import datetime, timezone
@@ -40,7 +39,7 @@ def main() -> None:
     from edgenet.family.model import build_model
     from edgenet.family.variants import parse_variant
     from edgenet.fsutil import atomic_write_text
-    from edgenet.runtime.envinfo import cpu_model, isa_features, load_average, measured_on
+    from edgenet.runtime.envinfo import device_info
 
     variant = parse_variant(SPEC)
     model = build_model(variant, batch_size=None)
@@ -69,12 +68,10 @@ def main() -> None:
             seconds[name].append(time.perf_counter() - started)
     ratios = {name: [a / b for a, b in zip(seconds[name], seconds["traced_batched"], strict=True)]
               for name in ("eager", "traced_per_row")}
-    device = {"cpu_model": cpu_model(), "machine": os.uname().machine, "isa": isa_features(),
-              "cores": os.cpu_count(), "load_1m": load_average()}
     result = {
         "created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "command": f"benchmarks/reference_logits.py --views {args.views} --reps {args.reps}",
-        "machine": measured_on(device),
+        "machine": device_info()["measured_on"],
         "variant": SPEC,
         "views": args.views,
         **{f"{name}_s": [round(x, 3) for x in seconds[name]] for name in ways},

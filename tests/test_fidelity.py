@@ -16,6 +16,7 @@ from edgenet.convert.fidelity import (
     MIN_HOLDOUT_SAMPLES,
     VIEWS,
     HoldoutSet,
+    PairedFlips,
     agreement_interval,
     agreement_line,
     cluster_bootstrap,
@@ -23,6 +24,8 @@ from edgenet.convert.fidelity import (
     holdout_set,
     mcnemar_exact,
     paired_flips,
+    sign_flip_exact,
+    sign_flip_test,
 )
 from edgenet.errors import EdgenetError
 from edgenet.family.variants import parse_variant
@@ -238,6 +241,98 @@ def test_paired_flips_count_only_the_samples_where_the_models_differ():
     # Four fewer flips but on different samples: 10 vs 6 discordant is chance (p = 0.45), not better.
     other = paired_flips(_flipped(400, range(10)), _flipped(400, range(200, 206)))
     assert (other.only_a, other.only_b) == (10, 6) and other.p_value > 0.4 and not other.b_better
+
+
+def test_sign_flip_test_is_mcnemar_when_each_photo_has_one_view():
+    for a, b in [(0, 0), (6, 0), (1, 5), (9, 1), (2, 9), (13, 3), (0, 1)]:
+        assert sign_flip_exact([1] * a + [-1] * b) == pytest.approx(mcnemar_exact(a, b), rel=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-4, 4), min_size=0, max_size=10))
+def test_sign_flip_test_equals_the_enumeration_of_every_sign_pattern(nets):
+    from itertools import product
+
+    observed = abs(sum(nets))
+    patterns = list(product((1, -1), repeat=len(nets)))
+    extreme = sum(abs(sum(s * abs(v) for s, v in zip(signs, nets, strict=True))) >= observed for signs in patterns)
+    assert sign_flip_exact(nets) == pytest.approx(extreme / len(patterns) if observed else 1.0, rel=1e-12)
+
+
+def test_paired_flips_count_the_views_of_a_photo_as_one_photos_evidence():
+    # 8 photos x 6 views. Plain int8 flips every view of photos 0 and 1 (12 views), the rung one view of photo 2.
+    groups = np.repeat(np.arange(8), 6)
+    ref = np.zeros((48, 3))
+    ref[:, 0] = 2.0
+
+    def flipping(rows):
+        quant = ref.copy()
+        quant[list(rows), 1] = 3.0
+        return fidelity_metrics(ref, quant, groups=groups).to_dict()
+
+    plain, rung = flipping(range(12)), flipping([12])
+    assert plain["flipped_images"] == [0] * 6 + [1] * 6 and rung["flipped_images"] == [2]
+    paired = paired_flips(plain, rung)
+    # As 13 independent samples this would be p = 2 * 13/8192 = 0.003; it is 2 photos against 1: p = 0.5.
+    assert (paired.only_a, paired.only_b, paired.discordant_images) == (12, 1, 3)
+    assert paired.p_value == pytest.approx(0.5) and not paired.b_better
+    assert "3 photos" in paired.test and paired.to_dict()["test"] == paired.test
+    # Without the photos (a manifest written before they were recorded) the samples count as independent.
+    old = {k: v for k, v in plain.items() if k != "flipped_images"}
+    fallback = paired_flips(old, rung)
+    assert fallback.discordant_images is None and fallback.p_value == pytest.approx(mcnemar_exact(12, 1))
+    # Ten photos each fully fixed, against one view of another: that is evidence (p = 2 * 2/2^11 = 0.002).
+    groups10 = np.repeat(np.arange(12), 2)
+    ref10 = np.zeros((24, 3))
+    ref10[:, 0] = 2.0
+    q_plain, q_rung = ref10.copy(), ref10.copy()
+    q_plain[:20, 1], q_rung[20, 1] = 3.0, 3.0
+    strong = paired_flips(fidelity_metrics(ref10, q_plain, groups=groups10),
+                          fidelity_metrics(ref10, q_rung, groups=groups10))
+    assert strong.discordant_images == 11 and strong.b_better and strong.p_value == pytest.approx(4 / 2**11)
+
+
+def test_sign_flip_test_exact_then_drawn():
+    from itertools import product
+
+    values = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75]
+    patterns = list(product((1, -1), repeat=5))
+    nonzero = [abs(v) for v in values if v]
+    observed = abs(sum(values))
+    exact = sum(abs(sum(s * v for s, v in zip(signs, nonzero, strict=True))) >= observed for signs in patterns)
+    assert sign_flip_test(values) == pytest.approx(exact / len(patterns))
+    assert sign_flip_test([1.0, -1.0] * 15) == 1.0 and sign_flip_test([]) == 1.0
+    # 30 photos all one way: drawn (above SIGN_FLIP_EXACT_MAX), never below 1 / (1 + draws), reproducible.
+    one_way = sign_flip_test([0.1 * (k + 1) for k in range(30)])
+    assert 0 < one_way < 1e-3 and sign_flip_test([0.1 * (k + 1) for k in range(30)]) == one_way
+
+
+def _close_calls(scale: float):
+    """60 views of 30 photos with spread float margins; the quantized model's error is ``scale`` x one fixed noise,
+    so a smaller scale flips a subset of a larger one's samples."""
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(60, 5))
+    quant = ref + scale * rng.normal(scale=0.2, size=(60, 5))
+    return fidelity_metrics(ref, quant, groups=np.repeat(np.arange(30), 2)).to_dict()
+
+
+def test_a_rung_closer_on_the_close_calls_beats_plain_int8_without_fewer_flips_to_count():
+    plain, rung = _close_calls(1.0), _close_calls(0.5)
+    assert len(plain["close_margin_sq_error"]) == 30  # one value per photo
+    paired = paired_flips(plain, rung)
+    # 3 flips fixed and none added is too few to count (p = 0.25), but half the error on every close call is not
+    # chance: the rung is better, on evidence that decides the flips of photos not in the set.
+    assert (paired.only_a, paired.only_b) == (3, 0) and not paired.fewer_flips
+    assert paired.close_error_ratio == pytest.approx(0.25, rel=1e-3) and paired.close_error_p_value < 0.001
+    assert paired.closer and paired.b_better
+    # The same model is not better than itself, and a fidelity without the errors is judged on flips only.
+    assert not paired_flips(plain, plain).b_better
+    bare = {k: v for k, v in rung.items() if k != "close_margin_sq_error"}
+    assert paired_flips(plain, bare).close_error_p_value is None and not paired_flips(plain, bare).b_better
+    # Closer on the close calls but flipping more samples: never better by closeness alone.
+    more_flips = PairedFlips(only_a=2, only_b=3, both=0, p_value=1.0, discordant_images=5, close_error_ratio=0.5,
+                             close_error_p_value=0.001)
+    assert not more_flips.closer and not more_flips.b_better
 
 
 def test_a_paired_drop_interval_from_numeric_differences():

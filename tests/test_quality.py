@@ -312,6 +312,32 @@ def test_budget_keeps_plain_int8_unless_a_rung_beats_it_on_paired_flips():
     assert data == ("minmax", False) and record["budget"]["vs_plain_int8"] is None
 
 
+def test_budget_keeps_a_rung_that_is_closer_on_the_close_calls_though_too_few_flips_differ_to_count():
+    from edgenet.convert.fidelity import fidelity_metrics
+    from edgenet.convert.quality import RepairPlan, repair
+
+    # 60 views of 30 photos; each rung's error is a multiple of one fixed noise. Bias correction halves it: it fixes
+    # 3 of plain int8's 7 flips and adds none (too few to count, p = 0.25) but quarters the squared error on every
+    # close call (p < 0.001 over the 30 photos), so it replaces plain int8. Auto ranges change nothing.
+    rng = np.random.default_rng(3)
+    ref = rng.normal(size=(60, 5))
+    noise = rng.normal(scale=0.2, size=(60, 5))
+    scale = {("minmax", False): 1.0, ("minmax", True): 0.5, ("auto", False): 1.0, ("auto", True): 0.5}
+
+    def fidelity(data):
+        return fidelity_metrics(ref, ref + scale[data] * noise, groups=np.repeat(np.arange(30), 2)).to_dict()
+
+    data, fid, record = repair(RepairPlan(convert=lambda method: (method, False),
+                                          correct_bias=lambda d: ((d[0], True), {"ops": 1}), fidelity=fidelity,
+                                          min_agreement_pct=99.9))
+    steps = record["budget"]["steps"]
+    bias = steps[1]["vs_plain_int8"]
+    assert (bias["only_a"], bias["only_b"]) == (3, 0) and not bias["fewer_flips"]
+    assert bias["closer"] and bias["b_better"] and bias["close_error_ratio"] == pytest.approx(0.25, rel=1e-3)
+    assert not steps[2]["vs_plain_int8"]["b_better"]  # the same model as plain int8
+    assert data == ("minmax", True) and record["budget"]["vs_plain_int8"]["closer"]
+
+
 def test_budget_reports_on_images_its_choice_never_saw():
     from edgenet.convert.fidelity import fidelity_metrics
     from edgenet.convert.quality import LADDER, RepairPlan, repair

@@ -72,6 +72,26 @@ def test_a_job_gives_a_full_integer_model_and_a_typed_result(tiny_variant, calib
     assert WorkerResult.from_dict(json.loads(result.to_json())) == result
 
 
+def test_the_worker_converts_without_the_packages_no_conversion_uses(tiny_variant, calib, tmp_path):
+    """The worker's main in a fresh process, as the parent runs it: scikit-learn and matplotlib (installed here, the
+    tests use them) are kept out of it, Keras starts without them and the int8 conversion succeeds."""
+    import matplotlib  # noqa: F401  (both installed: the assertion below means something)
+    import sklearn  # noqa: F401
+
+    np.save(tmp_path / "calib.npy", calib)
+    job = WorkerJob(ConvertRequest(quant="int8", progress=False), tiny_variant.spec,
+                    model_out=str(tmp_path / "staged"), model_path=str(tmp_path / "m.tflite"),
+                    result_out=str(tmp_path / "result.json"), calib_npy=str(tmp_path / "calib.npy"))
+    (tmp_path / "job.json").write_text(job.to_json())
+    code = ("import sys; from edgenet.convert import worker; rc = worker.main([sys.argv[1]]); "
+            "print(rc, *sorted(m for m in worker.UNUSED_BY_CONVERSION if sys.modules.get(m) is not None))")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "job.json")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.stdout.split() == ["0"], proc.stderr[-2000:]
+    assert json.loads((tmp_path / "result.json").read_text())["ok"] is True
+    assert float_ops((tmp_path / "staged").read_bytes()) == []
+
+
 def test_a_calibrated_mode_without_calibration_is_one_line(tiny_model):
     for quant in CALIBRATED_MODES:
         with pytest.raises(EdgenetError, match=f"tiny: {quant} needs calibration data"):

@@ -66,8 +66,9 @@ def _batch(ctx, param, value):
                    "from plain int8 and adds bias correction, then auto ranges, then both, then re-rounded weights "
                    "(--weight-rounding) with bias correction, then (--allow-int16/--allow-float) int16 or float for "
                    "the 1, 2, 4... worst ops, only as far as needed. Met only when the lower bound of the 95 % "
-                   "interval on half the held-out photos reaches it; a rung replaces plain int8 only if it flips "
-                   "fewer of them (McNemar p < 0.05); the other half reports.")
+                   "interval on half the held-out photos reaches it; a rung replaces plain int8 only if, on those "
+                   "photos, it flips fewer, or no more and is closer on the close calls (paired tests, p < 0.05); "
+                   "the other half reports.")
 @click.option("--allow-float", is_flag=True,
               help="Let --min-agreement keep the worst ops (by the quant report, on calibration samples) in float "
                    "when the integer rungs miss it, int8 io kept. CPU targets only; latency cost measured.")

@@ -54,8 +54,12 @@ there are only a handful, each is also seen through a fixed set of crops and fli
 stable SQNR without touching the calibration photos.
 
 Two models measured on the same held-out samples are compared by their *paired* flips: the samples only one of
-them flips (:func:`paired_flips`), with the exact McNemar test (:func:`mcnemar_exact`), never by the difference
-of two agreement rates, whose intervals overlap even when one model is better on every sample where they differ.
+them flips (:func:`paired_flips`), never by the difference of two agreement rates, whose intervals overlap even
+when one model is better on every sample where they differ. The views of one photo flip together, so the test is
+over photos (:func:`sign_flip_exact`: per photo, the views only A flips minus those only B flips, signs swapped at
+random under "equally good"); with one view per photo, or when the photos are unknown, it is the exact McNemar
+test on the samples (:func:`mcnemar_exact`). Counting 13 against 3 views as 16 independent samples (p = 0.021)
+overstates the evidence when those views come from a few photos.
 
 Only numpy and Pillow at module level; the models are passed in as callables.
 """
@@ -80,7 +84,7 @@ from .calibration import DEFAULT_SOURCE, holdout_images
 
 __all__ = ["Fidelity", "HoldoutSet", "PairedFlips", "VIEWS", "agreement_interval", "agreement_line",
            "cluster_bootstrap", "fidelity_metrics", "holdout_set", "holdout_view", "mcnemar_exact", "measure_fidelity",
-           "paired_flips", "wilson_interval"]
+           "paired_flips", "sign_flip_exact", "sign_flip_test", "wilson_interval"]
 
 #: (crop side as a fraction of the shorter side, horizontal anchor 0..1, vertical anchor 0..1, flip).
 #: The first view is the evaluation crop of :func:`edgenet.pixels.preprocess.preprocess`'s geometry.
@@ -105,6 +109,9 @@ NEAR_TIE_SIGMAS = 2.0
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 CI_LEVEL = 0.95
+#: The sign-flip test on the close-call margin errors: exact up to this many photos, else this many seeded draws.
+SIGN_FLIP_EXACT_MAX = 16
+SIGN_FLIP_DRAWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -128,11 +135,20 @@ class Fidelity:
     #: Indices (rows of the held-out set) of the flipped samples: two models measured on the same held-out set are
     #: compared by their paired flips (:func:`paired_flips`, :func:`mcnemar_exact`), not by two rates.
     flipped_samples: tuple[int, ...] = ()
+    #: The photo id of each flipped sample (parallel to ``flipped_samples``; ``None``: photos unknown): the paired
+    #: test counts the views of one photo as that photo's evidence, not as independent samples.
+    flipped_images: tuple[int, ...] | None = None
+    #: Per photo (in the order of the sorted photo ids; per sample without them): the sum of the squared margin
+    #: errors ``d_i**2`` over its close calls (the samples whose float margin is below the median, the same samples
+    #: for every model of one float model and held-out set). What decides which close calls flip, paired by photo.
+    close_margin_sq_error: tuple[float, ...] = ()
 
     def to_dict(self) -> dict:
         out = asdict(self)
         out["top1_agreement_ci95"] = list(self.top1_agreement_ci95)
         out["flipped_samples"] = list(self.flipped_samples)
+        out["flipped_images"] = None if self.flipped_images is None else list(self.flipped_images)
+        out["close_margin_sq_error"] = list(self.close_margin_sq_error)
         return out
 
 
@@ -271,8 +287,15 @@ def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: in
         sigma = float(np.sqrt(np.mean(margin_error[close] ** 2)))
         near = margin < NEAR_TIE_SIGMAS * sigma
         expected = 1.0 if sigma == 0.0 else 1.0 - float(np.mean([_phi(-m / sigma) for m in margin]))
+        close_sq = np.where(close, margin_error**2, 0.0)
     else:  # one class: nothing to flip
         sigma, near, expected = 0.0, np.zeros(len(ref), dtype=bool), 1.0
+        close_sq = np.zeros(len(ref))
+    if groups is None:
+        close_by_image = close_sq
+    else:
+        _, index = np.unique(np.asarray(groups).reshape(-1), return_inverse=True)
+        close_by_image = np.bincount(index, weights=close_sq)
     interval, method = agreement_interval(agree, groups)
     if images is None:
         images = len(np.unique(np.asarray(groups))) if groups is not None else ref.shape[0]
@@ -292,6 +315,9 @@ def fidelity_metrics(reference: np.ndarray, quantized: np.ndarray, *, images: in
         top1_agreement_ci95=interval,
         ci_method=method,
         flipped_samples=tuple(int(i) for i in np.flatnonzero(~agree)),
+        flipped_images=None if groups is None else
+        tuple(int(g) for g in np.asarray(groups).reshape(-1)[np.flatnonzero(~agree)]),
+        close_margin_sq_error=tuple(float(f"{v:.6g}") for v in close_by_image),
     )
 
 
@@ -313,6 +339,60 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     return min(1.0, 2.0 * tail)
 
 
+def sign_flip_exact(net_by_image: Sequence[int]) -> float:
+    """The two-sided exact p-value of a paired comparison whose samples come in correlated clusters (photos).
+
+    ``net_by_image``: per photo, the samples (views) only model A flips minus those only model B flips. Under
+    "equally good" swapping the two models' answers on a photo flips the sign of its net, independently per photo,
+    so the sum's null distribution is that of ``sum(+-|net_g|)`` over the 2^G sign patterns (exact, by dynamic
+    programming over the integer sums). The p-value is ``P(|sum'| >= |sum|)``. With one sample per photo every net
+    is 0 or +-1 and this is exactly :func:`mcnemar_exact`; several views of one photo count as one photo's evidence,
+    which they are (they flip together), not as independent samples.
+    """
+    nets = [abs(int(v)) for v in net_by_image]
+    observed = abs(sum(int(v) for v in net_by_image))
+    nets = [v for v in nets if v]
+    if not nets or observed == 0:
+        return 1.0
+    total = sum(nets)
+    # counts[s] = number of sign patterns whose sum is s - total (index offset by total); doubles hold 2^G exactly
+    # up to G = 1023 and keep the ratio exact enough beyond.
+    counts = np.zeros(2 * total + 1, dtype=np.float64)
+    counts[total] = 1.0
+    for v in nets:
+        shifted = np.zeros_like(counts)
+        shifted[v:] += counts[:-v]
+        shifted[:-v] += counts[v:]
+        counts = shifted
+    sums = np.arange(-total, total + 1)
+    return float(min(1.0, counts[np.abs(sums) >= observed].sum() / counts.sum()))
+
+
+def sign_flip_test(differences: Sequence[float], *, seed: int = BOOTSTRAP_SEED) -> float:
+    """The two-sided p-value of the sign-flip (paired permutation) test of ``sum(differences) == 0`` in distribution.
+
+    ``differences``: per photo, model A's value minus model B's; under "equally good" each photo's sign is a coin
+    toss. Exact over every sign pattern up to :data:`SIGN_FLIP_EXACT_MAX` non-zero photos, else
+    :data:`SIGN_FLIP_DRAWS` seeded draws (``(1 + hits) / (1 + draws)``, never 0). Integer differences have the exact
+    :func:`sign_flip_exact`.
+    """
+    values = np.abs(np.asarray(differences, dtype=np.float64).reshape(-1))
+    observed = abs(float(np.sum(differences)))
+    values = values[values > 0]
+    if len(values) == 0 or observed == 0.0:
+        return 1.0
+    tolerance = 1e-12 * max(1.0, float(values.sum()))
+    if len(values) <= SIGN_FLIP_EXACT_MAX:
+        signs = 1.0 - 2.0 * ((np.arange(2 ** len(values))[:, None] >> np.arange(len(values))) & 1)
+        return float(np.mean(np.abs(signs @ values) >= observed - tolerance))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, SIGN_FLIP_DRAWS, 2000):
+        signs = rng.choice((-1.0, 1.0), size=(min(2000, SIGN_FLIP_DRAWS - start), len(values)))
+        hits += int(np.count_nonzero(np.abs(signs @ values) >= observed - tolerance))
+    return (1 + hits) / (1 + SIGN_FLIP_DRAWS)
+
+
 @dataclass(frozen=True)
 class PairedFlips:
     """Two models (A, B) against the same float model on the same samples, compared sample by sample."""
@@ -320,23 +400,79 @@ class PairedFlips:
     only_a: int  # samples A flips and B does not
     only_b: int  # samples B flips and A does not
     both: int  # samples both flip
-    p_value: float  # two-sided exact McNemar (mcnemar_exact)
+    p_value: float  # two-sided: sign_flip_exact over the photos when known, else mcnemar_exact over the samples
+    #: Photos with a sample only one model flips (``None``: the photos were not known; samples taken as independent).
+    discordant_images: int | None = None
+    #: B's summed squared margin error on the close calls over A's (below 1: B is closer where flips happen), and the
+    #: sign-flip test of the per-photo differences (``None`` when a fidelity did not record them).
+    close_error_ratio: float | None = None
+    close_error_p_value: float | None = None
+
+    @property
+    def test(self) -> str:
+        """How ``p_value`` was computed."""
+        if self.discordant_images is None:
+            return "exact McNemar on the samples"
+        return f"exact sign-flip test over {_count(self.discordant_images, 'photo')} (views of a photo count once)"
+
+    @property
+    def fewer_flips(self) -> bool:
+        """B flips fewer samples than A and the difference is not chance (p < 0.05)."""
+        return self.only_b < self.only_a and self.p_value < 1.0 - CI_LEVEL
+
+    @property
+    def closer(self) -> bool:
+        """B flips no more samples than A and its error on the close calls is lower, not by chance (p < 0.05)."""
+        return (self.only_b <= self.only_a and self.close_error_ratio is not None and self.close_error_ratio < 1.0
+                and self.close_error_p_value is not None and self.close_error_p_value < 1.0 - CI_LEVEL)
 
     @property
     def b_better(self) -> bool:
-        """B flips fewer samples than A and the difference is not chance (McNemar p < 0.05)."""
-        return self.only_b < self.only_a and self.p_value < 1.0 - CI_LEVEL
+        """B beats A on paired evidence: fewer flips (:attr:`fewer_flips`), or no more flips and a lower error on
+        the close calls, which decides the flips on other photos (:attr:`closer`)."""
+        return self.fewer_flips or self.closer
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "b_better": self.b_better}
+        return {**asdict(self), "test": self.test, "fewer_flips": self.fewer_flips, "closer": self.closer,
+                "b_better": self.b_better}
+
+
+def _flip_images(fid: dict | Fidelity) -> dict[int, int] | None:
+    """Flipped sample -> its photo id, or ``None`` when the fidelity did not record the photos."""
+    samples = fid.flipped_samples if isinstance(fid, Fidelity) else fid["flipped_samples"]
+    images = fid.flipped_images if isinstance(fid, Fidelity) else fid.get("flipped_images")
+    if images is None or len(images) != len(samples):
+        return None
+    return {int(s): int(g) for s, g in zip(samples, images, strict=True)}
 
 
 def paired_flips(a: dict | Fidelity, b: dict | Fidelity) -> PairedFlips:
-    """Compare two fidelities measured on the same held-out samples by their flipped samples (McNemar)."""
+    """Compare two fidelities measured on the same held-out samples by their flipped samples.
+
+    When both recorded the photo of each flipped sample (``flipped_images``), the test is over photos
+    (:func:`sign_flip_exact`): the views of one photo flip together, so counting them as independent samples would
+    overstate the evidence. Otherwise (or with one view per photo, where the two agree) exact McNemar on the samples.
+    """
     fa = set(a.flipped_samples if isinstance(a, Fidelity) else a["flipped_samples"])
     fb = set(b.flipped_samples if isinstance(b, Fidelity) else b["flipped_samples"])
-    only_a, only_b = len(fa - fb), len(fb - fa)
-    return PairedFlips(only_a, only_b, len(fa & fb), mcnemar_exact(only_a, only_b))
+    only_a, only_b = fa - fb, fb - fa
+    errors = {}
+    ea, eb = (np.asarray(f.close_margin_sq_error if isinstance(f, Fidelity) else f.get("close_margin_sq_error") or (),
+                         dtype=np.float64) for f in (a, b))
+    if len(ea) and len(ea) == len(eb):
+        errors = {"close_error_ratio": float(eb.sum() / ea.sum()) if ea.sum() > 0 else None,
+                  "close_error_p_value": sign_flip_test(ea - eb)}
+    ia, ib = _flip_images(a), _flip_images(b)
+    if ia is None or ib is None or any(ia[s] != ib[s] for s in fa & fb):
+        return PairedFlips(len(only_a), len(only_b), len(fa & fb), mcnemar_exact(len(only_a), len(only_b)), **errors)
+    photo = {**ia, **ib}
+    net: dict[int, int] = {}
+    for s in only_a:
+        net[photo[s]] = net.get(photo[s], 0) + 1
+    for s in only_b:
+        net[photo[s]] = net.get(photo[s], 0) - 1
+    return PairedFlips(len(only_a), len(only_b), len(fa & fb), sign_flip_exact(list(net.values())),
+                       discordant_images=len(net), **errors)
 
 
 def agreement_line(fidelity: dict) -> str:

@@ -36,9 +36,14 @@ How the budget decides (issue #26: choices that generalise):
   on the choice photos (a cluster bootstrap over the photos, at least Wilson on the views) reaches the target
   (:func:`met_at_lower_bound`); otherwise the ladder keeps climbing. 100 % on 24 views of 3 photos has a lower
   bound of 86 %: not met.
-* **Plain int8 unless beaten on paired flips.** A rung replaces plain int8 only when, on the same choice
-  samples, it flips fewer of them and the exact McNemar test on the samples only one of the two flips says so
-  (p < 0.05, :func:`edgenet.convert.fidelity.paired_flips`); among such rungs the one with the most agreement
+* **Plain int8 unless beaten on paired evidence** (:func:`edgenet.convert.fidelity.paired_flips`, on the same
+  choice samples, p < 0.05 each). A rung replaces plain int8 when it flips fewer of them, by an exact test on the
+  samples only one of the two flips; the views of one photo flip together, so the test is over photos
+  (:func:`edgenet.convert.fidelity.sign_flip_exact`; exact McNemar when each photo has one view). Or when it flips
+  no more of them and its error on the close calls (the squared float top-1/top-2 margin error over the samples
+  with a margin below the median, which decides which of them flip) is lower, by a sign-flip test over the photos
+  (:func:`edgenet.convert.fidelity.sign_flip_test`): flips are rare events, a few per hundred views, and counting
+  them alone cannot tell a rung that halves the error from noise. Among such rungs the one with the most agreement
   (then the expected agreement, then the logits' SQNR) is kept. A precision rung (it costs latency) must also
   raise the counted and the expected agreement over the kept rung's.
 
@@ -131,7 +136,7 @@ def _key(fid: dict) -> tuple[float, float, float]:
 
 
 def _beats(plain: dict, fid: dict) -> dict:
-    """The paired comparison of a rung with plain int8 on the same choice samples (McNemar on their flips)."""
+    """The paired comparison of a rung with plain int8 on the same choice samples (their flips, tested over photos)."""
     from .fidelity import paired_flips
 
     return paired_flips(plain, fid).to_dict()
@@ -224,7 +229,8 @@ def repair(plan: RepairPlan) -> tuple[bytes, dict | None, dict]:
         record = {"ranges": method, "bias_correction": summary}
         if rounded is not None:
             record["weight_rounding"] = rounded
-        # Plain int8 is kept unless a rung beats it on the paired flips (McNemar, p < 0.05), not on two rates.
+        # Plain int8 is kept unless a rung beats it on paired evidence (fewer flips, or no more and closer: tests over
+        # photos, p < 0.05), never on two rates.
         beats = paired is None or paired["b_better"]
         if plain_fid is None:
             plain_fid, best = fid, (data, fid, record)
@@ -307,7 +313,8 @@ def repair(plan: RepairPlan) -> tuple[bytes, dict | None, dict]:
         "min_agreement_pct": min_agreement_pct,
         "met": met,
         "rule": "met only when the 95 % interval's lower bound on the choice images reaches the target; a rung "
-                "replaces plain int8 only when it flips fewer choice samples (exact McNemar p < 0.05)",
+                "replaces plain int8 only when, on the choice photos, it flips fewer samples, or no more samples with a "
+                "lower error on the close calls (exact paired tests over the photos, p < 0.05)",
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
         "reached_ci95_pct": ci_pct,
         "expected_pct": round(100.0 * fid["expected_agreement"], 3) if "expected_agreement" in fid else None,

@@ -386,7 +386,10 @@ class QualityReport:
 def _fidelity(data: dict) -> Fidelity:
     """A :class:`~edgenet.convert.fidelity.Fidelity` back from its ``to_dict()`` (JSON has no tuples)."""
     return _from(Fidelity, dict(data, top1_agreement_ci95=tuple(data["top1_agreement_ci95"]),
-                                flipped_samples=tuple(data.get("flipped_samples", ()))), "fidelity")
+                                flipped_samples=tuple(data.get("flipped_samples", ())),
+                                flipped_images=None if data.get("flipped_images") is None
+                                else tuple(data["flipped_images"]),
+                                close_margin_sq_error=tuple(data.get("close_margin_sq_error", ()))), "fidelity")
 
 
 @dataclass(frozen=True)
