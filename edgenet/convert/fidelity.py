@@ -59,7 +59,10 @@ when one model is better on every sample where they differ. The views of one pho
 over photos (:func:`sign_flip_exact`: per photo, the views only A flips minus those only B flips, signs swapped at
 random under "equally good"); with one view per photo, or when the photos are unknown, it is the exact McNemar
 test on the samples (:func:`mcnemar_exact`). Counting 13 against 3 views as 16 independent samples (p = 0.021)
-overstates the evidence when those views come from a few photos.
+overstates the evidence when those views come from a few photos. Flips are rare, so the comparison also tests
+the error that decides them: per photo, the squared error on the float top-1/top-2 margin over its close calls
+(``close_margin_sq_error``), paired by a sign-flip test over the photos (:func:`sign_flip_test`); a model that
+flips no more samples and is closer there is the better one (:attr:`PairedFlips.closer`).
 
 Only numpy and Pillow at module level; the models are passed in as callables.
 """

@@ -314,7 +314,7 @@ def repair(plan: RepairPlan) -> tuple[bytes, dict | None, dict]:
         "met": met,
         "rule": "met only when the 95 % interval's lower bound on the choice images reaches the target; a rung "
                 "replaces plain int8 only when, on the choice photos, it flips fewer samples, or no more samples with a "
-                "lower error on the close calls (exact paired tests over the photos, p < 0.05)",
+                "lower error on the close calls (paired sign-flip tests over the photos, p < 0.05)",
         "reached_pct": round(100.0 * fid["top1_agreement"], 3),
         "reached_ci95_pct": ci_pct,
         "expected_pct": round(100.0 * fid["expected_agreement"], 3) if "expected_agreement" in fid else None,
