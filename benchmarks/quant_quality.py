@@ -450,7 +450,7 @@ def main(argv=None) -> int:
               f"({r['agreement_ci95_pct'][0]:.2f}-{r['agreement_ci95_pct'][1]:.2f}) | {r['top1_drop_points']:+.2f} "
               f"({r['top1_drop_ci95_points'][0]:+.2f} to {r['top1_drop_ci95_points'][1]:+.2f}) | "
               + (f"{vs['only_a']} / {vs['only_b']}, p = {vs['p_value']:.3f}" if vs else "-")
-              + (f"; {vs['close_error_ratio']:.2f}, p = {vs['close_error_p_value']:.4f}"
+              + (f"; {vs['close_error_ratio']:.2f}, p = {vs['close_error_p_value']:.2g}"
                  if vs and vs.get("close_error_ratio") is not None else "") + " |")
     if replays:
         print("\n| net | calibration | budget on the evaluation photos as --holdout | pick | choice: agreement % (95 % CI)"
