@@ -328,14 +328,28 @@ def test_budget_keeps_a_rung_that_is_closer_on_the_close_calls_though_too_few_fl
         return fidelity_metrics(ref, ref + scale[data] * noise, groups=np.repeat(np.arange(30), 2)).to_dict()
 
     data, fid, record = repair(RepairPlan(convert=lambda method: (method, False),
-                                          correct_bias=lambda d: ((d[0], True), {"ops": 1}), fidelity=fidelity,
-                                          min_agreement_pct=99.9))
+                                          correct_bias=lambda d: ((d[0], True), {"ops": 1, "channels": 2}),
+                                          fidelity=fidelity, min_agreement_pct=99.9))
     steps = record["budget"]["steps"]
     bias = steps[1]["vs_plain_int8"]
     assert (bias["only_a"], bias["only_b"]) == (3, 0) and not bias["fewer_flips"]
     assert bias["closer"] and bias["b_better"] and bias["close_error_ratio"] == pytest.approx(0.25, rel=1e-3)
     assert not steps[2]["vs_plain_int8"]["b_better"]  # the same model as plain int8
     assert data == ("minmax", True) and record["budget"]["vs_plain_int8"]["closer"]
+    # The summary line says why: the paired evidence against plain int8.
+    from edgenet.convert.api import _quality_note
+    from edgenet.convert.request import QualityReport
+
+    note = _quality_note(QualityReport.from_dict(record))
+    assert "with bias correction (1 ops, 2 biases moved), which beats plain int8 on the choice photos (flips only " \
+           "plain int8 / only this 3 / 0; close-call error 0.25x, p = " in note
+    # Plain int8 kept after the ladder: the line says no rung beat it.
+    scale.update({("minmax", True): 1.0, ("auto", True): 1.0})
+    _, _, record = repair(RepairPlan(convert=lambda method: (method, False),
+                                     correct_bias=lambda d: ((d[0], True), {"ops": 1, "channels": 2}),
+                                     fidelity=fidelity, min_agreement_pct=99.9))
+    note = _quality_note(QualityReport.from_dict(record))
+    assert "with plain int8 (min/max ranges), no rung beating it on the choice photos; still full-integer" in note
 
 
 def test_budget_reports_on_images_its_choice_never_saw():

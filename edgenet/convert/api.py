@@ -382,6 +382,7 @@ def _quality_note(quality: QualityReport | None) -> str | None:
             reached += (f"; {shown['top1_agreement_pct']:.1f} % (95 % CI {shown['ci95_pct'][0]:.1f}-"
                         f"{shown['ci95_pct'][1]:.1f} %) on {shown['images']} report image(s)")
         head = f"accuracy budget {budget['min_agreement_pct']:g} % top-1 agreement: {verdict} ({reached}) with {done}"
+        head += _why_kept(budget)
         why = "" if budget["met"] else f"; ladder stopped: {budget.get('stopped', 'every rung tried')}"
         precision = quality.precision
         if not precision:
@@ -393,6 +394,19 @@ def _quality_note(quality: QualityReport | None) -> str | None:
                 f"{lat.get('ratio_of_minima', float('nan')):.2f}x plain int8 (ratio of minima, median pair "
                 f"{lat.get('median_pair_ratio', float('nan')):.2f}x){why}")
     return ("quantization repairs: " + " + ".join(parts)) if parts else None
+
+
+def _why_kept(budget: dict) -> str:
+    """Why the budget kept what it kept, against plain int8 on the choice photos (the paired evidence)."""
+    vs = budget.get("vs_plain_int8")
+    if not vs or not vs.get("b_better"):
+        return ", no rung beating it on the choice photos" if len(budget.get("steps") or ()) > 1 else ""
+    evidence = f"flips only plain int8 / only this {vs['only_a']} / {vs['only_b']}"
+    if vs.get("fewer_flips"):
+        evidence += f", p = {vs['p_value']:.2g}"
+    if vs.get("closer"):
+        evidence += f"; close-call error {vs['close_error_ratio']:.2f}x, p = {vs['close_error_p_value']:.2g}"
+    return f", which beats plain int8 on the choice photos ({evidence})"
 
 
 def _layer(tensor_name: str) -> str:
