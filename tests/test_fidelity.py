@@ -335,6 +335,28 @@ def test_a_rung_closer_on_the_close_calls_beats_plain_int8_without_fewer_flips_t
     assert not more_flips.closer and not more_flips.b_better
 
 
+def test_the_paired_tests_hold_their_size_between_equally_good_models():
+    """Two roundings of the same quality (independent noise of one scale) are neither "closer" nor "fewer flips"
+    more often than the tests' level says: the budget's rule does not swap plain int8 for an equal rung on noise."""
+    rng = np.random.default_rng(11)
+    ref = rng.normal(size=(60, 5))
+    groups = np.repeat(np.arange(30), 2)
+    trials, closer, better = 200, 0, 0
+    for _ in range(trials):
+        a, b = (fidelity_metrics(ref, ref + rng.normal(scale=0.2, size=ref.shape), groups=groups).to_dict()
+                for _ in range(2))
+        paired = paired_flips(a, b)
+        closer += paired.closer
+        better += paired.b_better
+    # Nominal: 2.5 % one way for each test, at most 5 % for either; Binomial(200, 0.05) exceeds 17 with p < 0.01.
+    assert closer <= 12 and better <= 17, (closer, better)
+    # And the power the flip count alone lacks: half the error is recognised on these 30 photos most of the time.
+    found = sum(paired_flips(fidelity_metrics(ref, ref + rng.normal(scale=0.2, size=ref.shape), groups=groups),
+                             fidelity_metrics(ref, ref + rng.normal(scale=0.1, size=ref.shape), groups=groups)).b_better
+                for _ in range(100))
+    assert found >= 75, found
+
+
 def test_a_paired_drop_interval_from_numeric_differences():
     # float right and int8 wrong on 6 of 200 photos, the reverse on 2: a drop of 2 points, interval around it.
     diff = np.zeros(200)
