@@ -27,22 +27,11 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from quant_quality import _setting_name  # the names quant_quality.py's rows carry (this folder is on sys.path)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 EVALUATION_FIELDS = ("top1_agreement_pct", "agreement_ci95_pct", "flips", "samples", "photos", "top1_drop_points",
                      "top1_drop_ci95_points", "vs_plain_int8")
-
-
-def setting_name(quality: dict) -> str:
-    """The name ``quant_quality.py`` gives the setting a manifest's ``quality`` record describes."""
-    rounding = quality.get("weight_rounding")
-    method = (rounding.get("method", "gptq") if isinstance(rounding, dict) else "gptq").upper()
-    name = quality["ranges"] + (f" + {method} rounding" if rounding else "")
-    return name + (" + bias" if quality.get("bias_correction") else "")
-
-
-def _step_name(step: dict) -> str:
-    return step["ranges"] + (" + GPTQ rounding" if step.get("weight_rounding") else "") + (
-        " + bias" if step.get("bias_correction") else "")
 
 
 def main() -> None:
@@ -58,18 +47,23 @@ def main() -> None:
     from edgenet.fsutil import atomic_write_text
     from edgenet.runtime.envinfo import device_info
 
-    evaluation = json.loads(args.evaluation.read_text())
-    rows = {(r["net"], r["setting"]): r for r in evaluation["rows"] if r.get("calibration") == "default"}
+    try:
+        evaluation = json.loads(args.evaluation.read_text(encoding="utf-8"))
+        rows = {(r["net"], r["setting"]): r for r in evaluation["rows"] if r.get("calibration") == "default"}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"--evaluation {args.evaluation}: not a quant_quality.py results file ({type(exc).__name__})")
     run_dir = args.run_dir or Path(tempfile.mkdtemp(prefix="budget-picks-"))
     nets = [n for n in args.nets.split(",") if n]
     out = []
     for net in nets:
-        subprocess.run([sys.executable, "-m", "edgenet", "convert", net, "--weights", "imagenet", "--min-agreement",
-                        f"{args.budget:g}", "-o", str(run_dir / net)], check=True)
+        code = subprocess.run([sys.executable, "-m", "edgenet", "convert", net, "--weights", "imagenet",
+                               "--min-agreement", f"{args.budget:g}", "-o", str(run_dir / net)]).returncode
+        if code != 0:
+            sys.exit(f"budget_picks.py: edgenet convert {net} exited with {code} (its error is above)")
         manifest = json.loads((run_dir / net / f"{net}-int8.json").read_text())
         quality = manifest["quality"]
         budget = quality["budget"]
-        kept = setting_name(quality)
+        kept = _setting_name(quality)
         evaluated = rows.get((net, kept))
         plain = rows.get((net, "minmax"))
         out.append({
@@ -79,7 +73,7 @@ def main() -> None:
                        "images": budget["choice_images"], "samples": budget["choice_samples"]},
             "report": budget["report"],
             "kept_vs_plain_int8": budget["vs_plain_int8"],
-            "steps": [{"setting": _step_name(s), "agreement_pct": round(100 * s["top1_agreement"], 2),
+            "steps": [{"setting": _setting_name(s), "agreement_pct": round(100 * s["top1_agreement"], 2),
                        "vs_plain_int8": s["vs_plain_int8"]} for s in budget["steps"]],
             "on_evaluation": None if evaluated is None else {k: evaluated.get(k) for k in EVALUATION_FIELDS},
             "plain_int8_on_evaluation": None if plain is None else {k: plain.get(k) for k in EVALUATION_FIELDS},

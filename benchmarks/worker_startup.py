@@ -35,8 +35,11 @@ WAYS = {
 
 def _once(code: str) -> float:
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
-                   env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        sys.exit(f"worker_startup.py: importing TensorFlow and Keras failed (exit {proc.returncode}): {last}")
     return time.perf_counter() - started
 
 
